@@ -27,7 +27,7 @@ sync-check: $(STAMP)
 	@bash tools/check_sync.sh
 
 nbtest: $(STAMP)
-	$(BIN)/nbdev-test --timing
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/nbdev-test --n-workers 2 --timing
 
 pytest: $(STAMP)
 	$(BIN)/pytest -q tests

@@ -18,6 +18,12 @@ from adm_edu.resample import ImportanceSampler  # history=2: warm after 100 draw
 from fastai.callback.core import Callback
 
 
+@pytest.fixture(autouse=True, scope='module')
+def _one_thread():
+    "The models here are tiny: one thread is faster than two and avoids OpenMP spinning on a busy machine."
+    n = torch.get_num_threads(); torch.set_num_threads(1); yield; torch.set_num_threads(n)
+
+
 class TinyEps(nn.Module):
     "A few-thousand-parameter eps(+v) predictor with time and label embeddings and dropout (exercises the global RNG)."
     def __init__(self, ch=1, width=16, T=50, num_classes=10, null=False, learn_sigma=True):
@@ -89,7 +95,7 @@ def test_resume_after_sigkill_is_exact(tmp_path):
     finally:
         if p.poll() is None: p.kill()
     saved = _load(ck)
-    assert saved['iter'] in (14, 21) and saved['iter'] < 30, saved['iter']   # killed mid-run, mid-epoch
+    assert saved['iter'] in (14, 21, 28), saved['iter']   # killed mid-run, mid-epoch (10 steps per epoch)
     res = run(tmp_path / 'b', resume=True)
     assert res.train_iter == 30
     _states_equal(_load(tmp_path / 'ref' / 'last.pt'), _load(ck))

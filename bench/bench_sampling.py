@@ -1,0 +1,118 @@
+"""Sampler overhead: (total DDIM-50 sampling time) / (sum of model forward times) at batch 64, small UNet-like model.
+
+The sampler's own work (coefficients, the update, noise, bookkeeping) should be negligible next to the network:
+target ratio <= 1.03 (1.0 is the limit). The same ratio is printed for diffusers' DDIMScheduler loop with the same
+model in the same run, as the baseline.
+
+    python bench/bench_sampling.py [--device cpu|cuda|mps] [--batch 64] [--steps 50] [--size 32] [--repeats 3] [--threads N]
+"""
+import argparse, statistics, time
+import torch
+from torch import nn
+
+from adm_edu.device import default_device
+from adm_edu.schedule import Schedule
+from adm_edu.sampling import sample
+
+
+class TinyUNet(nn.Module):
+    "A small UNet-like eps-model: conv stem, two resolutions with time-conditioned residual blocks, skip connections."
+    def __init__(self, c=3, ch=32, temb=64):
+        super().__init__()
+        self.temb = nn.Sequential(nn.Linear(temb, temb), nn.SiLU(), nn.Linear(temb, temb))
+        self.inp = nn.Conv2d(c, ch, 3, padding=1)
+        self.b1, self.t1 = nn.Sequential(nn.GroupNorm(8, ch), nn.SiLU(), nn.Conv2d(ch, ch, 3, padding=1)), nn.Linear(temb, ch)
+        self.down = nn.Conv2d(ch, 2 * ch, 3, stride=2, padding=1)
+        self.b2, self.t2 = nn.Sequential(nn.GroupNorm(8, 2 * ch), nn.SiLU(), nn.Conv2d(2 * ch, 2 * ch, 3, padding=1)), nn.Linear(temb, 2 * ch)
+        self.up = nn.ConvTranspose2d(2 * ch, ch, 4, stride=2, padding=1)
+        self.b3 = nn.Sequential(nn.GroupNorm(8, 2 * ch), nn.SiLU(), nn.Conv2d(2 * ch, ch, 3, padding=1))
+        self.out = nn.Sequential(nn.GroupNorm(8, ch), nn.SiLU(), nn.Conv2d(ch, c, 3, padding=1))
+        self.register_buffer('freqs', torch.exp(-torch.arange(temb // 2) * (9.21 / (temb // 2))))
+
+    def forward(self, x, t, y=None):
+        a = t.float()[:, None] * self.freqs[None]
+        e = self.temb(torch.cat([a.sin(), a.cos()], 1))
+        h1 = self.inp(x)
+        h1 = h1 + self.b1(h1) + self.t1(e)[:, :, None, None]
+        h2 = self.down(h1)
+        h2 = h2 + self.b2(h2) + self.t2(e)[:, :, None, None]
+        h = self.b3(torch.cat([self.up(h2), h1], 1))
+        return self.out(h)
+
+
+class Timed(nn.Module):
+    "Wraps a model and accumulates the time spent in its forward calls (CUDA events on GPU, so no extra syncs)."
+    def __init__(self, model, device):
+        super().__init__()
+        self.model, self.cuda = model, device.type == 'cuda'
+        self.reset()
+    def reset(self): self.cpu_time, self.events, self.calls = 0.0, [], 0
+    def forward(self, *a, **k):
+        self.calls += 1
+        if self.cuda:
+            s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            s.record(); out = self.model(*a, **k); e.record(); self.events.append((s, e))
+            return out
+        t0 = time.perf_counter(); out = self.model(*a, **k); self.cpu_time += time.perf_counter() - t0
+        return out
+    def total(self):
+        if self.cuda: torch.cuda.synchronize(); return sum(s.elapsed_time(e) for s, e in self.events) / 1000
+        return self.cpu_time
+    def parameters(self, recurse=True): return self.model.parameters(recurse)
+
+
+def sync(device):
+    if device.type == 'cuda': torch.cuda.synchronize()
+
+
+def run_ours(timed, sched, shape, steps, device, progress):
+    timed.reset(); sync(device); t0 = time.perf_counter()
+    sample(timed, sched, shape, steps=steps, eta=0.0, generator=torch.Generator(device).manual_seed(0), device=device, progress=progress)
+    sync(device)
+    return (time.perf_counter() - t0) / timed.total(), timed.calls
+
+
+def run_diffusers(timed, shape, steps, device):
+    from diffusers import DDIMScheduler
+    sch = DDIMScheduler(num_train_timesteps=1000, beta_schedule='linear', clip_sample=True, set_alpha_to_one=True)
+    timed.reset(); sync(device); t0 = time.perf_counter()
+    sch.set_timesteps(steps, device=device)
+    x = torch.randn(shape, generator=torch.Generator(device).manual_seed(0), device=device)
+    with torch.no_grad():
+        for t in sch.timesteps:
+            eps = timed(x, t.expand(shape[0]))
+            x = sch.step(eps, t, x, eta=0.0, use_clipped_model_output=True).prev_sample
+    sync(device)
+    return (time.perf_counter() - t0) / timed.total(), timed.calls
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--device', default=None); p.add_argument('--batch', type=int, default=64)
+    p.add_argument('--steps', type=int, default=50); p.add_argument('--size', type=int, default=32)
+    p.add_argument('--repeats', type=int, default=3)
+    p.add_argument('--threads', type=int, default=None, help='torch CPU threads (default: torch default)')
+    a = p.parse_args()
+    if a.threads: torch.set_num_threads(a.threads)
+    device = default_device(a.device)
+    torch.manual_seed(0)
+    timed = Timed(TinyUNet().to(device).eval(), device)
+    sched, shape = Schedule.linear(1000), (a.batch, 3, a.size, a.size)
+    run_ours(timed, sched, shape, 3, device, False); run_diffusers(timed, shape, 3, device)     # warm-up
+    rows = {'adm_edu.sampling.sample': [], 'adm_edu.sampling.sample (progress bar)': [], 'diffusers DDIMScheduler loop': []}
+    for _ in range(a.repeats):                       # interleaved, so that machine load hits all alike
+        rows['adm_edu.sampling.sample'].append(run_ours(timed, sched, shape, a.steps, device, False))
+        rows['adm_edu.sampling.sample (progress bar)'].append(run_ours(timed, sched, shape, a.steps, device, True))
+        rows['diffusers DDIMScheduler loop'].append(run_diffusers(timed, shape, a.steps, device))
+    print(f"DDIM-{a.steps}, batch {a.batch}, {tuple(shape[1:])}, device {device}, {sum(p.numel() for p in timed.parameters())} params, "
+          f"{torch.get_num_threads()} CPU threads, median of {a.repeats}")
+    print(f"{'sampler':42s} {'total / model time':>20s} {'model calls':>12s}")
+    for name, r in rows.items():
+        ratio = statistics.median(x for x, _ in r)
+        print(f"{name:42s} {ratio:20.4f} {r[0][1]:12d}")
+    ours = statistics.median(x for x, _ in rows['adm_edu.sampling.sample'])
+    print(f"target <= 1.03: {'met' if ours <= 1.03 else 'NOT met'} ({ours:.4f})")
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,108 @@
+"""adm_edu.ode: DDIM == Euler, Song's step, Heun, encodings; properties and bad input."""
+import math
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+from adm_edu.schedule import Schedule, space_timesteps
+from adm_edu.sampling import GaussianMixture, sample
+from adm_edu.ode import (to_ode, from_ode, euler_step, song_step, heun_step, ode_solve, ode_sample, ddim_encode,
+                         slerp, reference_solution, interpolate)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**16), name=st.sampled_from(['linear', 'cosine']), n=st.sampled_from([None, 7, 50]),
+       shape=st.sampled_from([(3, 2), (2, 1, 4, 4)]))
+def test_ddim_step_is_euler_step(seed, name, n, shape):
+    "Schedule.ddim_step (eta 0, no clipping) == Euler step of eq. 14 in (x_bar, sigma), float64, mixed timesteps."
+    sc = Schedule.named(name, 200)
+    if n: sc = sc.respace(space_timesteps(200, n))
+    g = torch.Generator().manual_seed(seed)
+    x, eps = torch.randn(shape, generator=g, dtype=torch.float64), torch.randn(shape, generator=g, dtype=torch.float64)
+    t = torch.randint(0, sc.T, (shape[0],), generator=g)
+    s, s1 = sc.ode_sigma(t, x)
+    euler = from_ode(euler_step(to_ode(x, s), s, s1, eps), s1)
+    torch.testing.assert_close(euler, sc.ddim_step(eps, x, t, clip_denoised=False)['sample'], atol=1e-11, rtol=1e-11)
+
+
+@settings(max_examples=30, deadline=None)
+@given(s=st.floats(1e-3, 1e3), x=st.floats(-5, 5))
+def test_to_from_ode_roundtrip(s, x):
+    v = torch.tensor([[x]], dtype=torch.float64)
+    torch.testing.assert_close(from_ode(to_ode(v, s), s), v)
+    # alpha_bar = 1 / (sigma^2 + 1): x_bar = x / sqrt(alpha_bar)
+    torch.testing.assert_close(to_ode(v, s), v / math.sqrt(1 / (s * s + 1)))
+
+
+def test_song_vs_euler_and_orders():
+    "Song's step: same ODE (converges), different discretization; Heun converges at second order; against a DOP853 reference."
+    gm = GaussianMixture([[-0.5, 0.2], [0.5, -0.1]], [0.2, 0.3])
+    eps = lambda x, s, i=None: gm.eps_at(x, torch.full((len(x),), 1 / (s * s + 1), dtype=torch.float64))
+    xb = to_ode(torch.randn(16, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64), 50.0)
+    ref = reference_solution(eps, xb, 50.0, 0.02)
+    grid = lambda n: torch.logspace(math.log10(50), math.log10(0.02), n + 1, dtype=torch.float64)
+    err = {m: [float((ode_solve(eps, xb, grid(n), m) - ref).norm()) for n in (32, 64, 128)] for m in ('euler', 'song', 'heun')}
+    for m, lo, hi in (('euler', 1.6, 2.4), ('song', 1.6, 2.4), ('heun', 3.2, 4.8)):
+        assert lo < err[m][1] / err[m][2] < hi, (m, err[m])       # halving the step divides the error by 2 (1st) or 4 (2nd order)
+    assert abs(err['euler'][2] - err['song'][2]) > 0.01 * err['euler'][2]
+
+
+def test_song_step_formula():
+    "x_bar' = x_bar + 1/2 ((1-a')/a' - (1-a)/a) sqrt(a/(1-a)) eps, written with alpha_bar as in the paper."
+    sc = Schedule.linear(1000)
+    a, ap = sc.alpha_bar[500].item(), sc.alpha_bar[400].item()
+    x, e = torch.randn(5, dtype=torch.float64), torch.randn(5, dtype=torch.float64)
+    want = x / math.sqrt(a) + 0.5 * ((1 - ap) / ap - (1 - a) / a) * math.sqrt(a / (1 - a)) * e
+    s, s1 = math.sqrt((1 - a) / a), math.sqrt((1 - ap) / ap)
+    torch.testing.assert_close(song_step(to_ode(x, s), s, s1, e), want)
+
+
+def test_encode_decode_roundtrip_and_determinism():
+    gm = GaussianMixture([[0.4, -0.3], [-0.4, 0.3]], 0.15)
+    sc = Schedule.cosine(500)
+    m = gm.model(sc)
+    x0 = gm.sample(64, torch.Generator().manual_seed(0)).double()
+    steps = space_timesteps(500, 100)[::-1]
+    z = ddim_encode(m, sc, x0, steps=steps, method='heun')
+    assert torch.equal(z, ddim_encode(m, sc, x0, steps=steps, method='heun'))
+    rec = ode_sample(m, sc, noise=z, steps=steps, method='heun')
+    assert float((rec - x0).pow(2).mean()) < 1e-3
+    # euler decoding == chapter 01's DDIM loop at eta 0 without clipping
+    xT = torch.randn(8, 2, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(ode_sample(m, sc, noise=xT, steps=20),
+                               sample(m, sc, (8, 2), steps=20, noise=xT, clip_denoised=False, progress=False, device='cpu'))
+
+
+def test_heun_counts_evaluations():
+    calls = []
+    def model(x, t): calls.append(int(t[0])); return torch.zeros_like(x)
+    sc = Schedule.linear(100)
+    ode_sample(model, sc, noise=torch.zeros(2, 2), steps=10, method='heun')
+    assert len(calls) == 2 * 10 - 1                      # last step to sigma = 0 is Euler
+    calls.clear(); ode_sample(model, sc, noise=torch.zeros(2, 2), steps=10, method='euler'); assert len(calls) == 10
+
+
+def test_slerp():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(4, 100, generator=g), torch.randn(4, 100, generator=g)
+    torch.testing.assert_close(slerp(a, b, 0.0), a); torch.testing.assert_close(slerp(a, b, 1.0), b)
+    mid = slerp(a, b, 0.5)
+    assert ((mid.norm(dim=1) - (a.norm(dim=1) + b.norm(dim=1)) / 2).abs() < 0.1 * a.norm(dim=1)).all()
+    assert (((a + b) / 2).norm(dim=1) < 0.85 * mid.norm(dim=1)).all()   # linear mixing shrinks the norm
+    torch.testing.assert_close(slerp(a, a, 0.3), a)
+
+
+def test_bad_input():
+    f = lambda x, s, i: torch.zeros_like(x)
+    with pytest.raises(ValueError, match='method must be'): ode_solve(f, torch.zeros(1), [2., 1.], 'rk4')
+    with pytest.raises(ValueError, match='strictly monotone'): ode_solve(f, torch.zeros(1), [2., 1., 1.5])
+    with pytest.raises(ValueError, match='at least two'): ode_solve(f, torch.zeros(1), [2.])
+    with pytest.raises(ValueError, match='sigma may be 0 only at the end'): ode_solve(f, torch.zeros(1), [0., 1.], 'song')
+    with pytest.raises(ValueError, match='>= 0'): ode_solve(f, torch.zeros(1), [1., -1.])
+    sc = Schedule.linear(100)
+    with pytest.raises(ValueError, match='strictly decreasing'): ode_sample(lambda x, t: x, sc, noise=torch.zeros(2, 2), steps=[0, 50])
+    with pytest.raises(ValueError, match='between 1 and T=100'): ode_sample(lambda x, t: x, sc, noise=torch.zeros(2, 2), steps=101)
+    with pytest.raises(ValueError, match='the model returned shape'): ddim_encode(lambda x, t: x[:1], sc, torch.zeros(2, 2), steps=5)
+    with pytest.raises(ValueError, match='give .shape. or .noise.'): ode_sample(lambda x, t: x, sc)
+    with pytest.raises(ValueError, match='same shape'): slerp(torch.zeros(2, 3), torch.zeros(3, 3), 0.5)
+    with pytest.raises(ValueError, match='> 0'): reference_solution(f, torch.zeros(1), 1.0, 0.0)
