@@ -2,7 +2,8 @@
 
 Prints, for batch 64 on 32x32x1: training images/s (forward + backward + AdamW), forward images/s, FLOPs per image
 (FlopCounterMode on the meta device; training = forward + backward counted the same way), achieved GFLOP/s and the
-peak resident-memory increase of the training loop (each configuration runs in a fresh process). The last line is the
+peak resident-memory increase of the training loop (each configuration runs in a fresh process). Throughputs use
+the fastest of the timed steps, so load from other processes inflates them less. The last line is the
 ratio of achieved training GFLOP/s, ours / diffusers, in fp32. Usage: python bench/bench_unet.py [--steps N] [--batch B]
 """
 import argparse, multiprocessing as mp, resource, sys, time
@@ -58,17 +59,20 @@ def run(which, mode, steps, batch, q):
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     m.train(); train_step(); train_step()                      # warm-up
-    t0 = time.perf_counter()
-    for _ in range(steps): train_step()
-    train = steps * batch / (time.perf_counter() - t0)
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter(); train_step(); times.append(time.perf_counter() - t0)
+    train = batch / min(times)                                 # best step: robust to other load on the machine
     peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024   # MiB (ru_maxrss is KiB on Linux)
     m.eval()
     with torch.no_grad():
         with ctx(): call(which, m, x, t, y)
-        t0 = time.perf_counter()
+        times = []
         for _ in range(steps):
+            t0 = time.perf_counter()
             with ctx(): call(which, m, x, t, y)
-        fwd = steps * batch / (time.perf_counter() - t0)
+            times.append(time.perf_counter() - t0)
+        fwd = batch / min(times)
     q.put((train, fwd, peak))
 
 
