@@ -130,9 +130,9 @@ def test_guided_sampling_with_tiny_networks_records_original_timesteps():
     (dict(cfg_scale=1.0, eps_fn=lambda *a: None), 'not eps_fn'),
 ])
 def test_bad_input(kwargs, msg):
-    clfs = dict(clf=NoisyClassifier(**TINY_CLF), clf16=NoisyClassifier(**{**TINY_CLF, 'image_size': 16}),
+    clfs = dict(clf=NoisyClassifier(**TINY_CLF), clf16=NoisyClassifier(**{**TINY_CLF, 'image_size': 16, 'attention_resolutions': (8,)}),
                 clf10=NoisyClassifier(**{**TINY_CLF, 'num_classes': 10}))
-    kw = dict(y=torch.tensor([0, 1]), **kwargs)
+    kw = {'y': torch.tensor([0, 1]), **kwargs}
     if isinstance(kw.get('classifier'), str): kw['classifier'] = clfs[kw['classifier']]
     with pytest.raises((ValueError, TypeError), match=msg.replace('[', r'\[').replace(')', r'\)')):
         guidance_setup(UNet(**TINY_UNET), (2, 1, 8, 8), **kw)
