@@ -1,7 +1,7 @@
 """adm_edu: DDIM, Improved DDPM and ADM (guided diffusion), one notebook per idea."""
 __version__ = "0.1.0"
 
-# The sampling and loss chapters add methods to `Schedule` (`ddim_step`, `p_sample`, `vb_terms_bpd`,
+# The sampling, ODE and loss chapters add methods to `Schedule` (`ddim_step`, `p_sample`, `vb_terms_bpd`,
 # `training_losses`, ...) with fastcore's `@patch`; importing them here means those methods exist
 # whichever adm_edu module a user imports first. Both import only torch, numpy and fastcore.
-from . import schedule, sampling, losses  # noqa: E402,F401
+from . import schedule, sampling, ode, losses  # noqa: E402,F401
