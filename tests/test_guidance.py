@@ -145,3 +145,17 @@ def test_cfg_needs_null_class_and_valid_labels():
         ClassifierFreeGuidance(UNet(**TINY_UNET), 1.0)(torch.randn(2, 1, 8, 8), torch.tensor([1, 2]), torch.tensor([0, 3]))
     with pytest.raises(TypeError, match='integers'):
         classifier_grad(MixtureClassifier(GM, SC), torch.zeros(2, 2), torch.tensor([1, 2]), torch.tensor([0.0, 1.0]))
+
+
+def test_sample_keyword_arguments_equal_explicit_hooks():
+    "sample(..., classifier=, guidance_scale=, cfg_scale=) builds the same wrapper and hook as guidance_setup."
+    torch.manual_seed(0)
+    unet, clf = UNet(**TINY_UNET).eval(), NoisyClassifier(**TINY_CLF).eval()
+    y = torch.tensor([2, 0])
+    kw = dict(steps=3, y=y, progress=False, device='cpu')
+    a = sample(unet, SC, (2, 1, 8, 8), classifier=clf, guidance_scale=4.0, cfg_scale=0.5, generator=torch.Generator().manual_seed(1), **kw)
+    m, hook = guidance_setup(unet, (2, 1, 8, 8), y, classifier=clf, guidance_scale=4.0, cfg_scale=0.5)
+    b = sample(m, SC, (2, 1, 8, 8), guidance=hook, generator=torch.Generator().manual_seed(1), **kw)
+    torch.testing.assert_close(a, b)
+    with pytest.raises(ValueError, match='needs a classifier'):
+        sample(unet, SC, (2, 1, 8, 8), guidance_scale=1.0, **kw)
