@@ -14,8 +14,8 @@ import torch
 
 # %% auto #0
 __all__ = ['FMNIST_FILES', 'FMNIST_URL', 'FMNIST_CLASSES', 'DEBIAN_FMNIST', 'DATASETS', 'DatasetError', 'parse_idx',
-           'read_idx_gz', 'fashion_mnist_dir', 'ImageDataset', 'to_unit_range', 'to_uint8', 'fashion_mnist', 'digits',
-           'load_dataset']
+           'read_idx_gz', 'atomic_write', 'fashion_mnist_dir', 'ImageDataset', 'to_unit_range', 'to_uint8',
+           'fashion_mnist', 'digits', 'load_dataset']
 
 # %% ../nbs/08a_data.ipynb #ab7e469a
 FMNIST_FILES = {  # name: (SHA-256 of the *decompressed* IDX payload, expected shape)
@@ -64,14 +64,31 @@ def read_idx_gz(path, shape=None, sha256:str|None=None) -> np.ndarray:
 def _cache_dir() -> Path:
     return Path(os.environ.get('XDG_CACHE_HOME', Path.home() / '.cache')) / 'adm_edu' / 'fashion-mnist'
 
+def atomic_write(path, # destination file
+                 write, # write(f) fills the open temporary file
+                 mode:str='wb' # 'wb' or 'w'
+                ) -> Path:
+    "Write a file atomically: `write` fills a temporary file in the same directory, which is fsynced and renamed over `path`."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    try:
+        with os.fdopen(fd, mode) as f: write(f); f.flush(); os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes the file private
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp): os.unlink(tmp)
+        raise
+    if hasattr(os, 'O_DIRECTORY'):  # make the rename itself durable
+        dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try: os.fsync(dfd)
+        finally: os.close(dfd)
+    return path
+
 def _download(url:str, dest:Path, sha256:str, timeout:float=30):
     "Download `url` to `dest` atomically (temporary file + rename) after checking the payload's SHA-256."
-    dest.parent.mkdir(parents=True, exist_ok=True)
     with urllib.request.urlopen(url, timeout=timeout) as r: data = r.read()
     if hashlib.sha256(gzip.decompress(data)).hexdigest() != sha256: raise DatasetError(f"{url}: downloaded data fails its checksum")
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + '.')
-    with os.fdopen(fd, 'wb') as f: f.write(data); f.flush(); os.fsync(f.fileno())
-    os.replace(tmp, dest)
+    atomic_write(dest, lambda f: f.write(data))
 
 def fashion_mnist_dir(path=None, # explicit directory holding the four .gz files
                       download:bool=True # download into the cache if no directory has them

@@ -26,7 +26,7 @@ from .schedule import Schedule
 from .device import default_device, autocast_dtype
 from . import losses as _losses  # adds Schedule.training_losses / vb_terms_bpd
 from .resample import ScheduleSampler, UniformSampler, make_sampler
-from .data import ImageDataset, load_dataset, digits
+from .data import ImageDataset, load_dataset, digits, atomic_write
 
 # %% auto #0
 __all__ = ['LOSS_TYPES', 'CKPT_FORMAT', 'DiffusionDL', 'diffusion_dls', 'DiffusionLoss', 'DiffusionCallback', 'LossTerm',
@@ -317,20 +317,7 @@ def save_atomic(obj, # anything `torch.save` accepts
                 path # destination file
                ) -> Path:
     "torch.save `obj` to a temporary file in `path`'s directory, fsync it, and atomically rename it to `path`."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            torch.save(obj, f); f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp): os.unlink(tmp)
-        raise
-    if hasattr(os, 'O_DIRECTORY'):
-        dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try: os.fsync(dfd)
-        finally: os.close(dfd)
-    return path
+    return atomic_write(path, lambda f: torch.save(obj, f))
 
 def _load(path):
     try: ck = torch.load(path, map_location='cpu', weights_only=False)  # trusted files only: holds numpy arrays and the config

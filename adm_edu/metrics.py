@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from .device import default_device
+from .data import atomic_write
 
 # %% auto #0
 __all__ = ['N_SPATIAL_CHANNELS', 'WEIGHTS_DIR', 'FMNIST_WEIGHTS', 'FID_WEIGHTS_URL', 'trace_sqrt_product', 'frechet_distance',
@@ -368,12 +369,7 @@ def train_fmnist_extractor(epochs:int=6, # passes over the 60,000 training image
         p.with_suffix('.json').write_text(json.dumps(rec, indent=2) + '\n')
     return model, rec
 
-def _atomic_save(obj, path:Path):
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + '.')
-    os.close(fd)
-    try: torch.save(obj, tmp); os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp): os.remove(tmp)
+def _atomic_save(obj, path:Path): atomic_write(path, lambda f: torch.save(obj, f))
 
 # %% ../nbs/12_metrics.ipynb #4140f2fc
 class FMNISTExtractor(FeatureExtractor):
@@ -511,9 +507,7 @@ def fid_inception_weights(download:bool=False, # fetch the checkpoint into the c
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
         with urllib.request.urlopen(FID_WEIGHTS_URL, timeout=60) as r: data = r.read()
-        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=p.name + '.')
-        with os.fdopen(fd, 'wb') as f: f.write(data)
-        os.replace(tmp, p)
+        atomic_write(p, lambda f: f.write(data))
     except Exception as e:
         raise FileNotFoundError(f"Inception FID weights not found at {p} and downloading {FID_WEIGHTS_URL} failed ({e}). "
                                 "Download the file by hand and put it at that path.") from None
@@ -586,9 +580,7 @@ def save_metrics_json(metrics:dict, path, **extra):
     "Write `metrics` (plus `extra` fields such as the model name) as JSON, atomically."
     p = Path(path); p.parent.mkdir(parents=True, exist_ok=True)
     d = {k: (v.item() if hasattr(v, 'item') else v) for k, v in {**metrics, **extra}.items()}
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=p.name + '.')
-    with os.fdopen(fd, 'w') as f: json.dump(d, f, indent=2); f.write('\n')
-    os.replace(tmp, p); return p
+    return atomic_write(p, lambda f: (json.dump(d, f, indent=2), f.write('\n')), mode='w')
 
 # %% ../nbs/12_metrics.ipynb #cffb1e6e
 def nll_bits_per_dim(model, # called as model(x_t, t) or model(x_t, t, y)

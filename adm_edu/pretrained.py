@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 from .schedule import Schedule
 from .device import default_device
+from .data import atomic_write
 
 # %% auto #0
 __all__ = ['WEIGHTS_DIR', 'PRETRAINED_FORMAT', 'available', 'export_pretrained', 'load_pretrained']
@@ -35,17 +36,6 @@ def available(weights_dir:Path|None=None) -> dict:
     return out
 
 # %% ../nbs/16_pretrained.ipynb #63f2eed0
-def _save_atomic(obj, path:Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as f: torch.save(obj, f); f.flush(); os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; shipped weights are world-readable
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp): os.unlink(tmp)
-        raise
-
 def export_pretrained(model:torch.nn.Module, # the network to ship (EMA weights for a diffusion model)
                       name:str, # registry name, e.g. 'fmnist-s'
                       kind:str, # 'diffusion' or 'classifier'
@@ -63,7 +53,7 @@ def export_pretrained(model:torch.nn.Module, # the network to ship (EMA weights 
     sd = {k: (v.half() if half and v.is_floating_point() else v).cpu().clone() for k, v in model.state_dict().items()}
     meta = dict(format=PRETRAINED_FORMAT, name=name, kind=kind, network=type(model).__name__, model_kwargs=model_kwargs,
                 schedule=schedule, T=T, classes=list(classes) if classes is not None else None, record=record)
-    _save_atomic(dict(meta, state_dict=sd), d / f'{name}.pt')
+    atomic_write(d / f'{name}.pt', lambda f: torch.save(dict(meta, state_dict=sd), f))
     (d / f'{name}.json').write_text(json.dumps(meta, indent=2, default=str) + '\n')
     return d / f'{name}.pt'
 
