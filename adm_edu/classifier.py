@@ -223,14 +223,12 @@ def train_classifier(dataset:str='fashion-mnist', # 'fashion-mnist' or 'digits'
                      seed:int=0, device=None, ckpt_every:int=500, mixed_precision:str='auto',
                      model_kwargs:dict|None=None, # overrides of the preset
                      n_valid:int|None=1024, progress:bool=True,
-                     max_seconds:float|None=None # stop (and save) after this much training time
+                     max_seconds:float|None=None # wall-time budget: stop (and save) then, the one-cycle schedule annealed by then
                     ):
     "Train a noisy classifier with fastai; writes `out_dir/last.pt` and `out_dir/model.pt`; returns the Learner."
-    import time
     from pathlib import Path
-    from fastai.callback.core import Callback, CancelFitException
     from adm_edu.schedule import Schedule
-    from adm_edu.learner import diffusion_dls, save_atomic, CKPT_FORMAT, _unwrap
+    from adm_edu.learner import diffusion_dls, save_atomic, CKPT_FORMAT, _unwrap, TimeLimitCallback
     if preset not in CLASSIFIER_PRESETS: raise ValueError(f"unknown classifier preset {preset!r}; choose one of {sorted(CLASSIFIER_PRESETS)}")
     out_dir = Path(out_dir); last = out_dir / 'last.pt'
     if resume and not last.exists(): raise FileNotFoundError(f"resume=True but there is no checkpoint {last}")
@@ -245,14 +243,9 @@ def train_classifier(dataset:str='fashion-mnist', # 'fashion-mnist' or 'digits'
     sched = Schedule.named(schedule, T)
     config = dict(kind='classifier', preset=preset, model_kwargs=kw, schedule=schedule, T=T, dataset=dataset, classes=list(ds.classes),
                   epochs=epochs, bs=bs, lr=lr, wd=wd, ema=ema, crop_pad=crop_pad, seed=seed)
-    class _Budget(Callback):
-        order = 80
-        def before_fit(self): self.t0 = time.time()
-        def after_batch(self):
-            if self.training and max_seconds is not None and time.time() - self.t0 > max_seconds: raise CancelFitException
     learn = classifier_learner(dls, model, sched, crop_pad=crop_pad, lr=lr, wd=wd, ema=ema, ckpt_path=last, ckpt_every=ckpt_every,
                                config=config, mixed_precision=mixed_precision, seed=seed, resume=last if resume else None,
-                               progress=progress, cbs=[_Budget()])
+                               progress=progress, cbs=[TimeLimitCallback(max_seconds)] if max_seconds else None)
     learn.fit_one_cycle(epochs, lr)
     save_atomic(dict(format=CKPT_FORMAT, kind='model', iter=int(learn.train_iter), config=config,
                      model=_unwrap(learn.model).state_dict(), ema=learn.ema.state_dict()), out_dir / 'model.pt')

@@ -128,6 +128,9 @@ def train(dataset:str='fashion-mnist', # 'fashion-mnist' or 'digits'
           resume:store_true=False, # continue from OUT/last.pt
           seed:int=0, # random seed
           p_uncond:float=0.0, # label dropout for classifier-free guidance
+          max_seconds:float=0, # wall-time budget in seconds (0: none); the learning-rate schedule ends with it
+          ckpt_every:int=1000, # optimizer steps between checkpoints
+          mixed_precision:str='auto', # 'auto' (bf16/fp16 on CUDA, fp32 elsewhere), 'bf16', 'fp16' or 'fp32'
           device:str='auto'): # 'auto', 'cpu', 'cuda', 'mps'
     "Train a diffusion U-Net on a dataset with a fastai Learner, checkpointing atomically (resumable)."
     from adm_edu.data import DATASETS
@@ -139,9 +142,12 @@ def train(dataset:str='fashion-mnist', # 'fashion-mnist' or 'digits'
     _check(sampler in ('uniform', 'importance'), f"--sampler must be 'uniform' or 'importance', got {sampler!r}")
     _check(T >= 2 and epochs >= 1 and bs >= 1 and lr > 0, f"need T >= 2, epochs >= 1, bs >= 1, lr > 0 (got {T}, {epochs}, {bs}, {lr})")
     _check(0 <= ema < 1 and 0 <= p_uncond < 1, f"--ema and --p-uncond must lie in [0, 1), got {ema}, {p_uncond}")
+    _check(max_seconds >= 0 and ckpt_every >= 0, f"--max-seconds and --ckpt-every must be >= 0, got {max_seconds}, {ckpt_every}")
+    _check(mixed_precision in ('auto', 'bf16', 'fp16', 'fp32'), f"--mixed-precision must be 'auto', 'bf16', 'fp16' or 'fp32', got {mixed_precision!r}")
     from adm_edu.learner import train_diffusion
     learn = train_diffusion(dataset=dataset, preset=preset, loss=loss, schedule=schedule, T=T, sampler=sampler, epochs=epochs,
                             bs=bs, lr=lr, ema=ema, out_dir=out, resume=resume, seed=seed, p_uncond=p_uncond,
+                            max_seconds=max_seconds or None, ckpt_every=ckpt_every, mixed_precision=mixed_precision,
                             device=None if device == 'auto' else device)
     print(f"wrote {Path(out) / 'model.pt'} (EMA weights + config) and {Path(out) / 'last.pt'} (training state)")
     return learn

@@ -238,7 +238,7 @@ def plot_tradeoff(rows:list, # experiment rows with model, guidance, scale and m
                  ):
     "Fidelity–diversity trade-off: one line per (model, guidance) through its scales, labelled by scale."
     import matplotlib.pyplot as plt
-    pairs = [p for p in pairs if all(k in rows[0] for k in p)]
+    pairs = [p for p in pairs if all(r.get(k) is not None for r in rows for k in p)]  # skip metrics a run did not record
     fig, axs = plt.subplots(1, len(pairs), figsize=(5 * len(pairs), 3.8), squeeze=False)
     groups = {}
     for r in rows: groups.setdefault((r['model'], r['guidance']), []).append(r)

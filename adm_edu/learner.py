@@ -16,7 +16,7 @@ from fastcore.basics import patch
 from fastai.data.load import DataLoader
 from fastai.data.core import DataLoaders
 from fastai.learner import Learner, Metric
-from fastai.callback.core import Callback, CancelEpochException
+from fastai.callback.core import Callback, CancelEpochException, CancelFitException
 from fastai.callback.progress import ProgressCallback
 from fastai.callback.training import GradientClip
 from fastai.optimizer import OptimWrapper
@@ -31,7 +31,8 @@ from .data import ImageDataset, load_dataset, digits, atomic_write
 # %% auto #0
 __all__ = ['LOSS_TYPES', 'CKPT_FORMAT', 'DiffusionDL', 'diffusion_dls', 'DiffusionLoss', 'DiffusionCallback', 'LossTerm',
            'ema_decay', 'ema_update', 'EMACallback', 'AutocastCallback', 'NaNGuardCallback', 'set_precision',
-           'save_atomic', 'CheckpointCallback', 'diffusion_learner', 'load_checkpoint', 'train_diffusion']
+           'save_atomic', 'CheckpointCallback', 'TimeLimitCallback', 'diffusion_learner', 'load_checkpoint',
+           'train_diffusion']
 
 # %% ../nbs/08b_training.ipynb #e6f9ada4
 def _mix(*xs) -> int:
@@ -344,7 +345,8 @@ class CheckpointCallback(Callback):
                     n_iter=self._full, model=_unwrap(l.model).state_dict(),
                     ema=ema.state_dict() if isinstance(ema, EMACallback) else None, opt=l.opt.state_dict(),
                     sampler=diff.sampler.state_dict(), scaler=scaler.state_dict() if scaler is not None else None,
-                    seed=diff.seed, torch_rng=torch.get_rng_state(), config=self.config, time=time.time())
+                    seed=diff.seed, torch_rng=torch.get_rng_state(), config=self.config, time=time.time(),
+                    train_seconds=l.time_limit.elapsed if isinstance(getattr(l, 'time_limit', None), TimeLimitCallback) else None)
 
     def save(self):
         if rank_distrib() == 0: save_atomic(self.state(), self.path)
@@ -395,6 +397,32 @@ class CheckpointCallback(Callback):
     def after_fit(self):
         if self.last_iter != self.learn.train_iter: self.save()
 
+# %% ../nbs/08b_training.ipynb #688e5da7
+class TimeLimitCallback(Callback):
+    "Stop `fit` after `max_seconds` of wall time; the one-cycle position follows whichever budget (time or steps) is used up faster."
+    order = -4  # before_batch runs before the ParamScheduler (60) reads pct_train
+    def __init__(self, max_seconds:float, # wall-time budget of the run (a resumed run counts its checkpoint's train_seconds)
+                 stretch:bool=True # drive `pct_train` by time too, so the learning-rate schedule ends with the budget
+                ):
+        if isinstance(max_seconds, bool) or not isinstance(max_seconds, (int, float)) or not max_seconds > 0:
+            raise ValueError(f"max_seconds must be a positive number of seconds, got {max_seconds!r}")
+        self.max_seconds, self.stretch, self.offset, self.t0 = float(max_seconds), bool(stretch), 0.0, None
+    @property
+    def name(self): return 'time_limit'
+    @property
+    def elapsed(self) -> float:
+        "Seconds of training so far, including those of the run this one resumed."
+        return self.offset + (time.time() - self.t0 if self.t0 is not None else 0.0)
+    def before_fit(self):
+        ck = getattr(getattr(self.learn, 'checkpoint', None), '_resume', None) or {}
+        self.offset, self.t0, self._full = float(ck.get('train_seconds') or 0.0), time.time(), max(len(self.dls.train), 1)
+    def before_batch(self):
+        if not (self.training and self.stretch): return
+        by_steps = self.learn.train_iter / (self._full * self.n_epoch)
+        self.learn.pct_train = min(max(by_steps, self.elapsed / self.max_seconds), 1 - 1e-9)
+    def after_batch(self):
+        if self.training and self.elapsed >= self.max_seconds: raise CancelFitException
+
 # %% ../nbs/08b_training.ipynb #2528cf30
 def diffusion_learner(dls:DataLoaders, # from `diffusion_dls`: batches (x0, y)
                       model:nn.Module, # called as model(x_t, t, y) (y omitted when unconditional)
@@ -416,6 +444,7 @@ def diffusion_learner(dls:DataLoaders, # from `diffusion_dls`: batches (x0, y)
                       resume=None, # checkpoint (path) to continue from
                       opt_func=None, # default: AdamW through `OptimWrapper`
                       progress:bool=True, # fastprogress bars
+                      max_seconds:float|None=None, # wall-time budget (`TimeLimitCallback`); None: train for the epochs
                       cbs=None # extra callbacks
                      ) -> Learner:
     "A fastai `Learner` training `model` as a diffusion model on `dls`."
@@ -429,6 +458,7 @@ def diffusion_learner(dls:DataLoaders, # from `diffusion_dls`: batches (x0, y)
     if ema is not None: learn_cbs.append(EMACallback(ema, ema_warmup))
     if grad_clip: learn_cbs.append(GradientClip(grad_clip))
     if ckpt_path is not None: learn_cbs.append(CheckpointCallback(ckpt_path, ckpt_every, config))
+    if max_seconds is not None: learn_cbs.append(TimeLimitCallback(max_seconds))
     metrics = [LossTerm('mse')] + ([LossTerm('vb')] if loss_type != 'simple' else [])
     learn = Learner(dls, model, loss_func=DiffusionLoss(sched, loss_type, learn_sigma), opt_func=opt_func, lr=lr, wd=wd,
                     cbs=learn_cbs + list(cbs or []), metrics=metrics)
@@ -481,6 +511,7 @@ def train_diffusion(dataset:str='fashion-mnist', # 'fashion-mnist' or 'digits'
                     model_kwargs:dict|None=None, # overrides of the preset's UNet arguments
                     n_valid:int|None=1024, # validation images
                     progress:bool=True, # progress bars
+                    max_seconds:float|None=None, # stop after this much wall time, annealing the one-cycle schedule by then
                     distributed:bool=False # wrap training in `learn.distrib_ctx()` (under `accelerate launch`/torchrun)
                    ) -> Learner:
     "Train a diffusion U-Net with fastai and write `out_dir/last.pt` and `out_dir/model.pt`; returns the Learner."
@@ -509,7 +540,8 @@ def train_diffusion(dataset:str='fashion-mnist', # 'fashion-mnist' or 'digits'
                   bs=bs, lr=lr, ema=ema, seed=seed, lr_sched=lr_sched)
     learn = diffusion_learner(dls, model, sched, loss_type=loss, sampler=sampler, p_uncond=p_uncond, lr=lr, ema=ema,
                               ckpt_path=last, ckpt_every=ckpt_every, config=config, mixed_precision=mixed_precision,
-                              grad_clip=grad_clip, seed=seed, resume=last if resume else None, progress=progress)
+                              grad_clip=grad_clip, seed=seed, resume=last if resume else None, progress=progress,
+                              max_seconds=max_seconds)
     fit = (lambda: learn.fit_one_cycle(epochs, lr)) if lr_sched == 'one_cycle' else (lambda: learn.fit(epochs, lr))
     if distributed:
         with learn.distrib_ctx(cpu=torch.device(dls.device).type == 'cpu'): fit()
