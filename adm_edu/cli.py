@@ -282,7 +282,7 @@ def demo(out:str='demo', # output directory for figures and report.json
         if 'fmnist-clf' in available():
             from adm_edu.guidance import guided_demo
             report['guidance'] = guided_demo(out_dir, model, 'fmnist-clf', guidance_scale=guidance, unconditional=True, steps=25,
-                                             sampler='ddim', n_per_class=8, seed=seed)
+                                             sampler='ancestral', n_per_class=8, seed=seed)
     else:
         print(f"sampling skipped: no shipped model {model!r} in this install (shipped: {sorted(available()) or 'none'}); "
               "try `adm-edu-demo --train` or `adm-edu-train`.")

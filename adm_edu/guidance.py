@@ -390,7 +390,7 @@ def guided_demo(out_dir='demo', # where samples_guided.png goes
                 guidance_scale:float=5.0, # classifier-guidance scale
                 unconditional:bool=True, # guide the model through its null label (the paper's Figure 3 setting)
                 cfg_scale:float=0.0, # classifier-free weight on top (conditional model only)
-                steps:int=50, sampler:str='ddim', n_per_class:int=8, seed:int=0, device=None
+                steps:int=50, sampler:str='ancestral', n_per_class:int=8, seed:int=0, device=None
                ) -> dict: # settings and measured figures for report.json
     "Write `out_dir/samples_guided.png` (rows: classes) and return the guidance settings, time and class accuracies."
     from pathlib import Path

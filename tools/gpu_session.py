@@ -79,13 +79,17 @@ def export(a):
     kw = {**PRESETS[cfg['preset']], **cfg.get('model_kwargs', {})}
     kw = {k: list(v) if isinstance(v, tuple) else v for k, v in kw.items()}
     m = UNet(**kw); m.load_state_dict(ck['ema']['weights'])
-    log_tail = (a.res / 'train_s.log').read_text()[-3000:] if (a.res / 'train_s.log').exists() else ''
+    import re
+    text = (a.res / 'train_s.log').read_text().replace('\r', '\n') if (a.res / 'train_s.log').exists() else ''
+    epochs = [l.strip() for l in text.splitlines() if l.startswith('epoch ') or re.match(r'^\d+ +[\d.]+ +[\d.]+', l)]
+    last = epochs[-1].split() if len(epochs) > 1 else None
     rec = dict(command='adm-edu-train ' + (a.res / 'train_s_command.txt').read_text().strip(), hardware=hw,
                train_seconds=ck.get('train_seconds'), iterations=int(ck['iter']), images_seen=int(ck['iter']) * cfg['bs'],
                epochs_seen=round(int(ck['iter']) * cfg['bs'] / 60000, 2), ema_updates=int(ck['ema'].get('num_updates', 0)),
                exported=time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime()), precision='bf16 autocast (fastai to_bf16)',
                note='one-cycle learning-rate schedule stretched over the wall-time budget (TimeLimitCallback); EMA weights',
-               config=cfg, log_tail=log_tail[-600:])
+               config=cfg, epoch_table=epochs,
+               final_loss=dict(epoch=int(last[0]) + 1, train_loss=float(last[1]), valid_loss=float(last[2])) if last else None)
     for d in (wd, ROOT / 'adm_edu' / 'weights'):
         export_pretrained(m, 'fmnist-s', 'diffusion', kw, rec, schedule=cfg['schedule'], T=cfg['T'], classes=cfg['classes'], weights_dir=d)
     clf, sched, ccfg = load_classifier_checkpoint(a.runs / 'fmnist-clf' / 'last.pt')
