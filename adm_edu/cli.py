@@ -126,6 +126,7 @@ def train(dataset:str='fashion-mnist', # 'fashion-mnist' or 'digits'
           ema:float=0.9999, # EMA decay of the weights used for sampling
           out:str='runs/fmnist-s', # output directory (last.pt = training state, model.pt = EMA + config)
           resume:store_true=False, # continue from OUT/last.pt
+          init:str=None, # start a new run from these weights: a shipped model ('fmnist-s'), an exported file or a checkpoint
           seed:int=0, # random seed
           p_uncond:float=0.0, # label dropout for classifier-free guidance
           max_seconds:float=0, # wall-time budget in seconds (0: none); the learning-rate schedule ends with it
@@ -147,7 +148,7 @@ def train(dataset:str='fashion-mnist', # 'fashion-mnist' or 'digits'
     from adm_edu.learner import train_diffusion
     learn = train_diffusion(dataset=dataset, preset=preset, loss=loss, schedule=schedule, T=T, sampler=sampler, epochs=epochs,
                             bs=bs, lr=lr, ema=ema, out_dir=out, resume=resume, seed=seed, p_uncond=p_uncond,
-                            max_seconds=max_seconds or None, ckpt_every=ckpt_every, mixed_precision=mixed_precision,
+                            max_seconds=max_seconds or None, ckpt_every=ckpt_every, mixed_precision=mixed_precision, init=init,
                             device=None if device == 'auto' else device)
     print(f"wrote {Path(out) / 'model.pt'} (EMA weights + config) and {Path(out) / 'last.pt'} (training state)")
     return learn

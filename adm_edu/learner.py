@@ -476,6 +476,16 @@ def _model_from_config(config:dict, device=None):
     if not config.get('preset'): raise ValueError("the checkpoint's config names no U-Net preset; rebuild the model yourself and load ck['ema']")
     return unet_from_preset(config['preset'], **config.get('model_kwargs', {})).to(default_device(device))
 
+def _load_init(model, init, preset):
+    "Copy the weights of `init` (a shipped name, an exported file or a training checkpoint) into `model`, or say why they do not fit."
+    from adm_edu.pretrained import load_pretrained
+    src, _, _ = load_pretrained(init, device='cpu')
+    try: model.load_state_dict(src.state_dict())
+    except RuntimeError as e:
+        first = next((l.strip() for l in str(e).splitlines()[1:] if l.strip()), str(e))
+        raise ValueError(f"init={str(init)!r} does not fit preset {preset!r} with these overrides (and p_uncond > 0 adds the "
+                         f"null-label row): {first}") from None
+
 def load_checkpoint(path, # `model.pt` or `last.pt` written by `train_diffusion`
                     device=None, # default: `default_device()`
                     ema:bool=True # the EMA weights (for sampling) rather than the raw ones
@@ -512,6 +522,7 @@ def train_diffusion(dataset:str='fashion-mnist', # 'fashion-mnist' or 'digits'
                     n_valid:int|None=1024, # validation images
                     progress:bool=True, # progress bars
                     max_seconds:float|None=None, # stop after this much wall time, annealing the one-cycle schedule by then
+                    init=None, # start from these weights: a shipped name ('fmnist-s'), an exported file or a checkpoint (its EMA)
                     distributed:bool=False # wrap training in `learn.distrib_ctx()` (under `accelerate launch`/torchrun)
                    ) -> Learner:
     "Train a diffusion U-Net with fastai and write `out_dir/last.pt` and `out_dir/model.pt`; returns the Learner."
@@ -520,6 +531,7 @@ def train_diffusion(dataset:str='fashion-mnist', # 'fashion-mnist' or 'digits'
     if lr_sched not in ('one_cycle', 'constant'): raise ValueError(f"lr_sched must be 'one_cycle' or 'constant', got {lr_sched!r}")
     out_dir = Path(out_dir); last = out_dir / 'last.pt'
     if resume and not last.exists(): raise FileNotFoundError(f"resume=True but there is no checkpoint {last}")
+    if resume and init is not None: raise ValueError("init= starts a new run from given weights, resume=True continues out_dir/last.pt: pick one")
     kw = {**PRESETS[preset], **(model_kwargs or {})}
     if p_uncond > 0: kw['class_dropout_null'] = True
     torch.manual_seed(seed)
@@ -532,12 +544,13 @@ def train_diffusion(dataset:str='fashion-mnist', # 'fashion-mnist' or 'digits'
     if kw.get('num_classes') is not None and kw['num_classes'] != len(ds.classes):
         raise ValueError(f"preset {preset!r} has {kw['num_classes']} classes, {dataset} has {len(ds.classes)}")
     model = unet_from_preset(preset, **{k: v for k, v in kw.items() if PRESETS[preset].get(k, object()) != v})
+    if init is not None: _load_init(model, init, preset)
     sched = Schedule.named(schedule, T)
     config = dict(preset=preset, model_kwargs={k: v for k, v in kw.items() if PRESETS[preset].get(k, object()) != v},
                   schedule=schedule, T=T, learn_sigma=bool(kw.get('learn_sigma')), num_classes=kw.get('num_classes'),
                   class_dropout_null=bool(kw.get('class_dropout_null')), image_size=kw['image_size'], channels=kw['in_channels'],
                   dataset=dataset, classes=list(ds.classes), loss=loss, sampler=sampler, p_uncond=p_uncond, epochs=epochs,
-                  bs=bs, lr=lr, ema=ema, seed=seed, lr_sched=lr_sched)
+                  bs=bs, lr=lr, ema=ema, seed=seed, lr_sched=lr_sched, init=None if init is None else str(init))
     learn = diffusion_learner(dls, model, sched, loss_type=loss, sampler=sampler, p_uncond=p_uncond, lr=lr, ema=ema,
                               ckpt_path=last, ckpt_every=ckpt_every, config=config, mixed_precision=mixed_precision,
                               grad_clip=grad_clip, seed=seed, resume=last if resume else None, progress=progress,

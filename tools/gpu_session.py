@@ -34,7 +34,7 @@ def train_s(a):
     cmd = [sys.executable, str(script), '--dataset', 'fashion-mnist', '--preset', 'fmnist-s',
            '--loss', 'hybrid', '--schedule', 'cosine', '--epochs', '1000', '--bs', str(a.bs), '--lr', str(a.lr),
            '--ema', '0.9999', '--p-uncond', '0.1', '--max-seconds', str(a.train_seconds), '--ckpt-every', '500',
-           '--out', str((a.runs / 'fmnist-s').relative_to(ROOT))]
+           '--out', str((a.runs / 'fmnist-s').relative_to(ROOT))] + (['--init', a.init] if a.init else [])
     (a.res / 'train_s_command.txt').write_text(' '.join(cmd[2:]) + '\n')
     return subprocess.call(cmd, cwd=ROOT)
 
@@ -92,6 +92,8 @@ def export(a):
                final_loss=dict(epoch=int(last[0]) + 1, train_loss=float(last[1]), valid_loss=float(last[2])) if last else None)
     for d in (wd, ROOT / 'adm_edu' / 'weights'):
         export_pretrained(m, 'fmnist-s', 'diffusion', kw, rec, schedule=cfg['schedule'], T=cfg['T'], classes=cfg['classes'], weights_dir=d)
+    if not (a.runs / 'fmnist-clf' / 'last.pt').exists() or a.clf_seconds <= 0:
+        log('exported', rec['iterations'], 'diffusion steps; classifier not retrained'); return
     clf, sched, ccfg = load_classifier_checkpoint(a.runs / 'fmnist-clf' / 'last.pt')
     cck = torch.load(a.runs / 'fmnist-clf' / 'last.pt', map_location='cpu', weights_only=False)
     test = load_dataset('fashion-mnist', 'test')
@@ -194,7 +196,7 @@ PHASES = dict(train_s=train_s, train_clf=train_clf, smoke=smoke, export=export, 
 def spawn(a, phase):
     f = open(a.res / f'{phase}.log', 'w')
     args = [sys.executable, __file__, phase, str(a.out), '--train-seconds', str(a.train_seconds), '--clf-seconds', str(a.clf_seconds),
-            '--n-eval', str(a.n_eval), '--bs', str(a.bs), '--lr', str(a.lr)]
+            '--n-eval', str(a.n_eval), '--bs', str(a.bs), '--lr', str(a.lr)] + (['--init', a.init] if a.init else [])
     p = subprocess.Popen(args, stdout=f, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, 'PYTHONUNBUFFERED': '1'})
     p.phase = phase; log('started', phase, 'pid', p.pid); return p
 
@@ -228,7 +230,7 @@ def run_all(a):
     ok = True
     try:
         log('hardware', hardware())
-        tr = [spawn(a, 'train_s'), spawn(a, 'train_clf')]
+        tr = [spawn(a, 'train_s')] + ([spawn(a, 'train_clf')] if a.clf_seconds > 0 else [])  # --clf-seconds 0: keep the shipped classifier
         time.sleep(2); sm = spawn(a, 'smoke')
         ok = wait([sm], 90, fail_fast=('smoke',)) and ok
         # training must be alive (or done) after the smoke test, else stop and report now
@@ -251,6 +253,7 @@ if __name__ == '__main__':
     ap.add_argument('--train-seconds', type=float, default=270); ap.add_argument('--clf-seconds', type=float, default=180)
     ap.add_argument('--n-eval', type=int, default=1000); ap.add_argument('--deadline', type=float, default=500)
     ap.add_argument('--bs', type=int, default=256); ap.add_argument('--lr', type=float, default=1e-3)
+    ap.add_argument('--init', default=None, help="train_s: continue training these weights (e.g. 'fmnist-s') as a new run")
     ap.add_argument('--pack', type=Path, default=None, help='where results.tar.gz and weights.tar go (default: OUT)')
     a = ap.parse_args()
     a.out = a.out.resolve(); a.pack = (a.pack or a.out).resolve(); a.res = a.out / 'results'; a.runs = ROOT / 'runs' / 'gpu'
