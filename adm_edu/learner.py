@@ -416,12 +416,21 @@ class TimeLimitCallback(Callback):
     def before_fit(self):
         ck = getattr(getattr(self.learn, 'checkpoint', None), '_resume', None) or {}
         self.offset, self.t0, self._full = float(ck.get('train_seconds') or 0.0), time.time(), max(len(self.dls.train), 1)
+    def _clock(self) -> float:
+        "Elapsed seconds; under torch.distributed the maximum over ranks, so all ranks use one lr and stop at one step."
+        e = self.elapsed
+        import torch.distributed as dist
+        if dist.is_available() and dist.is_initialized():
+            t = torch.tensor([e], dtype=torch.float64, device='cuda' if dist.get_backend() == 'nccl' else 'cpu')
+            dist.all_reduce(t, op=dist.ReduceOp.MAX); e = float(t.item())
+        return e
     def before_batch(self):
-        if not (self.training and self.stretch): return
-        by_steps = self.learn.train_iter / (self._full * self.n_epoch)
-        self.learn.pct_train = min(max(by_steps, self.elapsed / self.max_seconds), 1 - 1e-9)
-    def after_batch(self):
-        if self.training and self.elapsed >= self.max_seconds: raise CancelFitException
+        if not self.training: return
+        e = self._clock()
+        if e >= self.max_seconds: raise CancelFitException
+        if self.stretch:
+            by_steps = self.learn.train_iter / (self._full * self.n_epoch)
+            self.learn.pct_train = min(max(by_steps, e / self.max_seconds), 1 - 1e-9)
 
 # %% ../nbs/08b_training.ipynb #2528cf30
 def diffusion_learner(dls:DataLoaders, # from `diffusion_dls`: batches (x0, y)

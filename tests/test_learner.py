@@ -187,6 +187,12 @@ def _ddp_body(rank, world, q, copy, dist, DiffusionLoss):
                 rec.update(ddp=ddp, local=local, mean=mean, x0=self.yb[0].clone(), wrapped=type(self.learn.model).__name__)
         learn.add_cb(Grab())
         with learn.distrib_ctx(cpu=True): learn.fit(1)
+        # a wall-time budget under DDP: the ranks share one clock, so they stop at the same step with the same weights
+        torch.manual_seed(0)
+        timed = diffusion_learner(_dls(n=128, bs=16), TinyEps(), Schedule.named('cosine', 50), loss_type='hybrid', lr=1e-3,
+                                  progress=False, seed=3, grad_clip=None, ema=None, max_seconds=1.0)
+        with timed.distrib_ctx(cpu=True): timed.fit_one_cycle(1000)
+        rec.update(timed_iter=timed.train_iter, timed_weights=torch.cat([p.detach().flatten() for p in timed.model.parameters()]))
         q.put((rank, {k: v.numpy() if torch.is_tensor(v) else v for k, v in rec.items()}, learn.train_iter, type(learn.model).__name__))
 
 
@@ -211,6 +217,8 @@ def test_ddp_gradients_agree_gloo():
     assert not np.allclose(r0['local'], r1['local'], atol=1e-4)                        # ... hence different local gradients
     np.testing.assert_array_equal(r0['ddp'], r1['ddp'])                                # all-reduced gradients agree
     np.testing.assert_allclose(r0['ddp'], r0['mean'], rtol=1e-4, atol=1e-6)           # and are the mean of the local ones
+    assert 0 < r0['timed_iter'] == r1['timed_iter'] < 1000 * 4                         # one clock: stopped together, by time
+    np.testing.assert_array_equal(r0['timed_weights'], r1['timed_weights'])            # ... with identical replicas
 
 
 def _free_port():
