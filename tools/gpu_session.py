@@ -224,6 +224,10 @@ def pack(a):
     with tarfile.open(a.pack / 'results.tar.gz', 'w:gz') as t: t.add(a.res, arcname='results')
     if (a.out / 'weights').exists():
         with tarfile.open(a.pack / 'weights.tar', 'w') as t: t.add(a.out / 'weights', arcname='weights')
+    last = a.runs / 'fmnist-s' / 'last.pt'   # the full training state, in parts under the 16 MB per-file limit of the device tool
+    if last.exists():                         # rejoin: cat fmnist-s-last.pt.part* > runs/fmnist-s/last.pt (then --resume)
+        data = last.read_bytes()
+        for i in range(0, len(data), 15 << 20): (a.pack / f'fmnist-s-last.pt.part{i // (15 << 20)}').write_bytes(data[i:i + (15 << 20)])
     log('packed', sorted(p.name for p in a.pack.iterdir()))
 
 def run_all(a):
