@@ -10,7 +10,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from .unet import (TimestepMLP, ResBlock, AttentionBlock, MiddleBlock, build_encoder, norm_layer, split_qkv,
-                          attention_heads, count_params, count_flops, _check_x, _check_t, _run)
+                          attention_heads, count_params, count_flops, build_preset, _check_x, _check_t, _run)
 
 # %% auto #0
 __all__ = ['CLASSIFIER_PRESETS', 'FMNIST_CLF_SMALL', 'AttentionPool', 'NoisyClassifier', 'classifier_from_preset', 'random_crop',
@@ -108,10 +108,7 @@ def classifier_from_preset(name:str, # a key of CLASSIFIER_PRESETS
                            **overrides # any NoisyClassifier argument, replacing the preset's
                           ) -> NoisyClassifier:
     "Build the `NoisyClassifier` of preset `name`, with `overrides` applied."
-    if name not in CLASSIFIER_PRESETS: raise ValueError(f"unknown classifier preset {name!r}; choose one of {sorted(CLASSIFIER_PRESETS)}")
-    kw = {**CLASSIFIER_PRESETS[name], **overrides}
-    if device is None: return NoisyClassifier(**kw)     # respects an enclosing `with torch.device(...)`
-    with torch.device(device): return NoisyClassifier(**kw)
+    return build_preset(NoisyClassifier, CLASSIFIER_PRESETS, name, device, 'classifier preset', **overrides)
 
 # %% ../nbs/09_classifier.ipynb #5a2ed970
 def random_crop(x:torch.Tensor, # images (B, C, H, W)
@@ -137,26 +134,14 @@ def _noisy_classifier_callback_class():
     "Build the callback class on first use (fastai is imported inside functions only, as in every core module)."
     global _CB_CLASS
     if _CB_CLASS is not None: return _CB_CLASS
-    from fastai.torch_core import rank_distrib
-    from adm_edu.learner import DiffusionCallback, _mix
+    from adm_edu.learner import DiffusionCallback
     class NoisyClassifierCallback(DiffusionCallback):
         "Turn `(x0, y)` batches into `xb=(x_t, t)`, `yb=(y,)`: random crop, t ~ U{0..T-1}, x_t = q_sample(x0, t)."
         @property
         def name(self): return 'diffusion'   # CheckpointCallback reads the sampler and seed from learn.diffusion
         def before_batch(self):
-            x0, y = self.xb[0], self.yb[0]
-            B = x0.shape[0]
-            if self.training:
-                n = self.learn.train_iter
-                self._seed(rank_distrib(), n)
-                if self.reseed_global: torch.manual_seed(_mix(self.seed, rank_distrib(), n, 2))
-                t, _ = self.sampler.sample(B, device=x0.device, generator=self._cpu)
-                x0 = random_crop(x0, self.crop_pad, self._cpu)
-            else:
-                self._seed(2**31 - 1, self.iter)
-                t, _ = self._valid_sampler.sample(B, device=x0.device, generator=self._cpu)
-            noise = torch.randn(x0.shape, generator=self._gen, device=x0.device, dtype=x0.dtype)
-            self.learn.xb, self.learn.yb = (self.sched.q_sample(x0, t, noise), t), (y,)
+            x0, t, _, noise = self.draw(self.xb[0], lambda x, g: random_crop(x, self.crop_pad, g))
+            self.learn.xb, self.learn.yb = (self.sched.q_sample(x0, t, noise), t), (self.yb[0],)
         def after_loss(self): pass
     _CB_CLASS = NoisyClassifierCallback
     return _CB_CLASS

@@ -185,18 +185,26 @@ class DiffusionCallback(Callback):
     def _seed(self, *key):
         self._cpu.manual_seed(_mix(self.seed, *key, 0)); self._gen.manual_seed(_mix(self.seed, *key, 1))
 
-    def before_batch(self):
-        x0, y = self.xb[0], (self.yb[0] if len(self.yb) else None)
+    def draw(self, x0:torch.Tensor, # the clean batch
+             augment=None # augment(x0, cpu_generator) -> x0, applied to training batches only (e.g. a random crop)
+            ) -> tuple: # (x0, t, weights, noise)
+        "Seed this step's generators from (seed, rank, step), then draw t and its weight, augment, and draw the noise."
         B = x0.shape[0]
         if self.training:
             n = self.learn.train_iter
             self._seed(rank_distrib(), n)
             if self.reseed_global: torch.manual_seed(_mix(self.seed, rank_distrib(), n, 2))
             t, w = self.sampler.sample(B, device=x0.device, generator=self._cpu)
+            if augment is not None: x0 = augment(x0, self._cpu)
         else:
             self._seed(2**31 - 1, self.iter)
             t, w = self._valid_sampler.sample(B, device=x0.device, generator=self._cpu)
-        noise = torch.randn(x0.shape, generator=self._gen, device=x0.device, dtype=x0.dtype)
+        return x0, t, w, torch.randn(x0.shape, generator=self._gen, device=x0.device, dtype=x0.dtype)
+
+    def before_batch(self):
+        x0, y = self.xb[0], (self.yb[0] if len(self.yb) else None)
+        B = x0.shape[0]
+        x0, t, w, noise = self.draw(x0)
         xt = self.sched.q_sample(x0, t, noise)
         self.learn.yb = (x0, xt, t, noise, w)
         if not self.cond or y is None: self.learn.xb = (xt, t); return

@@ -16,7 +16,7 @@ from torch.utils.checkpoint import checkpoint as _checkpoint
 __all__ = ['PRESETS', 'timestep_embedding', 'TimestepMLP', 'GroupNorm32', 'norm_layer', 'zero_module', 'Downsample', 'Upsample',
            'ResBlock', 'split_qkv', 'attention_heads', 'AttentionBlock', 'plot_qkv_layout', 'ResAttnBlock', 'Level',
            'MiddleBlock', 'OutputHead', 'build_encoder', 'UNet', 'randomize_', 'unet_layout', 'count_params',
-           'example_inputs', 'count_flops', 'markdown_table', 'unet_from_preset', 'preset_table']
+           'example_inputs', 'count_flops', 'markdown_table', 'build_preset', 'unet_from_preset', 'preset_table']
 
 # %% ../nbs/07_adm_unet.ipynb #620eaa4f
 def timestep_embedding(t:torch.Tensor, # timesteps (B,), integer or float
@@ -456,15 +456,25 @@ PRESETS = {
                          num_classes=1000, learn_sigma=True),
 }
 
+def build_preset(cls, # the network class
+                 presets:dict, # name -> constructor arguments
+                 name:str, # a key of `presets`
+                 device=None, # where to build it ('meta' to only count parameters/FLOPs); default: the current default device
+                 what:str='preset', # how errors name the preset kind
+                 **overrides # constructor arguments replacing the preset's
+                ):
+    "`cls(**presets[name], **overrides)`, built on `device`; a clear error naming the choices for an unknown `name`."
+    if name not in presets: raise ValueError(f"unknown {what} {name!r}; choose one of {sorted(presets)}")
+    kw = {**presets[name], **overrides}
+    if device is None: return cls(**kw)     # respects an enclosing `with torch.device(...)`
+    with torch.device(device): return cls(**kw)
+
 def unet_from_preset(name:str, # a key of PRESETS
                      device=None, # where to build it ('meta' to only count parameters/FLOPs); default: the current default device
                      **overrides # any UNet argument, replacing the preset's
                     ) -> UNet:
     "Build the `UNet` of preset `name`, with `overrides` applied."
-    if name not in PRESETS: raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
-    kw = {**PRESETS[name], **overrides}
-    if device is None: return UNet(**kw)     # respects an enclosing `with torch.device(...)`
-    with torch.device(device): return UNet(**kw)
+    return build_preset(UNet, PRESETS, name, device, **overrides)
 
 def preset_table(names=None, # presets to list (default: all)
                  presets:dict|None=None, # the preset dict (default PRESETS)
