@@ -177,17 +177,10 @@ def eval_guidance(a):
     for f in (0.0, 0.05, 0.1, 0.15, 0.2, 0.3):
         start = int(round((1 - f) * s.T)) - 1
         steps = sorted({int(round(v)) for v in torch.linspace(0, start, 50).tolist()}, reverse=True)
-        im, _, sec = generate_steps(m, s, y, steps)
+        im, _, sec = generate(m, s, len(y), steps, 'ddim', 0.0, y, seed=3, batch_size=1000)  # steps: the list of kept t
         r = evaluate_images(im, test, 'fmnist', labels=y)
         out.append(dict(skip=f, t_start=start, alpha_bar_start=s.alpha_bar[start].item(), fid=r['fid'], class_acc=r['class_acc']))
         log('skip', out[-1]); dump(out, a.res / 'skip_prefix.json')
-
-def generate_steps(m, s, y, steps):
-    import torch
-    from adm_edu.sampling import sample
-    t = time.time(); dev = next(m.parameters()).device
-    x = sample(m, s, (len(y), 1, 32, 32), steps=steps, y=y.to(dev), generator=torch.Generator(device=dev).manual_seed(3), progress=False)
-    return x.cpu(), None, time.time() - t
 
 PHASES = dict(train_s=train_s, train_clf=train_clf, smoke=smoke, export=export, eval_samples=eval_samples, eval_nll=eval_nll,
               eval_guidance=eval_guidance)
