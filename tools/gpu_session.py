@@ -21,7 +21,10 @@ def log(*a): print(f"[{time.time() - T0:6.1f}s]", *a, flush=True)
 def hardware() -> str:
     import torch
     if torch.cuda.is_available(): return f"{torch.cuda.get_device_name(0)} (CUDA {torch.version.cuda}), torch {torch.__version__}"
-    return f"CPU {platform.machine()} ({os.cpu_count()} cores), torch {torch.__version__}"
+    cpu = platform.processor() or platform.machine()
+    try: cpu = next(l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name'))
+    except (OSError, StopIteration): pass
+    return f"CPU {cpu} ({os.cpu_count()} cores), torch {torch.__version__}"
 
 def dump(res, path):
     Path(path).write_text(json.dumps(res, indent=1, default=lambda o: o.tolist() if hasattr(o, 'tolist') else str(o)) + '\n')
@@ -34,7 +37,7 @@ def train_s(a):
     cmd = [sys.executable, str(script), '--dataset', 'fashion-mnist', '--preset', 'fmnist-s',
            '--loss', 'hybrid', '--schedule', 'cosine', '--epochs', '1000', '--bs', str(a.bs), '--lr', str(a.lr),
            '--ema', '0.9999', '--p-uncond', '0.1', '--max-seconds', str(a.train_seconds), '--ckpt-every', '500',
-           '--out', str((a.runs / 'fmnist-s').relative_to(ROOT))] + (['--init', a.init] if a.init else [])
+           '--out', os.path.relpath(a.runs / 'fmnist-s', ROOT)] + (['--init', a.init] if a.init else [])
     (a.res / 'train_s_command.txt').write_text(' '.join(cmd[2:]) + '\n')
     return subprocess.call(cmd, cwd=ROOT)
 
@@ -65,6 +68,17 @@ def smoke(a):
     accuracy_vs_t(clf, s, test.images[:20], test.labels[:20], (0, 500))
     log('smoke: all evaluation paths ran on', hardware())
 
+def _total_epochs(rec):
+    "Epochs over all the runs that led to a record (its own and those it was initialised from)."
+    return (rec.get('epochs_seen') or 0) + (_total_epochs(rec['init']) if rec.get('init') else 0)
+
+def _precision(cmd:str) -> str:
+    "What `--mixed-precision` meant for the run (its 'auto' is bf16 on CUDA, fp32 elsewhere)."
+    import torch
+    w = cmd.split(); mp = w[w.index('--mixed-precision') + 1] if '--mixed-precision' in w else 'auto'
+    if mp == 'auto': mp = 'bf16' if torch.cuda.is_available() else 'fp32'
+    return 'fp32' if mp == 'fp32' else f"{mp} autocast ({f'fastai to_{mp}' if torch.cuda.is_available() else 'AutocastCallback'})"
+
 def export(a):
     "The EMA weights of both runs become the shipped `fmnist-s` and `fmnist-clf`, each with its record."
     import torch
@@ -79,17 +93,27 @@ def export(a):
     kw = {**PRESETS[cfg['preset']], **cfg.get('model_kwargs', {})}
     kw = {k: list(v) if isinstance(v, tuple) else v for k, v in kw.items()}
     m = UNet(**kw); m.load_state_dict(ck['ema']['weights'])
+    cmd = (a.res / 'train_s_command.txt').read_text().strip()
+    prev = None   # a run started with --init continues the shipped model: keep how that one was made
+    if '--init' in cmd.split() and (ROOT / 'adm_edu' / 'weights' / 'fmnist-s.json').exists():
+        old = json.loads((ROOT / 'adm_edu' / 'weights' / 'fmnist-s.json').read_text())['record']
+        prev = {k: old.get(k) for k in ('command', 'hardware', 'train_seconds', 'iterations', 'images_seen', 'epochs_seen', 'exported')}
+        if old.get('init'): prev['init'] = old['init']
     import re
     text = (a.res / 'train_s.log').read_text().replace('\r', '\n') if (a.res / 'train_s.log').exists() else ''
     epochs = [l.strip() for l in text.splitlines() if l.startswith('epoch ') or re.match(r'^\d+ +[\d.]+ +[\d.]+', l)]
     last = epochs[-1].split() if len(epochs) > 1 else None
-    rec = dict(command='adm-edu-train ' + (a.res / 'train_s_command.txt').read_text().strip(), hardware=hw,
+    rec = dict(command='adm-edu-train ' + cmd, hardware=hw,
                train_seconds=ck.get('train_seconds'), iterations=int(ck['iter']), images_seen=int(ck['iter']) * cfg['bs'],
                epochs_seen=round(int(ck['iter']) * cfg['bs'] / 60000, 2), ema_updates=int(ck['ema'].get('num_updates', 0)),
-               exported=time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime()), precision='bf16 autocast (fastai to_bf16)',
+               exported=time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime()), precision=_precision(cmd),
                note='one-cycle learning-rate schedule stretched over the wall-time budget (TimeLimitCallback); EMA weights',
                config=cfg, epoch_table=epochs,
                final_loss=dict(epoch=int(last[0]) + 1, train_loss=float(last[1]), valid_loss=float(last[2])) if last else None)
+    if prev:
+        rec['init'] = prev
+        rec['epochs_total'] = round(rec['epochs_seen'] + _total_epochs(prev), 2)
+        rec['note'] += f"; started from the shipped fmnist-s weights (see init): {rec['epochs_total']} epochs in all"
     for d in (wd, ROOT / 'adm_edu' / 'weights'):
         export_pretrained(m, 'fmnist-s', 'diffusion', kw, rec, schedule=cfg['schedule'], T=cfg['T'], classes=cfg['classes'], weights_dir=d)
     if not (a.runs / 'fmnist-clf' / 'last.pt').exists() or a.clf_seconds <= 0:
@@ -124,6 +148,9 @@ def eval_samples(a):
     res['ddim25'] = dict(evaluate_images(imgs, test, 'fmnist', labels=y), seconds=sec)
     np.savez_compressed(a.res / 'samples_ddim25.npz', images=imgs, labels=y.numpy())
     dump(res, a.res / 'eval_samples.json'); log('ddim25', res['ddim25'])
+    imgs, _, sec = generate(m, s, len(y), 25, 'ddim', 1.0, y, seed=0, batch_size=1000)
+    res['ddim25_eta1'] = dict(evaluate_images(imgs, test, 'fmnist', labels=y), seconds=sec)
+    dump(res, a.res / 'eval_samples.json'); log('ddim25_eta1', res['ddim25_eta1'])
     g = torch.arange(10).repeat_interleave(10)
     for name, steps, sampler in (('ddim50', 50, 'ddim'), ('ancestral100', 100, 'ancestral')):
         im, _, sec = generate(m, s, 100, steps, sampler, 0.0, g, seed=1, batch_size=100)
@@ -132,7 +159,7 @@ def eval_samples(a):
     dump(res, a.res / 'eval_samples.json')
     # DDIM's Table 1 at our scale: steps x eta
     rows = []
-    for steps in (10, 20, 50, 100):
+    for steps in a.eta_steps:
         for eta in (0.0, 1.0):
             im, _, sec = generate(m, s, len(y), steps, 'ddim', eta, y, seed=2, batch_size=1000)
             r = evaluate_images(im, test, 'fmnist', labels=y)
@@ -148,8 +175,10 @@ def eval_nll(a):
     from adm_edu.data import load_dataset
     m, s, _ = load_pretrained('fmnist-s'); test = load_dataset('fashion-mnist', 'test')
     res = {}
-    t = time.time(); res['conditional'] = dict(nll_bits_per_dim(m, s, test, n=a.n_eval, batch_size=500, class_cond=True), seconds=time.time() - t)
+    n = a.nll_n or a.n_eval
+    t = time.time(); res['conditional'] = dict(nll_bits_per_dim(m, s, test, n=n, batch_size=500, class_cond=True), seconds=time.time() - t)
     dump(res, a.res / 'eval_nll.json'); log('nll', res)
+    if a.nll_cond_only: return
     dev = next(m.parameters()).device
     k = min(250, a.n_eval)
     r = s.nll_bpd(m, test.images[:k].to(dev), y=test.labels[:k].to(dev), progress=False,
@@ -157,7 +186,7 @@ def eval_nll(a):
     res['per_t'] = dict(n=k, vb_mean=r['vb'].mean(0).cpu(), mse_mean=r['mse'].mean(0).cpu(), prior_bpd=r['prior_bpd'].mean().item(),
                         total_bpd=r['total_bpd'].mean().item())
     dump(res, a.res / 'eval_nll.json')
-    t = time.time(); res['unconditional'] = dict(nll_bits_per_dim(as_unconditional(m), s, test, n=a.n_eval, batch_size=500), seconds=time.time() - t)
+    t = time.time(); res['unconditional'] = dict(nll_bits_per_dim(as_unconditional(m), s, test, n=n, batch_size=500), seconds=time.time() - t)
     dump(res, a.res / 'eval_nll.json'); log('nll', {k: v for k, v in res.items() if k != 'per_t'})
 
 def eval_guidance(a):
@@ -189,7 +218,8 @@ PHASES = dict(train_s=train_s, train_clf=train_clf, smoke=smoke, export=export, 
 def spawn(a, phase):
     f = open(a.res / f'{phase}.log', 'w')
     args = [sys.executable, __file__, phase, str(a.out), '--train-seconds', str(a.train_seconds), '--clf-seconds', str(a.clf_seconds),
-            '--n-eval', str(a.n_eval), '--bs', str(a.bs), '--lr', str(a.lr)] + (['--init', a.init] if a.init else [])
+            '--n-eval', str(a.n_eval), '--bs', str(a.bs), '--lr', str(a.lr), '--runs', str(a.runs), '--nll-n', str(a.nll_n),
+            '--eta-steps', ','.join(map(str, a.eta_steps))] + (['--init', a.init] if a.init else []) + (['--nll-cond-only'] if a.nll_cond_only else [])
     p = subprocess.Popen(args, stdout=f, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, 'PYTHONUNBUFFERED': '1'})
     p.phase = phase; log('started', phase, 'pid', p.pid); return p
 
@@ -252,8 +282,13 @@ if __name__ == '__main__':
     ap.add_argument('--bs', type=int, default=256); ap.add_argument('--lr', type=float, default=1e-3)
     ap.add_argument('--init', default=None, help="train_s: continue training these weights (e.g. 'fmnist-s') as a new run")
     ap.add_argument('--pack', type=Path, default=None, help='where results.tar.gz and weights.tar go (default: OUT)')
+    ap.add_argument('--runs', type=Path, default=ROOT / 'runs' / 'gpu', help='training directories (RUNS/fmnist-s/last.pt, RUNS/fmnist-clf)')
+    ap.add_argument('--nll-n', type=int, default=0, help='eval_nll: test images for the NLL (default: --n-eval)')
+    ap.add_argument('--nll-cond-only', action='store_true', help='eval_nll: only the conditional NLL (no per-t terms, no unconditional)')
+    ap.add_argument('--eta-steps', default='10,20,50,100', help="eval_samples: step counts of the DDIM steps x eta table ('' skips it)")
     a = ap.parse_args()
-    a.out = a.out.resolve(); a.pack = (a.pack or a.out).resolve(); a.res = a.out / 'results'; a.runs = ROOT / 'runs' / 'gpu'
+    a.out = a.out.resolve(); a.pack = (a.pack or a.out).resolve(); a.res = a.out / 'results'; a.runs = a.runs.resolve()
+    a.eta_steps = [int(v) for v in a.eta_steps.split(',') if v.strip()]
     a.res.mkdir(parents=True, exist_ok=True); a.runs.mkdir(parents=True, exist_ok=True)
     if a.phase == 'all': run_all(a)
     else:
