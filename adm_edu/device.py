@@ -6,11 +6,11 @@ Docs: https://adm-edu.github.io/adm_edu/device.html.md"""
 
 # %% ../nbs/00b_device.ipynb #19f0dcb0
 from __future__ import annotations
-import os
+import os, platform
 import torch
 
 # %% auto #0
-__all__ = ['default_device', 'autocast_dtype']
+__all__ = ['default_device', 'autocast_dtype', 'describe_device']
 
 # %% ../nbs/00b_device.ipynb #2934b103
 def default_device(device:str|torch.device|None=None # explicit choice; 'auto'/None picks the best available
@@ -33,3 +33,17 @@ def autocast_dtype(device:torch.device) -> torch.dtype|None:
     if device.type == 'cuda': return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if device.type == 'mps': return torch.float16
     return torch.bfloat16
+
+# %% ../nbs/00b_device.ipynb #8f30e639
+def describe_device(device:str|torch.device|None=None # the device to describe; None: `default_device()`
+                   ) -> str:
+    "A one-line description of `device` for training and benchmark records: GPU or CPU model, threads, torch version."
+    d = default_device(device)
+    if d.type == 'cuda':
+        i = d.index if d.index is not None else torch.cuda.current_device()
+        return f"{torch.cuda.get_device_name(i)} (CUDA {torch.version.cuda}), torch {torch.__version__}"
+    cpu = platform.processor() or platform.machine()
+    try: cpu = next(l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name'))
+    except (OSError, StopIteration): pass
+    kind = 'Apple MPS on ' if d.type == 'mps' else ''
+    return f"{kind}CPU {cpu} ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads), torch {torch.__version__}"

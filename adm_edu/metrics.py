@@ -13,7 +13,7 @@ import scipy.linalg, scipy.special
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .device import default_device
+from .device import default_device, describe_device
 from .data import atomic_write
 
 # %% auto #0
@@ -328,7 +328,7 @@ def train_fmnist_extractor(epochs:int=6, # passes over the 60,000 training image
                            num_threads:int|None=None, # CPU threads for torch (1 is fastest on a busy shared CPU)
                            verbose:bool=True):
     "Train `FMNISTNet` on clean Fashion-MNIST; returns (model, record) with the test accuracy in the record."
-    import time, platform, subprocess
+    import time
     from adm_edu.data import load_dataset
     if num_threads: torch.set_num_threads(num_threads)
     t0 = time.time(); torch.manual_seed(seed); gen = torch.Generator().manual_seed(seed)
@@ -351,12 +351,10 @@ def train_fmnist_extractor(epochs:int=6, # passes over the 60,000 training image
         if verbose: print(f"epoch {ep + 1}/{epochs}: train loss {losses[-1]:.4f}  ({time.time() - t0:.0f}s)")
     acc = classifier_accuracy(model, tst.images, tst.labels, device=device)
     model = model.cpu().eval()
-    try: cpu = next(l.split(':', 1)[1].strip() for l in subprocess.run(['lscpu'], capture_output=True, text=True).stdout.splitlines() if l.startswith('Model name'))
-    except Exception: cpu = platform.processor() or platform.machine()
     thr = f', num_threads={num_threads}' if num_threads else ''
     rec = dict(command=f'python -c "from adm_edu.metrics import train_fmnist_extractor; train_fmnist_extractor(epochs={epochs}{thr}, save=True)"',
                epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed, n_train=len(x),
-               hardware=f"{cpu} ({device.type}, {torch.get_num_threads()} threads)", torch=torch.__version__,
+               hardware=describe_device(device), torch=torch.__version__,
                wall_time_s=round(time.time() - t0, 1), test_accuracy=round(acc, 4), train_loss=losses,
                n_params=sum(p.numel() for p in model.parameters()))
     if verbose: print(f"test accuracy {acc:.4f}")

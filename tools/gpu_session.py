@@ -10,7 +10,7 @@ DDIM steps x eta). Every phase has a deadline; results go to OUT/results (JSON, 
 PACK/results.tar.gz, and the exported weights to PACK/weights.tar (PACK: --pack, default OUT). Any phase can be run alone:
 `python tools/gpu_session.py PHASE OUT [options]`.
 """
-import argparse, json, os, platform, signal, subprocess, sys, tarfile, time, traceback
+import argparse, json, os, signal, subprocess, sys, tarfile, time, traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,12 +19,8 @@ T0 = time.time()
 def log(*a): print(f"[{time.time() - T0:6.1f}s]", *a, flush=True)
 
 def hardware() -> str:
-    import torch
-    if torch.cuda.is_available(): return f"{torch.cuda.get_device_name(0)} (CUDA {torch.version.cuda}), torch {torch.__version__}"
-    cpu = platform.processor() or platform.machine()
-    try: cpu = next(l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name'))
-    except (OSError, StopIteration): pass
-    return f"CPU {cpu} ({os.cpu_count()} cores), torch {torch.__version__}"
+    from adm_edu.device import describe_device
+    return describe_device()
 
 def dump(res, path):
     Path(path).write_text(json.dumps(res, indent=1, default=lambda o: o.tolist() if hasattr(o, 'tolist') else str(o)) + '\n')
