@@ -207,8 +207,27 @@ def eval_guidance(a):
         out.append(dict(skip=f, t_start=start, alpha_bar_start=s.alpha_bar[start].item(), fid=r['fid'], class_acc=r['class_acc']))
         log('skip', out[-1]); dump(out, a.res / 'skip_prefix.json')
 
+def record_eval(a):
+    "Write the measured quality (eval_samples.json, and nll_compare.json when present) into the shipped `fmnist-s` record."
+    from adm_edu.pretrained import load_pretrained, export_pretrained
+    ev = json.loads((a.res / 'eval_samples.json').read_text())
+    r3 = lambda r: {k: round(r[k], 3) for k in ('fid', 'precision', 'recall', 'class_acc')}
+    block = dict(where=f"{a.where or a.res} (tools/gpu_session.py eval_samples; tools/nll_compare.py)",
+                 **{name: r3(ev[key]) for name, key in (('ddim25_eta0', 'ddim25'), ('ddim25_eta1', 'ddim25_eta1'),
+                                                        ('grid_ancestral100', 'grid_ancestral100')) if key in ev})
+    if (a.res / 'nll_compare.json').exists():   # tools/nll_compare.py PREVIOUS fmnist-s --out OUT/results/nll_compare.json
+        nll = json.loads((a.res / 'nll_compare.json').read_text()); d = nll['b_minus_a']
+        block.update(nll_bpd_20_test=round(nll['b']['bpd'], 3), nll_bpd_20_test_init=round(nll['a']['bpd'], 3),
+                     nll_change_paired=f"{d['mean']:+.3f} +- {d['sem']:.3f} bits/dim (same {d['n']} images and noise)")
+    m, _, meta = load_pretrained('fmnist-s', device='cpu'); rec = meta['record']; rec['evaluation'] = block
+    for d in (a.out / 'weights', ROOT / 'adm_edu' / 'weights'):
+        d.mkdir(exist_ok=True)
+        export_pretrained(m.float(), 'fmnist-s', 'diffusion', meta['model_kwargs'], rec, schedule=meta['schedule'], T=meta['T'],
+                          classes=meta['classes'], weights_dir=d)
+    log('evaluation recorded', block)
+
 PHASES = dict(train_s=train_s, train_clf=train_clf, smoke=smoke, export=export, eval_samples=eval_samples, eval_nll=eval_nll,
-              eval_guidance=eval_guidance)
+              eval_guidance=eval_guidance, record_eval=record_eval)
 
 # ---------------------------------------------------------------------------------------------------------------- driver
 def spawn(a, phase):
@@ -266,6 +285,7 @@ def run_all(a):
         if ex.returncode != 0: log('export failed'); return
         ev = [spawn(a, 'eval_samples'), spawn(a, 'eval_nll'), spawn(a, 'eval_guidance')]
         wait(ev, a.deadline)
+        if (a.res / 'eval_samples.json').exists(): record_eval(a)   # seconds: the record quotes what was measured
     except Exception: traceback.print_exc()
     finally:
         pack(a)
@@ -281,6 +301,7 @@ if __name__ == '__main__':
     ap.add_argument('--runs', type=Path, default=ROOT / 'runs' / 'gpu', help='training directories (RUNS/fmnist-s/last.pt, RUNS/fmnist-clf)')
     ap.add_argument('--nll-n', type=int, default=0, help='eval_nll: test images for the NLL (default: --n-eval)')
     ap.add_argument('--nll-cond-only', action='store_true', help='eval_nll: only the conditional NLL (no per-t terms, no unconditional)')
+    ap.add_argument('--where', default=None, help='record_eval: the results folder the record names (default: OUT/results)')
     ap.add_argument('--eta-steps', default='10,20,50,100', help="eval_samples: step counts of the DDIM steps x eta table ('' skips it)")
     a = ap.parse_args()
     a.out = a.out.resolve(); a.pack = (a.pack or a.out).resolve(); a.res = a.out / 'results'; a.runs = a.runs.resolve()
