@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test docs readme bench export clean-venv sync-check nbtest pytest
+.PHONY: demo test docs readme bench export clean-venv sync-check nbtest pytest data
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,11 +16,16 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-demo: $(STAMP)
+# Fashion-MNIST: Debian's package (as root with apt), else the download, else one clear message and a stop.
+data: $(STAMP)
+	@bash tools/setup_data.sh
+
+demo: $(STAMP) data
 	$(BIN)/adm-edu-demo
 
 # library in sync with notebooks, every notebook's tests (slow/gpu cells skipped), then pytest
 test: $(STAMP)
+	@bash tools/setup_data.sh
 	@$(MAKE) --no-print-directory sync-check nbtest pytest
 
 sync-check: $(STAMP)
@@ -35,14 +40,38 @@ pytest: $(STAMP)
 export: $(STAMP)
 	$(BIN)/nbdev-export
 
+# the site: nbdev-docs when Quarto is installed, else tools/render_docs.py (nbconvert, offline assets) into _html/
 docs: $(STAMP)
 	@if command -v quarto >/dev/null 2>&1; then \
 	  $(BIN)/nbdev-docs; \
 	else \
 	  echo "Quarto is not installed, so nbdev-docs cannot build the site (install it from quarto.org)."; \
 	  echo "Rendering each notebook to HTML with nbconvert instead, into _html/ ..."; \
-	  $(BIN)/jupyter nbconvert --to html --output-dir _html nbs/*.ipynb && echo "Open _html/index.html"; \
+	  $(MAKE) --no-print-directory docs-html && echo "Open _html/index.html"; \
 	fi
+
+.PHONY: docs-html docs-assets docs-test check-outputs
+DOCS_ASSETS := .docs_assets/node_modules/.installed
+
+# MathJax, the widgets HTML manager and RequireJS from npm (pinned in tools/docs_assets/), so pages work offline
+$(DOCS_ASSETS): tools/docs_assets/package.json tools/docs_assets/package-lock.json
+	@bash tools/setup_docs_assets.sh
+
+docs-assets: $(DOCS_ASSETS)
+
+docs-html: $(STAMP) $(DOCS_ASSETS)
+	$(BIN)/python tools/render_docs.py --out _html
+
+# every page of _html/ in headless Chromium (console, images, MathJax, saved widgets) + a live widget under voila;
+# screenshots in _browser/. Chromium: Debian's, installed by tools/setup_browser.sh when missing (as root).
+docs-test: $(STAMP)
+	@bash tools/setup_browser.sh
+	@$(MAKE) --no-print-directory docs-html
+	ADM_EDU_BROWSER_TEST=1 $(BIN)/pytest -q -s -p no:cacheprovider tests/test_browser.py
+
+# committed outputs match their notebook's code (no execution; tools/execute_nbs.py makes them)
+check-outputs: $(STAMP)
+	$(BIN)/python tools/check_outputs.py -q
 
 readme: $(STAMP)
 	@if command -v quarto >/dev/null 2>&1; then \

@@ -10,12 +10,10 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from .unet import (TimestepMLP, ResBlock, AttentionBlock, MiddleBlock, build_encoder, norm_layer, split_qkv,
-                          attention_heads, count_params, count_flops, build_preset, _check_x, _check_t, _run)
+                          attention_heads, count_params, count_flops, build_preset, check_images, check_net_timesteps, run_block)
 
 # %% auto #0
-__all__ = ['CLASSIFIER_PRESETS', 'FMNIST_CLF_SMALL', 'AttentionPool', 'NoisyClassifier', 'classifier_from_preset', 'random_crop',
-           'NoisyClassifierCallback', 'classifier_learner', 'train_classifier', 'load_classifier_checkpoint',
-           'noisy_predictions', 'accuracy_vs_t', 'calibration']
+__all__ = ['CLASSIFIER_PRESETS', 'FMNIST_CLF_SMALL', 'AttentionPool', 'NoisyClassifier', 'classifier_from_preset']
 
 # %% ../nbs/09_classifier.ipynb #dfaebfb0
 class AttentionPool(nn.Module):
@@ -84,15 +82,15 @@ class NoisyClassifier(nn.Module):
                 t:torch.Tensor, # timesteps (B,), 0-indexed original timesteps
                 y=None # must be None: the classifier predicts y (take log_softmax(...)[y] yourself)
                ) -> torch.Tensor: # logits (B, num_classes), float32 unless x is float64
-        _check_x(x, self.in_channels, self.image_size); _check_t(t, x)
+        check_images(x, self.in_channels, self.image_size); check_net_timesteps(t, x)
         if y is not None: raise ValueError("NoisyClassifier predicts the class: call it as model(x, t) and select log_softmax(logits)[y]")
         emb = self.time_embed(t)
         ck = self.use_checkpoint and self.training
         h = self.stem(x)
         for level in self.down:
-            for blk in level.blocks: h = _run(blk, ck, h, emb)
-            if level.downsample is not None: h = _run(level.downsample, ck, h, emb)
-        h = _run(self.middle, ck, h, emb)
+            for blk in level.blocks: h = run_block(blk, ck, h, emb)
+            if level.downsample is not None: h = run_block(level.downsample, ck, h, emb)
+        h = run_block(self.middle, ck, h, emb)
         return self.pool(F.silu(self.out_norm(h))).to(x.dtype if x.dtype == torch.float64 else torch.float32)
 
 # %% ../nbs/09_classifier.ipynb #a3439141
@@ -110,187 +108,6 @@ def classifier_from_preset(name:str, # a key of CLASSIFIER_PRESETS
     "Build the `NoisyClassifier` of preset `name`, with `overrides` applied."
     return build_preset(NoisyClassifier, CLASSIFIER_PRESETS, name, device, 'classifier preset', **overrides)
 
-# %% ../nbs/09_classifier.ipynb #5a2ed970
-def random_crop(x:torch.Tensor, # images (B, C, H, W)
-                pad:int=2, # largest shift in pixels
-                generator:torch.Generator|None=None, # CPU generator for the offsets
-                fill:float=-1. # value of the padding (the background of images in [-1, 1])
-               ) -> torch.Tensor: # same shape as x
-    "ADM's random crops at small scale: pad each image by `pad` with `fill` and crop it back at an independent random offset."
-    if x.ndim != 4: raise ValueError(f"random_crop expects images (B, C, H, W), got shape {tuple(x.shape)}")
-    if isinstance(pad, bool) or not isinstance(pad, int) or pad < 0: raise ValueError(f"pad must be a non-negative int, got {pad!r}")
-    if pad == 0: return x
-    B, C, H, W = x.shape
-    xp = F.pad(x, (pad,) * 4, value=fill)
-    off = torch.randint(0, 2 * pad + 1, (2, B), generator=generator).to(x.device)
-    rows = (off[0][:, None] + torch.arange(H, device=x.device))[:, :, None]     # (B, H, 1)
-    cols = (off[1][:, None] + torch.arange(W, device=x.device))[:, None, :]     # (B, 1, W)
-    return xp[torch.arange(B, device=x.device)[:, None, None], :, rows, cols].permute(0, 3, 1, 2).contiguous()
-
-# %% ../nbs/09_classifier.ipynb #1a956562
-_CB_CLASS = None
-
-def _noisy_classifier_callback_class():
-    "Build the callback class on first use (fastai is imported inside functions only, as in every core module)."
-    global _CB_CLASS
-    if _CB_CLASS is not None: return _CB_CLASS
-    from adm_edu.learner import DiffusionCallback
-    class NoisyClassifierCallback(DiffusionCallback):
-        "Turn `(x0, y)` batches into `xb=(x_t, t)`, `yb=(y,)`: random crop, t ~ U{0..T-1}, x_t = q_sample(x0, t)."
-        @property
-        def name(self): return 'diffusion'   # CheckpointCallback reads the sampler and seed from learn.diffusion
-        def before_batch(self):
-            x0, t, _, noise = self.draw(self.xb[0], lambda x, g: random_crop(x, self.crop_pad, g))
-            self.learn.xb, self.learn.yb = (self.sched.q_sample(x0, t, noise), t), (self.yb[0],)
-        def after_loss(self): pass
-    _CB_CLASS = NoisyClassifierCallback
-    return _CB_CLASS
-
-def NoisyClassifierCallback(sched, # the schedule of the diffusion model to guide (full T): the classifier sees original t
-                            crop_pad:int=2, # random-crop shift in pixels (0: none)
-                            seed:int=0 # seeds t, noise and crops of every step
-                           ):
-    "fastai callback for noisy-classifier training (a `DiffusionCallback` with uniform t, random crops and labels as targets)."
-    cb = _noisy_classifier_callback_class()(sched, 'uniform', cond=False, seed=seed)
-    cb.crop_pad = int(crop_pad)
-    return cb
-
-# %% ../nbs/09_classifier.ipynb #7f92eefe
-def classifier_learner(dls, # from `adm_edu.learner.diffusion_dls`: batches (x0, y)
-                       model:nn.Module, # a NoisyClassifier, called as model(x_t, t)
-                       sched, # the diffusion schedule the classifier will guide
-                       crop_pad:int=2, # random-crop shift in pixels
-                       lr:float=1e-3, # default (maximum) learning rate
-                       wd:float=0.05, # AdamW weight decay
-                       ema:float|None=0.999, # EMA decay (None: no EMA)
-                       ckpt_path=None, # checkpoint file or directory (None: no checkpoints)
-                       ckpt_every:int=500, # steps between checkpoints
-                       config:dict|None=None, # stored in checkpoints
-                       mixed_precision:str='auto', # 'auto', 'bf16', 'fp16' or 'fp32'
-                       grad_clip:float|None=1.0, # max gradient norm
-                       seed:int=0, # seeds t, noise and crops
-                       resume=None, # checkpoint to continue from
-                       progress:bool=True, cbs=None):
-    "A fastai `Learner` training `model` as a noisy classifier: cross-entropy on x_t, accuracy (averaged over t) as the metric."
-    from functools import partial
-    from fastai.learner import Learner
-    from fastai.metrics import accuracy
-    from fastai.optimizer import OptimWrapper
-    from fastai.callback.training import GradientClip
-    from fastai.callback.progress import ProgressCallback
-    from adm_edu.learner import EMACallback, CheckpointCallback, NaNGuardCallback, set_precision
-    K, n_ds = getattr(model, 'num_classes', None), len(getattr(getattr(dls.train, 'dataset', None), 'classes', ()) or ())
-    if K is not None and n_ds and K != n_ds: raise ValueError(f"the classifier has {K} outputs but the dataset has {n_ds} classes")
-    lcbs = [NoisyClassifierCallback(sched, crop_pad, seed), NaNGuardCallback()]
-    if ema is not None: lcbs.append(EMACallback(ema))
-    if grad_clip: lcbs.append(GradientClip(grad_clip))
-    if ckpt_path is not None: lcbs.append(CheckpointCallback(ckpt_path, ckpt_every, config))
-    learn = Learner(dls, model, loss_func=nn.CrossEntropyLoss(), opt_func=partial(OptimWrapper, opt=torch.optim.AdamW),
-                    lr=lr, wd=wd, cbs=lcbs + list(cbs or []), metrics=[accuracy])
-    learn.precision = set_precision(learn, mixed_precision)
-    if not progress: learn.remove_cb(ProgressCallback)
-    if resume is not None:
-        if ckpt_path is None: raise ValueError("resume needs ckpt_path (where the resumed run keeps checkpointing)")
-        model.to(dls.device)
-        learn.checkpoint.load(resume)
-    return learn
-
-# %% ../nbs/09_classifier.ipynb #36abd9b0
-def train_classifier(dataset:str='fashion-mnist', # 'fashion-mnist' or 'digits'
-                     preset:str='fmnist-clf', # a key of CLASSIFIER_PRESETS
-                     schedule:str='cosine', # noising schedule of the diffusion model to guide
-                     T:int=1000, # its number of steps
-                     epochs:int=2, # one-cycle length
-                     bs:int=64, lr:float=1e-3, wd:float=0.05, ema:float=0.999,
-                     crop_pad:int=2, # random-crop shift in pixels
-                     out_dir='runs/fmnist-clf', # where last.pt (training state) and model.pt (EMA + config) go
-                     resume:bool=False, # continue from out_dir/last.pt
-                     seed:int=0, device=None, ckpt_every:int=500, mixed_precision:str='auto',
-                     model_kwargs:dict|None=None, # overrides of the preset
-                     n_valid:int|None=1024, progress:bool=True,
-                     max_seconds:float|None=None # wall-time budget: stop (and save) then, the one-cycle schedule annealed by then
-                    ):
-    "Train a noisy classifier with fastai; writes `out_dir/last.pt` and `out_dir/model.pt`; returns the Learner."
-    from pathlib import Path
-    from adm_edu.schedule import Schedule
-    from adm_edu.learner import diffusion_dls, save_atomic, CKPT_FORMAT, _unwrap, TimeLimitCallback
-    if preset not in CLASSIFIER_PRESETS: raise ValueError(f"unknown classifier preset {preset!r}; choose one of {sorted(CLASSIFIER_PRESETS)}")
-    out_dir = Path(out_dir); last = out_dir / 'last.pt'
-    if resume and not last.exists(): raise FileNotFoundError(f"resume=True but there is no checkpoint {last}")
-    kw = {**CLASSIFIER_PRESETS[preset], **(model_kwargs or {})}
-    torch.manual_seed(seed)
-    dls = diffusion_dls(dataset, bs=bs, seed=seed, device=device, n_valid=n_valid, image_size=kw['image_size'] if dataset == 'digits' else None)
-    ds = dls.train.dataset
-    if (ds.image_size, ds.channels, len(ds.classes)) != (kw['image_size'], kw['in_channels'], kw['num_classes']):
-        raise ValueError(f"preset {preset!r} expects {kw['in_channels']}x{kw['image_size']}x{kw['image_size']} images in {kw['num_classes']} "
-                         f"classes; {dataset} has {ds.channels}x{ds.image_size}x{ds.image_size} in {len(ds.classes)}")
-    model = NoisyClassifier(**kw)
-    sched = Schedule.named(schedule, T)
-    config = dict(kind='classifier', preset=preset, model_kwargs=kw, schedule=schedule, T=T, dataset=dataset, classes=list(ds.classes),
-                  epochs=epochs, bs=bs, lr=lr, wd=wd, ema=ema, crop_pad=crop_pad, seed=seed)
-    learn = classifier_learner(dls, model, sched, crop_pad=crop_pad, lr=lr, wd=wd, ema=ema, ckpt_path=last, ckpt_every=ckpt_every,
-                               config=config, mixed_precision=mixed_precision, seed=seed, resume=last if resume else None,
-                               progress=progress, cbs=[TimeLimitCallback(max_seconds)] if max_seconds else None)
-    learn.fit_one_cycle(epochs, lr)
-    save_atomic(dict(format=CKPT_FORMAT, kind='model', iter=int(learn.train_iter), config=config,
-                     model=_unwrap(learn.model).state_dict(), ema=learn.ema.state_dict()), out_dir / 'model.pt')
-    return learn
-
-def load_classifier_checkpoint(path, # model.pt or last.pt written by `train_classifier`
-                               device=None, # default: `default_device()`
-                               ema:bool=True # the EMA weights rather than the raw ones
-                              ) -> tuple: # (classifier in eval mode, Schedule, config)
-    "Rebuild a trained NoisyClassifier, its schedule and the run's config from a `train_classifier` checkpoint."
-    from adm_edu.learner import _load
-    from adm_edu.schedule import Schedule
-    from adm_edu.device import default_device
-    ck = _load(path)
-    config = ck.get('config') or {}
-    if config.get('kind') != 'classifier': raise ValueError(f"{path} is not a classifier checkpoint (config kind {config.get('kind')!r})")
-    model = NoisyClassifier(**config['model_kwargs']).to(default_device(device))
-    model.load_state_dict(ck['ema']['weights'] if ema and ck.get('ema') is not None else ck['model'])
-    return model.eval(), Schedule.named(config['schedule'], config['T']), config
-
 # %% ../nbs/09_classifier.ipynb #fc582aad
 FMNIST_CLF_SMALL = dict(model_channels=16, norm_groups=8, num_res_blocks=1, channel_mult=(1, 2, 4), attention_resolutions=(8,),
                         num_head_channels=32)  # overrides of the 'fmnist-clf' preset used for the shipped weights (CPU budget)
-
-# %% ../nbs/09_classifier.ipynb #b33d1901
-@torch.no_grad()
-def noisy_predictions(model:nn.Module, # the classifier
-                      sched, # the noising schedule
-                      images:torch.Tensor, # clean images (N, C, H, W) in [-1, 1]
-                      t:int, # original timestep
-                      seed:int=0, batch_size:int=500
-                     ) -> torch.Tensor: # softmax probabilities (N, K) on the CPU
-    "The classifier's probabilities on q_sample(images, t) with seeded noise."
-    g = torch.Generator().manual_seed(seed * 100003 + int(t))
-    dev = next(model.parameters()).device
-    out = []
-    for i in range(0, len(images), batch_size):
-        x0 = images[i:i + batch_size]
-        tt = torch.full((len(x0),), int(t), dtype=torch.long)
-        xt = sched.q_sample(x0, tt, torch.randn(x0.shape, generator=g))
-        out.append(model(xt.to(dev), tt.to(dev)).float().softmax(-1).cpu())
-    return torch.cat(out)
-
-def accuracy_vs_t(model:nn.Module, sched, images:torch.Tensor, labels:torch.Tensor,
-                  ts=(0, 250, 500, 750, 999), # original timesteps
-                  seed:int=0) -> dict: # t -> accuracy
-    "Test accuracy of a noisy classifier at each timestep in `ts`."
-    return {int(t): (noisy_predictions(model, sched, images, t, seed).argmax(-1) == labels).float().mean().item() for t in ts}
-
-def calibration(probs:torch.Tensor, # (N, K) predicted probabilities
-                labels:torch.Tensor, # (N,) true classes
-                bins:int=10 # equal-width confidence bins
-               ) -> dict: # confidence, accuracy and count per bin, and ece
-    "Reliability diagram data and the expected calibration error (ECE) of top-1 predictions."
-    conf, pred = probs.max(-1)
-    correct = (pred == labels).float()
-    idx = (conf * bins).long().clamp(max=bins - 1)
-    count = torch.bincount(idx, minlength=bins).float()
-    csum = torch.bincount(idx, conf, minlength=bins); asum = torch.bincount(idx, correct, minlength=bins)
-    nz = count > 0
-    c, a = torch.where(nz, csum / count.clamp(min=1), torch.nan), torch.where(nz, asum / count.clamp(min=1), torch.nan)
-    ece = ((csum - asum).abs().sum() / count.sum()).item()
-    return dict(confidence=c, accuracy=a, count=count, ece=ece)

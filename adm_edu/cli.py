@@ -9,10 +9,12 @@ from __future__ import annotations
 import json, os, time
 from pathlib import Path
 from fastcore.script import call_parse, store_true, CliError
+from .guidance import make_guidance
+from .viz import save_grid
+from .experiments import generate, guided_demo
 
 # %% auto #0
-__all__ = ['parse_classes', 'save_grid', 'generate', 'sample_cli', 'train', 'evaluate', 'forward_process_demo', 'sampling_demo',
-           'train_demo', 'demo']
+__all__ = ['parse_classes', 'sample_cli', 'train', 'evaluate', 'forward_process_demo', 'sampling_demo', 'train_demo', 'demo']
 
 # %% ../nbs/15_cli.ipynb #7b769bd5
 def _check(cond, msg):
@@ -31,42 +33,6 @@ def parse_classes(classes, # None, a comma string "0,3,7", or a list of ints
     bad = [c for c in cs if not 0 <= c < num_classes]
     _check(not bad, f"--classes must lie in [0, {num_classes}), got {bad}")
     return torch.tensor(cs)[torch.arange(n) % len(cs)]
-
-def save_grid(images, # uint8 (N, H, W, C)
-              path, nrow:int=10, scale:int=2):
-    "Save uint8 images as one PNG grid (nrow images per row), each pixel repeated `scale` times."
-    import numpy as np
-    from PIL import Image
-    n, h, w, c = images.shape
-    rows = -(-n // nrow)
-    grid = np.zeros((rows * (h + 2), nrow * (w + 2), c), np.uint8)
-    for i, im in enumerate(images): r, q = divmod(i, nrow); grid[r*(h+2)+1:r*(h+2)+1+h, q*(w+2)+1:q*(w+2)+1+w] = im
-    img = Image.fromarray(grid.squeeze(-1) if c == 1 else grid)
-    img.resize((img.width * scale, img.height * scale), Image.NEAREST).save(path)
-    return Path(path)
-
-# %% ../nbs/15_cli.ipynb #ad2f6892
-def generate(model, sched, n:int, # number of images
-             steps:int=25, sampler:str='ddim', eta:float=0.0, labels=None, seed:int=0, batch_size:int=256,
-             device=None, guidance_scale:float=0.0, classifier=None, cfg_scale:float=0.0, progress:bool=False):
-    "Sample `n` images in batches; returns (uint8 N×H×W×C, labels or None, seconds)."
-    import torch
-    from adm_edu.sampling import sample
-    from adm_edu.data import to_uint8
-    dev = next(model.parameters()).device
-    C, H = model.in_channels, model.image_size
-    g = torch.Generator(device=dev).manual_seed(seed)
-    out, t0 = [], time.time()
-    kw = {}
-    if guidance_scale: kw.update(classifier=classifier, guidance_scale=guidance_scale)
-    if cfg_scale: kw.update(cfg_scale=cfg_scale)
-    for i in range(0, n, batch_size):
-        b = min(batch_size, n - i)
-        y = None if labels is None else labels[i:i + b].to(dev)
-        x = sample(model, sched, (b, C, H, H), steps=steps, eta=eta, sampler=sampler, y=y, generator=g, progress=progress, **kw)
-        out.append(to_uint8(x))
-    import numpy as np
-    return np.concatenate(out), labels, time.time() - t0
 
 # %% ../nbs/15_cli.ipynb #fa6d3030
 @call_parse
@@ -103,8 +69,8 @@ def sample_cli(model:str='fmnist-s', # shipped model name (see adm_edu.pretraine
         _check(cmeta['kind'] == 'classifier', f"--classifier {classifier!r} is not a classifier")
     num_classes = getattr(net, 'num_classes', None) or (getattr(clf, 'num_classes', None) if clf is not None else None)
     labels = parse_classes(classes, n, num_classes)
-    imgs, labels, secs = generate(net, sched, n, steps, sampler, eta, labels, seed, batch_size, guidance_scale=guidance,
-                                  classifier=clf, cfg_scale=cfg, progress=True)
+    gd = make_guidance(clf, scale=guidance, cfg_scale=cfg)
+    imgs, labels, secs = generate(net, sched, n, steps, sampler, eta, labels, seed, batch_size, guidance=gd, progress=True)
     lab = np.full(n, -1, np.int64) if labels is None else labels.numpy().astype(np.int64)
     out = Path(out); out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == '.png': save_grid(imgs, out, nrow=int(num_classes or 10))
@@ -211,7 +177,7 @@ def _savefig(fig, path:Path):
 def forward_process_demo(out_dir:Path, dataset:str='fashion-mnist', n_images:int=2) -> dict:
     "Write the noised-image grid under both schedules and the schedule plots; return what was written."
     from adm_edu.data import load_dataset
-    from adm_edu.schedule import plot_schedules, plot_forward_process
+    from adm_edu.viz import plot_schedules, plot_forward_process
     ds = load_dataset(dataset, 'test', fallback='digits' if dataset == 'fashion-mnist' else None)
     idx = [int((ds.labels == c).nonzero()[0]) for c in range(n_images)]
     files = dict(forward_process=str(_savefig(plot_forward_process(ds.images[idx]), out_dir / 'forward_process.png')),
@@ -247,7 +213,8 @@ def sampling_demo(out_dir:Path, model='fmnist-s', seed:int=0, nll_images:int=4, 
 
 def train_demo(out_dir:Path, minutes:float=2.0, seed:int=0) -> dict:
     "Train a small class-conditional model on the embedded digits for about `minutes`, then sample a grid from it."
-    from adm_edu.learner import train_diffusion, load_checkpoint
+    from adm_edu.learner import train_diffusion
+    from adm_edu.pretrained import load_checkpoint
     t0 = time.time()
     kw = dict(image_size=8, model_channels=32, channel_mult=(1, 2), num_res_blocks=1, attention_resolutions=(4,),
               num_head_channels=32, dropout=0.0)
@@ -281,7 +248,6 @@ def demo(out:str='demo', # output directory for figures and report.json
     elif model in available() or Path(model).exists():
         report['sampling'] = sampling_demo(out_dir, model, seed)
         if 'fmnist-clf' in available():
-            from adm_edu.guidance import guided_demo
             report['guidance'] = guided_demo(out_dir, model, 'fmnist-clf', guidance_scale=guidance, unconditional=True, steps=25,
                                              sampler='ancestral', n_per_class=8, seed=seed)
     else:

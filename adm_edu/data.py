@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 import torch
+from .errors import MissingResource
 
 # %% auto #0
 __all__ = ['FMNIST_FILES', 'FMNIST_URL', 'FMNIST_CLASSES', 'DEBIAN_FMNIST', 'DATASETS', 'DatasetError', 'parse_idx',
@@ -28,7 +29,7 @@ FMNIST_URL = 'http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/'
 FMNIST_CLASSES = ('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot')
 DEBIAN_FMNIST = Path('/usr/share/datasets/fashion-mnist')
 
-class DatasetError(RuntimeError):
+class DatasetError(MissingResource):
     "A dataset is missing or corrupt; the message names every path tried and what was wrong."
 
 # %% ../nbs/08a_data.ipynb #8a2315de

@@ -6,26 +6,17 @@ Docs: https://adm-edu.github.io/adm_edu/guidance.html.md"""
 
 # %% ../nbs/10_guidance.ipynb #4424c662
 from __future__ import annotations
-import math, numbers, time
-import numpy as np
 import torch
 from torch import nn
-import torch.nn.functional as F
+from .errors import check_real, BadArgument
 from .schedule import Schedule
-from .sampling import GaussianMixture, sample, resolve_steps, _alpha_bar_at
-from .device import default_device
 
 # %% auto #0
-__all__ = ['cond_mean', 'cond_eps', 'classifier_grad', 'MixtureClassifier', 'check_classifier', 'ClassifierGuidance',
-           'ClassifierFreeGuidance', 'Unconditional', 'as_unconditional', 'guidance_setup', 'plot_tradeoff',
-           'guidance_settings', 'guidance_table', 'plot_sample_grids', 'guidance_panel', 'guidance_explorer',
-           'guided_demo']
+__all__ = ['cond_mean', 'cond_eps', 'classifier_grad', 'check_classifier', 'ClassifierGuidance', 'ClassifierFreeGuidance',
+           'Unconditional', 'as_unconditional', 'Guidance', 'make_guidance']
 
 # %% ../nbs/10_guidance.ipynb #867088dd
-def _check_scale(scale, name='scale'):
-    if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not math.isfinite(scale) or scale < 0:
-        raise ValueError(f"{name} must be a finite real number >= 0 (0: no guidance), got {scale!r}")
-    return float(scale)
+def _check_scale(scale, name='scale'): return check_real(scale, name, hint='0: no guidance')
 
 def cond_mean(mean:torch.Tensor, # mean mu of p(x_{t-1} | x_t) (B, C, ...)
               variance:torch.Tensor, # its (diagonal) variance Sigma, broadcastable to `mean`
@@ -81,20 +72,6 @@ def _as_labels(y, B, device):
     if y.shape != (B,): raise ValueError(f"expected {B} labels (one per sample), got shape {tuple(y.shape)}")
     if B and int(y.min()) < 0: raise ValueError(f"labels must be >= 0, got {int(y.min())}")
     return y
-
-# %% ../nbs/10_guidance.ipynb #80905fd3
-class MixtureClassifier(nn.Module):
-    "The exact noisy classifier p(y | x_t) of a `GaussianMixture` (logits = log-posterior), called as clf(x_t, t_original)."
-    def __init__(self, mixture:GaussianMixture, # the data distribution (chapter 01)
-                 sched:Schedule # the schedule the data are noised with (original timesteps)
-                ):
-        super().__init__()
-        self.mixture, self.sched, self.num_classes = mixture, sched, mixture.K
-    def forward(self, x:torch.Tensor, # x_t (B, *event_shape)
-                t:torch.Tensor # original timesteps (B,)
-               ) -> torch.Tensor: # log p(k | x_t) (B, K), dtype of x
-        lp = self.mixture._log_joint_at(x, _alpha_bar_at(self.sched, t, x))[0]
-        return torch.log_softmax(lp, -1).to(x.dtype)
 
 # %% ../nbs/10_guidance.ipynb #3fd3cc3a
 def check_classifier(classifier, # a NoisyClassifier or any module with optional num_classes / image_size / in_channels
@@ -205,225 +182,59 @@ def as_unconditional(model, null_label='auto') -> Unconditional:
     return Unconditional(model, null_label)
 
 # %% ../nbs/10_guidance.ipynb #e767b059
-def guidance_setup(model, # the network the sampler calls as model(x, t, y)
-                   shape:tuple, # (B, C, ...) of the samples
-                   y=None, # target labels (B,)
-                   classifier=None, # noisy classifier for classifier guidance
-                   guidance_scale:float=0.0, # classifier-guidance scale s (0: none)
-                   cfg_scale:float=0.0, # classifier-free guidance weight w (0: none)
-                   guidance=None, # an explicit hook object (alternative to classifier=)
-                   eps_fn=None # the sampler's eps_fn, if any (CFG needs the model itself)
-                  ) -> tuple: # (model, guidance) to sample with
-    "Validate the guidance options of `sample` and build the model wrapper and the guidance hook."
-    s, w = _check_scale(guidance_scale, 'guidance_scale'), _check_scale(cfg_scale, 'cfg_scale')
-    if s > 0 and classifier is None: raise ValueError(f"guidance_scale={s} needs a classifier (classifier=load_pretrained('fmnist-clf')[0])")
-    if classifier is not None and guidance is not None: raise ValueError("pass either classifier= (with guidance_scale=) or guidance=, not both")
-    if (s > 0 or w > 0) and y is None:
-        raise ValueError("guidance needs the target labels y (one class index per sample)")
-    if w > 0:
-        if eps_fn is not None: raise ValueError("cfg_scale needs the model itself (it is called with the null label too), not eps_fn")
-        if model is None: raise ValueError("cfg_scale needs a model")
-        model = ClassifierFreeGuidance(model, w)
-    if classifier is not None:
-        check_classifier(classifier, tuple(shape), y, getattr(model, 'num_classes', None))
-        if s > 0:
-            if model is not None and hasattr(model, 'num_classes') and model.num_classes is None and not isinstance(model, Unconditional):
+class Guidance:
+    "What `sample` needs to guide: `prepare(model, ...)` wraps and checks the network, `eps`/`mean` shift each step."
+    def __init__(self, classifier=None, # noisy classifier called as classifier(x_t, t_original) -> logits
+                 scale:float=0.0, # classifier-guidance scale s (0: none)
+                 cfg_scale:float=0.0, # classifier-free guidance weight w (0: none; needs a label-dropout model)
+                 unconditional:bool=False, # sample the network through its null label (labels go to the classifier only)
+                 record:bool=False # keep (t_orig, log p(y | x_t)) of every step in `self.trace` (needs a classifier)
+                ):
+        self.scale, self.cfg_scale = _check_scale(scale, 'guidance_scale'), _check_scale(cfg_scale, 'cfg_scale')
+        if self.scale > 0 and classifier is None:
+            raise BadArgument(f"guidance_scale={self.scale} needs a classifier (e.g. load_pretrained('fmnist-clf')[0])")
+        if unconditional and self.cfg_scale: raise BadArgument("cfg_scale needs the conditional model (unconditional=False)")
+        self.classifier, self.unconditional = classifier, unconditional
+        self.hook = ClassifierGuidance(classifier, self.scale, record) if classifier is not None else None
+    def __repr__(self): return f"Guidance(scale={self.scale}, cfg_scale={self.cfg_scale}, unconditional={self.unconditional}, classifier={type(self.classifier).__name__})"
+    @property
+    def trace(self): return self.hook.trace if self.hook is not None else []
+
+    def prepare(self, model, # the network the sampler was given
+                shape:tuple, # (B, C, ...) of the samples
+                y=None, # target labels (B,)
+                eps_fn=None # the sampler's eps_fn, if any (CFG needs the model itself)
+               ):
+        "Validate against the batch and return the network to call (wrapped for CFG or the null label)."
+        if (self.scale > 0 or self.cfg_scale > 0) and y is None:
+            raise BadArgument("guidance needs the target labels y (one class index per sample)")
+        if self.cfg_scale > 0:
+            if eps_fn is not None: raise BadArgument("cfg_scale needs the model itself (it is called with the null label too), not eps_fn")
+            if model is None: raise BadArgument("cfg_scale needs a model")
+            model = ClassifierFreeGuidance(model, self.cfg_scale)
+        if self.unconditional: model = as_unconditional(model)
+        if self.hook is not None:
+            check_classifier(self.classifier, tuple(shape), y, getattr(model, 'num_classes', None))
+            if self.scale > 0 and model is not None and getattr(model, 'num_classes', 0) is None and not isinstance(model, Unconditional):
                 model = as_unconditional(model, None)
-            guidance = ClassifierGuidance(classifier, s)
-    return model, guidance
+        return model
 
-# %% ../nbs/10_guidance.ipynb #b5e1a2c1
-def plot_tradeoff(rows:list, # experiment rows with model, guidance, scale and metrics
-                  pairs=(('recall', 'precision'), ('fid', 'inception_score')) # (x, y) metric pairs, one panel each
-                 ):
-    "Fidelity–diversity trade-off: one line per (model, guidance) through its scales, labelled by scale."
-    import matplotlib.pyplot as plt
-    pairs = [p for p in pairs if all(r.get(k) is not None for r in rows for k in p)]  # skip metrics a run did not record
-    fig, axs = plt.subplots(1, len(pairs), figsize=(5 * len(pairs), 3.8), squeeze=False)
-    groups = {}
-    for r in rows: groups.setdefault((r['model'], r['guidance']), []).append(r)
-    for ax, (kx, ky) in zip(axs[0], pairs):
-        for (m, gd), rs in groups.items():
-            base = [r for r in rows if r['model'] == m and r['guidance'] == 'none']
-            pts = rs if gd == 'none' else base + rs
-            ax.plot([r[kx] for r in pts], [r[ky] for r in pts], 'o-' if gd != 'none' else 's', label=f'{m}, {gd}' if gd != 'none' else f'{m} (unguided)')
-            for r in rs:
-                if gd != 'none': ax.annotate(f"{r['scale']:g}", (r[kx], r[ky]), fontsize=7, xytext=(3, 3), textcoords='offset points')
-        ax.set(xlabel=kx, ylabel=ky)
-    axs[0, 0].legend(fontsize=7); fig.tight_layout()
-    return fig
+    def eps(self, sched, eps, x, t, t_orig, y):
+        "DDIM hook: eq. 14 (unchanged without a classifier)."
+        return eps if self.hook is None else self.hook.eps(sched, eps, x, t, t_orig, y)
 
-# %% ../nbs/10_guidance.ipynb #bbabed62
-def _draw(model, sched, labels, guidance, steps, sampler, seed, batch_size, shape, device, progress):
-    out = []
-    for i in range(0, len(labels), batch_size):
-        yb = labels[i:i + batch_size].to(device)
-        gen = torch.Generator(device=device).manual_seed(seed + i)
-        out.append(sample(model, sched, (len(yb),) + tuple(shape), steps=steps, sampler=sampler, y=yb, guidance=guidance,
-                          generator=gen, device=device, progress=progress).cpu())
-    return torch.cat(out)
+    def mean(self, sched, out, x, t, t_orig, y):
+        "Ancestral hook: Algorithm 1 (unchanged without a classifier)."
+        return out['mean'] if self.hook is None else self.hook.mean(sched, out, x, t, t_orig, y)
 
-def guidance_settings(scales=(1.0, 2.0, 5.0, 10.0), # classifier-guidance scales
-                      cfg_scales=(1.0, 3.0) # classifier-free weights (conditional model)
-                     ) -> list: # (model kind, guidance kind, scale) tuples
-    "The settings of Table 4: {unconditional, conditional} x {none, classifier at each scale}, plus CFG rows."
-    return ([('unconditional', 'none', 0.0)] + [('unconditional', 'classifier', float(s)) for s in scales]
-            + [('conditional', 'none', 0.0)] + [('conditional', 'classifier', float(s)) for s in scales]
-            + [('conditional', 'cfg', float(w)) for w in cfg_scales])
-
-def guidance_table(model, # label-dropout diffusion model (e.g. load_pretrained('fmnist-s')[0])
-                   sched:Schedule, # its schedule
-                   classifier, # noisy classifier (e.g. load_pretrained('fmnist-clf')[0])
-                   n_per_class:int=100, # samples per class and setting
-                   settings=None, # list of (model kind, guidance kind, scale); default `guidance_settings()`
-                   steps:int=50, # sampling steps (respaced)
-                   sampler:str='ancestral', # 'ancestral' (Algorithm 1) or 'ddim' (eq. 14)
-                   seed:int=0, batch_size:int=500, device=None,
-                   real_images=None, # reference set for the metrics (default: Fashion-MNIST test set)
-                   extractor='fmnist', # feature network of `evaluate_images`
-                   progress:bool=False
-                  ) -> tuple: # (rows: list of dicts, samples: dict setting -> images (N, C, H, W))
-    "Sample every setting of Table 4 and score it with `adm_edu.metrics.evaluate_images`."
-    from adm_edu.metrics import get_extractor, evaluate_images
-    device = default_device(device) if device is None else torch.device(device)
-    K = getattr(model, 'num_classes', None)
-    if K is None: raise ValueError("guidance_table needs a class-conditional model trained with label dropout (both rows of Table 4)")
-    check_classifier(classifier, (1, model.in_channels, model.image_size, model.image_size), None, K)
-    shape = (model.in_channels, model.image_size, model.image_size)
-    labels = torch.arange(K).repeat_interleave(n_per_class)
-    ext = get_extractor(extractor, device)
-    if real_images is None:
-        from adm_edu.data import load_dataset
-        real_images = load_dataset('fashion-mnist', 'test')
-    real = ext.features(real_images.images if hasattr(real_images, 'images') else real_images)
-    rows, samples = [], {}
-    for kind, how, s in (settings or guidance_settings()):
-        m = as_unconditional(model) if kind == 'unconditional' else model
-        if how == 'cfg': m = ClassifierFreeGuidance(model, s)
-        hook = ClassifierGuidance(classifier, s) if how == 'classifier' else None
-        t0 = time.time()
-        xs = _draw(m, sched, labels, hook, steps, sampler, seed, batch_size, shape, device, progress)
-        sec = time.time() - t0
-        res = evaluate_images(xs, real, ext, labels=labels, device=device)
-        rows.append(dict(model=kind, guidance=how, scale=s, **{k: res[k] for k in ('fid', 'sfid', 'inception_score', 'precision', 'recall', 'class_acc')},
-                         n=len(xs), steps=steps, sampler=sampler, seconds=sec))
-        samples[(kind, how, s)] = xs
-    return rows, samples
-
-def plot_sample_grids(samples:dict, # setting -> images (N, C, H, W) in [-1, 1], class-sorted
-                      n_per_class:int=4, # columns per class shown
-                      num_classes:int=10,
-                      ncols:int=3 # settings per row of the figure
-                     ):
-    "One image grid per setting (rows: classes, columns: samples), titled by the setting."
-    import matplotlib.pyplot as plt
-    keys = list(samples)
-    nrows = math.ceil(len(keys) / ncols)
-    fig, axs = plt.subplots(nrows, ncols, figsize=(3.3 * ncols, 3.6 * nrows), squeeze=False)
-    for ax in axs.flat: ax.axis('off')
-    for ax, k in zip(axs.flat, keys):
-        x = samples[k]; per = len(x) // num_classes
-        sel = torch.cat([x[c * per:c * per + n_per_class] for c in range(num_classes)])
-        ax.imshow(_grid(sel, n_per_class), cmap='gray', vmin=-1, vmax=1)
-        ax.set_title(k if isinstance(k, str) else f'{k[0]}, {k[1]}' + (f' {k[2]:g}' if k[1] != 'none' else ''), fontsize=8)
-    fig.tight_layout(); return fig
-
-def _grid(x, ncol, pad=1):
-    "Images (N, C, H, W) in [-1, 1] -> one (rows*H, ncol*W) array (first channel or RGB)."
-    N, C, H, W = x.shape; nrow = math.ceil(N / ncol)
-    g = torch.full((nrow * (H + pad) + pad, ncol * (W + pad) + pad, C), -1.0)
-    for i in range(N):
-        r, c = divmod(i, ncol)
-        g[pad + r * (H + pad):pad + r * (H + pad) + H, pad + c * (W + pad):pad + c * (W + pad) + W] = x[i].permute(1, 2, 0).float().cpu()
-    return g[..., 0].numpy() if C == 1 else ((g + 1) / 2).clamp(0, 1).numpy()
-
-# %% ../nbs/10_guidance.ipynb #5786d64b
-def guidance_panel(model, # diffusion model (label dropout for the unconditional option)
-                   sched:Schedule, classifier, # noisy classifier
-                   cls:int=0, # target class
-                   scale:float=1.0, # classifier-guidance scale
-                   unconditional:bool=False, # sample the model through its null label
-                   n:int=8, steps:int=25, sampler:str='ddim', seed:int=0, classes=None, device=None):
-    "Figure: n guided samples of class `cls` and the classifier's p(y | x_t) along the trajectory."
-    import matplotlib.pyplot as plt
-    device = default_device(device) if device is None else torch.device(device)
-    shape = (n, getattr(classifier, 'in_channels', 1), getattr(classifier, 'image_size', 32), getattr(classifier, 'image_size', 32))
-    m = as_unconditional(model, 'auto' if getattr(model, 'null_class', None) is not None else None) if unconditional else model
-    hook = ClassifierGuidance(classifier, scale, record=True)
-    y = torch.full((n,), int(cls), device=device)
-    check_classifier(classifier, shape, y)
-    xs = sample(m, sched, shape, steps=steps, sampler=sampler, y=y, guidance=hook, generator=torch.Generator(device=device).manual_seed(seed),
-                device=device, progress=False).cpu()
-    with torch.no_grad():
-        p0 = torch.softmax(classifier(xs.to(device), torch.zeros(n, dtype=torch.long, device=device)).float(), -1)[:, int(cls)].cpu()
-    ts = torch.stack([t for t, _ in hook.trace])[:, 0].numpy(); ps = torch.stack([lp for _, lp in hook.trace]).exp().numpy()
-    fig = plt.figure(figsize=(max(6, 1.1 * n), 4.6))
-    ax = fig.add_axes([0.05, 0.55, 0.9, 0.4]); ax.imshow(_grid(xs, n), cmap='gray', vmin=-1, vmax=1); ax.axis('off')
-    name = classes[cls] if classes is not None else str(cls)
-    ax.set_title(f"{'unconditional' if unconditional else 'conditional'} model, class {name!r}, scale {scale:g}: "
-                 f"p(y|x_0) = {p0.mean():.2f}", fontsize=9)
-    ax2 = fig.add_axes([0.1, 0.1, 0.85, 0.35])
-    ax2.plot(ts, ps, color='C0', alpha=0.3, lw=0.8); ax2.plot(ts, ps.mean(1), color='C3', lw=2, label='mean')
-    ax2.set(xlim=(ts.max(), 0), ylim=(0, 1), xlabel='t (sampling runs right to left)', ylabel='classifier p(y | x_t)'); ax2.legend(fontsize=7)
-    return fig
-
-def guidance_explorer(model, sched:Schedule, classifier, classes=None, # class names
-                      n:int=8, steps:int=25, sampler:str='ddim', device=None):
-    "ipywidgets explorer: class, guidance scale, conditional/unconditional model; shows `guidance_panel`."
-    import ipywidgets as W, matplotlib.pyplot as plt
-    K = getattr(classifier, 'num_classes', None) or len(classes)
-    names = list(classes) if classes is not None else [str(i) for i in range(K)]
-    kinds = (['conditional'] if getattr(model, 'num_classes', None) is not None else []) + \
-            (['unconditional'] if getattr(model, 'null_class', None) is not None or getattr(model, 'num_classes', None) is None else [])
-    def show(cls=0, scale=1.0, model_kind=kinds[0], seed=0):
-        guidance_panel(model, sched, classifier, cls, scale, model_kind == 'unconditional', n, steps, sampler, seed, names, device)
-        plt.show()
-    return W.interactive(show, cls=W.Dropdown(options=[(c, i) for i, c in enumerate(names)], value=0, description='class'),
-                         scale=W.FloatSlider(value=1.0, min=0, max=20, step=0.5, description='scale'),
-                         model_kind=W.ToggleButtons(options=kinds, value=kinds[0], description='model'),
-                         seed=W.IntSlider(value=0, min=0, max=20, description='seed'))
-
-# %% ../nbs/10_guidance.ipynb #99789705
-def guided_demo(out_dir='demo', # where samples_guided.png goes
-                model='fmnist-s', # diffusion model name or path (load_pretrained)
-                classifier='fmnist-clf', # classifier name or path
-                guidance_scale:float=5.0, # classifier-guidance scale
-                unconditional:bool=True, # guide the model through its null label (the paper's Figure 3 setting)
-                cfg_scale:float=0.0, # classifier-free weight on top (conditional model only)
-                steps:int=50, sampler:str='ancestral', n_per_class:int=8, seed:int=0, device=None
-               ) -> dict: # settings and measured figures for report.json
-    "Write `out_dir/samples_guided.png` (rows: classes) and return the guidance settings, time and class accuracies."
-    from pathlib import Path
-    import matplotlib; import matplotlib.pyplot as plt
-    from adm_edu.pretrained import load_pretrained
-    device = default_device(device) if device is None else torch.device(device)
-    net, sched, meta = load_pretrained(model, device=device)
-    clf, _, cmeta = load_pretrained(classifier, device=device)
-    if unconditional and cfg_scale: raise ValueError("cfg_scale needs the conditional model (unconditional=False)")
-    K = getattr(net, 'num_classes', None) or clf.num_classes
-    labels = torch.arange(K).repeat_interleave(n_per_class).to(device)
-    t0 = time.time()
-    xs = sample(as_unconditional(net) if unconditional else net, sched, (len(labels), net.in_channels, net.image_size, net.image_size),
-                steps=steps, sampler=sampler, y=labels, classifier=clf, guidance_scale=guidance_scale, cfg_scale=cfg_scale,
-                generator=torch.Generator(device=device).manual_seed(seed), device=device, progress=False).cpu()
-    sec = time.time() - t0
-    with torch.no_grad(): clf_acc = (clf(xs.to(device), torch.zeros(len(xs), dtype=torch.long, device=device)).argmax(1).cpu() == labels.cpu()).float().mean().item()
-    rep = dict(model=model, classifier=classifier, guidance_scale=float(guidance_scale), cfg_scale=float(cfg_scale),
-               unconditional=unconditional, steps=steps, sampler=sampler, n=len(xs), seed=seed, seconds=round(sec, 2),
-               device=str(device), noisy_classifier_acc_t0=clf_acc)
-    try:
-        from adm_edu.metrics import load_fmnist_extractor
-        pred, _ = load_fmnist_extractor(device=device).classify(xs)
-        rep['independent_class_acc'] = (pred.cpu() == labels.cpu()).float().mean().item()
-    except FileNotFoundError as e: rep['independent_class_acc'] = f'unavailable: {e}'.splitlines()[0]
-    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
-    names = meta.get('classes') or cmeta.get('classes') or [str(i) for i in range(K)]
-    fig, ax = plt.subplots(figsize=(0.7 * n_per_class + 1.6, 0.7 * K))
-    ax.imshow(_grid(xs, n_per_class), cmap='gray', vmin=-1, vmax=1)
-    H = net.image_size + 1
-    ax.set_yticks([1 + H * i + H / 2 for i in range(K)], names, fontsize=7); ax.set_xticks([])
-    ax.set_title(f"{'unconditional' if unconditional else 'conditional'} {model} + {classifier}, scale {guidance_scale:g}"
-                 + (f', cfg {cfg_scale:g}' if cfg_scale else ''), fontsize=8)
-    fig.tight_layout(); fig.savefig(out / 'samples_guided.png', dpi=120); plt.close(fig)
-    rep['image'] = str(out / 'samples_guided.png')
-    return rep
+def make_guidance(classifier=None, # noisy classifier for classifier guidance
+                  scale:float=0.0, # classifier-guidance scale s
+                  cfg_scale:float=0.0, # classifier-free guidance weight w
+                  unconditional:bool=False, # sample through the null label
+                  record:bool=False # record the classifier's log p(y | x_t) along the chain
+                 ) -> Guidance|None: # None when nothing guides (plain sampling)
+    "The one factory for `sample(..., guidance=)`: classifier guidance, classifier-free guidance, or both."
+    if classifier is None and not scale and not cfg_scale and not unconditional and not record:
+        _check_scale(scale, 'guidance_scale'); _check_scale(cfg_scale, 'cfg_scale')
+        return None
+    return Guidance(classifier, scale, cfg_scale, unconditional, record)

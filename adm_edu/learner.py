@@ -6,12 +6,13 @@ Docs: https://adm-edu.github.io/adm_edu/training.html.md"""
 
 # %% ../nbs/08b_training.ipynb #3bffd43a
 from __future__ import annotations
-import copy, math, os, tempfile, time, warnings
+import copy, math, os, time, warnings
 from functools import partial
 from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+import torch.nn.functional as F
 from fastcore.basics import patch
 from fastai.data.load import DataLoader
 from fastai.data.core import DataLoaders
@@ -22,17 +23,22 @@ from fastai.callback.training import GradientClip
 from fastai.optimizer import OptimWrapper
 import fastai.callback.schedule, fastai.callback.fp16  # Learner.fit_one_cycle, to_fp16, to_bf16
 from fastai.torch_core import rank_distrib
+from fastai.metrics import accuracy
+from .errors import BadArgument, BadFile
 from .schedule import Schedule
 from .device import default_device, autocast_dtype
-from . import losses as _losses  # adds Schedule.training_losses / vb_terms_bpd
+from .losses import LOSS_TYPES  # also adds Schedule.training_losses / vb_terms_bpd
 from .resample import ScheduleSampler, UniformSampler, make_sampler
-from .data import ImageDataset, load_dataset, digits, atomic_write
+from .data import ImageDataset, load_dataset, digits
+from .unet import PRESETS, unet_from_preset
+from .classifier import NoisyClassifier, CLASSIFIER_PRESETS
+from .pretrained import CKPT_FORMAT, save_checkpoint, read_checkpoint, load_init
 
 # %% auto #0
-__all__ = ['LOSS_TYPES', 'CKPT_FORMAT', 'DiffusionDL', 'diffusion_dls', 'DiffusionLoss', 'DiffusionCallback', 'LossTerm',
-           'ema_decay', 'ema_update', 'EMACallback', 'AutocastCallback', 'NaNGuardCallback', 'set_precision',
-           'save_atomic', 'CheckpointCallback', 'TimeLimitCallback', 'diffusion_learner', 'load_checkpoint',
-           'train_diffusion']
+__all__ = ['DiffusionDL', 'diffusion_dls', 'DiffusionLoss', 'unwrap', 'DiffusionCallback', 'LossTerm', 'ema_decay', 'ema_update',
+           'EMACallback', 'AutocastCallback', 'NaNGuardCallback', 'set_precision', 'CheckpointCallback',
+           'TimeLimitCallback', 'diffusion_learner', 'make_learner', 'fit_and_save', 'train_diffusion', 'random_crop',
+           'NoisyClassifierCallback', 'classifier_learner', 'train_classifier']
 
 # %% ../nbs/08b_training.ipynb #e6f9ada4
 def _mix(*xs) -> int:
@@ -117,15 +123,13 @@ def diffusion_dls(dataset='digits', # name ('fashion-mnist', 'digits') or a trai
     return DataLoaders(tdl, vdl, device=device)
 
 # %% ../nbs/08b_training.ipynb #d07319f8
-LOSS_TYPES = ('simple', 'hybrid', 'vlb')
-
 class DiffusionLoss:
     "fastai loss: mean over the batch of `Schedule.training_losses(...)['loss']` times the sampler's weights 1/(T p_t)."
     def __init__(self, sched:Schedule, # the training schedule
                  loss_type:str='hybrid', # 'simple' (eq. 14), 'hybrid' (eq. 16) or 'vlb'
                  learn_sigma:bool|None=None # None: inferred from the output channels
                 ):
-        if loss_type not in LOSS_TYPES: raise ValueError(f"loss_type must be one of {LOSS_TYPES}, got {loss_type!r}")
+        if loss_type not in LOSS_TYPES: raise BadArgument(f"loss_type must be one of {LOSS_TYPES}, got {loss_type!r}")
         self.sched, self.loss_type, self.learn_sigma, self.terms = sched, loss_type, learn_sigma, {}
     def __call__(self, pred, x0, xt, t, noise, weights):
         terms = self.sched.training_losses(pred.float(), x0, xt, t, noise, loss_type=self.loss_type, learn_sigma=self.learn_sigma)
@@ -134,11 +138,13 @@ class DiffusionLoss:
     def __repr__(self): return f"DiffusionLoss({self.loss_type!r}, T={self.sched.T})"
 
 # %% ../nbs/08b_training.ipynb #2685f62a
-def _unwrap(model): return model.module if hasattr(model, 'module') and isinstance(model.module, nn.Module) else model
+def unwrap(model):
+    "The network inside a DistributedDataParallel wrapper (or the model itself)."
+    return model.module if hasattr(model, 'module') and isinstance(model.module, nn.Module) else model
 
 def _label_rows(model):
     "Number of label embeddings of `model` (`label_emb`/`class_emb`/... nn.Embedding), or None."
-    m = _unwrap(model)
+    m = unwrap(model)
     for name in ('label_emb', 'class_emb', 'class_embed', 'label_embed', 'y_emb'):
         e = getattr(m, name, None)
         if isinstance(e, nn.Embedding): return e.num_embeddings
@@ -215,8 +221,8 @@ class DiffusionCallback(Callback):
 
     def after_loss(self):
         if not (self.training and self._learns): return
-        terms = getattr(self.loss_func, 'terms', {})
-        vals = terms.get('vb', terms.get('loss'))
+        # the training loss itself, as the official trainer (`losses["loss"]`); for L_hybrid that is mse + vb, not vb alone
+        vals = getattr(self.loss_func, 'terms', {}).get('loss')
         if vals is not None: self.sampler.update(self.xb[1], torch.nan_to_num(vals.float(), nan=0.0, posinf=0.0))
 
 class LossTerm(Metric):
@@ -259,15 +265,15 @@ class EMACallback(Callback):
         if not 0 <= decay < 1: raise ValueError(f"EMA decay must lie in [0, 1), got {decay!r}")
         self.decay, self.warmup, self.ema_model, self.num_updates, self._skip = float(decay), warmup, None, 0, False
     def _init(self, model):
-        self.ema_model = copy.deepcopy(_unwrap(model)).requires_grad_(False).eval()
+        self.ema_model = copy.deepcopy(unwrap(model)).requires_grad_(False).eval()
     def before_fit(self):
-        m = _unwrap(self.learn.model)
+        m = unwrap(self.learn.model)
         if self.ema_model is None: self._init(m)
         self.ema_model.to(next(m.parameters()).device)
     def after_cancel_step(self): self._skip = True   # e.g. an fp16 overflow skipped the step
     def after_step(self):
         if self._skip: self._skip = False; return
-        ema_update(self.ema_model, _unwrap(self.learn.model), ema_decay(self.num_updates, self.decay, self.warmup))
+        ema_update(self.ema_model, unwrap(self.learn.model), ema_decay(self.num_updates, self.decay, self.warmup))
         self.num_updates += 1
     def state_dict(self):
         return dict(weights=self.ema_model.state_dict(), num_updates=self.num_updates, decay=self.decay, warmup=self.warmup)
@@ -320,21 +326,6 @@ def set_precision(learn:Learner, # the learner to configure
     return mode
 
 # %% ../nbs/08b_training.ipynb #27216197
-CKPT_FORMAT = 'adm_edu.learner/1'
-
-def save_atomic(obj, # anything `torch.save` accepts
-                path # destination file
-               ) -> Path:
-    "torch.save `obj` to a temporary file in `path`'s directory, fsync it, and atomically rename it to `path`."
-    return atomic_write(path, lambda f: torch.save(obj, f))
-
-def _load(path):
-    try: ck = torch.load(path, map_location='cpu', weights_only=False)  # trusted files only: holds numpy arrays and the config
-    except FileNotFoundError: raise FileNotFoundError(f"no checkpoint at {path}") from None
-    if not isinstance(ck, dict) or ck.get('format') != CKPT_FORMAT:
-        raise ValueError(f"{path} is not an adm_edu training checkpoint (expected format {CKPT_FORMAT!r})")
-    return ck
-
 class CheckpointCallback(Callback):
     "Atomically save the full training state every `every` steps and at the end of fit; resume from such a file."
     order, run_valid = 70, False
@@ -350,21 +341,21 @@ class CheckpointCallback(Callback):
         "Everything needed to continue training (and to sample from the EMA)."
         l = self.learn; ema = getattr(l, 'ema', None); diff = l.diffusion; scaler = getattr(l, 'scaler', None)
         return dict(format=CKPT_FORMAT, kind='training', iter=int(l.train_iter), epoch=int(l.epoch), n_epoch=int(l.n_epoch),
-                    n_iter=self._full, model=_unwrap(l.model).state_dict(),
+                    n_iter=self._full, model=unwrap(l.model).state_dict(),
                     ema=ema.state_dict() if isinstance(ema, EMACallback) else None, opt=l.opt.state_dict(),
                     sampler=diff.sampler.state_dict(), scaler=scaler.state_dict() if scaler is not None else None,
                     seed=diff.seed, torch_rng=torch.get_rng_state(), config=self.config, time=time.time(),
                     train_seconds=l.time_limit.elapsed if isinstance(getattr(l, 'time_limit', None), TimeLimitCallback) else None)
 
     def save(self):
-        if rank_distrib() == 0: save_atomic(self.state(), self.path)
+        if rank_distrib() == 0: save_checkpoint(self.state(), self.path)
         self.last_iter = int(self.learn.train_iter)
 
     def load(self, ck):
         "Restore model, EMA, optimizer and sampler from checkpoint `ck` (dict or path); fit then continues at its step."
-        ck = _load(ck) if not isinstance(ck, dict) else ck
+        ck = read_checkpoint(ck) if not isinstance(ck, dict) else ck
         l = self.learn
-        _unwrap(l.model).load_state_dict(ck['model'])
+        unwrap(l.model).load_state_dict(ck['model'])
         if l.opt is None: l.create_opt()
         l.opt.load_state_dict(ck['opt'])
         ema = getattr(l, 'ema', None)
@@ -465,56 +456,61 @@ def diffusion_learner(dls:DataLoaders, # from `diffusion_dls`: batches (x0, y)
                       cbs=None # extra callbacks
                      ) -> Learner:
     "A fastai `Learner` training `model` as a diffusion model on `dls`."
-    m = _unwrap(model)
+    m = unwrap(model)
     if cond is None: cond = _label_rows(m) is not None or getattr(m, 'num_classes', None) is not None
     learn_sigma = getattr(m, 'learn_sigma', None)
     if loss_type != 'simple' and learn_sigma is False:
         raise ValueError(f"loss_type={loss_type!r} trains the variance: the model must be built with learn_sigma=True")
+    metrics = [LossTerm('mse')] + ([LossTerm('vb')] if loss_type != 'simple' else [])
+    return make_learner(dls, model, DiffusionCallback(sched, sampler, cond=cond, p_uncond=p_uncond, seed=seed),
+                        DiffusionLoss(sched, loss_type, learn_sigma), metrics, lr=lr, wd=wd, ema=ema, ema_warmup=ema_warmup,
+                        ckpt_path=ckpt_path, ckpt_every=ckpt_every, config=config, mixed_precision=mixed_precision,
+                        grad_clip=grad_clip, resume=resume, opt_func=opt_func, progress=progress, max_seconds=max_seconds, cbs=cbs)
+
+def make_learner(dls:DataLoaders, # batches (x0, y)
+                 model:nn.Module, # the network to train
+                 task_cb:Callback, # turns (x0, y) into the network's inputs and targets (`DiffusionCallback` or a subclass)
+                 loss_func, # the loss on the network's output
+                 metrics:list, # fastai metrics
+                 lr:float=2e-4, wd:float=0.0, ema:float|None=0.9999, ema_warmup:bool=True, ckpt_path=None, ckpt_every:int=1000,
+                 config:dict|None=None, mixed_precision:str='auto', grad_clip:float|None=1.0, resume=None, opt_func=None,
+                 progress:bool=True, max_seconds:float|None=None, cbs=None) -> Learner:
+    "The one Learner factory: task callback, NaN guard, EMA, gradient clipping, checkpoints, time budget, precision, resume."
     if opt_func is None: opt_func = partial(OptimWrapper, opt=torch.optim.AdamW)
-    learn_cbs = [DiffusionCallback(sched, sampler, cond=cond, p_uncond=p_uncond, seed=seed), NaNGuardCallback()]
+    learn_cbs = [task_cb, NaNGuardCallback()]
     if ema is not None: learn_cbs.append(EMACallback(ema, ema_warmup))
     if grad_clip: learn_cbs.append(GradientClip(grad_clip))
     if ckpt_path is not None: learn_cbs.append(CheckpointCallback(ckpt_path, ckpt_every, config))
     if max_seconds is not None: learn_cbs.append(TimeLimitCallback(max_seconds))
-    metrics = [LossTerm('mse')] + ([LossTerm('vb')] if loss_type != 'simple' else [])
-    learn = Learner(dls, model, loss_func=DiffusionLoss(sched, loss_type, learn_sigma), opt_func=opt_func, lr=lr, wd=wd,
-                    cbs=learn_cbs + list(cbs or []), metrics=metrics)
+    learn = Learner(dls, model, loss_func=loss_func, opt_func=opt_func, lr=lr, wd=wd, cbs=learn_cbs + list(cbs or []), metrics=metrics)
     learn.precision = set_precision(learn, mixed_precision)
     if not progress: learn.remove_cb(ProgressCallback)
     if resume is not None:
-        if ckpt_path is None: raise ValueError("resume needs ckpt_path (where the resumed run keeps checkpointing)")
+        if ckpt_path is None: raise BadArgument("resume needs ckpt_path (where the resumed run keeps checkpointing)")
         model.to(dls.device or default_device())
         learn.checkpoint.load(resume)
     return learn
 
+def fit_and_save(learn:Learner, # from `make_learner` (through `diffusion_learner` or `classifier_learner`)
+                 epochs:int, lr:float,
+                 out_dir, # model.pt goes here
+                 config:dict, # stored with the weights
+                 lr_sched:str='one_cycle', # 'one_cycle' or 'constant'
+                 distributed:bool=False # inside `learn.distrib_ctx()`
+                ) -> Learner:
+    "The one training loop: fit, then write `out_dir/model.pt` (raw and EMA weights with the config) on rank 0."
+    fit = (lambda: learn.fit_one_cycle(epochs, lr)) if lr_sched == 'one_cycle' else (lambda: learn.fit(epochs, lr))
+    if distributed:
+        with learn.distrib_ctx(cpu=torch.device(learn.dls.device).type == 'cpu'): fit()
+    else: fit()
+    if rank_distrib() == 0:
+        ema = getattr(learn, 'ema', None)
+        save_checkpoint(dict(format=CKPT_FORMAT, kind='model', iter=int(learn.train_iter), config=config,
+                             model=unwrap(learn.model).state_dict(),
+                             ema=ema.state_dict() if isinstance(ema, EMACallback) else None), Path(out_dir) / 'model.pt')
+    return learn
+
 # %% ../nbs/08b_training.ipynb #2d07b5eb
-def _model_from_config(config:dict, device=None):
-    from adm_edu.unet import unet_from_preset
-    if not config.get('preset'): raise ValueError("the checkpoint's config names no U-Net preset; rebuild the model yourself and load ck['ema']")
-    return unet_from_preset(config['preset'], **config.get('model_kwargs', {})).to(default_device(device))
-
-def _load_init(model, init, preset):
-    "Copy the weights of `init` (a shipped name, an exported file or a training checkpoint) into `model`, or say why they do not fit."
-    from adm_edu.pretrained import load_pretrained
-    src, _, _ = load_pretrained(init, device='cpu')
-    try: model.load_state_dict(src.state_dict())
-    except RuntimeError as e:
-        first = next((l.strip() for l in str(e).splitlines()[1:] if l.strip()), str(e))
-        raise ValueError(f"init={str(init)!r} does not fit preset {preset!r} with these overrides (and p_uncond > 0 adds the "
-                         f"null-label row): {first}") from None
-
-def load_checkpoint(path, # `model.pt` or `last.pt` written by `train_diffusion`
-                    device=None, # default: `default_device()`
-                    ema:bool=True # the EMA weights (for sampling) rather than the raw ones
-                   ) -> tuple: # (model in eval mode, Schedule, config)
-    "Rebuild the trained U-Net, its schedule and the run's config from a checkpoint."
-    ck = _load(path)
-    config = ck.get('config') or {}
-    model = _model_from_config(config, device)
-    sd = ck['ema']['weights'] if ema and ck.get('ema') is not None else ck['model']
-    model.load_state_dict(sd)
-    return model.eval(), Schedule.named(config['schedule'], config['T']), config
-
 def train_diffusion(dataset:str='fashion-mnist', # 'fashion-mnist' or 'digits'
                     preset:str='fmnist-s', # U-Net preset of adm_edu.unet.PRESETS
                     loss:str='hybrid', # 'simple', 'hybrid' or 'vlb'
@@ -543,7 +539,6 @@ def train_diffusion(dataset:str='fashion-mnist', # 'fashion-mnist' or 'digits'
                     distributed:bool=False # wrap training in `learn.distrib_ctx()` (under `accelerate launch`/torchrun)
                    ) -> Learner:
     "Train a diffusion U-Net with fastai and write `out_dir/last.pt` and `out_dir/model.pt`; returns the Learner."
-    from adm_edu.unet import PRESETS, unet_from_preset
     if preset not in PRESETS: raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
     if lr_sched not in ('one_cycle', 'constant'): raise ValueError(f"lr_sched must be 'one_cycle' or 'constant', got {lr_sched!r}")
     out_dir = Path(out_dir); last = out_dir / 'last.pt'
@@ -561,7 +556,7 @@ def train_diffusion(dataset:str='fashion-mnist', # 'fashion-mnist' or 'digits'
     if kw.get('num_classes') is not None and kw['num_classes'] != len(ds.classes):
         raise ValueError(f"preset {preset!r} has {kw['num_classes']} classes, {dataset} has {len(ds.classes)}")
     model = unet_from_preset(preset, **{k: v for k, v in kw.items() if PRESETS[preset].get(k, object()) != v})
-    if init is not None: _load_init(model, init, preset)
+    if init is not None: load_init(model, init, preset)
     sched = Schedule.named(schedule, T)
     config = dict(preset=preset, model_kwargs={k: v for k, v in kw.items() if PRESETS[preset].get(k, object()) != v},
                   schedule=schedule, T=T, learn_sigma=bool(kw.get('learn_sigma')), num_classes=kw.get('num_classes'),
@@ -572,15 +567,98 @@ def train_diffusion(dataset:str='fashion-mnist', # 'fashion-mnist' or 'digits'
                               ckpt_path=last, ckpt_every=ckpt_every, config=config, mixed_precision=mixed_precision,
                               grad_clip=grad_clip, seed=seed, resume=last if resume else None, progress=progress,
                               max_seconds=max_seconds)
-    fit = (lambda: learn.fit_one_cycle(epochs, lr)) if lr_sched == 'one_cycle' else (lambda: learn.fit(epochs, lr))
-    if distributed:
-        with learn.distrib_ctx(cpu=torch.device(dls.device).type == 'cpu'): fit()
-    else: fit()
-    if rank_distrib() == 0:
-        save_atomic(dict(format=CKPT_FORMAT, kind='model', iter=int(learn.train_iter), config=config,
-                         model=_unwrap(learn.model).state_dict(),
-                         ema=learn.ema.state_dict() if ema else None), out_dir / 'model.pt')
-    return learn
+    return fit_and_save(learn, epochs, lr, out_dir, config, lr_sched, distributed)
+
+# %% ../nbs/08b_training.ipynb #5a2ed970
+def random_crop(x:torch.Tensor, # images (B, C, H, W)
+                pad:int=2, # largest shift in pixels
+                generator:torch.Generator|None=None, # CPU generator for the offsets
+                fill:float=-1. # value of the padding (the background of images in [-1, 1])
+               ) -> torch.Tensor: # same shape as x
+    "ADM's random crops at small scale: pad each image by `pad` with `fill` and crop it back at an independent random offset."
+    if x.ndim != 4: raise ValueError(f"random_crop expects images (B, C, H, W), got shape {tuple(x.shape)}")
+    if isinstance(pad, bool) or not isinstance(pad, int) or pad < 0: raise ValueError(f"pad must be a non-negative int, got {pad!r}")
+    if pad == 0: return x
+    B, C, H, W = x.shape
+    xp = F.pad(x, (pad,) * 4, value=fill)
+    off = torch.randint(0, 2 * pad + 1, (2, B), generator=generator).to(x.device)
+    rows = (off[0][:, None] + torch.arange(H, device=x.device))[:, :, None]     # (B, H, 1)
+    cols = (off[1][:, None] + torch.arange(W, device=x.device))[:, None, :]     # (B, 1, W)
+    return xp[torch.arange(B, device=x.device)[:, None, None], :, rows, cols].permute(0, 3, 1, 2).contiguous()
+
+# %% ../nbs/08b_training.ipynb #1a956562
+class NoisyClassifierCallback(DiffusionCallback):
+    "Turn `(x0, y)` batches into `xb=(x_t, t)`, `yb=(y,)`: random crop, t ~ U{0..T-1}, x_t = q_sample(x0, t)."
+    def __init__(self, sched, # the schedule of the diffusion model to guide (full T): the classifier sees original t
+                 crop_pad:int=2, # random-crop shift in pixels (0: none)
+                 seed:int=0 # seeds t, noise and crops of every step
+                ):
+        super().__init__(sched, 'uniform', cond=False, seed=seed)
+        self.crop_pad = int(crop_pad)
+    @property
+    def name(self): return 'diffusion'   # CheckpointCallback reads the sampler and seed from learn.diffusion
+    def before_batch(self):
+        x0, t, _, noise = self.draw(self.xb[0], lambda x, g: random_crop(x, self.crop_pad, g))
+        self.learn.xb, self.learn.yb = (self.sched.q_sample(x0, t, noise), t), (self.yb[0],)
+    def after_loss(self): pass
+
+# %% ../nbs/08b_training.ipynb #7f92eefe
+def classifier_learner(dls, # from `adm_edu.learner.diffusion_dls`: batches (x0, y)
+                       model:nn.Module, # a NoisyClassifier, called as model(x_t, t)
+                       sched, # the diffusion schedule the classifier will guide
+                       crop_pad:int=2, # random-crop shift in pixels
+                       lr:float=1e-3, # default (maximum) learning rate
+                       wd:float=0.05, # AdamW weight decay
+                       ema:float|None=0.999, # EMA decay (None: no EMA)
+                       ckpt_path=None, # checkpoint file or directory (None: no checkpoints)
+                       ckpt_every:int=500, # steps between checkpoints
+                       config:dict|None=None, # stored in checkpoints
+                       mixed_precision:str='auto', # 'auto', 'bf16', 'fp16' or 'fp32'
+                       grad_clip:float|None=1.0, # max gradient norm
+                       seed:int=0, # seeds t, noise and crops
+                       resume=None, # checkpoint to continue from
+                       progress:bool=True, cbs=None):
+    "A fastai `Learner` training `model` as a noisy classifier: cross-entropy on x_t, accuracy (averaged over t) as the metric."
+    K, n_ds = getattr(model, 'num_classes', None), len(getattr(getattr(dls.train, 'dataset', None), 'classes', ()) or ())
+    if K is not None and n_ds and K != n_ds: raise BadArgument(f"the classifier has {K} outputs but the dataset has {n_ds} classes")
+    return make_learner(dls, model, NoisyClassifierCallback(sched, crop_pad, seed), nn.CrossEntropyLoss(), [accuracy], lr=lr, wd=wd,
+                        ema=ema, ema_warmup=False, ckpt_path=ckpt_path, ckpt_every=ckpt_every, config=config,
+                        mixed_precision=mixed_precision, grad_clip=grad_clip, resume=resume, progress=progress, cbs=cbs)
+
+# %% ../nbs/08b_training.ipynb #36abd9b0
+def train_classifier(dataset:str='fashion-mnist', # 'fashion-mnist' or 'digits'
+                     preset:str='fmnist-clf', # a key of CLASSIFIER_PRESETS
+                     schedule:str='cosine', # noising schedule of the diffusion model to guide
+                     T:int=1000, # its number of steps
+                     epochs:int=2, # one-cycle length
+                     bs:int=64, lr:float=1e-3, wd:float=0.05, ema:float=0.999,
+                     crop_pad:int=2, # random-crop shift in pixels
+                     out_dir='runs/fmnist-clf', # where last.pt (training state) and model.pt (EMA + config) go
+                     resume:bool=False, # continue from out_dir/last.pt
+                     seed:int=0, device=None, ckpt_every:int=500, mixed_precision:str='auto',
+                     model_kwargs:dict|None=None, # overrides of the preset
+                     n_valid:int|None=1024, progress:bool=True,
+                     max_seconds:float|None=None # wall-time budget: stop (and save) then, the one-cycle schedule annealed by then
+                    ):
+    "Train a noisy classifier with fastai; writes `out_dir/last.pt` and `out_dir/model.pt`; returns the Learner."
+    if preset not in CLASSIFIER_PRESETS: raise BadArgument(f"unknown classifier preset {preset!r}; choose one of {sorted(CLASSIFIER_PRESETS)}")
+    out_dir = Path(out_dir); last = out_dir / 'last.pt'
+    if resume and not last.exists(): raise BadFile(f"resume=True but there is no checkpoint {last}")
+    kw = {**CLASSIFIER_PRESETS[preset], **(model_kwargs or {})}
+    torch.manual_seed(seed)
+    dls = diffusion_dls(dataset, bs=bs, seed=seed, device=device, n_valid=n_valid, image_size=kw['image_size'] if dataset == 'digits' else None)
+    ds = dls.train.dataset
+    if (ds.image_size, ds.channels, len(ds.classes)) != (kw['image_size'], kw['in_channels'], kw['num_classes']):
+        raise BadArgument(f"preset {preset!r} expects {kw['in_channels']}x{kw['image_size']}x{kw['image_size']} images in {kw['num_classes']} "
+                         f"classes; {dataset} has {ds.channels}x{ds.image_size}x{ds.image_size} in {len(ds.classes)}")
+    model = NoisyClassifier(**kw)
+    sched = Schedule.named(schedule, T)
+    config = dict(kind='classifier', preset=preset, model_kwargs=kw, schedule=schedule, T=T, dataset=dataset, classes=list(ds.classes),
+                  epochs=epochs, bs=bs, lr=lr, wd=wd, ema=ema, crop_pad=crop_pad, seed=seed)
+    learn = classifier_learner(dls, model, sched, crop_pad=crop_pad, lr=lr, wd=wd, ema=ema, ckpt_path=last, ckpt_every=ckpt_every,
+                               config=config, mixed_precision=mixed_precision, seed=seed, resume=last if resume else None,
+                               progress=progress, cbs=[TimeLimitCallback(max_seconds)] if max_seconds else None)
+    return fit_and_save(learn, epochs, lr, out_dir, config)
 
 # %% ../nbs/08b_training.ipynb #5ae3a0f3
 from fastai.distributed import DistributedDL

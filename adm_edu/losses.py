@@ -10,11 +10,11 @@ import math
 import numpy as np
 import torch
 from fastcore.basics import patch
-from .schedule import Schedule, split_model_output
+from .errors import BadArgument
+from .schedule import Schedule, split_model_output, call_model
 
 # %% auto #0
-__all__ = ['mean_flat', 'normal_kl', 'discretized_gaussian_log_likelihood', 'plot_beta_ratio', 'variance_explorer',
-           'plot_vb_terms']
+__all__ = ['LOSS_TYPES', 'mean_flat', 'normal_kl', 'approx_standard_normal_cdf', 'discretized_gaussian_log_likelihood']
 
 # %% ../nbs/03_learned_variance.ipynb #9cd465ce
 def mean_flat(x:torch.Tensor # batch (B, ...)
@@ -41,6 +41,10 @@ def normal_kl(mean1, # mean of the first Gaussian (tensor or float)
     return 0.5 * (-1.0 + logvar2 - logvar1 + torch.exp(logvar1 - logvar2) + (mean1 - mean2) ** 2 * torch.exp(-logvar2))
 
 # %% ../nbs/03_learned_variance.ipynb #b4fd0253
+def approx_standard_normal_cdf(x:torch.Tensor) -> torch.Tensor:
+    "The official code's tanh approximation of the standard normal CDF."
+    return 0.5 * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
+
 def _log_prob_between(a, b):
     "log(Phi(b) - Phi(a)) for a <= b, reflected so the interval sits where the CDF is small (accurate in both tails)."
     flip = (a + b) > 0
@@ -53,11 +57,13 @@ def discretized_gaussian_log_likelihood(x:torch.Tensor, # data in [-1, 1] on `bi
                                         means:torch.Tensor, # Gaussian means, broadcastable to x
                                         log_scales:torch.Tensor, # log standard deviations, broadcastable to x
                                         bins:int=256, # number of levels of the data
-                                        min_prob:float=1e-12 # probability floor, as in the official code
+                                        min_prob:float=1e-12, # probability floor, as in the official code
+                                        cdf:str='approx' # 'approx': the official tanh CDF (the papers' NLLs); 'exact': log_ndtr
                                        ) -> torch.Tensor: # log-probability (nats) of the bin holding x, shape of x
     "Decoder log-likelihood (DDPM eq. 13): Gaussian mass of the bin around x, the two edge bins open to -inf / +inf."
     if not isinstance(x, torch.Tensor): raise TypeError(f"x must be a tensor of data in [-1, 1], got {type(x).__name__}")
-    if bins < 2: raise ValueError(f"bins must be at least 2, got {bins}")
+    if bins < 2: raise BadArgument(f"bins must be at least 2, got {bins}")
+    if cdf not in ('approx', 'exact'): raise BadArgument(f"cdf must be 'approx' (official tanh form) or 'exact', got {cdf!r}")
     if x.numel() and (x.min() < -1 - 1e-3 or x.max() > 1 + 1e-3):
         raise ValueError(f"x must lie in [-1, 1] (discretized data), got range [{x.min().item():.3g}, {x.max().item():.3g}]")
     out_dtype = torch.float64 if torch.float64 in [getattr(a, 'dtype', None) for a in (x, means, log_scales)] else torch.float32
@@ -66,10 +72,16 @@ def discretized_gaussian_log_likelihood(x:torch.Tensor, # data in [-1, 1] on `bi
     half = 1.0 / (bins - 1)                       # half a bin width on [-1, 1]
     inv_std = torch.exp(-log_scales)
     upper, lower = inv_std * (x - means + half), inv_std * (x - means - half)
+    edge = 1 - half / 2
+    if cdf == 'approx':   # the official formula, step by step
+        cdf_plus, cdf_min = approx_standard_normal_cdf(upper), approx_standard_normal_cdf(lower)
+        log_cdf_plus = torch.log(cdf_plus.clamp(min=min_prob))
+        log_one_minus_cdf_min = torch.log((1.0 - cdf_min).clamp(min=min_prob))
+        log_delta = torch.log((cdf_plus - cdf_min).clamp(min=min_prob))
+        return torch.where(x < -edge, log_cdf_plus, torch.where(x > edge, log_one_minus_cdf_min, log_delta)).to(out_dtype)
     log_mid = _log_prob_between(lower, upper)
     log_low_edge = torch.special.log_ndtr(upper)     # P(z < upper): the lowest bin is open below
     log_high_edge = torch.special.log_ndtr(-lower)   # P(z > lower): the highest bin is open above
-    edge = 1 - half / 2
     lp = torch.where(x < -edge, log_low_edge, torch.where(x > edge, log_high_edge, log_mid))
     return lp.clamp_min(math.log(min_prob)).to(out_dtype)
 
@@ -83,13 +95,14 @@ def vb_terms_bpd(self:Schedule, model_output:torch.Tensor, # raw network output 
                  t:torch.Tensor, # timesteps (B,) of this schedule
                  clip_denoised:bool=False, # clip x0_hat to [-1, 1] before forming the mean
                  learn_sigma:bool|None=None, # None: infer from the channel count
-                 fixed_variance:str='small' # variance used when sigma is not learned
+                 fixed_variance:str='small', # variance used when sigma is not learned
+                 cdf:str='approx' # decoder CDF: 'approx' (official tanh form) or 'exact'
                 ) -> tuple: # (bits/dim per example (B,), pred_x0)
     "L_t in bits/dim: KL(q(x_{t-1}|x_t,x_0) || p(x_{t-1}|x_t)) for t > 0, the decoder NLL -log p(x_0|x_1) at t = 0."
     out = self.p_mean_variance(model_output, xt, t, learn_sigma=learn_sigma, clip_denoised=clip_denoised, fixed_variance=fixed_variance)
     true_mean, _, true_logvar = self.q_posterior(x0, xt, t)
     kl = mean_flat(normal_kl(true_mean, true_logvar, out['mean'], out['log_variance'])) / _LOG2
-    nll = -mean_flat(discretized_gaussian_log_likelihood(x0, out['mean'], 0.5 * out['log_variance'])) / _LOG2
+    nll = -mean_flat(discretized_gaussian_log_likelihood(x0, out['mean'], 0.5 * out['log_variance'], cdf=cdf)) / _LOG2
     return torch.where(t.to(kl.device) == 0, nll.to(kl.dtype), kl), out['pred_x0']
 
 # %% ../nbs/03_learned_variance.ipynb #a7805e10
@@ -101,42 +114,7 @@ def prior_bpd(self:Schedule, x0:torch.Tensor # clean data (B, ...)
     mean, _, logvar = self.q_mean_variance(x0, t)
     return mean_flat(normal_kl(mean, logvar.expand_as(mean), 0.0, 0.0)) / _LOG2
 
-# %% ../nbs/03_learned_variance.ipynb #c6b88829
-def plot_beta_ratio(Ts=(1000, 4000), # values of T to compare
-                    names=('linear', 'cosine'), # schedules
-                    figsize=(6, 3.5)):
-    "Plot beta-tilde_t / beta_t against t/T (log x axis) for each schedule and T; returns the figure."
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=figsize)
-    for name in names:
-        for T in Ts:
-            sc = Schedule.named(name, T)
-            ax.plot((np.arange(T) + 1) / T, (sc.posterior_variance / sc.betas).numpy(), label=f'{name}, T={T}')
-    ax.set(xscale='log', xlabel='t / T (diffusion step)', ylabel=r'$\tilde\beta_t / \beta_t$', title=r'$\tilde\beta_t$ vs $\beta_t$')
-    ax.legend(); fig.tight_layout()
-    return fig
-
-# %% ../nbs/03_learned_variance.ipynb #4b36291c
-def variance_explorer():
-    "ipywidgets explorer: choose schedule, T and the raw output v in [-1, 1]; plot log beta, log beta-tilde and eq. 15."
-    import ipywidgets as W, matplotlib.pyplot as plt
-    def show(schedule='cosine', T=1000, v=0.0, zoom=True):
-        sc = Schedule.named(schedule, T)
-        n = max(T // 20, 10) if zoom else T
-        frac = (v + 1) / 2
-        lo, hi = sc.posterior_log_variance_clipped[:n].numpy(), sc.log_betas[:n].numpy()
-        fig, ax = plt.subplots(figsize=(7, 3.5))
-        ax.plot(hi, label=r'$\log\beta_t$ (v=+1)'); ax.plot(lo, label=r'$\log\tilde\beta_t$ (v=-1)')
-        ax.plot(frac * hi + (1 - frac) * lo, 'k--', label=f'eq. 15, v={v:+.2f}')
-        ax.set(xlabel='t', ylabel='log variance', title=f'{schedule}, T={T}' + (f', first {n} steps' if zoom else ''))
-        ax.legend(); plt.show()
-    return W.interactive(show, schedule=['linear', 'cosine'], T=W.IntSlider(1000, 50, 4000, 50),
-                         v=W.FloatSlider(0.0, min=-1, max=1, step=0.05), zoom=True)
-
 # %% ../nbs/03_learned_variance.ipynb #d548923e
-def _call_model(model, x, t, y):
-    return model(x, t) if y is None else model(x, t, y)
-
 @patch
 def nll_bpd(self:Schedule, model, # called as model(x_t, t, y) with *original* timesteps t
             x0:torch.Tensor, # clean data in [-1, 1] (B, C, H, W), on the model's device
@@ -145,7 +123,8 @@ def nll_bpd(self:Schedule, model, # called as model(x_t, t, y) with *original* t
             progress:bool=True, # show a progress bar over the T terms
             batch_t:int=1, # timesteps evaluated per model call (batch B * batch_t)
             generator:torch.Generator|None=None, # for the noise draws (on x0's device)
-            fixed_variance:str='small' # variance used when the model does not learn sigma
+            fixed_variance:str='small', # variance used when the model does not learn sigma
+            cdf:str='approx' # decoder CDF: 'approx' (the official tanh form, as the papers' NLLs) or 'exact'
            ) -> dict: # total_bpd (B,), prior_bpd (B,), vb (B, T), mse (B, T), xstart_mse (B, T)
     "The full variational bound in bits/dim: every L_t for t = T-1..0 (one x_t draw each) plus L_T, as official `calc_bpd_loop`."
     if not isinstance(batch_t, int) or batch_t < 1: raise ValueError(f"batch_t must be a positive int, got {batch_t!r}")
@@ -166,8 +145,8 @@ def nll_bpd(self:Schedule, model, # called as model(x_t, t, y) with *original* t
             xx = x0.repeat(k, *([1] * (x0.ndim - 1)))
             noise = torch.randn(xx.shape, device=dev, dtype=xx.dtype, generator=generator)
             xt = self.q_sample(xx, tt, noise)
-            out = _call_model(model, xt, tmap[tt], None if y is None else y.repeat(k))
-            bpd, px0 = self.vb_terms_bpd(out, xx, xt, tt, clip_denoised=clip_denoised, fixed_variance=fixed_variance)
+            out = call_model(model, xt, tmap[tt], None if y is None else y.repeat(k))
+            bpd, px0 = self.vb_terms_bpd(out, xx, xt, tt, clip_denoised=clip_denoised, fixed_variance=fixed_variance, cdf=cdf)
             eps = self.eps_from_pred_x0(xt, tt, px0)
             cols = torch.tensor(ts, device=dev)
             vb[:, cols] = bpd.float().view(k, B).T
@@ -176,23 +155,8 @@ def nll_bpd(self:Schedule, model, # called as model(x_t, t, y) with *original* t
         prior = self.prior_bpd(x0).float()
     return dict(total_bpd=vb.sum(1) + prior, prior_bpd=prior, vb=vb, mse=mse, xstart_mse=xmse)
 
-# %% ../nbs/03_learned_variance.ipynb #81a542e7
-def plot_vb_terms(results:dict, # label -> dict returned by `Schedule.nll_bpd`
-                  figsize=(10, 3.5)):
-    "Plot the mean VLB term L_t (bits/dim) against t, and its cumulative share of the bound; returns the figure."
-    import matplotlib.pyplot as plt
-    fig, axs = plt.subplots(1, 2, figsize=figsize)
-    for label, r in results.items():
-        vb = r['vb'].mean(0).cpu().numpy()
-        axs[0].plot(np.arange(len(vb)), vb, label=f"{label}: {r['total_bpd'].mean():.3f} bits/dim")
-        axs[1].plot(np.arange(len(vb)), np.cumsum(vb) / vb.sum(), label=label)
-    axs[0].set(xscale='symlog', yscale='log', xlabel='t', ylabel=r'$L_t$ (bits/dim)', title='VLB terms')
-    axs[1].set(xscale='symlog', xlabel='t', ylabel='cumulative fraction', title=r'share of $\sum_t L_t$ from steps $\leq t$')
-    axs[0].legend(fontsize=8); fig.tight_layout()
-    return fig
-
 # %% ../nbs/03_learned_variance.ipynb #8fa40974
-_LOSS_TYPES = ('simple', 'hybrid', 'vlb')
+LOSS_TYPES = ('simple', 'hybrid', 'vlb')
 
 @patch
 def training_losses(self:Schedule, model_output:torch.Tensor, # raw network output for x_t (eps, or eps and v)
@@ -205,7 +169,7 @@ def training_losses(self:Schedule, model_output:torch.Tensor, # raw network outp
                     rescale:bool=True # official rescaling: vb * T/1000 in 'hybrid', vb * T in 'vlb'
                    ) -> dict: # loss (B,), mse (B,), and vb (B,) for 'hybrid'/'vlb'
     "Per-example training losses: L_simple (eq. 14), L_hybrid = L_simple + lambda L_vlb (eq. 16) with stop-gradient on the mean, or L_vlb."
-    if loss_type not in _LOSS_TYPES: raise ValueError(f"loss_type must be one of {_LOSS_TYPES}, got {loss_type!r}")
+    if loss_type not in LOSS_TYPES: raise BadArgument(f"loss_type must be one of {LOSS_TYPES}, got {loss_type!r}")
     if noise.shape != x0.shape or xt.shape != x0.shape:
         raise ValueError(f"x0, xt and noise must share one shape, got {tuple(x0.shape)}, {tuple(xt.shape)}, {tuple(noise.shape)}")
     eps, v = split_model_output(model_output, xt, learn_sigma)

@@ -6,22 +6,26 @@ Docs: https://adm-edu.github.io/adm_edu/metrics.html.md"""
 
 # %% ../nbs/12_metrics.ipynb #a34584e8
 from __future__ import annotations
-import json, math, os, tempfile, urllib.request
+import json, math, os, time, urllib.request
 from pathlib import Path
 import numpy as np
 import scipy.linalg, scipy.special
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from .errors import BadArgument, BadFile
 from .device import default_device, describe_device
-from .data import atomic_write
+from .data import atomic_write, load_dataset
+import adm_edu.losses  # noqa: F401 (adds Schedule.nll_bpd)
+from .pretrained import WEIGHTS_DIR, save_checkpoint, safe_load
 
 # %% auto #0
-__all__ = ['N_SPATIAL_CHANNELS', 'WEIGHTS_DIR', 'FMNIST_WEIGHTS', 'FID_WEIGHTS_URL', 'trace_sqrt_product', 'frechet_distance',
-           'FeatureStats', 'fid_from_features', 'inception_score', 'knn_radii', 'precision_recall', 'to_model_range',
+__all__ = ['N_SPATIAL_CHANNELS', 'FMNIST_WEIGHTS', 'FID_WEIGHTS_URL', 'trace_sqrt_product', 'frechet_distance', 'FeatureStats',
+           'fid_from_features', 'inception_score', 'knn_radii', 'precision_recall', 'to_model_range',
            'FeatureExtractor', 'FMNISTNet', 'classifier_accuracy', 'train_fmnist_extractor', 'FMNISTExtractor',
            'load_fmnist_extractor', 'InceptionV3FID', 'fid_inception_weights', 'InceptionExtractor', 'get_extractor',
-           'load_sample_file', 'evaluate_images', 'save_metrics_json', 'nll_bits_per_dim']
+           'load_sample_file', 'evaluate_images', 'save_metrics_json', 'nll_bits_per_dim', 'noisy_predictions',
+           'accuracy_vs_t', 'calibration']
 
 # %% ../nbs/12_metrics.ipynb #c58269e2
 N_SPATIAL_CHANNELS = 7  # ADM's sFID keeps the first 7 channels of an intermediate feature map
@@ -298,7 +302,6 @@ class FMNISTNet(nn.Module):
     def forward(self, x): return self.features(x)['logits']
 
 # %% ../nbs/12_metrics.ipynb #99cf3da4
-WEIGHTS_DIR = Path(__file__).parent / 'weights' if '__file__' in globals() else Path('../adm_edu/weights')
 FMNIST_WEIGHTS = WEIGHTS_DIR / 'fmnist_features.pt'
 
 def _augment(x, gen, shift=2):
@@ -328,8 +331,6 @@ def train_fmnist_extractor(epochs:int=6, # passes over the 60,000 training image
                            num_threads:int|None=None, # CPU threads for torch (1 is fastest on a busy shared CPU)
                            verbose:bool=True):
     "Train `FMNISTNet` on clean Fashion-MNIST; returns (model, record) with the test accuracy in the record."
-    import time
-    from adm_edu.data import load_dataset
     if num_threads: torch.set_num_threads(num_threads)
     t0 = time.time(); torch.manual_seed(seed); gen = torch.Generator().manual_seed(seed)
     device = default_device(device)
@@ -361,13 +362,11 @@ def train_fmnist_extractor(epochs:int=6, # passes over the 60,000 training image
     if save:
         p = Path(path) if path is not None else FMNIST_WEIGHTS
         p.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_save({'state_dict': model.state_dict(), 'config': dict(n_classes=10, width=(32, 64, 128), feat_dim=128),
+        save_checkpoint({'state_dict': model.state_dict(), 'config': dict(n_classes=10, width=(32, 64, 128), feat_dim=128),
                       'test_accuracy': acc}, p)
         rec['file_bytes'] = p.stat().st_size
-        p.with_suffix('.json').write_text(json.dumps(rec, indent=2) + '\n')
+        atomic_write(p.with_suffix('.json'), lambda f: f.write(json.dumps(rec, indent=2) + '\n'), mode='w')
     return model, rec
-
-def _atomic_save(obj, path:Path): atomic_write(path, lambda f: torch.save(obj, f))
 
 # %% ../nbs/12_metrics.ipynb #4140f2fc
 class FMNISTExtractor(FeatureExtractor):
@@ -390,7 +389,7 @@ def load_fmnist_extractor(path=None, # weights file; default: the one shipped in
     if not p.is_file():
         raise FileNotFoundError(f"Fashion-MNIST extractor weights not found at {p}. Train them with "
                                 "`python -c \"from adm_edu.metrics import train_fmnist_extractor; train_fmnist_extractor(save=True)\"`")
-    ck = torch.load(p, map_location='cpu', weights_only=True)
+    ck = safe_load(p, 'Fashion-MNIST extractor weights file')
     net = FMNISTNet(**{k: tuple(v) if isinstance(v, list) else v for k, v in ck['config'].items()})
     net.load_state_dict(ck['state_dict'])
     return FMNISTExtractor(net.eval(), device)
@@ -558,7 +557,6 @@ def evaluate_images(fake_images, # generated images: (N,C,H,W) in [-1,1], (N,H,W
     ext = get_extractor(extractor, device)
     if real_images is None:
         if ext.name != 'fmnist': raise ValueError("real_images is required with the Inception extractor (e.g. the training images)")
-        from adm_edu.data import load_dataset
         real_images = load_dataset('fashion-mnist', 'test')
     ff = ext.features(fake_images)
     if isinstance(real_images, dict): rf = real_images
@@ -591,7 +589,6 @@ def nll_bits_per_dim(model, # called as model(x_t, t) or model(x_t, t, y)
                      class_cond:bool=False # pass the dataset's labels to the model
                     ) -> dict: # bpd (mean), bpd_sem (standard error), prior_bpd, n
     "Negative log-likelihood bound in bits/dim over a test set (chapter 03's `Schedule.nll_bpd`, batch by batch)."
-    import adm_edu.losses  # noqa: F401  (adds Schedule.nll_bpd)
     if hasattr(images, 'images'):
         if labels is None and class_cond: labels = images.labels
         images = images.images
@@ -609,3 +606,43 @@ def nll_bits_per_dim(model, # called as model(x_t, t) or model(x_t, t, y)
     tot, prior = torch.cat(tot), torch.cat(prior)
     sem = (tot.std() / math.sqrt(len(tot))).item() if len(tot) > 1 else float('nan')
     return dict(bpd=tot.mean().item(), bpd_sem=sem, prior_bpd=prior.mean().item(), n=len(tot))
+
+# %% ../nbs/12_metrics.ipynb #b33d1901
+@torch.no_grad()
+def noisy_predictions(model:nn.Module, # the classifier
+                      sched, # the noising schedule
+                      images:torch.Tensor, # clean images (N, C, H, W) in [-1, 1]
+                      t:int, # original timestep
+                      seed:int=0, batch_size:int=500
+                     ) -> torch.Tensor: # softmax probabilities (N, K) on the CPU
+    "The classifier's probabilities on q_sample(images, t) with seeded noise."
+    g = torch.Generator().manual_seed(seed * 100003 + int(t))
+    dev = next(model.parameters()).device
+    out = []
+    for i in range(0, len(images), batch_size):
+        x0 = images[i:i + batch_size]
+        tt = torch.full((len(x0),), int(t), dtype=torch.long)
+        xt = sched.q_sample(x0, tt, torch.randn(x0.shape, generator=g))
+        out.append(model(xt.to(dev), tt.to(dev)).float().softmax(-1).cpu())
+    return torch.cat(out)
+
+def accuracy_vs_t(model:nn.Module, sched, images:torch.Tensor, labels:torch.Tensor,
+                  ts=(0, 250, 500, 750, 999), # original timesteps
+                  seed:int=0) -> dict: # t -> accuracy
+    "Test accuracy of a noisy classifier at each timestep in `ts`."
+    return {int(t): (noisy_predictions(model, sched, images, t, seed).argmax(-1) == labels).float().mean().item() for t in ts}
+
+def calibration(probs:torch.Tensor, # (N, K) predicted probabilities
+                labels:torch.Tensor, # (N,) true classes
+                bins:int=10 # equal-width confidence bins
+               ) -> dict: # confidence, accuracy and count per bin, and ece
+    "Reliability diagram data and the expected calibration error (ECE) of top-1 predictions."
+    conf, pred = probs.max(-1)
+    correct = (pred == labels).float()
+    idx = (conf * bins).long().clamp(max=bins - 1)
+    count = torch.bincount(idx, minlength=bins).float()
+    csum = torch.bincount(idx, conf, minlength=bins); asum = torch.bincount(idx, correct, minlength=bins)
+    nz = count > 0
+    c, a = torch.where(nz, csum / count.clamp(min=1), torch.nan), torch.where(nz, asum / count.clamp(min=1), torch.nan)
+    ece = ((csum - asum).abs().sum() / count.sum()).item()
+    return dict(confidence=c, accuracy=a, count=count, ece=ece)

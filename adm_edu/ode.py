@@ -10,8 +10,8 @@ import math
 import numpy as np
 import torch
 from fastcore.basics import patch
-from .schedule import Schedule
-from .sampling import resolve_steps, _model_device, _randn, _check_output
+from .schedule import Schedule, call_model
+from .sampling import resolve_steps, model_device, randn_on, check_model_output
 
 # %% auto #0
 __all__ = ['to_ode', 'from_ode', 'euler_step', 'song_step', 'heun_step', 'ode_solve', 'reference_solution', 'ode_sample',
@@ -110,8 +110,8 @@ def _eps_caller(model, x_like, tmap, y, kw, eps_fn):
     tdev = tmap.to(x_like.device)
     def f(x, s, i):
         t = tdev[i].expand(B)
-        out = eps_fn(x, t) if eps_fn is not None else (model(x, t, y, **kw) if y is not None else model(x, t, **kw))
-        _check_output(out, x, None)
+        out = eps_fn(x, t) if eps_fn is not None else call_model(model, x, t, y, **kw)
+        check_model_output(out, x, None)
         return out[:, :C].to(x.dtype)
     return f
 
@@ -127,10 +127,10 @@ def ode_sample(model, # network called as model(x, t_original, y) -> eps (or eps
                eps_fn=None, # eps_fn(x, t_original) -> model output, replaces the model call
                dtype:torch.dtype=torch.float32):
     "Deterministic sampling (decoding) by integrating the DDIM ODE (eq. 14) from x_T to x_0 on the timesteps `steps`."
-    device = _model_device(model, device) if noise is None else noise.device
+    device = model_device(model, device) if noise is None else noise.device
     if noise is None:
         if shape is None: raise ValueError("give `shape` or `noise`")
-        noise = _randn(tuple(shape), generator, device, dtype)
+        noise = randn_on(tuple(shape), generator, device, dtype)
     sig, tmap = _grid(sched, steps)
     f = _eps_caller(model, noise, tmap, y, model_kwargs or {}, eps_fn)
     with torch.no_grad():

@@ -6,13 +6,16 @@ Docs: https://adm-edu.github.io/adm_edu/openai_checkpoints.html.md"""
 
 # %% ../nbs/14_openai_checkpoints.ipynb #aa3a6a36
 from __future__ import annotations
-import os, shlex, tempfile, urllib.request
+import os, shlex, urllib.request
 from collections import OrderedDict
 from pathlib import Path
 import torch
 from torch import nn
+from .errors import BadArgument, IncompatibleCheckpoint, MissingResource
 from .unet import UNet, ResBlock, Downsample, Upsample, AttentionBlock
 from .classifier import NoisyClassifier
+from .data import atomic_write
+from .pretrained import safe_load
 
 # %% auto #0
 __all__ = ['UNET_FLAGS', 'CLASSIFIER_FLAGS', 'DIFFUSION_FLAGS', 'DEFAULT_CHANNEL_MULT', 'OFFICIAL_CHECKPOINTS',
@@ -81,7 +84,7 @@ def openai_key_map(model:nn.Module # a UNet or NoisyClassifier
     return res
 
 # %% ../nbs/14_openai_checkpoints.ipynb #f273663f
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(IncompatibleCheckpoint):
     "An official state dict does not fit the model built from the given flags."
 
 def _fmt(shape): return '[' + ', '.join(map(str, shape)) + ']'
@@ -208,7 +211,7 @@ def classifier_kwargs_from_flags(**flags) -> dict:
                 timestep_scale=1000 / f['diffusion_steps'] if f['rescale_timesteps'] else 1.)
 
 def _as_state_dict(sd):
-    if isinstance(sd, (str, os.PathLike)): sd = torch.load(sd, map_location='cpu', weights_only=True)
+    if isinstance(sd, (str, os.PathLike)): sd = safe_load(sd, 'official checkpoint (a state dict)')
     if not hasattr(sd, 'items'): raise TypeError(f"expected a state dict (mapping of name -> tensor) or a path, got {type(sd).__name__}")
     return sd
 
@@ -250,7 +253,7 @@ OFFICIAL_CHECKPOINTS = {
     'imagenet64_cond_270M_250K': dict(url=_MAR + 'imagenet64_cond_270M_250K.pt', kind='unet', flags="--image_size 64 --num_channels 192 --num_res_blocks 3 --learn_sigma True --class_cond True --diffusion_steps 4000 --noise_schedule cosine --rescale_learned_sigmas False --rescale_timesteps False"),
 }
 
-class DownloadError(RuntimeError):
+class DownloadError(MissingResource):
     "A checkpoint could not be downloaded; the message says where to put a manual copy."
 
 def checkpoint_cache(cache_dir=None) -> Path:
@@ -266,14 +269,11 @@ def download_checkpoint(name:str, # a key of OFFICIAL_CHECKPOINTS
     url = OFFICIAL_CHECKPOINTS[name]['url']
     path = checkpoint_cache(cache_dir) / url.rsplit('/', 1)[1]
     if path.exists(): return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix='.part')
-    try:
-        with os.fdopen(fd, 'wb') as f, urllib.request.urlopen(url, timeout=timeout) as r:
+    def fetch(f):
+        with urllib.request.urlopen(url, timeout=timeout) as r:
             while chunk := r.read(1 << 20): f.write(chunk)
-        os.replace(tmp, path)
+    try: atomic_write(path, fetch)
     except Exception as e:
-        if os.path.exists(tmp): os.remove(tmp)
         raise DownloadError(f"could not download {name!r} from {url} ({type(e).__name__}: {e}). Without network access, "
                             f"download it elsewhere and copy it to {path} (or set $ADM_EDU_CACHE to its directory).") from e
     return path

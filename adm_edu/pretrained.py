@@ -6,15 +6,22 @@ Docs: https://adm-edu.github.io/adm_edu/pretrained.html.md"""
 
 # %% ../nbs/16_pretrained.ipynb #4d462b6d
 from __future__ import annotations
-import json, os, tempfile
+import json, os
 from pathlib import Path
+import numpy as np
 import torch
+from torch import nn
+from .errors import BadArgument, BadFile, IncompatibleCheckpoint
 from .schedule import Schedule
 from .device import default_device
 from .data import atomic_write
+from .unet import UNet, PRESETS, unet_from_preset
+from .classifier import NoisyClassifier
 
 # %% auto #0
-__all__ = ['WEIGHTS_DIR', 'PRETRAINED_FORMAT', 'available', 'export_pretrained', 'load_pretrained']
+__all__ = ['WEIGHTS_DIR', 'PRETRAINED_FORMAT', 'CKPT_FORMAT', 'available', 'export_pretrained', 'load_pretrained', 'plain',
+           'save_checkpoint', 'safe_load', 'read_checkpoint', 'load_weights', 'build_network', 'load_checkpoint',
+           'load_classifier_checkpoint', 'load_init']
 
 # %% ../nbs/16_pretrained.ipynb #7f89c690
 def _weights_dir() -> Path:
@@ -47,35 +54,27 @@ def export_pretrained(model:torch.nn.Module, # the network to ship (EMA weights 
                       half:bool=True # store float16 weights
                      ) -> Path:
     "Write `name.pt` (weights + config) and `name.json` (the record) into the weights directory, atomically."
-    if kind not in ('diffusion', 'classifier'): raise ValueError(f"kind must be 'diffusion' or 'classifier', got {kind!r}")
+    if kind not in ('diffusion', 'classifier'): raise BadArgument(f"kind must be 'diffusion' or 'classifier', got {kind!r}")
     if kind == 'diffusion' and (schedule is None or T is None): raise ValueError("a diffusion model needs its schedule and T")
     d = Path(weights_dir or WEIGHTS_DIR)
     sd = {k: (v.half() if half and v.is_floating_point() else v).cpu().clone() for k, v in model.state_dict().items()}
     meta = dict(format=PRETRAINED_FORMAT, name=name, kind=kind, network=type(model).__name__, model_kwargs=model_kwargs,
                 schedule=schedule, T=T, classes=list(classes) if classes is not None else None, record=record)
-    atomic_write(d / f'{name}.pt', lambda f: torch.save(dict(meta, state_dict=sd), f))
-    (d / f'{name}.json').write_text(json.dumps(meta, indent=2, default=str) + '\n')
+    save_checkpoint(dict(meta, state_dict=sd), d / f'{name}.pt')
+    atomic_write(d / f'{name}.json', lambda f: f.write(json.dumps(meta, indent=2, default=str) + '\n'), mode='w')
     return d / f'{name}.pt'
 
 # %% ../nbs/16_pretrained.ipynb #b8218cb0
-def _build(meta:dict):
-    if meta['network'] == 'UNet':
-        from adm_edu.unet import UNet
-        return UNet(**meta['model_kwargs'])
-    if meta['network'] == 'NoisyClassifier':
-        from adm_edu.classifier import NoisyClassifier
-        return NoisyClassifier(**meta['model_kwargs'])
-    raise ValueError(f"unknown network {meta['network']!r} in pretrained file")
-
 def _resolve(name_or_path, weights_dir=None) -> Path:
     p = Path(name_or_path)
     if p.suffix == '.pt' or p.exists() or os.sep in str(name_or_path):
-        if not p.exists(): raise FileNotFoundError(f"no model file at {p}")
+        if not p.exists(): raise BadFile(f"no model file at {p}")
+        if p.is_dir(): raise BadFile(f"{p} is a directory, expected a model file (.pt)")
         return p
     f = Path(weights_dir or WEIGHTS_DIR) / f'{name_or_path}.pt'
     if not f.exists():
         names = sorted(available(weights_dir))
-        raise ValueError(f"unknown model {name_or_path!r}: not a file, and the shipped models are {names or 'none'} "
+        raise BadArgument(f"unknown model {name_or_path!r}: not a file, and the shipped models are {names or 'none'} "
                          f"(in {Path(weights_dir or WEIGHTS_DIR)})")
     return f
 
@@ -85,17 +84,118 @@ def load_pretrained(name_or_path, # registry name ('fmnist-s', 'fmnist-clf') or 
                    ) -> tuple: # (model in eval mode, Schedule or None, meta dict)
     "Load a shipped or exported model (or a `train_diffusion` checkpoint) ready for sampling or guidance."
     f = _resolve(name_or_path, weights_dir)
-    ck = torch.load(f, map_location='cpu', weights_only=False)
+    ck = safe_load(f, 'model file (a shipped/exported model or a training checkpoint)')
     dev = default_device(device)
     if isinstance(ck, dict) and ck.get('format') == PRETRAINED_FORMAT:
         meta = {k: v for k, v in ck.items() if k != 'state_dict'}
-        model = _build(meta)
-        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ck['state_dict'].items()})
+        model = build_network(meta['network'], meta['model_kwargs'])
+        load_weights(model, {k: v.float() if v.is_floating_point() else v for k, v in ck['state_dict'].items()}, str(f), meta['network'])
         sched = Schedule.named(meta['schedule'], meta['T']) if meta.get('schedule') else None
         return model.to(dev).eval(), sched, meta
-    from adm_edu.learner import load_checkpoint  # a training checkpoint (model.pt / last.pt)
+    if not (isinstance(ck, dict) and ck.get('format') == CKPT_FORMAT):
+        raise BadFile(f"{f} is neither an exported adm_edu model ({PRETRAINED_FORMAT!r}) nor a training checkpoint ({CKPT_FORMAT!r})")
     model, sched, config = load_checkpoint(f, device=dev)
     meta = dict(format='training-checkpoint', name=str(f), kind='diffusion', network=type(model).__name__,
                 model_kwargs=config.get('model_kwargs'), schedule=config['schedule'], T=config['T'],
                 classes=config.get('classes'), record=dict(config=config))
     return model, sched, meta
+
+# %% ../nbs/16_pretrained.ipynb #p16a0002
+CKPT_FORMAT = 'adm_edu.learner/1'
+
+def plain(obj):
+    "`obj` with numpy scalars and arrays turned into Python numbers and tensors, so that it loads with weights_only=True."
+    if isinstance(obj, dict): return type(obj)((k, plain(v)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)): return type(obj)(plain(v) for v in obj)
+    if isinstance(obj, np.generic): return obj.item()
+    if isinstance(obj, np.ndarray): return torch.from_numpy(obj.copy())
+    return obj
+
+def save_checkpoint(obj:dict, # tensors, numbers, strings, lists and dicts (numpy values are converted by `plain`)
+                    path # destination file
+                   ) -> Path:
+    "torch.save `plain(obj)` atomically (temporary file in the same directory, fsync, rename)."
+    obj = plain(obj)
+    return atomic_write(path, lambda f: torch.save(obj, f))
+
+def safe_load(path, # a .pt file that a user may have passed
+              what:str='model file' # what the file should be, for the error message
+             ):
+    "torch.load with weights_only=True (no code in the file can run); one `BadFile` error for anything unreadable."
+    p = Path(path)
+    if p.is_dir(): raise BadFile(f"{p} is a directory, expected a {what}")
+    if not p.exists(): raise BadFile(f"no {what} at {p}")
+    try: return torch.load(p, map_location='cpu', weights_only=True)
+    except Exception as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if 'weights_only' in str(e) or 'Unsupported global' in str(e) or 'GLOBAL' in str(e):
+            msg = 'it holds Python objects other than tensors, numbers and containers (refused: loading it could run code)'
+        raise BadFile(f"cannot read {p} as a {what}: {msg}") from None
+
+def read_checkpoint(path) -> dict:
+    "Read an adm_edu training checkpoint (`last.pt` / `model.pt`) safely, or raise `BadFile` saying what it is not."
+    ck = safe_load(path, 'adm_edu training checkpoint')
+    if not isinstance(ck, dict) or ck.get('format') != CKPT_FORMAT:
+        raise BadFile(f"{path} is not an adm_edu training checkpoint (expected format {CKPT_FORMAT!r})")
+    return ck
+
+def _differences(model:nn.Module, sd:dict) -> str:
+    "The configuration behind a state-dict mismatch, in words: key counts and the first differing shapes."
+    own = model.state_dict()
+    missing, extra = [k for k in own if k not in sd], [k for k in sd if k not in own]
+    shapes = [f"{k}: checkpoint {tuple(sd[k].shape)}, model {tuple(own[k].shape)}" for k in own if k in sd and tuple(sd[k].shape) != tuple(own[k].shape)]
+    parts = []
+    if missing or extra: parts.append(f"{len(missing)} weights missing from the checkpoint and {len(extra)} it has that the model lacks")
+    if shapes: parts.append(f"{len(shapes)} of different shape, e.g. {shapes[0]}")
+    return '; '.join(parts)
+
+def load_weights(model:nn.Module, # the network built from a configuration
+                 sd:dict, # the checkpoint's state dict
+                 source:str, # what the weights are, for the message
+                 target:str='the model' # what they are loaded into, for the message
+                ) -> nn.Module:
+    "`model.load_state_dict(sd)`, or an `IncompatibleCheckpoint` that says in one line how the two configurations differ."
+    try: model.load_state_dict(sd)
+    except RuntimeError:
+        raise IncompatibleCheckpoint(f"{source} does not fit {target}: {_differences(model, sd)}") from None
+    return model
+
+def build_network(network:str, # 'UNet' or 'NoisyClassifier'
+                  model_kwargs:dict # its constructor arguments
+                 ) -> nn.Module:
+    "Rebuild a network of this package from its class name and constructor arguments."
+    nets = dict(UNet=UNet, NoisyClassifier=NoisyClassifier)
+    if network not in nets: raise BadFile(f"unknown network {network!r} in the file (expected one of {sorted(nets)})")
+    try: return nets[network](**model_kwargs)
+    except TypeError as e: raise BadFile(f"the file's model_kwargs do not build a {network}: {e}") from None
+
+def load_checkpoint(path, # `model.pt` or `last.pt` written by `train_diffusion` or `train_classifier`
+                    device=None, # default: `default_device()`
+                    ema:bool=True # the EMA weights (for sampling) rather than the raw ones
+                   ) -> tuple: # (model in eval mode, Schedule, config)
+    "Rebuild the trained network (U-Net or noisy classifier), its schedule and the run's config from a checkpoint."
+    ck = read_checkpoint(path)
+    config = ck.get('config') or {}
+    if config.get('kind') == 'classifier': model = build_network('NoisyClassifier', config['model_kwargs'])
+    else:
+        if not config.get('preset') or config['preset'] not in PRESETS:
+            raise BadFile(f"{path}: the checkpoint's config names no known U-Net preset ({config.get('preset')!r})")
+        model = unet_from_preset(config['preset'], **config.get('model_kwargs', {}))
+    sd = ck['ema']['weights'] if ema and ck.get('ema') is not None else ck['model']
+    load_weights(model, sd, f"checkpoint {path}", f"its own config (preset {config.get('preset')!r})")
+    return model.to(default_device(device)).eval(), Schedule.named(config['schedule'], config['T']), config
+
+def load_classifier_checkpoint(path, device=None, ema:bool=True) -> tuple:
+    "`load_checkpoint` for a `train_classifier` run; a clear error for any other file."
+    model, sched, config = load_checkpoint(path, device, ema)
+    if config.get('kind') != 'classifier': raise BadFile(f"{path} is not a classifier checkpoint (config kind {config.get('kind')!r})")
+    return model, sched, config
+
+def load_init(model:nn.Module, # the freshly built network of a new run
+              init, # a shipped name ('fmnist-s'), an exported file or a training checkpoint (its EMA)
+              preset:str # the run's preset, for the message
+             ) -> nn.Module:
+    "Copy the weights of `init` into `model` (a new run from given weights), or say how the configurations differ."
+    src, _, _ = load_pretrained(init, device='cpu')
+    return load_weights(model, src.state_dict(), f"init={str(init)!r}",
+                        f"preset {preset!r} with these overrides (p_uncond > 0 adds the null-label row)")

@@ -8,21 +8,16 @@ Docs: https://adm-edu.github.io/adm_edu/importance_sampling.html.md"""
 from __future__ import annotations
 import numpy as np
 import torch
+from .errors import check_T
 
 # %% auto #0
-__all__ = ['ScheduleSampler', 'UniformSampler', 'ImportanceSampler', 'make_sampler', 'importance_weights_explorer',
-           'gradient_noise']
+__all__ = ['ScheduleSampler', 'UniformSampler', 'ImportanceSampler', 'make_sampler', 'gradient_noise']
 
 # %% ../nbs/05_importance_sampling.ipynb #c9f44057
-def _check_T(T):
-    if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T < 1:
-        raise ValueError(f"T must be a positive integer number of diffusion steps, got {T!r}")
-    return int(T)
-
 class ScheduleSampler:
     "Base class: draw timesteps t with probabilities `weights()` and return the unbiasing weights 1/(T p_t)."
     def __init__(self, T:int # number of diffusion steps
-                ): self.T = _check_T(T)
+                ): self.T = check_T(T)
     def weights(self) -> np.ndarray:
         "Sampling probabilities p_t, shape (T,), summing to 1."
         raise NotImplementedError
@@ -100,7 +95,7 @@ class ImportanceSampler(ScheduleSampler):
 
     def state_dict(self):
         return dict(T=self.T, history=self.history, uniform_prob=self.uniform_prob,
-                    loss_history=self.loss_history.copy(), loss_counts=self.loss_counts.copy())
+                    loss_history=torch.from_numpy(self.loss_history.copy()), loss_counts=torch.from_numpy(self.loss_counts.copy()))
 
     def load_state_dict(self, sd):
         super().load_state_dict(sd)
@@ -118,28 +113,6 @@ def make_sampler(name:str, # 'uniform' or 'importance'
     if name == 'uniform': return UniformSampler(T)
     if name == 'importance': return ImportanceSampler(T, **kwargs)
     raise ValueError(f"sampler must be 'uniform' or 'importance', got {name!r}")
-
-# %% ../nbs/05_importance_sampling.ipynb #edefab8c
-def importance_weights_explorer(T:int=100, # timesteps of the toy bound
-                                batch_size:int=64, # timesteps drawn per simulated training step
-                                n_steps:int=400, # simulated training steps
-                                seed:int=0):
-    "ipywidgets explorer: replay a toy training run feeding losses L_t ~ exp(-t/(T/10)) (1 + noise) and plot the weights."
-    import ipywidgets as W, matplotlib.pyplot as plt
-    rng, g = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
-    Lt = np.exp(-np.arange(T) / (T / 10)) * 10 + 0.05
-    smp, snaps = ImportanceSampler(T), []
-    for _ in range(n_steps + 1):
-        snaps.append((smp.weights().copy(), int(smp.loss_counts.min())))
-        t, _w = smp.sample(batch_size, generator=g)
-        smp.update(t, torch.tensor(Lt[t.numpy()] * np.abs(1 + 0.3 * rng.standard_normal(batch_size))))
-    def show(step=0):
-        w, c = snaps[step]
-        fig, ax = plt.subplots(figsize=(7, 3.2))
-        ax.plot(w, label='p_t'); ax.plot(Lt / Lt.sum(), '--', label=r'$L_t / \sum L_t$ (target shape)')
-        ax.set(yscale='log', xlabel='t', ylabel='probability', title=f'step {step}: smallest history {c}/{smp.history}')
-        ax.legend(); plt.show()
-    return W.interactive(show, step=W.IntSlider(0, 0, n_steps, 1))
 
 # %% ../nbs/05_importance_sampling.ipynb #dc117379
 def gradient_noise(loss_fn, # loss_fn() -> scalar loss of one freshly drawn minibatch (it draws its own data and t)

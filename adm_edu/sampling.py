@@ -6,22 +6,20 @@ Docs: https://adm-edu.github.io/adm_edu/ddim.html.md"""
 
 # %% ../nbs/01_ddim.ipynb #175c5070
 from __future__ import annotations
-import math, numbers
+import warnings
 import numpy as np
 import torch
 from fastcore.basics import patch
-from .schedule import Schedule, space_timesteps, split_model_output, _noise_like, _check_t
+from .errors import check_real, BadArgument
+from .schedule import Schedule, space_timesteps, noise_like, call_model, split_model_output
 from .device import default_device
+from .guidance import make_guidance
 
 # %% auto #0
-__all__ = ['ddim_update', 'GaussianMixture', 'resolve_steps', 'sample', 'plot_trajectories_2d', 'sliced_wasserstein',
-           'ddim_explorer']
+__all__ = ['ddim_update', 'resolve_steps', 'model_device', 'randn_on', 'check_model_output', 'sample']
 
 # %% ../nbs/01_ddim.ipynb #6d7dc289
-def _check_eta(eta):
-    if isinstance(eta, bool) or not isinstance(eta, numbers.Real) or not math.isfinite(eta) or eta < 0:
-        raise ValueError(f"eta must be a finite real number >= 0 (0: deterministic DDIM, 1: DDPM variance), got {eta!r}")
-    return float(eta)
+def _check_eta(eta): return check_real(eta, 'eta', hint='0: deterministic DDIM, 1: DDPM variance')
 
 @patch
 def ddim_sigma(self:Schedule, t:torch.Tensor, # indices (B,) of this schedule
@@ -86,7 +84,7 @@ def ddim_step(self:Schedule, model_output:torch.Tensor, # raw network output: ep
     eta = _check_eta(eta)
     eps, _ = split_model_output(model_output, xt, learn_sigma)
     c = self.ddim_coefs(t, xt, eta)
-    noise = _noise_like(xt, noise) if eta > 0 else None
+    noise = noise_like(xt, noise) if eta > 0 else None
     sample, pred_x0 = ddim_update(c, xt, eps.to(xt.dtype), noise, clip_denoised)
     return dict(sample=sample, pred_x0=pred_x0)
 
@@ -106,7 +104,7 @@ def p_sample(self:Schedule, model_output:torch.Tensor, # raw network output: eps
             ) -> dict: # sample (x_{t-1}) and pred_x0
     "Ancestral step x_{t-1} ~ N(mu_theta(x_t), Sigma_theta(x_t)) (DDPM; iDDPM's learned variance); no noise where t == 0."
     out = self.p_mean_variance(model_output, xt, t, learn_sigma=learn_sigma, clip_denoised=clip_denoised, fixed_variance=fixed_variance)
-    return dict(sample=_p_sample_from(out, xt, t, _noise_like(xt, noise)), pred_x0=out['pred_x0'])
+    return dict(sample=_p_sample_from(out, xt, t, noise_like(xt, noise)), pred_x0=out['pred_x0'])
 
 # %% ../nbs/01_ddim.ipynb #2c348951
 @patch
@@ -121,153 +119,6 @@ def q_sigma_forward(self:Schedule, x_prev:torch.Tensor, # x_{t-1}
     k = torch.where(abp < 1, (1 - ab).sqrt() * c2.sqrt() / (1 - abp).clamp_min(1e-300), torch.zeros_like(ab))
     var = torch.where(abp < 1, (1 - ab) * (1 - c2 / (1 - abp).clamp_min(1e-300)), 1 - ab)
     return ab.sqrt() * x0 + k * (x_prev - abp.sqrt() * x0), var
-
-# %% ../nbs/01_ddim.ipynb #3876bb45
-def _softmax(lp):
-    "Softmax over the last dim (written out: torch.softmax is unexpectedly slow for small float64 CPU tensors)."
-    e = (lp - lp.amax(-1, keepdim=True)).exp()
-    return e / e.sum(-1, keepdim=True)
-
-def _orig_index(sched, t):
-    "Indices (on the CPU) of `sched` whose original timestep is `t`; a clear error for timesteps it does not keep."
-    if not isinstance(t, torch.Tensor) or t.ndim != 1 or t.dtype not in (torch.int64, torch.int32):
-        raise TypeError(f"t must be a LongTensor of original timesteps, shape (B,), got {t!r:.80}")
-    t, tm = t.cpu().long().contiguous(), sched.timestep_map
-    idx = torch.searchsorted(tm, t).clamp(0, sched.T - 1)
-    if not torch.equal(tm[idx], t):
-        raise ValueError(f"timesteps must be original timesteps kept by the schedule (0..{int(tm[-1])}), got {t.tolist()[:8]}")
-    return idx
-
-def _alpha_bar_at(sched, t, x):
-    "alpha_bar (B,) float64 on x's device at *original* timesteps t of `sched` (which may be respaced)."
-    return sched.alpha_bar[_orig_index(sched, t)].to(x.device)
-
-class GaussianMixture:
-    "Data distribution sum_k w_k N(mu_k, s_k^2 I) over any event shape, with the exact eps*, class posterior and sampler."
-    def __init__(self, means, # (K, *event_shape) component means
-                 stds, # (K,) or scalar: isotropic standard deviation of each component (> 0)
-                 weights=None # (K,) mixture weights (normalised here); uniform if None
-                ):
-        self.means = torch.as_tensor(np.asarray(means, dtype=np.float64) if not isinstance(means, torch.Tensor) else means, dtype=torch.float64)
-        if self.means.ndim < 2: raise ValueError(f"means must have shape (K, *event_shape), got {tuple(self.means.shape)}")
-        K = self.K = self.means.shape[0]
-        self.stds = torch.as_tensor(stds, dtype=torch.float64).flatten().expand(K).clone() if torch.as_tensor(stds).numel() == 1 else torch.as_tensor(stds, dtype=torch.float64)
-        w = torch.ones(K, dtype=torch.float64) if weights is None else torch.as_tensor(weights, dtype=torch.float64)
-        if self.stds.shape != (K,) or (self.stds <= 0).any(): raise ValueError(f"stds must be {K} positive numbers, got {stds!r}")
-        if w.shape != (K,) or (w < 0).any() or w.sum() <= 0: raise ValueError(f"weights must be {K} non-negative numbers with a positive sum, got {weights!r}")
-        self.weights = w / w.sum()
-        self.event_shape = tuple(self.means.shape[1:])
-        self.D = int(np.prod(self.event_shape))
-
-    def __repr__(self): return f"GaussianMixture(K={self.K}, event_shape={self.event_shape})"
-
-    @property
-    def mean(self) -> torch.Tensor:
-        "Mean of the mixture (float64, event shape)."
-        return torch.einsum('k,k...->...', self.weights, self.means)
-
-    @property
-    def cov(self) -> torch.Tensor:
-        "Covariance of the flattened mixture, (D, D) float64."
-        m = self.means.reshape(self.K, -1); mu = self.weights @ m; d = m - mu
-        return torch.diag(torch.full((self.D,), float(self.weights @ self.stds ** 2), dtype=torch.float64)) + (self.weights[:, None] * d).T @ d
-
-    def sample(self, n:int, # number of samples
-               generator:torch.Generator|None=None, # for reproducible draws
-               return_labels:bool=False # also return the component index of each draw
-              ):
-        "Draw `n` samples (float32, shape (n, *event_shape)) and optionally their component labels."
-        k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
-        z = torch.randn((n,) + self.event_shape, generator=generator, dtype=torch.float64)
-        x = (self.means[k] + self.stds[k].reshape(-1, *([1] * len(self.event_shape))) * z).float()
-        return (x, k) if return_labels else x
-
-    def _check_x(self, x):
-        if tuple(x.shape[1:]) != self.event_shape:
-            raise ValueError(f"x must have shape (B, *{self.event_shape}), got {tuple(x.shape)}")
-
-    def _log_joint_at(self, x, ab):
-        "log pi_k + log N(x; sqrt(ab) mu_k, v_k I) for each k, shape (B, K), and v (B, K); ab float64 (B,)."
-        self._check_x(x)
-        x = x.to(torch.float64).reshape(len(x), 1, -1)
-        ab = ab.to(torch.float64).reshape(-1, 1)
-        m = self.means.to(x.device).reshape(1, self.K, -1)
-        v = ab * self.stds.to(x.device) ** 2 + (1 - ab)                       # (B, K)
-        d = x - ab.sqrt()[..., None] * m                                       # (B, K, D)
-        lp = self.weights.to(x.device).log() - 0.5 * (d ** 2).sum(-1) / v - 0.5 * self.D * torch.log(2 * math.pi * v)
-        return lp, v, d
-
-    def log_prob(self, x:torch.Tensor # (B, *event_shape)
-                ) -> torch.Tensor: # (B,) float64
-        "Exact log-density of the data distribution."
-        return torch.logsumexp(self._log_joint_at(x, torch.ones(len(x), dtype=torch.float64, device=x.device))[0], -1)
-
-    def class_posterior_at(self, xt, ab):
-        "p(k | x_t) (B, K) at continuous alpha_bar `ab` (B,)."
-        return _softmax(self._log_joint_at(xt, ab)[0])
-
-    def eps_at(self, xt:torch.Tensor, # noisy batch (B, *event_shape)
-               ab:torch.Tensor, # alpha_bar (B,) (any value in (0, 1])
-               y:torch.Tensor|None=None # component labels (B,): eps of that component alone
-              ) -> torch.Tensor: # eps*, dtype of xt
-        "Exact eps*(x_t) = sqrt(1-ab) sum_k r_k (x_t - sqrt(ab) mu_k) / v_k."
-        lp, v, d = self._log_joint_at(xt, ab)
-        r = _softmax(lp) if y is None else torch.nn.functional.one_hot(y.to(lp.device).long(), self.K).to(lp.dtype)
-        e = (1 - ab.to(lp).reshape(-1, 1)).sqrt() * ((r / v)[..., None] * d).sum(1)
-        return e.reshape(xt.shape).to(xt.dtype)
-
-    def eps(self, xt:torch.Tensor, # noisy batch (B, *event_shape)
-            t:torch.Tensor, # original timesteps (B,) of `sched`
-            sched:Schedule, # the schedule the data were noised with
-            y:torch.Tensor|None=None # optional labels: conditional eps of component y
-           ) -> torch.Tensor:
-        "Exact eps*(x_t, t) of this mixture under `sched`."
-        return self.eps_at(xt, _alpha_bar_at(sched, t, xt), y)
-
-    def class_posterior(self, xt:torch.Tensor, # noisy batch
-                        t:torch.Tensor, # original timesteps (B,) of `sched`
-                        sched:Schedule # the noising schedule
-                       ) -> torch.Tensor: # (B, K) probabilities
-        "Exact p(y | x_t): the ideal noisy classifier."
-        return self.class_posterior_at(xt, _alpha_bar_at(sched, t, xt)).to(xt.dtype)
-
-    def optimal_variance(self, xt, t, sched, y=None):
-        "Optimal isotropic variance of p(x_{t-1} | x_t) (B,) float64: beta-tilde_t + c_t^2 E||x0 - E[x0|x_t]||^2 / D."
-        ab = _alpha_bar_at(sched, t, xt)
-        lp, v, _ = self._log_joint_at(xt, ab)
-        r = _softmax(lp) if y is None else torch.nn.functional.one_hot(y.long(), self.K).to(lp.dtype)
-        abr, s2 = ab.reshape(-1, 1), self.stds.to(xt.device) ** 2
-        x = xt.to(torch.float64).reshape(len(xt), 1, -1)
-        m = (s2[:, None] * abr.sqrt()[..., None] * x + (1 - abr)[..., None] * self.means.to(xt.device).reshape(1, self.K, -1)) / v[..., None]
-        mbar = (r[..., None] * m).sum(1, keepdim=True)
-        err = (r * (self.D * s2 * (1 - abr) / v + ((m - mbar) ** 2).sum(-1))).sum(-1) / self.D
-        i = _orig_index(sched, t)
-        return sched.posterior_variance[i].to(xt.device) + sched.posterior_mean_coef1[i].to(xt.device) ** 2 * err
-
-    def component_stats(self, x:torch.Tensor # samples (N, *event_shape)
-                       ) -> dict: # weights (K,), means (K, *event_shape), stds (K,) — float64
-        "Fit the mixture's parameters to samples `x`, soft-assigning each sample by the exact p(k | x) (one EM M-step)."
-        r = self.class_posterior_at(x, torch.ones(len(x), dtype=torch.float64, device=x.device)).cpu()   # (N, K)
-        xf = x.detach().cpu().double().reshape(len(x), -1)
-        n = r.sum(0)
-        means = (r.T @ xf) / n[:, None]
-        var = (r * ((xf[:, None] - means[None]) ** 2).sum(-1)).sum(0) / (n * self.D)
-        return dict(weights=n / len(x), means=means.reshape(self.K, *self.event_shape), stds=var.sqrt())
-
-    def model(self, sched:Schedule, # the (full) schedule; the model is called with its timesteps
-              learn_sigma:bool=False # also output v channels giving the optimal variance (iDDPM eq. 15)
-             ):
-        "A callable `model(x, t, y=None)` returning the exact eps* (and v when `learn_sigma`), like a trained network."
-        def oracle(x, t, y=None):
-            eps = self.eps(x, t, sched, y)
-            if not learn_sigma: return eps
-            i = _orig_index(sched, t)
-            lo, hi = sched.posterior_log_variance_clipped[i].to(x.device), sched.log_betas[i].to(x.device)
-            frac = (self.optimal_variance(x, t, sched, y).log() - lo) / (hi - lo)
-            v = (2 * frac - 1).reshape(-1, *([1] * (x.ndim - 1))).expand_as(x).to(x.dtype)
-            return torch.cat([eps, v], 1)
-        oracle.mixture, oracle.sched = self, sched
-        return oracle
 
 # %% ../nbs/01_ddim.ipynb #13f21522
 def resolve_steps(sched:Schedule, # the full schedule the model was trained with
@@ -298,7 +149,10 @@ def resolve_steps(sched:Schedule, # the full schedule the model was trained with
     return sched.respace(keep)
 
 # %% ../nbs/01_ddim.ipynb #c8290ee2
-def _model_device(model, device):
+def model_device(model, # a network (its parameters' device is used) or any callable
+                 device=None # an explicit choice wins
+                ) -> torch.device:
+    "Where to sample: `device` if given, else the model's parameters' device, else `default_device()`."
     if device is not None: return default_device(device)
     ps = getattr(model, 'parameters', None)
     if callable(ps):
@@ -306,12 +160,17 @@ def _model_device(model, device):
         if p is not None: return p.device
     return default_device()
 
-def _randn(shape, generator, device, dtype):
+def randn_on(shape:tuple, generator:torch.Generator|None, device:torch.device, dtype:torch.dtype) -> torch.Tensor:
+    "N(0, I) of `shape` drawn with `generator` (on the generator's own device) and moved to `device`."
     gdev = generator.device if generator is not None else device
     z = torch.randn(shape, generator=generator, device=gdev, dtype=dtype)
     return z if gdev == device else z.to(device)
 
-def _check_output(out, x, learn_sigma):
+def check_model_output(out, # what the network returned
+                       x:torch.Tensor, # its input x_t
+                       learn_sigma:bool|None # True: 2C channels expected; False: C; None: either
+                      ):
+    "A clear error unless the network returned eps (C channels) or eps and v (2C channels) for `x`."
     if not isinstance(out, torch.Tensor): raise TypeError(f"the model must return a tensor, got {type(out).__name__}")
     C = x.shape[1]
     if out.shape[0] != x.shape[0] or out.shape[2:] != x.shape[2:] or out.shape[1] not in ((2 * C,) if learn_sigma else (C,) if learn_sigma is False else (C, 2 * C)):
@@ -324,7 +183,7 @@ def sample(model, # network called as model(x, t_original, y) -> eps or (eps, v)
            steps=None, # None: every step of `sched`; int N; or a strictly decreasing list of original timesteps
            eta:float=0.0, # DDIM eta (0 deterministic; 1 DDPM variance); ignored by 'ancestral'
            sampler:str='ddim', # 'ddim' (eq. 12) or 'ancestral' (p_sample, fixed or learned variance)
-           y:torch.Tensor|None=None, # class labels (B,) passed to the model (and hooks)
+           y:torch.Tensor|None=None, # class labels (B,) passed to the model (and the guidance)
            generator:torch.Generator|None=None, # seeds x_T and every noise draw (put it on `device` for speed)
            device=None, # default: the model's device, else `default_device()`
            clip_denoised:bool=True, # clip x0_hat to [-1, 1]
@@ -333,31 +192,27 @@ def sample(model, # network called as model(x, t_original, y) -> eps or (eps, v)
            model_kwargs:dict|None=None, # extra keyword arguments for the model
            noise:torch.Tensor|None=None, # x_T to start from (default: standard normal draw)
            eps_fn=None, # eps_fn(x, t_index, t_original) -> model output; replaces the model call
-           guidance=None, # object with .eps(sched, eps, x, t, t_orig, y) (ddim) and/or .mean(sched, out, x, t, t_orig, y) (ancestral)
-           classifier=None, # noisy classifier for classifier guidance (chapter 10), called as classifier(x_t, t_original)
-           guidance_scale:float=0.0, # classifier-guidance scale s (needs `classifier` and `y`)
-           cfg_scale:float=0.0, # classifier-free guidance weight w (model trained with label dropout; needs `y`)
+           guidance=None, # from `adm_edu.guidance.make_guidance` (or any object with .eps / .mean hooks and optional .prepare)
            learn_sigma:bool|None=None, # None infers from the output channels
            fixed_variance:str='small', # ancestral without learned sigma: 'small' (beta-tilde) or 'large' (beta)
-           dtype:torch.dtype=torch.float32 # dtype of x
+           dtype:torch.dtype=torch.float32, # dtype of x
+           **legacy # classifier=, guidance_scale=, cfg_scale= of release 0.1: deprecated, use guidance=make_guidance(...)
           ):
     "Generate `shape` samples with DDIM (any eta) or ancestral sampling over `steps`; returns x_0, or a dict with the trajectory."
     eta = _check_eta(eta)
-    if sampler not in ('ddim', 'ancestral'): raise ValueError(f"sampler must be 'ddim' or 'ancestral', got {sampler!r}")
+    if sampler not in ('ddim', 'ancestral'): raise BadArgument(f"sampler must be 'ddim' or 'ancestral', got {sampler!r}")
     shape = tuple(int(s) for s in shape)
-    if len(shape) < 2 or min(shape) < 1: raise ValueError(f"shape must be (B, C, ...) with positive sizes, got {shape}")
-    if model is None and eps_fn is None: raise ValueError("give a model or an eps_fn")
-    device = _model_device(model, device)
+    if len(shape) < 2 or min(shape) < 1: raise BadArgument(f"shape must be (B, C, ...) with positive sizes, got {shape}")
+    if model is None and eps_fn is None: raise BadArgument("give a model or an eps_fn")
+    if legacy: guidance = _legacy_guidance(guidance, **legacy)
+    device = model_device(model, device)
     rs = resolve_steps(sched, steps, sampler)
     B, S = shape[0], rs.T
     if y is not None:
         y = torch.as_tensor(y, device=device)
-        if y.shape != (B,): raise ValueError(f"y must hold one label per sample, shape ({B},), got {tuple(y.shape)}")
-    if classifier is not None or guidance_scale or cfg_scale:   # chapter 10, imported only when guidance is asked for
-        from .guidance import guidance_setup
-        model, guidance = guidance_setup(model, shape, y, classifier, guidance_scale, cfg_scale, guidance, eps_fn)
-    x = _randn(shape, generator, device, dtype) if noise is None else noise.to(device, dtype)
-    if x.shape != shape: raise ValueError(f"noise must have shape {shape}, got {tuple(x.shape)}")
+        if y.shape != (B,): raise BadArgument(f"y must hold one label per sample, shape ({B},), got {tuple(y.shape)}")
+    if guidance is not None and hasattr(guidance, 'prepare'): model = guidance.prepare(model, shape, y, eps_fn)
+    x = randn_on(shape, generator, device, dtype) if noise is None else noise_like(torch.empty(shape, device='meta'), noise).to(device, dtype)
     # per-step constants, computed once: indices, original timesteps, DDIM coefficients
     idx = torch.arange(S, device=device)
     t_idx = idx[:, None].expand(S, B).contiguous()
@@ -375,77 +230,27 @@ def sample(model, # network called as model(x, t_original, y) -> eps or (eps, v)
     with torch.no_grad():
         for i in it:
             ti, to = t_idx[i], t_orig[i]
-            if eps_fn is not None: out = eps_fn(x, ti, to)
-            else: out = model(x, to, y, **kw) if y is not None else model(x, to, **kw)
-            _check_output(out, x, learn_sigma)
+            out = eps_fn(x, ti, to) if eps_fn is not None else call_model(model, x, to, y, **kw)
+            check_model_output(out, x, learn_sigma)
             if sampler == 'ddim':
                 eps = out[:, :shape[1]].to(dtype)
                 c = {k: v[i] for k, v in coefs.items()}
-                z = _randn(shape, generator, device, dtype) if eta > 0 and i > 0 else None
+                z = randn_on(shape, generator, device, dtype) if eta > 0 and i > 0 else None
                 hook = None if guide_eps is None else (lambda e, x=x, ti=ti, to=to: guide_eps(rs, e, x, ti, to, y))
                 x, pred_x0 = ddim_update(c, x, eps, z, clip_denoised, hook)
             else:
                 o = rs.p_mean_variance(out, x, ti, learn_sigma=learn_sigma, clip_denoised=clip_denoised, fixed_variance=fixed_variance)
                 if guide_mean is not None: o['mean'] = guide_mean(rs, o, x, ti, to, y)
-                z = _randn(shape, generator, device, dtype) if i > 0 else torch.zeros_like(x)
+                z = randn_on(shape, generator, device, dtype) if i > 0 else torch.zeros_like(x)
                 x, pred_x0 = _p_sample_from(o, x, ti, z).to(dtype), o['pred_x0']
             if return_trajectory: traj.append(x); preds.append(pred_x0)
     if not return_trajectory: return x
     return dict(sample=x, trajectory=torch.stack(traj), pred_x0=torch.stack(preds), timesteps=rs.timestep_map.flip(0))
 
-# %% ../nbs/01_ddim.ipynb #d3b26370
-def plot_trajectories_2d(model, # eps-model for 2-D points, called as model(x, t)
-                         sched:Schedule, # its full schedule
-                         etas=(0.0, 0.5, 1.0), # one column per eta
-                         steps_list=(10, 50, 1000), # one row per number of steps
-                         n:int=200, # trajectories per panel
-                         n_lines:int=40, # how many of them to draw as paths
-                         mixture=None, # optional GaussianMixture: draws its density as contours
-                         seed:int=0, clip_denoised:bool=False, figsize=None):
-    "Grid of 2-D sampling trajectories (rows: steps, columns: eta) from a shared x_T; returns the figure."
-    import matplotlib.pyplot as plt
-    xT = torch.randn(n, 2, generator=torch.Generator().manual_seed(seed))
-    fig, axs = plt.subplots(len(steps_list), len(etas), figsize=figsize or (3.2 * len(etas), 3.2 * len(steps_list)), squeeze=False)
-    if mixture is not None:
-        g = torch.linspace(-2.5, 2.5, 120); X, Y = torch.meshgrid(g, g, indexing='xy')
-        dens = mixture.log_prob(torch.stack([X.flatten(), Y.flatten()], 1)).exp().reshape(X.shape)
-    for r, steps in enumerate(steps_list):
-        for c, eta in enumerate(etas):
-            out = sample(model, sched, (n, 2), steps=steps, eta=eta, noise=xT, generator=torch.Generator().manual_seed(seed + 1),
-                         clip_denoised=clip_denoised, progress=False, return_trajectory=True)
-            tr, ax = out['trajectory'].cpu(), axs[r, c]
-            if mixture is not None: ax.contour(X, Y, dens, levels=6, colors='0.75', linewidths=0.7)
-            for i in range(min(n_lines, n)): ax.plot(tr[:, i, 0], tr[:, i, 1], lw=0.5, alpha=0.6)
-            ax.scatter(tr[0, :, 0], tr[0, :, 1], s=3, c='0.6', label='$x_T$'); ax.scatter(tr[-1, :, 0], tr[-1, :, 1], s=4, c='k', label='$x_0$')
-            ax.set(xlim=(-2.5, 2.5), ylim=(-2.5, 2.5), xticks=[], yticks=[], title=f'eta={eta}, {steps} steps')
-    axs[0, 0].legend(fontsize=7, loc='lower left'); fig.tight_layout()
-    return fig
-
-# %% ../nbs/01_ddim.ipynb #399ab840
-def sliced_wasserstein(x:torch.Tensor, # samples (N, ...)
-                       y:torch.Tensor, # samples (M, ...) of the same event shape; N == M
-                       n_proj:int=128, # random projection directions
-                       seed:int=0
-                      ) -> float:
-    "Sliced 1-Wasserstein distance between two equal-size sample sets (mean over random unit directions)."
-    x, y = x.reshape(len(x), -1).double().cpu(), y.reshape(len(y), -1).double().cpu()
-    if x.shape != y.shape: raise ValueError(f"x and y must have the same number of samples and event size, got {tuple(x.shape)} and {tuple(y.shape)}")
-    d = torch.randn(x.shape[1], n_proj, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-    d = d / d.norm(dim=0)
-    return ((x @ d).sort(0).values - (y @ d).sort(0).values).abs().mean().item()
-
-# %% ../nbs/01_ddim.ipynb #27fe2745
-def ddim_explorer(mixture:GaussianMixture, # a 2-D GaussianMixture (its exact eps is the model)
-                  sched:Schedule|None=None, # default: linear, T=1000
-                  n:int=300 # samples
-                 ):
-    "ipywidgets explorer: eta and number-of-steps sliders, showing 2-D DDIM trajectories and final samples for the exact denoiser."
-    import ipywidgets as W, matplotlib.pyplot as plt
-    if mixture.event_shape != (2,): raise ValueError(f"ddim_explorer needs a 2-D mixture, got event shape {mixture.event_shape}")
-    sched = sched or Schedule.linear(1000)
-    model = mixture.model(sched)
-    def show(eta=0.0, steps=20, seed=0):
-        fig = plot_trajectories_2d(model, sched, etas=(eta,), steps_list=(steps,), n=n, mixture=mixture, seed=seed, figsize=(5, 5))
-        plt.show()
-    return W.interactive(show, eta=W.FloatSlider(0.0, min=0, max=1, step=0.05),
-                         steps=W.IntSlider(20, min=1, max=sched.T, step=1), seed=W.IntSlider(0, min=0, max=20))
+def _legacy_guidance(guidance, classifier=None, guidance_scale:float=0.0, cfg_scale:float=0.0, **other):
+    "Release 0.1's `sample(classifier=, guidance_scale=, cfg_scale=)`, kept for one release: builds `make_guidance(...)`."
+    if other: raise TypeError(f"sample() got unexpected keyword arguments {sorted(other)}")
+    warnings.warn("sample(classifier=, guidance_scale=, cfg_scale=) is deprecated and goes in the next release: "
+                  "pass guidance=adm_edu.guidance.make_guidance(classifier, scale=, cfg_scale=)", DeprecationWarning, stacklevel=3)
+    if guidance is not None: raise BadArgument("pass either guidance= or the deprecated classifier=/guidance_scale=/cfg_scale=, not both")
+    return make_guidance(classifier, scale=guidance_scale, cfg_scale=cfg_scale)

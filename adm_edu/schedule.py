@@ -10,23 +10,19 @@ import math
 import numpy as np
 import torch
 from fastcore.basics import patch
+from .errors import check_T, BadArgument
 
 # %% auto #0
-__all__ = ['linear_betas', 'betas_for_alpha_bar', 'cosine_betas', 'Schedule', 'split_model_output', 'space_timesteps',
-           'plot_schedules', 'plot_forward_process', 'schedule_explorer']
+__all__ = ['linear_betas', 'betas_for_alpha_bar', 'cosine_betas', 'Schedule', 'check_timesteps', 'noise_like', 'call_model',
+           'split_model_output', 'space_timesteps']
 
 # %% ../nbs/00_schedule.ipynb #ce3f819c
 def linear_betas(T:int # number of diffusion steps
                 ) -> np.ndarray: # float64 array of shape (T,)
     "Ho et al.'s linear schedule, from 1e-4 to 0.02 at T=1000, both ends scaled by 1000/T."
-    T = _check_T(T)
+    T = check_T(T)
     scale = 1000 / T
     return np.linspace(scale * 1e-4, scale * 0.02, T, dtype=np.float64)
-
-def _check_T(T):
-    if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T < 1:
-        raise ValueError(f"T must be a positive integer number of diffusion steps, got {T!r}")
-    return int(T)
 
 # %% ../nbs/00_schedule.ipynb #5ae35798
 def betas_for_alpha_bar(T:int, # number of diffusion steps
@@ -34,7 +30,7 @@ def betas_for_alpha_bar(T:int, # number of diffusion steps
                         max_beta:float=0.999 # upper clip for each beta
                        ) -> np.ndarray: # float64 array of shape (T,)
     "Discretise a continuous `alpha_bar_fn` into T betas: beta_i = min(1 - abar((i+1)/T) / abar(i/T), max_beta)."
-    T = _check_T(T)
+    T = check_T(T)
     u = np.arange(T + 1, dtype=np.float64) / T
     ab = np.array([alpha_bar_fn(x) for x in u], dtype=np.float64)
     return np.minimum(1 - ab[1:] / ab[:-1], max_beta)
@@ -54,13 +50,14 @@ _ARRAYS = ('betas', 'alphas', 'alpha_bar', 'alpha_bar_prev', 'alpha_bar_next', '
 
 class Schedule:
     "A diffusion schedule: `betas` and every array derived from them (float64), plus the formulas that use them."
-    def __init__(self, betas, # 1-D array of T betas in (0, 1]
+    def __init__(self, betas, # 1-D array of T betas in (0, 1)
                  timestep_map=None # original timestep of each index (set by `respace`); default `arange(T)`
                 ):
         b = torch.as_tensor(np.asarray(betas, dtype=np.float64))
-        if b.ndim != 1 or len(b) < 1: raise ValueError(f"betas must be a non-empty 1-D array, got shape {tuple(b.shape)}")
-        if not torch.isfinite(b).all() or (b <= 0).any() or (b > 1).any():
-            raise ValueError("every beta must be finite and in (0, 1]")
+        if b.ndim != 1 or len(b) < 1: raise BadArgument(f"betas must be a non-empty 1-D array, got shape {tuple(b.shape)}")
+        if not torch.isfinite(b).all() or (b <= 0).any() or (b >= 1).any():
+            bad = b[~(torch.isfinite(b) & (b > 0) & (b < 1))]
+            raise BadArgument(f"every beta must be finite and in (0, 1) (a beta of 1 destroys the signal and gives NaN), got {bad[:4].tolist()}")
         self.betas = b
         self.alphas = 1 - b
         self.alpha_bar = torch.cumprod(self.alphas, 0)
@@ -114,7 +111,11 @@ class Schedule:
         return getattr(cls, name)(T)
 
 # %% ../nbs/00_schedule.ipynb #cc171454
-def _check_t(sched, t, x):
+def check_timesteps(sched, # the schedule whose indices `t` are
+                    t, # LongTensor (B,) of indices in [0, sched.T)
+                    x=None # batch that `t` must match in size, if given
+                   ):
+    "Raise a clear error unless `t` is a LongTensor (B,) of valid indices of `sched` (one per row of `x`)."
     if not isinstance(t, torch.Tensor): raise TypeError(f"t must be a LongTensor of shape (B,), got {type(t).__name__}")
     if t.dtype not in (torch.int64, torch.int32): raise TypeError(f"t must hold integer timesteps (int64), got dtype {t.dtype}")
     if t.ndim != 1: raise ValueError(f"t must have shape (B,), got {tuple(t.shape)}")
@@ -132,16 +133,32 @@ def extract(self:Schedule, name:str, # name of a schedule array, e.g. 'alpha_bar
             x:torch.Tensor # batch (B, ...) the result must broadcast against
            ) -> torch.Tensor: # shape (B, 1, ..., 1)
     "Array `name` at timesteps `t`, shaped (B, 1, ..., 1) to broadcast against `x`."
-    _check_t(self, t, x)
+    check_timesteps(self, t, x)
     key = (name, x.device, _work_dtype(x))
     arr = self._cache.get(key)
     if arr is None: arr = self._cache[key] = getattr(self, name).to(_work_dtype(x)).to(x.device)
     return arr[t.to(x.device)].reshape(-1, *([1] * (x.ndim - 1)))
 
+@patch
+def index_of(self:Schedule, t:torch.Tensor # LongTensor (B,) of *original* timesteps
+            ) -> torch.Tensor: # indices (B,) of this schedule, on the CPU
+    "Indices of this (possibly respaced) schedule whose original timestep is `t`; a clear error for timesteps it does not keep."
+    if not isinstance(t, torch.Tensor) or t.ndim != 1 or t.dtype not in (torch.int64, torch.int32):
+        raise TypeError(f"t must be a LongTensor of original timesteps, shape (B,), got {t!r:.80}")
+    t, tm = t.cpu().long().contiguous(), self.timestep_map
+    idx = torch.searchsorted(tm, t).clamp(0, self.T - 1)
+    if not torch.equal(tm[idx], t):
+        raise ValueError(f"timesteps must be original timesteps kept by the schedule (0..{int(tm[-1])}), got {t.tolist()[:8]}")
+    return idx
+
 # %% ../nbs/00_schedule.ipynb #d927967c
-def _noise_like(x, noise):
+def noise_like(x:torch.Tensor, # the batch the noise is for
+               noise:torch.Tensor|None # given noise (checked), or None to draw N(0, I)
+              ) -> torch.Tensor:
+    "`noise` if it has `x`'s shape and is finite, else a clear error; a fresh N(0, I) draw like `x` when None."
     if noise is None: return torch.randn_like(x)
-    if noise.shape != x.shape: raise ValueError(f"noise must have the shape of x {tuple(x.shape)}, got {tuple(noise.shape)}")
+    if noise.shape != x.shape: raise BadArgument(f"noise must have shape {tuple(x.shape)} (that of x), got {tuple(noise.shape)}")
+    if not torch.isfinite(noise).all(): raise BadArgument("noise must be finite (it holds NaN or infinity)")
     return noise
 
 @patch
@@ -156,7 +173,7 @@ def q_sample(self:Schedule, x0:torch.Tensor, # clean batch (B, ...)
              noise:torch.Tensor|None=None # standard normal noise like x0; drawn if None
             ) -> torch.Tensor:
     "Sample x_t ~ q(x_t | x_0) = N(sqrt(alpha_bar_t) x_0, (1 - alpha_bar_t) I)."
-    noise = _noise_like(x0, noise)
+    noise = noise_like(x0, noise)
     return self.extract('sqrt_alpha_bar', t, x0) * x0 + self.extract('sqrt_one_minus_alpha_bar', t, x0) * noise
 
 @patch
@@ -177,6 +194,14 @@ def eps_from_pred_x0(self:Schedule, xt, t, pred_x0):
     return (self.extract('sqrt_recip_alpha_bar', t, xt) * xt - pred_x0) / self.extract('sqrt_recipm1_alpha_bar', t, xt)
 
 # %% ../nbs/00_schedule.ipynb #5894ebbe
+def call_model(model, # network called as model(x, t) or model(x, t, y)
+               x:torch.Tensor, # x_t
+               t:torch.Tensor, # original timesteps (B,)
+               y:torch.Tensor|None=None, # class labels (B,), or None for model(x, t)
+               **kwargs):
+    "The one place that calls a diffusion network: with labels when there are any, without them otherwise."
+    return model(x, t, **kwargs) if y is None else model(x, t, y, **kwargs)
+
 def split_model_output(model_output, xt, learn_sigma=None):
     "Split the raw network output into (eps, v or None); infer `learn_sigma` from the channel count when None."
     C = xt.shape[1]
@@ -193,6 +218,24 @@ def split_model_output(model_output, xt, learn_sigma=None):
     return (model_output[:, :C], model_output[:, C:]) if learn_sigma else (model_output, None)
 
 @patch
+def learned_log_variance(self:Schedule, v:torch.Tensor, # raw network output for the variance, in [-1, 1]
+                         t:torch.Tensor, # indices (B,) of this schedule
+                         x:torch.Tensor # batch the result must broadcast against
+                        ) -> torch.Tensor:
+    "iDDPM eq. 15: log Sigma = f log beta_t + (1 - f) log beta-tilde_t with f = (v + 1) / 2."
+    frac = (v + 1) / 2
+    return frac * self.extract('log_betas', t, x) + (1 - frac) * self.extract('posterior_log_variance_clipped', t, x)
+
+@patch
+def v_from_log_variance(self:Schedule, log_variance:torch.Tensor, # log Sigma (B, ...) between log beta-tilde_t and log beta_t
+                        t:torch.Tensor, # indices (B,) of this schedule
+                        x:torch.Tensor # batch the result must broadcast against
+                       ) -> torch.Tensor:
+    "The inverse of `learned_log_variance`: the raw output v that gives `log_variance`."
+    lo, hi = self.extract('posterior_log_variance_clipped', t, x), self.extract('log_betas', t, x)
+    return 2 * (log_variance - lo) / (hi - lo) - 1
+
+@patch
 def p_mean_variance(self:Schedule, model_output:torch.Tensor, # raw network output: eps, or (eps, v) with 2C channels
                     xt:torch.Tensor, # noisy batch x_t
                     t:torch.Tensor, # timesteps (B,) of *this* schedule
@@ -203,9 +246,7 @@ def p_mean_variance(self:Schedule, model_output:torch.Tensor, # raw network outp
     "Mean and variance of p(x_{t-1} | x_t) from the raw network output (eps parameterisation, iDDPM eq. 15 for v)."
     eps, v = split_model_output(model_output, xt, learn_sigma)
     if v is not None:
-        frac = (v.to(_work_dtype(xt)) + 1) / 2
-        min_log, max_log = self.extract('posterior_log_variance_clipped', t, xt), self.extract('log_betas', t, xt)
-        log_variance = frac * max_log + (1 - frac) * min_log
+        log_variance = self.learned_log_variance(v.to(_work_dtype(xt)), t, xt)
         variance = torch.exp(log_variance)
     elif fixed_variance == 'small':
         variance = self.extract('posterior_variance', t, xt).expand_as(xt)
@@ -233,7 +274,7 @@ def space_timesteps(T:int, # timesteps of the original process
                     spec # "ddimN", "N", an int, or a list/comma string of per-section counts
                    ) -> list: # sorted original timesteps to keep
     "Choose the subsequence of original timesteps to keep, with the same meaning as iDDPM's `space_timesteps`."
-    T = _check_T(T)
+    T = check_T(T)
     if isinstance(spec, str):
         if spec.startswith('ddim'):
             n = int(spec[4:]) if spec[4:].isdigit() else 0
@@ -267,59 +308,3 @@ def respace(self:Schedule, use_timesteps # original timesteps to keep (any itera
     ab = self.alpha_bar[keep]
     betas = 1 - ab / torch.cat([ab.new_ones(1), ab[:-1]])
     return Schedule(betas, timestep_map=self.timestep_map[keep])
-
-# %% ../nbs/00_schedule.ipynb #1dd4f286
-def plot_schedules(Ts=(1000, 4000), # values of T to compare
-                   names=('linear', 'cosine'), # schedules to compare
-                   figsize=(10, 3.5)):
-    "Plot alpha_bar and log-SNR against t/T for each schedule and T; returns the figure."
-    import matplotlib.pyplot as plt
-    fig, axs = plt.subplots(1, 2, figsize=figsize)
-    for name in names:
-        for T in Ts:
-            sc = Schedule.named(name, T); u = (np.arange(T) + 1) / T
-            axs[0].plot(u, sc.alpha_bar.numpy(), label=f'{name}, T={T}')
-            axs[1].plot(u, sc.log_snr.numpy(), label=f'{name}, T={T}')
-    axs[0].set(xlabel='t / T', ylabel=r'$\bar\alpha_t$'); axs[1].set(xlabel='t / T', ylabel='log SNR')
-    axs[0].legend(); fig.tight_layout()
-    return fig
-
-# %% ../nbs/00_schedule.ipynb #c277be67
-def plot_forward_process(x0:torch.Tensor, # one image (C, H, W) or a batch (B, C, H, W) in [-1, 1]
-                         T:int=1000, n:int=10, # number of evenly spaced t to show
-                         names=('linear', 'cosine'), seed:int=0, figsize=None):
-    "Grid of `x0` noised at `n` evenly spaced t (0 to T-1), one row per schedule and image; returns the figure."
-    import matplotlib.pyplot as plt
-    x0 = x0[None] if x0.ndim == 3 else x0
-    ts = torch.linspace(0, T - 1, n).round().long()
-    g = torch.Generator().manual_seed(seed)
-    noise = torch.randn((len(x0),) + tuple(x0.shape[1:]), generator=g)
-    rows = [(nm, i) for nm in names for i in range(len(x0))]
-    fig, axs = plt.subplots(len(rows), n, figsize=figsize or (n * 1.1, len(rows) * 1.25), squeeze=False)
-    for r, (nm, i) in enumerate(rows):
-        sc = Schedule.named(nm, T)
-        xt = sc.q_sample(x0[i:i+1].expand(n, *x0.shape[1:]).float(), ts, noise[i:i+1].expand(n, *x0.shape[1:]))
-        for c in range(n):
-            img = ((xt[c].clamp(-1, 1) + 1) / 2).permute(1, 2, 0).numpy()
-            axs[r, c].imshow(img.squeeze(-1) if img.shape[-1] == 1 else img, cmap='gray', vmin=0, vmax=1)
-            axs[r, c].set_xticks([]); axs[r, c].set_yticks([])
-            if r == 0: axs[r, c].set_title(f't={int(ts[c])}', fontsize=8)
-        axs[r, 0].set_ylabel(nm, fontsize=9)
-    fig.tight_layout()
-    return fig
-
-# %% ../nbs/00_schedule.ipynb #9c2fba63
-def schedule_explorer(x0:torch.Tensor # one image (C, H, W) in [-1, 1]
-                     ):
-    "ipywidgets explorer: choose schedule, T and t/T and see alpha_bar, SNR and x_t."
-    import ipywidgets as W, matplotlib.pyplot as plt
-    def show(schedule='cosine', T=1000, frac=0.5):
-        sc = Schedule.named(schedule, T); t = min(int(frac * T), T - 1)
-        xt = sc.q_sample(x0[None].float(), torch.tensor([t]), torch.randn((1,) + tuple(x0.shape), generator=torch.Generator().manual_seed(0)))
-        fig, axs = plt.subplots(1, 2, figsize=(7, 3))
-        axs[0].plot(sc.alpha_bar.numpy()); axs[0].axvline(t, color='r'); axs[0].set(title=r'$\bar\alpha$', xlabel='t')
-        axs[1].imshow(((xt[0].clamp(-1, 1) + 1) / 2).permute(1, 2, 0).squeeze(-1).numpy(), cmap='gray', vmin=0, vmax=1)
-        ab = sc.alpha_bar[t].item()
-        axs[1].set_title(f't={t}  alpha_bar={ab:.3f}  SNR={ab / (1 - ab):.3g}', fontsize=9); axs[1].axis('off')
-        plt.show()
-    return W.interactive(show, schedule=['linear', 'cosine'], T=W.IntSlider(1000, 10, 4000, 10), frac=W.FloatSlider(0.5, min=0, max=1, step=0.01))

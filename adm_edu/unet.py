@@ -14,9 +14,10 @@ from torch.utils.checkpoint import checkpoint as _checkpoint
 
 # %% auto #0
 __all__ = ['PRESETS', 'timestep_embedding', 'TimestepMLP', 'GroupNorm32', 'norm_layer', 'zero_module', 'Downsample', 'Upsample',
-           'ResBlock', 'split_qkv', 'attention_heads', 'AttentionBlock', 'plot_qkv_layout', 'ResAttnBlock', 'Level',
-           'MiddleBlock', 'OutputHead', 'build_encoder', 'UNet', 'randomize_', 'unet_layout', 'count_params',
-           'example_inputs', 'count_flops', 'markdown_table', 'build_preset', 'unet_from_preset', 'preset_table']
+           'ResBlock', 'split_qkv', 'attention_heads', 'AttentionBlock', 'ResAttnBlock', 'Level', 'MiddleBlock',
+           'OutputHead', 'check_net_timesteps', 'check_images', 'build_encoder', 'run_block', 'UNet', 'randomize_',
+           'unet_layout', 'count_params', 'example_inputs', 'count_flops', 'markdown_table', 'build_preset',
+           'unet_from_preset', 'preset_table']
 
 # %% ../nbs/07_adm_unet.ipynb #620eaa4f
 def timestep_embedding(t:torch.Tensor, # timesteps (B,), integer or float
@@ -174,24 +175,6 @@ class AttentionBlock(nn.Module):
         a = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(B, H * W, C)
         return x + self.proj(a).transpose(1, 2).reshape(B, C, H, W)
 
-# %% ../nbs/07_adm_unet.ipynb #6605854e
-def plot_qkv_layout(channels:int=8, heads:int=2):
-    "Show which (q/k/v, head) each of the 3C fused channels holds, in the legacy and the new order; returns the figure."
-    import matplotlib.pyplot as plt, numpy as np
-    fig, axs = plt.subplots(2, 1, figsize=(8, 1.9))
-    for ax, order in zip(axs, ('legacy', 'new')):
-        idx = torch.arange(3 * channels, dtype=torch.float32)[None, None]
-        q, k, v = split_qkv(idx, heads, order)   # which fused channel lands in q/k/v of which head
-        lab = np.zeros(3 * channels)
-        for s, part in enumerate((q, k, v)):
-            for j in range(heads): lab[part[0, j, 0].long().numpy()] = s * heads + j
-        ax.imshow(lab[None], cmap='tab20', vmin=0, vmax=19, aspect='auto')
-        for c in range(3 * channels): ax.text(c, 0, 'qkv'[int(lab[c]) // heads] + str(int(lab[c]) % heads), ha='center', va='center', fontsize=7)
-        ax.set_yticks([]); ax.set_xticks(range(3 * channels)); ax.tick_params(labelsize=6); ax.set_ylabel(order, rotation=0, ha='right')
-    axs[0].set_title('fused qkv channels: letter = q/k/v, digit = head')
-    fig.tight_layout()
-    return fig
-
 # %% ../nbs/07_adm_unet.ipynb #02478fb7
 class ResAttnBlock(nn.Module):
     "A residual block optionally followed by self-attention: the unit that produces one skip connection."
@@ -224,13 +207,15 @@ class OutputHead(nn.Module):
     def forward(self, h): return self.conv(F.silu(self.norm(h)))
 
 # %% ../nbs/07_adm_unet.ipynb #77df6f4a
-def _check_t(t, x):
+def check_net_timesteps(t:torch.Tensor, x:torch.Tensor):
+    "A clear error unless `t` holds one (integer or real) timestep per image of `x`."
     if not isinstance(t, torch.Tensor): raise TypeError(f"t must be a tensor of timesteps of shape (B,), got {type(t).__name__}")
     if t.ndim != 1 or t.shape[0] != x.shape[0]:
         raise ValueError(f"t must have shape (B,) = ({x.shape[0]},), one timestep per image; got {tuple(t.shape)}")
     if t.dtype == torch.bool or t.is_complex(): raise TypeError(f"t must hold integer (or real) timesteps, got {t.dtype}")
 
-def _check_x(x, in_channels, image_size):
+def check_images(x:torch.Tensor, in_channels:int, image_size:int):
+    "A clear error unless `x` is a batch (B, in_channels, image_size, image_size)."
     if not isinstance(x, torch.Tensor) or x.ndim != 4:
         raise ValueError(f"x must be a batch of images (B, {in_channels}, {image_size}, {image_size}), got "
                          f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
@@ -271,7 +256,8 @@ def _autocast_on(device_type):
     try: return torch.is_autocast_enabled(device_type)
     except RuntimeError: return False   # e.g. the meta device
 
-def _run(module, use_ckpt, *args):
+def run_block(module:nn.Module, use_ckpt:bool, *args):
+    "`module(*args)`, through gradient checkpointing when `use_ckpt` and gradients are on."
     if use_ckpt and torch.is_grad_enabled(): return _checkpoint(module, *args, use_reentrant=False)
     return module(*args)
 
@@ -346,7 +332,7 @@ class UNet(nn.Module):
         return self.num_classes if self.class_dropout_null else None
 
     def _check_inputs(self, x, t, y):
-        _check_x(x, self.in_channels, self.image_size); _check_t(t, x)
+        check_images(x, self.in_channels, self.image_size); check_net_timesteps(t, x)
         if self.num_classes is None:
             if y is not None: raise ValueError("this UNet is unconditional (num_classes=None) but class labels y were given")
             return
@@ -370,12 +356,12 @@ class UNet(nn.Module):
         h = self.stem(x if _autocast_on(x.device.type) else x.to(self.stem.weight.dtype))
         skips = [h]
         for level in self.down:
-            for blk in level.blocks: h = _run(blk, ck, h, emb); skips.append(h)
-            if level.downsample is not None: h = _run(level.downsample, ck, h, emb); skips.append(h)
-        h = _run(self.middle, ck, h, emb)
+            for blk in level.blocks: h = run_block(blk, ck, h, emb); skips.append(h)
+            if level.downsample is not None: h = run_block(level.downsample, ck, h, emb); skips.append(h)
+        h = run_block(self.middle, ck, h, emb)
         for level in self.up:
-            for blk in level.blocks: h = _run(blk, ck, torch.cat([h, skips.pop()], dim=1), emb)
-            if level.upsample is not None: h = _run(level.upsample, ck, h, emb)
+            for blk in level.blocks: h = run_block(blk, ck, torch.cat([h, skips.pop()], dim=1), emb)
+            if level.upsample is not None: h = run_block(level.upsample, ck, h, emb)
         return self.out(h).to(x.dtype)
 
 # %% ../nbs/07_adm_unet.ipynb #e42c8f3e

@@ -5,11 +5,13 @@ import torch
 import scipy.stats as st
 from hypothesis import given, settings, strategies as hs
 from adm_edu.schedule import Schedule
-from adm_edu.sampling import GaussianMixture, sample
+from adm_edu.sampling import sample
+from adm_edu.oracle import GaussianMixture
 from adm_edu.classifier import NoisyClassifier
 from adm_edu.unet import UNet
-from adm_edu.guidance import (cond_mean, cond_eps, classifier_grad, MixtureClassifier, ClassifierGuidance, ClassifierFreeGuidance,
-                              as_unconditional, guidance_setup, check_classifier)
+from adm_edu.oracle import MixtureClassifier
+from adm_edu.guidance import (cond_mean, cond_eps, classifier_grad, ClassifierGuidance, ClassifierFreeGuidance,
+                              as_unconditional, make_guidance, check_classifier)
 
 SC = Schedule.cosine(1000)
 GM = GaussianMixture([[-1.0, -0.4], [1.0, -0.6], [0.0, 1.0]], [0.35, 0.45, 0.3], [0.5, 0.3, 0.2])
@@ -109,24 +111,23 @@ def test_guided_sampling_with_tiny_networks_records_original_timesteps():
     torch.manual_seed(0)
     unet, clf = UNet(**TINY_UNET).eval(), NoisyClassifier(**TINY_CLF).eval()
     y = torch.tensor([0, 1, 2])
-    m, hook = guidance_setup(unet, (3, 1, 8, 8), y, classifier=clf, guidance_scale=3.0, cfg_scale=1.0)
-    hook.record = True
+    hook = make_guidance(clf, scale=3.0, cfg_scale=1.0, record=True)
     rs = SC.respace([0, 400, 800])
-    xs = sample(m, SC, (3, 1, 8, 8), steps=[800, 400, 0], sampler='ancestral', y=y, guidance=hook, progress=False, device='cpu',
+    xs = sample(unet, SC, (3, 1, 8, 8), steps=[800, 400, 0], sampler='ancestral', y=y, guidance=hook, progress=False, device='cpu',
                 generator=torch.Generator().manual_seed(0))
     assert torch.isfinite(xs).all()
     assert [int(t[0]) for t, _ in hook.trace] == [800, 400, 0] and rs.T == 3
 
 
 @pytest.mark.parametrize('kwargs,msg', [
-    (dict(guidance_scale=1.0), 'needs a classifier'),
-    (dict(classifier='clf', guidance_scale=1.0, y=None), 'target labels'),
+    (dict(scale=1.0), 'needs a classifier'),
+    (dict(classifier='clf', scale=1.0, y=None), 'target labels'),
     (dict(cfg_scale=1.0, y=None), 'target labels'),
-    (dict(classifier='clf', guidance_scale=-1.0), '>= 0'),
+    (dict(classifier='clf', scale=-1.0), '>= 0'),
     (dict(cfg_scale=float('inf')), 'finite'),
-    (dict(classifier='clf', guidance_scale=1.0, y=torch.tensor([0, 3])), '[0, 3)'),
-    (dict(classifier='clf16', guidance_scale=1.0), '16x16'),
-    (dict(classifier='clf10', guidance_scale=1.0), '10 classes but the diffusion model has 3'),
+    (dict(classifier='clf', scale=1.0, y=torch.tensor([0, 3])), '[0, 3)'),
+    (dict(classifier='clf16', scale=1.0), '16x16'),
+    (dict(classifier='clf10', scale=1.0), '10 classes but the diffusion model has 3'),
     (dict(cfg_scale=1.0, eps_fn=lambda *a: None), 'not eps_fn'),
 ])
 def test_bad_input(kwargs, msg):
@@ -135,7 +136,8 @@ def test_bad_input(kwargs, msg):
     kw = {'y': torch.tensor([0, 1]), **kwargs}
     if isinstance(kw.get('classifier'), str): kw['classifier'] = clfs[kw['classifier']]
     with pytest.raises((ValueError, TypeError), match=msg.replace('[', r'\[').replace(')', r'\)')):
-        guidance_setup(UNet(**TINY_UNET), (2, 1, 8, 8), **kw)
+        y, eps_fn = kw.pop('y'), kw.pop('eps_fn', None)
+        make_guidance(**kw).prepare(UNet(**TINY_UNET), (2, 1, 8, 8), y, eps_fn)
 
 
 def test_cfg_needs_null_class_and_valid_labels():
@@ -148,14 +150,14 @@ def test_cfg_needs_null_class_and_valid_labels():
 
 
 def test_sample_keyword_arguments_equal_explicit_hooks():
-    "sample(..., classifier=, guidance_scale=, cfg_scale=) builds the same wrapper and hook as guidance_setup."
+    "The deprecated sample(..., classifier=, guidance_scale=, cfg_scale=) equals guidance=make_guidance(...) and warns."
     torch.manual_seed(0)
     unet, clf = UNet(**TINY_UNET).eval(), NoisyClassifier(**TINY_CLF).eval()
     y = torch.tensor([2, 0])
     kw = dict(steps=3, y=y, progress=False, device='cpu')
-    a = sample(unet, SC, (2, 1, 8, 8), classifier=clf, guidance_scale=4.0, cfg_scale=0.5, generator=torch.Generator().manual_seed(1), **kw)
-    m, hook = guidance_setup(unet, (2, 1, 8, 8), y, classifier=clf, guidance_scale=4.0, cfg_scale=0.5)
-    b = sample(m, SC, (2, 1, 8, 8), guidance=hook, generator=torch.Generator().manual_seed(1), **kw)
+    with pytest.warns(DeprecationWarning, match='make_guidance'):
+        a = sample(unet, SC, (2, 1, 8, 8), classifier=clf, guidance_scale=4.0, cfg_scale=0.5, generator=torch.Generator().manual_seed(1), **kw)
+    b = sample(unet, SC, (2, 1, 8, 8), guidance=make_guidance(clf, scale=4.0, cfg_scale=0.5), generator=torch.Generator().manual_seed(1), **kw)
     torch.testing.assert_close(a, b)
-    with pytest.raises(ValueError, match='needs a classifier'):
+    with pytest.raises(ValueError, match='needs a classifier'), pytest.warns(DeprecationWarning):
         sample(unet, SC, (2, 1, 8, 8), guidance_scale=1.0, **kw)

@@ -10,8 +10,8 @@ from torch import nn
 
 HERE = Path(__file__).resolve()
 sys.path.insert(0, str(HERE.parents[1]))
-from adm_edu.learner import (diffusion_dls, diffusion_learner, DiffusionDL, save_atomic, CheckpointCallback, EMACallback,
-                             _load, CKPT_FORMAT)
+from adm_edu.learner import diffusion_dls, diffusion_learner, DiffusionDL, CheckpointCallback, EMACallback
+from adm_edu.pretrained import save_checkpoint as save_atomic, read_checkpoint as _load, CKPT_FORMAT
 from adm_edu.data import digits, ImageDataset
 from adm_edu.schedule import Schedule
 from adm_edu.resample import ImportanceSampler  # history=2: warm after 100 draws, so its state matters

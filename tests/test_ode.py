@@ -5,7 +5,8 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from adm_edu.schedule import Schedule, space_timesteps
-from adm_edu.sampling import GaussianMixture, sample
+from adm_edu.sampling import sample
+from adm_edu.oracle import GaussianMixture
 from adm_edu.ode import (to_ode, from_ode, euler_step, song_step, heun_step, ode_solve, ode_sample, ddim_encode,
                          slerp, reference_solution, interpolate)
 

@@ -5,7 +5,8 @@ import torch
 from hypothesis import given, settings, strategies as st, HealthCheck
 
 from adm_edu.schedule import Schedule, space_timesteps
-from adm_edu.sampling import sample, GaussianMixture, resolve_steps
+from adm_edu.sampling import sample, resolve_steps
+from adm_edu.oracle import GaussianMixture
 
 diffusers = pytest.importorskip('diffusers')
 T = 1000

@@ -38,7 +38,7 @@ def train_s(a):
     return subprocess.call(cmd, cwd=ROOT)
 
 def train_clf(a):
-    from adm_edu.classifier import train_classifier
+    from adm_edu.learner import train_classifier
     t = time.time()
     learn = train_classifier(dataset='fashion-mnist', preset='fmnist-clf', schedule='cosine', T=1000, epochs=1000, bs=a.bs, lr=a.lr,
                              wd=0.05, ema=0.999, crop_pad=2, seed=0, ckpt_every=500, out_dir=a.runs / 'fmnist-clf',
@@ -51,8 +51,8 @@ def smoke(a):
     from adm_edu.pretrained import load_pretrained
     from adm_edu.sampling import sample
     from adm_edu.metrics import nll_bits_per_dim, evaluate_images
-    from adm_edu.guidance import guidance_table
-    from adm_edu.classifier import accuracy_vs_t
+    from adm_edu.experiments import guidance_table
+    from adm_edu.metrics import accuracy_vs_t
     from adm_edu.data import load_dataset
     m, s, _ = load_pretrained('fmnist-s'); clf, _, _ = load_pretrained('fmnist-clf')
     test = load_dataset('fashion-mnist', 'test')
@@ -78,17 +78,16 @@ def _precision(cmd:str) -> str:
 def export(a):
     "The EMA weights of both runs become the shipped `fmnist-s` and `fmnist-clf`, each with its record."
     import torch
-    from adm_edu.learner import _load
-    from adm_edu.unet import UNet, PRESETS
-    from adm_edu.classifier import load_classifier_checkpoint, accuracy_vs_t
-    from adm_edu.pretrained import export_pretrained
+    from adm_edu.pretrained import export_pretrained, load_checkpoint, load_classifier_checkpoint, read_checkpoint
+    from adm_edu.unet import PRESETS
+    from adm_edu.metrics import accuracy_vs_t
     from adm_edu.data import load_dataset
     hw = hardware()
     wd = a.out / 'weights'; wd.mkdir(exist_ok=True)
-    ck = _load(a.runs / 'fmnist-s' / 'last.pt'); cfg = ck['config']
+    ck = read_checkpoint(a.runs / 'fmnist-s' / 'last.pt')
+    m, _, cfg = load_checkpoint(a.runs / 'fmnist-s' / 'last.pt', device='cpu')   # its EMA weights
     kw = {**PRESETS[cfg['preset']], **cfg.get('model_kwargs', {})}
     kw = {k: list(v) if isinstance(v, tuple) else v for k, v in kw.items()}
-    m = UNet(**kw); m.load_state_dict(ck['ema']['weights'])
     cmd = (a.res / 'train_s_command.txt').read_text().strip()
     prev = None   # a run started with --init continues the shipped model: keep how that one was made
     if '--init' in cmd.split() and (ROOT / 'adm_edu' / 'weights' / 'fmnist-s.json').exists():
@@ -115,11 +114,11 @@ def export(a):
     if not (a.runs / 'fmnist-clf' / 'last.pt').exists() or a.clf_seconds <= 0:
         log('exported', rec['iterations'], 'diffusion steps; classifier not retrained'); return
     clf, sched, ccfg = load_classifier_checkpoint(a.runs / 'fmnist-clf' / 'last.pt')
-    cck = torch.load(a.runs / 'fmnist-clf' / 'last.pt', map_location='cpu', weights_only=False)
+    cck = read_checkpoint(a.runs / 'fmnist-clf' / 'last.pt')
     test = load_dataset('fashion-mnist', 'test')
     k = min(len(test), 10 * a.n_eval)
     acc = accuracy_vs_t(clf, sched, test.images[:k], test.labels[:k], (0, 100, 250, 500, 750, 999))
-    crec = dict(command="adm_edu.classifier.train_classifier(dataset='fashion-mnist', preset='fmnist-clf', schedule='cosine', T=1000, "
+    crec = dict(command="adm_edu.learner.train_classifier(dataset='fashion-mnist', preset='fmnist-clf', schedule='cosine', T=1000, "
                         f"epochs=1000, bs={a.bs}, lr={a.lr}, wd=0.05, ema=0.999, crop_pad=2, seed=0, ckpt_every=500, "
                         f"max_seconds={a.clf_seconds})  (tools/gpu_session.py train_clf)", hardware=hw,
                 train_seconds=cck.get('train_seconds'), iterations=int(cck['iter']), images_seen=int(cck['iter']) * ccfg['bs'],
@@ -136,7 +135,8 @@ def eval_samples(a):
     from adm_edu.pretrained import load_pretrained
     from adm_edu.metrics import evaluate_images
     from adm_edu.data import load_dataset, to_uint8
-    from adm_edu.cli import generate, save_grid
+    from adm_edu.experiments import generate, ddim_steps_eta
+    from adm_edu.viz import save_grid
     m, s, _ = load_pretrained('fmnist-s'); test = load_dataset('fashion-mnist', 'test')
     y = torch.arange(10).repeat_interleave(a.n_eval // 10)
     res = {}
@@ -154,13 +154,9 @@ def eval_samples(a):
         res[f'grid_{name}'] = dict(evaluate_images(im, test, 'fmnist', labels=g), seconds=sec)
     dump(res, a.res / 'eval_samples.json')
     # DDIM's Table 1 at our scale: steps x eta
-    rows = []
-    for steps in a.eta_steps:
-        for eta in (0.0, 1.0):
-            im, _, sec = generate(m, s, len(y), steps, 'ddim', eta, y, seed=2, batch_size=1000)
-            r = evaluate_images(im, test, 'fmnist', labels=y)
-            rows.append(dict(steps=steps, eta=eta, fid=r['fid'], class_acc=r['class_acc'], seconds=sec)); log('ddim', rows[-1])
-            res['ddim_steps_eta'] = rows; dump(res, a.res / 'eval_samples.json')
+    if a.eta_steps:
+        res['ddim_steps_eta'] = ddim_steps_eta(m, s, test, n=a.n_eval, steps_list=a.eta_steps, log=log)
+        dump(res, a.res / 'eval_samples.json')
 
 def eval_nll(a):
     "NLL in bits/dim (full VLB) on the first n test images, conditional and unconditional; per-t terms on 250 of them."
@@ -189,23 +185,15 @@ def eval_guidance(a):
     "The seed's Table 4 at our scale (issue 7), with sample grids; then the skip-a-prefix experiment (issue 4, Figure 4 idea)."
     import torch
     from adm_edu.pretrained import load_pretrained
-    from adm_edu.guidance import guidance_table, plot_sample_grids
-    from adm_edu.metrics import evaluate_images
+    from adm_edu.experiments import guidance_table, skip_prefix
+    from adm_edu.viz import plot_sample_grids
     from adm_edu.data import load_dataset
-    from adm_edu.cli import generate
     m, s, _ = load_pretrained('fmnist-s'); clf, _, _ = load_pretrained('fmnist-clf'); test = load_dataset('fashion-mnist', 'test')
     rows, samples = guidance_table(m, s, clf, n_per_class=a.n_eval // 10, steps=50, sampler='ancestral', batch_size=500)
     dump(rows, a.res / 'table4.json'); log('table4', *[(r['model'], r['guidance'], r['scale'], round(r['fid'], 2), round(r['class_acc'], 3)) for r in rows])
     plot_sample_grids(samples, n_per_class=6).savefig(a.res / 'table4_grids.png', dpi=110)
     # skip the first fraction f of the reverse process: start from N(0, I) at t = (1-f)T with 50 DDIM steps below it
-    y = torch.arange(10).repeat_interleave(a.n_eval // 10); out = []
-    for f in (0.0, 0.05, 0.1, 0.15, 0.2, 0.3):
-        start = int(round((1 - f) * s.T)) - 1
-        steps = sorted({int(round(v)) for v in torch.linspace(0, start, 50).tolist()}, reverse=True)
-        im, _, sec = generate(m, s, len(y), steps, 'ddim', 0.0, y, seed=3, batch_size=1000)  # steps: the list of kept t
-        r = evaluate_images(im, test, 'fmnist', labels=y)
-        out.append(dict(skip=f, t_start=start, alpha_bar_start=s.alpha_bar[start].item(), fid=r['fid'], class_acc=r['class_acc']))
-        log('skip', out[-1]); dump(out, a.res / 'skip_prefix.json')
+    dump(skip_prefix(m, s, test, n=a.n_eval, log=log), a.res / 'skip_prefix.json')
 
 def record_eval(a):
     "Write the measured quality (eval_samples.json, and nll_compare.json when present) into the shipped `fmnist-s` record."
