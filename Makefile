@@ -50,7 +50,12 @@ docs: $(STAMP)
 	  $(MAKE) --no-print-directory docs-html && echo "Open _html/index.html"; \
 	fi
 
-.PHONY: docs-html docs-assets docs-test check-outputs
+.PHONY: docs-html docs-assets docs-test check-outputs execute
+
+# re-execute every chapter in place, keeping outputs (slow cells left out; figures that need a GPU read results/)
+execute: $(STAMP)
+	$(BIN)/python tools/execute_nbs.py --skip-slow
+
 DOCS_ASSETS := .docs_assets/node_modules/.installed
 
 # MathJax, the widgets HTML manager and RequireJS from npm (pinned in tools/docs_assets/), so pages work offline
@@ -81,8 +86,9 @@ readme: $(STAMP)
 	  $(BIN)/python tools/make_readme.py; \
 	fi
 
+# every bench/ script at a ~10-minute size; all figures (ratios against a baseline run alongside) -> results/bench/latest-cpu.json + a table
 bench: $(STAMP)
-	@set -e; for f in bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f; done
+	$(BIN)/python bench/run_all.py --out results/bench/latest-cpu.json
 
 clean-venv:
 	rm -rf $(VENV)

@@ -110,4 +110,4 @@ def classifier_from_preset(name:str, # a key of CLASSIFIER_PRESETS
 
 # %% ../nbs/09_classifier.ipynb #fc582aad
 FMNIST_CLF_SMALL = dict(model_channels=16, norm_groups=8, num_res_blocks=1, channel_mult=(1, 2, 4), attention_resolutions=(8,),
-                        num_head_channels=32)  # overrides of the 'fmnist-clf' preset used for the shipped weights (CPU budget)
+                        num_head_channels=32)  # overrides of the 'fmnist-clf' preset used for the shipped weights (small enough for a CPU)

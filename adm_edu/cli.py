@@ -6,19 +6,128 @@ Docs: https://adm-edu.github.io/adm_edu/cli.html.md"""
 
 # %% ../nbs/15_cli.ipynb #50facb8a
 from __future__ import annotations
-import json, os, time
+import inspect, json, os, sys, time
+from functools import wraps
 from pathlib import Path
-from fastcore.script import call_parse, store_true, CliError
+from fastcore.script import call_parse, store_true, CliError, anno_parser
+from .errors import AdmEduError, BadArgument, BadFile, MissingResource, check_real
 from .guidance import make_guidance
-from .viz import save_grid
-from .experiments import generate, guided_demo
 
 # %% auto #0
-__all__ = ['parse_classes', 'sample_cli', 'train', 'evaluate', 'forward_process_demo', 'sampling_demo', 'train_demo', 'demo']
+__all__ = ['USER_ERRORS', 'RESUME_MUST_MATCH', 'one_line', 'debug_mode', 'run_script', 'console_script', 'check_out',
+           'check_device', 'parse_classes', 'sample_cli', 'check_resume', 'train', 'evaluate', 'forward_process_demo',
+           'sampling_demo', 'train_demo', 'demo', 'experiment']
 
 # %% ../nbs/15_cli.ipynb #7b769bd5
+USER_ERRORS = (AdmEduError, CliError)  # printed as one line; every other exception is a bug and keeps its traceback
+
+def _heavy():
+    "The sampling and plotting helpers, imported when a command gets to its work (a user error is reported without them)."
+    import warnings
+    with warnings.catch_warnings():  # fastai's import-time torch.jit.script is deprecated in recent torch: not the user's concern
+        warnings.filterwarnings('ignore', message='.*torch.jit.script.*', category=FutureWarning)
+        from adm_edu.experiments import generate, guided_demo
+        from adm_edu.viz import save_grid
+    return generate, guided_demo, save_grid
+
 def _check(cond, msg):
-    if not cond: raise CliError(msg)
+    if not cond: raise BadArgument(msg)
+
+def one_line(e:BaseException) -> str:
+    "The message of `e` on one line (newlines and runs of spaces become one space)."
+    return ' '.join(str(e).split()) or type(e).__name__
+
+def debug_mode() -> bool:
+    "True when $ADM_EDU_DEBUG is set (not '' or '0'): user errors then keep their traceback."
+    return os.environ.get('ADM_EDU_DEBUG', '') not in ('', '0')
+
+def run_script(func, # a function made with `console_script`
+               argv:list|None=None, # its arguments; default `sys.argv[1:]`
+               prog:str|None=None # program name for messages; default the script's
+              ):
+    "Parse `argv` for `func` and run it as its console script does: a user error is one line on stderr and `SystemExit(1)`."
+    f = getattr(func, '__wrapped__', func)
+    prog = prog or getattr(func, 'prog', None) or f.__name__
+    p = anno_parser(f, prog=prog)
+    for flags, dest in getattr(func, 'aliases', {}).items():  # old spellings: a second option writing the same value
+        p.add_argument(*flags, dest=dest, type=int, default=__import__('argparse').SUPPRESS, help=__import__('argparse').SUPPRESS)
+    def error(msg): raise BadArgument(msg)  # argparse would print its usage and exit 2
+    p.error = error
+    try:
+        args = vars(p.parse_args(sys.argv[1:] if argv is None else [str(a) for a in argv]))
+        args.pop('pdb', None); args.pop('xtra', None)
+        return f(**args)
+    except USER_ERRORS as e:
+        if debug_mode(): raise
+        print(f"{prog}: {one_line(e)}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
+
+def _is_script_run(frame) -> bool:
+    "The frame is the top level of a file run as a program (a console-script launcher)."
+    return bool(frame) and frame.f_locals is frame.f_globals and frame.f_globals.get('__name__') == '__main__' \
+        and bool(frame.f_globals.get('__file__'))
+
+def console_script(prog:str, # the command's name, e.g. 'adm-edu-sample'
+                   aliases:dict|None=None # extra spellings of int options: {('-t', '--t'): 'diffusion_steps'}
+                  ):
+    "Decorator: a fastcore `call_parse` function that, run from its console script, goes through `run_script`."
+    def deco(func):
+        cp = call_parse(func)
+        @wraps(func)
+        def _f(*args, **kwargs):
+            if args or kwargs or not _is_script_run(inspect.currentframe().f_back): return cp(*args, **kwargs)
+            res = run_script(_f, prog=prog)
+            return res if isinstance(res, int) else None  # the launcher passes it to sys.exit
+        _f.prog, _f.aliases = prog, dict(aliases or {})
+        return _f
+    return deco
+
+def _fs(what, fn):
+    "Run a file-system query; a path the OS rejects (too long, NUL byte, ...) is a `BadFile`."
+    try: return fn()
+    except (OSError, ValueError) as e: raise BadFile(f"{what}: {e}") from None
+
+def check_out(path, # where the command will write
+              flag:str='--out', # the option, for the message
+              kind:str='file' # 'file' (written atomically) or 'dir' (a directory the command fills)
+             ) -> Path:
+    "`path`, after checking before any work that the command can write it: `BadFile` saying why not."
+    _check(str(path).strip() != '', f"{flag} is empty")
+    p = Path(path)
+    if kind == 'file' and _fs(f"{flag} {path}", p.is_dir): raise BadFile(f"{flag} {p} is a directory; expected a file name")
+    if kind == 'dir' and _fs(f"{flag} {path}", p.exists) and not p.is_dir():
+        raise BadFile(f"{flag} {p} exists and is not a directory (it is where the run's files go)")
+    q = p if kind == 'dir' else p.parent
+    while not _fs(f"{flag} {path}", q.exists) and q != q.parent: q = q.parent
+    if not q.is_dir(): raise BadFile(f"{flag} {p}: {q} is a file, not a directory")
+    if not os.access(q, os.W_OK | os.X_OK): raise BadFile(f"{flag} {p}: no permission to write in {q}")
+    if kind == 'file' and p.exists() and not os.access(p, os.W_OK): raise BadFile(f"{flag} {p}: the file is not writable")
+    return p
+
+def check_device(device:str|None # 'auto' (or None), 'cpu', 'cuda', 'cuda:N', 'mps'
+                ) -> str|None: # None for 'auto'
+    "`device` after checking that this machine has it: `MissingResource` if not, `BadArgument` if it names no device."
+    import torch
+    name = '--device'
+    if device in (None, '', 'auto'):
+        device, name = os.environ.get('ADM_EDU_DEVICE') or None, '$ADM_EDU_DEVICE'
+        if device in (None, 'auto'): return None
+    try: d = torch.device(device)
+    except (RuntimeError, ValueError, TypeError): d = None
+    if d is None or d.type not in ('cpu', 'cuda', 'mps'):
+        raise BadArgument(f"{name} must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {device!r}")
+    if d.type == 'cuda' and not torch.cuda.is_available():
+        raise MissingResource(f"{name} {device}: CUDA is not available on this machine (torch {torch.__version__}); use cpu or auto")
+    if d.type == 'cuda' and d.index is not None and d.index >= torch.cuda.device_count():
+        raise MissingResource(f"{name} {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    if d.type == 'mps' and not (hasattr(torch.backends, 'mps') and torch.backends.mps.is_available()):
+        raise MissingResource(f"{name} {device}: Apple MPS is not available on this machine; use cpu or auto")
+    return None if name == '$ADM_EDU_DEVICE' else device
+
+def _int_list(classes, flag='--classes'):
+    try: return [int(c) for c in str(classes).split(',')] if isinstance(classes, str) else [int(c) for c in classes]
+    except (TypeError, ValueError):
+        raise BadArgument(f"{flag} must be comma-separated class indices such as 0,3,7, got {classes!r}") from None
 
 def parse_classes(classes, # None, a comma string "0,3,7", or a list of ints
                   n:int, # number of samples
@@ -28,14 +137,23 @@ def parse_classes(classes, # None, a comma string "0,3,7", or a list of ints
     import torch
     if classes in (None, '', 'all'):
         return None if not num_classes else torch.arange(n) % num_classes
-    cs = [int(c) for c in str(classes).split(',')] if isinstance(classes, str) else [int(c) for c in classes]
+    cs = _int_list(classes)
+    _check(cs, f"--classes must list at least one class index, got {classes!r}")
     _check(num_classes, "--classes needs a class-conditional model or a classifier for guidance")
     bad = [c for c in cs if not 0 <= c < num_classes]
     _check(not bad, f"--classes must lie in [0, {num_classes}), got {bad}")
     return torch.tensor(cs)[torch.arange(n) % len(cs)]
 
+def _load(model, flag, kind, device=None):
+    "load_pretrained for option `flag`, checking the kind of network; errors name the option."
+    from adm_edu.pretrained import load_pretrained
+    try: net, sched, meta = load_pretrained(model, device=device)
+    except AdmEduError as e: raise type(e)(f"{flag} {model}: {one_line(e)}") from None
+    _check(meta.get('kind') == kind, f"{flag} {model} is a {meta.get('kind')}, not a {kind}")
+    return net, sched, meta
+
 # %% ../nbs/15_cli.ipynb #fa6d3030
-@call_parse
+@console_script('adm-edu-sample')
 def sample_cli(model:str='fmnist-s', # shipped model name (see adm_edu.pretrained.available()) or a checkpoint path
                n:int=100, # number of images
                steps:int=25, # sampling steps (respaced from the model's T)
@@ -50,41 +168,84 @@ def sample_cli(model:str='fmnist-s', # shipped model name (see adm_edu.pretraine
                batch_size:int=256, # images per batch
                device:str='auto'): # 'auto', 'cpu', 'cuda', 'mps'
     "Generate images with a diffusion model and save them as .npz (images, labels) or a .png grid."
-    import numpy as np, torch
-    from adm_edu.pretrained import load_pretrained
+    import numpy as np
     _check(n >= 1, f"--n must be at least 1, got {n}")
+    _check(steps >= 1, f"--steps must be at least 1, got {steps}")
     _check(sampler in ('ddim', 'ancestral'), f"--sampler must be 'ddim' or 'ancestral', got {sampler!r}")
-    _check(eta >= 0, f"--eta must be >= 0, got {eta}")
-    _check(guidance >= 0 and cfg >= 0, f"guidance scales must be >= 0, got --guidance {guidance}, --cfg {cfg}")
+    eta = check_real(eta, '--eta', hint='0: deterministic DDIM, 1: DDPM-like')
+    guidance, cfg = check_real(guidance, '--guidance', hint='0: off'), check_real(cfg, '--cfg', hint='0: off')
     _check(batch_size >= 1, f"--batch-size must be at least 1, got {batch_size}")
+    _check(0 <= seed < 2**63, f"--seed must lie in [0, 2**63), got {seed}")
     _check(str(out).endswith(('.npz', '.png')), f"--out must end in .npz or .png, got {out!r}")
-    try: net, sched, meta = load_pretrained(model, device=None if device == 'auto' else device)
-    except (ValueError, FileNotFoundError) as e: raise CliError(f"adm-edu-sample: {e}")
-    _check(meta['kind'] == 'diffusion', f"{model!r} is a {meta['kind']}, not a diffusion model")
-    _check(1 <= steps <= sched.T, f"--steps must be between 1 and the model's T={sched.T}, got {steps}")
+    out = check_out(out)
+    dev = check_device(device)
+    if classes not in (None, '', 'all'): _int_list(classes)  # syntax, before loading anything
+    net, sched, meta = _load(model, '--model', 'diffusion', dev)
+    _check(steps <= sched.T, f"--steps must be between 1 and the model's T={sched.T}, got {steps}")
+    if cfg: _check(getattr(net, 'null_class', None) is not None,
+                   f"--cfg needs a model trained with label dropout (adm-edu-train --p-uncond > 0); {model} has no null class")
     clf = None
     if guidance:
-        try: clf, _, cmeta = load_pretrained(classifier, device=next(net.parameters()).device)
-        except (ValueError, FileNotFoundError) as e: raise CliError(f"adm-edu-sample --guidance: {e}")
-        _check(cmeta['kind'] == 'classifier', f"--classifier {classifier!r} is not a classifier")
+        clf, _, cmeta = _load(classifier, '--classifier', 'classifier', next(net.parameters()).device)
+        _check((clf.in_channels, clf.image_size) == (net.in_channels, net.image_size),
+               f"--classifier {classifier} takes {clf.in_channels}x{clf.image_size}x{clf.image_size} images, "
+               f"the model makes {net.in_channels}x{net.image_size}x{net.image_size}")
+        _check(not net.num_classes or clf.num_classes == net.num_classes,
+               f"--classifier {classifier} has {clf.num_classes} classes, the model {net.num_classes}")
     num_classes = getattr(net, 'num_classes', None) or (getattr(clf, 'num_classes', None) if clf is not None else None)
     labels = parse_classes(classes, n, num_classes)
     gd = make_guidance(clf, scale=guidance, cfg_scale=cfg)
+    generate, _, save_grid = _heavy()
     imgs, labels, secs = generate(net, sched, n, steps, sampler, eta, labels, seed, batch_size, guidance=gd, progress=True)
     lab = np.full(n, -1, np.int64) if labels is None else labels.numpy().astype(np.int64)
-    out = Path(out); out.parent.mkdir(parents=True, exist_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == '.png': save_grid(imgs, out, nrow=int(num_classes or 10))
-    else: np.savez_compressed(out, images=imgs, labels=lab)
+    else:
+        from adm_edu.data import atomic_write
+        atomic_write(out, lambda f: np.savez_compressed(f, images=imgs, labels=lab))
     print(f"wrote {n} images to {out} ({secs:.1f} s, {sampler}-{steps})")
     return dict(path=str(out), seconds=secs)
 
 # %% ../nbs/15_cli.ipynb #edcaf829
-@call_parse
+RESUME_MUST_MATCH = ('dataset', 'preset', 'schedule', 'T', 'loss', 'sampler', 'bs', 'class_dropout_null')  # else resume cannot continue exactly
+
+def _setting(k, v):
+    if k == 'class_dropout_null': return '--p-uncond > 0' if v else '--p-uncond 0'
+    return f"{dict(T='--diffusion-steps').get(k, '--' + k)} {v}"
+
+def check_resume(last:Path, # the run's `last.pt`
+                 config:dict # the new command's settings (keys of `RESUME_MUST_MATCH`)
+                ) -> dict: # the checkpoint's config
+    "Read `last` safely and check it is a training state written with the same settings: one `BadFile` or `BadArgument` if not."
+    from adm_edu.pretrained import read_checkpoint
+    if not _fs(f"--resume {last}", last.exists):
+        raise BadFile(f"--resume: there is no checkpoint {last} (adm-edu-train writes it into --out; check --out)")
+    try: ck = read_checkpoint(last)
+    except AdmEduError as e: raise type(e)(f"--resume: {one_line(e)}") from None
+    if ck.get('kind') != 'training' or 'opt' not in ck:
+        raise BadFile(f"--resume: {last} holds no training state (kind {ck.get('kind')!r}); it cannot be continued")
+    old = ck.get('config') or {}
+    diff = [k for k in RESUME_MUST_MATCH if k in old and old[k] != config[k]]
+    if diff:
+        was, now = (' '.join(_setting(k, c[k]) for k in diff) for c in (old, config))
+        raise BadArgument(f"--resume: {last} was written with {was}; this command has {now} "
+                          "(a resumed run needs the same settings; use a new --out to change them)")
+    return old
+
+def _check_preset_fits(preset, dataset):
+    from adm_edu.unet import PRESETS
+    kw = PRESETS[preset]
+    size_ok = kw['image_size'] == 32 if dataset == 'fashion-mnist' else kw['image_size'] % 8 == 0
+    _check(kw['in_channels'] == 1 and size_ok and kw.get('num_classes') in (None, 10),
+           f"--preset {preset} makes {kw['in_channels']}x{kw['image_size']}x{kw['image_size']} images in {kw.get('num_classes')} classes; "
+           f"{dataset} has 1-channel images in 10 classes ({'32x32' if dataset == 'fashion-mnist' else 'any multiple of 8 pixels'})")
+
+@console_script('adm-edu-train', aliases={('-t', '--t'): 'diffusion_steps'})
 def train(dataset:str='fashion-mnist', # 'fashion-mnist' or 'digits'
           preset:str='fmnist-s', # U-Net preset (adm_edu.unet.PRESETS)
           loss:str='hybrid', # 'simple', 'hybrid' (iDDPM) or 'vlb'
           schedule:str='cosine', # 'cosine' or 'linear'
-          T:int=1000, # diffusion steps
+          diffusion_steps:int=1000, # diffusion steps T (as the official scripts name it; `-t` also works)
           sampler:str='uniform', # timestep sampler: 'uniform' or 'importance' (for --loss vlb)
           epochs:int=10, # training epochs
           bs:int=64, # batch size
@@ -102,68 +263,109 @@ def train(dataset:str='fashion-mnist', # 'fashion-mnist' or 'digits'
     "Train a diffusion U-Net on a dataset with a fastai Learner, checkpointing atomically (resumable)."
     from adm_edu.data import DATASETS
     from adm_edu.unet import PRESETS
+    T = diffusion_steps
     _check(dataset in DATASETS, f"--dataset must be one of {DATASETS}, got {dataset!r}")
     _check(preset in PRESETS, f"--preset must be one of {sorted(PRESETS)}, got {preset!r}")
     _check(loss in ('simple', 'hybrid', 'vlb'), f"--loss must be 'simple', 'hybrid' or 'vlb', got {loss!r}")
     _check(schedule in ('cosine', 'linear'), f"--schedule must be 'cosine' or 'linear', got {schedule!r}")
     _check(sampler in ('uniform', 'importance'), f"--sampler must be 'uniform' or 'importance', got {sampler!r}")
-    _check(T >= 2 and epochs >= 1 and bs >= 1 and lr > 0, f"need T >= 2, epochs >= 1, bs >= 1, lr > 0 (got {T}, {epochs}, {bs}, {lr})")
-    _check(0 <= ema < 1 and 0 <= p_uncond < 1, f"--ema and --p-uncond must lie in [0, 1), got {ema}, {p_uncond}")
-    _check(max_seconds >= 0 and ckpt_every >= 0, f"--max-seconds and --ckpt-every must be >= 0, got {max_seconds}, {ckpt_every}")
+    _check(T >= 2, f"--diffusion-steps must be at least 2, got {T}")
+    _check(epochs >= 1 and bs >= 1, f"--epochs and --bs must be at least 1, got {epochs}, {bs}")
+    lr = check_real(lr, '--lr')
+    _check(lr > 0, f"--lr must be > 0, got {lr}")
+    ema, p_uncond = check_real(ema, '--ema'), check_real(p_uncond, '--p-uncond')
+    _check(ema < 1 and p_uncond < 1, f"--ema and --p-uncond must lie in [0, 1), got {ema}, {p_uncond}")
+    max_seconds = check_real(max_seconds, '--max-seconds', hint='0: no budget')
+    _check(ckpt_every >= 0, f"--ckpt-every must be >= 0, got {ckpt_every}")
+    _check(0 <= seed < 2**63, f"--seed must lie in [0, 2**63), got {seed}")
     _check(mixed_precision in ('auto', 'bf16', 'fp16', 'fp32'), f"--mixed-precision must be 'auto', 'bf16', 'fp16' or 'fp32', got {mixed_precision!r}")
+    _check_preset_fits(preset, dataset)
+    dev = check_device(device)
+    if mixed_precision == 'fp16':
+        from adm_edu.device import default_device
+        _check(default_device(dev).type == 'cuda', f"--mixed-precision fp16 needs CUDA (loss scaling); use bf16 or fp32 on {default_device(dev).type}")
+    out_dir = check_out(out, '--out', kind='dir')
+    _check(not (resume and init), "--resume continues OUT/last.pt, --init starts a new run from given weights: pick one")
+    if resume: check_resume(out_dir / 'last.pt', dict(dataset=dataset, preset=preset, schedule=schedule, T=T, loss=loss,
+                                                      sampler=sampler, bs=bs, class_dropout_null=p_uncond > 0))
+    if init: _load(init, '--init', 'diffusion', 'cpu')
+    _heavy()
     from adm_edu.learner import train_diffusion
     learn = train_diffusion(dataset=dataset, preset=preset, loss=loss, schedule=schedule, T=T, sampler=sampler, epochs=epochs,
-                            bs=bs, lr=lr, ema=ema, out_dir=out, resume=resume, seed=seed, p_uncond=p_uncond,
+                            bs=bs, lr=lr, ema=ema, out_dir=out_dir, resume=resume, seed=seed, p_uncond=p_uncond,
                             max_seconds=max_seconds or None, ckpt_every=ckpt_every, mixed_precision=mixed_precision, init=init,
-                            device=None if device == 'auto' else device)
-    print(f"wrote {Path(out) / 'model.pt'} (EMA weights + config) and {Path(out) / 'last.pt'} (training state)")
+                            device=dev)
+    print(f"wrote {out_dir / 'model.pt'} (EMA weights + config) and {out_dir / 'last.pt'} (training state)")
     return learn
 
 # %% ../nbs/15_cli.ipynb #24d6bcd9
-@call_parse
+def _check_fmnist_layout(c, h, what):
+    _check(c == 1 and h in (28, 32), f"the sample metrics use the Fashion-MNIST feature extractor, which takes 1-channel 28x28 "
+                                     f"or 32x32 images; {what} {c}x{h}x{h}")
+
+@console_script('adm-edu-eval')
 def evaluate(model:str=None, # model name or checkpoint path (NLL, and samples unless --samples is given)
-             samples:str=None, # .npz written by adm-edu-sample to score instead of generating
+             samples:str=None, # .npz written by adm-edu-sample (uint8 N×H×W×C `images`, `labels`) to score instead of generating
              n:int=1000, # images to generate for the sample metrics (0: skip)
              n_nll:int=1000, # test images for the NLL (0: skip)
              steps:int=25, # sampling steps when generating
              sampler:str='ddim', # 'ddim' or 'ancestral'
              dataset:str='fashion-mnist', # test set for NLL and reference features
+             k:int=3, # precision/recall neighbourhood (ADM's evaluator: 3); lowered, with a note, for smaller sets
              seed:int=0, # random seed
              out:str='metrics.json', # where to write the JSON results
              device:str='auto'):
     "Evaluate a model (NLL bits/dim, FID, sFID, IS, precision, recall, class accuracy) and write JSON."
     import numpy as np, torch
-    from adm_edu.pretrained import load_pretrained
     from adm_edu.metrics import evaluate_images, nll_bits_per_dim, load_sample_file, save_metrics_json
-    from adm_edu.data import load_dataset, DatasetError
+    from adm_edu.data import load_dataset, DATASETS
     _check(model or samples, "give --model NAME_OR_PATH and/or --samples FILE.npz")
-    _check(n >= 0 and n_nll >= 0 and steps >= 1, f"need n >= 0, n_nll >= 0, steps >= 1")
+    _check(n >= 0 and n_nll >= 0, f"--n and --n-nll must be >= 0, got {n}, {n_nll}")
+    _check(n != 1, "--n must be 0 (skip) or at least 2 (FID needs a covariance)")
+    _check(steps >= 1, f"--steps must be at least 1, got {steps}")
     _check(sampler in ('ddim', 'ancestral'), f"--sampler must be 'ddim' or 'ancestral', got {sampler!r}")
-    dev = None if device == 'auto' else device
-    res = dict(model=model, samples=samples)
-    try: test = load_dataset(dataset, 'test')
-    except DatasetError as e: raise CliError(f"adm-edu-eval needs the {dataset} test set: {e}")
-    net = None
+    _check(dataset in DATASETS, f"--dataset must be one of {DATASETS}, got {dataset!r}")
+    _check(k >= 1, f"--k must be at least 1, got {k}")
+    _check(0 <= seed < 2**63, f"--seed must lie in [0, 2**63), got {seed}")
+    out = check_out(out)
+    dev = check_device(device)
+    imgs = labels = net = None
+    if samples: imgs, labels = load_sample_file(samples)
     if model:
-        try: net, sched, meta = load_pretrained(model, device=dev)
-        except (ValueError, FileNotFoundError) as e: raise CliError(f"adm-edu-eval: {e}")
-        if n_nll:
-            t0 = time.time()
-            res['nll'] = nll_bits_per_dim(net, sched, test, n=n_nll, class_cond=bool(net.num_classes), device=dev, progress=True)
-            res['nll']['seconds'] = round(time.time() - t0, 1)
-            print(f"NLL: {res['nll']['bpd']:.3f} ± {res['nll']['bpd_sem']:.3f} bits/dim on {res['nll']['n']} test images")
-    if samples:
-        imgs, labels = load_sample_file(samples)
-        labels = None if labels is None or (np.asarray(labels) < 0).all() else labels
-    elif net is not None and n:
-        labels = parse_classes(None, n, net.num_classes)
-        imgs, labels, secs = generate(net, sched, n, steps, sampler, 0.0, labels, seed, device=dev)
-        res['sampling'] = dict(n=n, steps=steps, sampler=sampler, seconds=round(secs, 1))
-    else: imgs = None
+        net, sched, meta = _load(model, '--model', 'diffusion', dev)
+        _check(steps <= sched.T, f"--steps must be between 1 and the model's T={sched.T}, got {steps}")
+    gen = imgs is None and net is not None and n > 0
+    _check(imgs is not None or gen or (net is not None and n_nll > 0), "nothing to evaluate: --n 0 and --n-nll 0 without --samples")
     if imgs is not None:
-        res['metrics'] = evaluate_images(imgs, test, 'fmnist', labels=labels, device=dev)
+        _check_fmnist_layout(imgs.shape[1], imgs.shape[2], f"{samples} holds")
+        if labels is not None and (labels < 0).all(): labels = None  # adm-edu-sample writes -1 for unconditional samples
+        if labels is not None:
+            K, what = (net.num_classes, 'the model') if net is not None and net.num_classes else (10, 'the Fashion-MNIST classifier')
+            _check(((labels >= 0) & (labels < K)).all(), f"{samples}: labels must be class indices in [0, {K}) ({what}'s classes) "
+                   f"or all -1 (unlabelled), got values in [{int(labels.min())}, {int(labels.max())}]")
+    if gen: _check_fmnist_layout(net.in_channels, net.image_size, "the model makes")
+    if imgs is not None or gen:
+        _check(dataset == 'fashion-mnist', f"the sample metrics compare with the Fashion-MNIST test set; --dataset {dataset} only serves the NLL (use --n 0)")
+    test = load_dataset(dataset, 'test')
+    res = dict(model=model, samples=samples)
+    if net is not None and n_nll:
+        _check((test.channels, test.image_size) == (net.in_channels, net.image_size),
+               f"--model {model} takes {net.in_channels}x{net.image_size}x{net.image_size} images, the {dataset} test set has "
+               f"{test.channels}x{test.image_size}x{test.image_size}")
+        t0 = time.time()
+        res['nll'] = nll_bits_per_dim(net, sched, test, n=n_nll, class_cond=bool(net.num_classes), device=dev, progress=True)
+        res['nll']['seconds'] = round(time.time() - t0, 1)
+        print(f"NLL: {res['nll']['bpd']:.3f} ± {res['nll']['bpd_sem']:.3f} bits/dim on {res['nll']['n']} test images")
+    if gen:
+        generate = _heavy()[0]
+        labels = parse_classes(None, n, net.num_classes)
+        imgs, labels, secs = generate(net, sched, n, steps, sampler, 0.0, labels, seed)
+        res['sampling'] = dict(n=n, steps=steps, sampler=sampler, seconds=round(secs, 1))
+    if imgs is not None:
+        res['metrics'] = evaluate_images(imgs, test, 'fmnist', k=k, labels=labels, device=dev)
         m = res['metrics']
-        print('  '.join(f"{k}={m[k]:.4g}" for k in ('fid', 'sfid', 'inception_score', 'precision', 'recall', 'class_acc') if k in m))
+        print('  '.join(f"{key}={m[key]:.4g}" for key in ('fid', 'sfid', 'inception_score', 'precision', 'recall', 'class_acc') if key in m))
+        for note in m.get('notes', []): print(f"note: {note}")
     save_metrics_json(res, out)
     print(f"wrote {out}")
     return res
@@ -185,14 +387,15 @@ def forward_process_demo(out_dir:Path, dataset:str='fashion-mnist', n_images:int
     return dict(dataset=ds.name, files=files)
 
 def sampling_demo(out_dir:Path, model='fmnist-s', seed:int=0, nll_images:int=4, device=None) -> dict:
-    "Class-conditional 10x10 grids with DDIM-25 and ancestral-100, plus the NLL of a few test images."
+    "Class-conditional 10x10 grids with DDIM-25 and ancestral-50 (learned variance), plus the NLL of a few test images."
     import torch
     from adm_edu.pretrained import load_pretrained
     net, sched, meta = load_pretrained(model, device=device) if isinstance(model, (str, Path)) else model
     K = net.num_classes or 10
     labels = torch.arange(K).repeat_interleave(10)[:100] if net.num_classes else None
     rep = dict(model=meta.get('name', str(model)), record=meta.get('record', {}), runs={})
-    for name, sampler, steps in (('ddim25', 'ddim', 25), ('ancestral100', 'ancestral', 100)):
+    generate, _, save_grid = _heavy()
+    for name, sampler, steps in (('ddim25', 'ddim', 25), ('ancestral50', 'ancestral', 50)):   # the learned variance is good at 50
         imgs, _, secs = generate(net, sched, len(labels) if labels is not None else 100, steps, sampler, 0.0, labels, seed)
         f = save_grid(imgs, out_dir / f'samples_{name}.png', nrow=10)
         rep['runs'][name] = dict(sampler=sampler, steps=steps, n=len(imgs), seconds=round(secs, 2), file=str(f))
@@ -223,13 +426,14 @@ def train_demo(out_dir:Path, minutes:float=2.0, seed:int=0) -> dict:
                             bs=64, lr=2e-3, ema=0.999, out_dir=out_dir / 'digits-run', seed=seed, progress=False, n_valid=256)
     net, sched, config = load_checkpoint(out_dir / 'digits-run' / 'model.pt')
     labels = __import__('torch').arange(10).repeat_interleave(10)
+    generate, _, save_grid = _heavy()
     imgs, _, secs = generate(net, sched, 100, 50, 'ddim', 0.0, labels, seed)
     f = save_grid(imgs, out_dir / 'samples_digits_trained.png', nrow=10, scale=4)
     return dict(epochs=epochs, train_seconds=round(time.time() - t0 - secs, 1), final_loss=float(learn.recorder.values[-1][0]),
                 file=str(f), sample_seconds=round(secs, 1))
 
 # %% ../nbs/15_cli.ipynb #62a468f0
-@call_parse
+@console_script('adm-edu-demo')
 def demo(out:str='demo', # output directory for figures and report.json
          dataset:str='fashion-mnist', # data for the forward-process figures: 'fashion-mnist' or 'digits'
          model:str='fmnist-s', # shipped model (or checkpoint path) to sample from
@@ -238,24 +442,38 @@ def demo(out:str='demo', # output directory for figures and report.json
          seed:int=0): # random seed
     "Run the adm_edu demo: every stage that exists, writing figures and report.json into OUT."
     import matplotlib; matplotlib.use('Agg')
-    from adm_edu.data import DATASETS
+    from adm_edu.data import DATASETS, atomic_write
     from adm_edu.pretrained import available
-    _check(dataset in DATASETS, f"adm-edu-demo: --dataset must be one of {DATASETS}, got {dataset!r}")
-    out_dir = Path(out); out_dir.mkdir(parents=True, exist_ok=True)
+    _check(dataset in DATASETS, f"--dataset must be one of {DATASETS}, got {dataset!r}")
+    guidance = check_real(guidance, '--guidance', hint='0: off')
+    _check(0 <= seed < 2**63, f"--seed must lie in [0, 2**63), got {seed}")
+    out_dir = check_out(out, '--out', kind='dir')
+    loaded = None  # the model, loaded before any work; only the default model may be absent (an install without weights)
+    if not train and not (model == 'fmnist-s' and model not in available()): loaded = _load(model, '--model', 'diffusion')
+    out_dir.mkdir(parents=True, exist_ok=True)
     report, t0 = dict(settings=dict(dataset=dataset, model=model, train=train, guidance=guidance, seed=seed)), time.time()
-    report['forward_process'] = forward_process_demo(out_dir, dataset)
-    if train: report['train'] = train_demo(out_dir, seed=seed)
-    elif model in available() or Path(model).exists():
-        report['sampling'] = sampling_demo(out_dir, model, seed)
-        if 'fmnist-clf' in available():
-            report['guidance'] = guided_demo(out_dir, model, 'fmnist-clf', guidance_scale=guidance, unconditional=True, steps=25,
-                                             sampler='ancestral', n_per_class=8, seed=seed)
+    stages, ts = {}, time.time()
+    def stage(name):   # wall time of each stage, in report.json
+        nonlocal ts
+        stages[name] = round(time.time() - ts, 2); ts = time.time()
+    report['forward_process'] = forward_process_demo(out_dir, dataset); stage('forward_process')
+    if train: report['train'] = train_demo(out_dir, seed=seed); stage('train')
+    elif loaded is not None:
+        report['sampling'] = sampling_demo(out_dir, loaded, seed); stage('sampling_and_nll')
+        net = loaded[0]
+        if guidance and 'fmnist-clf' in available() and net.null_class is not None and (net.in_channels, net.image_size) == (1, 32):
+            report['guidance'] = _heavy()[1](out_dir, model, 'fmnist-clf', guidance_scale=guidance, unconditional=True, steps=25,
+                                             sampler='ancestral', n_per_class=8, seed=seed); stage('guidance')
+        if isinstance(report['sampling'], dict):
+            for k, r in report['sampling']['runs'].items(): stages[f'sampling.{k}'] = r['seconds']
+            if isinstance(report['sampling'].get('nll'), dict): stages['sampling.nll'] = report['sampling']['nll']['seconds']
     else:
         print(f"sampling skipped: no shipped model {model!r} in this install (shipped: {sorted(available()) or 'none'}); "
               "try `adm-edu-demo --train` or `adm-edu-train`.")
         report['sampling'] = f'skipped: model {model!r} not shipped'
+    report['stage_seconds'] = stages
     report['seconds'] = round(time.time() - t0, 2)
-    (out_dir / 'report.json').write_text(json.dumps(report, indent=2, default=str))
+    atomic_write(out_dir / 'report.json', lambda f: f.write(json.dumps(report, indent=2, default=str)), mode='w')
     files = list(report['forward_process']['files'].values())
     if isinstance(report.get('sampling'), dict): files += [r['file'] for r in report['sampling']['runs'].values()]
     if 'train' in report: files.append(report['train']['file'])
@@ -263,3 +481,22 @@ def demo(out:str='demo', # output directory for figures and report.json
     for f in files: print(f"wrote {f}")
     print(f"wrote {out_dir / 'report.json'} ({report['seconds']:.0f} s)")
     return report
+
+# %% ../nbs/15_cli.ipynb #c15b0002
+@console_script('adm-edu-experiment')
+def experiment(name:str, # experiment name (see adm_edu.experiments.EXPERIMENTS), e.g. iddpm-table
+               scale:str='cpu', # 'cpu' (sized for a 2-core CPU) or 'gpu' (the fmnist-s configuration)
+               only:str=None, # comma-separated run names to do (default: all not done yet)
+               root:str='results/experiments', # where the run records go
+               work:str='runs/experiments'): # where the checkpoints go
+    "Train and evaluate the runs of an experiment that are not done yet; finished runs are never recomputed."
+    import warnings
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message='.*torch.jit.script.*', category=FutureWarning)
+        from adm_edu.experiments import run_experiment, EXPERIMENTS
+    _check(name in EXPERIMENTS, f"unknown experiment {name!r}; choose one of {sorted(EXPERIMENTS)}")
+    check_out(Path(root) / name, '--root', kind='dir'); check_out(Path(work) / name, '--work', kind='dir')
+    runs = [r.strip() for r in only.split(',') if r.strip()] if only else None
+    recs = run_experiment(name, scale, runs, root, work)
+    for run, r in recs.items(): print(f"{name}/{run}: {r['status']}, {json.dumps(r.get('metrics', {}))}")
+    return recs

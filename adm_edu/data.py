@@ -6,7 +6,7 @@ Docs: https://adm-edu.github.io/adm_edu/data.html.md"""
 
 # %% ../nbs/08a_data.ipynb #887e896d
 from __future__ import annotations
-import gzip, hashlib, os, struct, tempfile, urllib.request
+import gzip, hashlib, json, os, struct, tempfile, urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
@@ -14,9 +14,9 @@ import torch
 from .errors import MissingResource
 
 # %% auto #0
-__all__ = ['FMNIST_FILES', 'FMNIST_URL', 'FMNIST_CLASSES', 'DEBIAN_FMNIST', 'DATASETS', 'DatasetError', 'parse_idx',
-           'read_idx_gz', 'atomic_write', 'fashion_mnist_dir', 'ImageDataset', 'to_unit_range', 'to_uint8',
-           'fashion_mnist', 'digits', 'load_dataset']
+__all__ = ['FMNIST_FILES', 'FMNIST_URL', 'FMNIST_CLASSES', 'DEBIAN_FMNIST', 'DATASETS', 'RESULTS_DIR', 'DatasetError',
+           'parse_idx', 'read_idx_gz', 'atomic_write', 'fashion_mnist_dir', 'ImageDataset', 'to_unit_range', 'to_uint8',
+           'fashion_mnist', 'digits', 'load_dataset', 'result_path', 'load_result']
 
 # %% ../nbs/08a_data.ipynb #ab7e469a
 FMNIST_FILES = {  # name: (SHA-256 of the *decompressed* IDX payload, expected shape)
@@ -197,3 +197,21 @@ def load_dataset(name:str='fashion-mnist', # 'fashion-mnist' or 'digits'
             return digits(split)
     if name == 'digits': return digits(split)
     raise ValueError(f"unknown dataset {name!r}; expected one of {DATASETS}")
+
+# %% ../nbs/08a_data.ipynb #d08a0002
+RESULTS_DIR = Path(__file__).resolve().parent / 'results' if '__file__' in globals() else Path('../adm_edu/results').resolve()
+
+def result_path(run:str, # a folder of results/, e.g. 'fmnist-v4-h100-2026-11-26'
+                name:str # a file in it, e.g. 'eval_samples.json'
+               ) -> Path:
+    "Path of a recorded result file; a clear error naming the runs that exist when it is not there."
+    p = RESULTS_DIR / run / name
+    if not p.is_file():
+        runs = sorted(d.name for d in RESULTS_DIR.iterdir() if d.is_dir()) if RESULTS_DIR.is_dir() else []
+        raise DatasetError(f"no recorded result {run}/{name} in {RESULTS_DIR} (runs there: {', '.join(runs) or 'none'})")
+    return p
+
+def load_result(run:str, name:str):
+    "A recorded result: parsed JSON for .json files, the path otherwise (e.g. a .png figure)."
+    p = result_path(run, name)
+    return json.loads(p.read_text()) if p.suffix == '.json' else p

@@ -6,11 +6,14 @@ Docs: https://adm-edu.github.io/adm_edu/device.html.md"""
 
 # %% ../nbs/00b_device.ipynb #19f0dcb0
 from __future__ import annotations
-import os, platform
+import os, platform, warnings
+from functools import lru_cache
 import torch
+from .errors import MissingResource
 
 # %% auto #0
-__all__ = ['default_device', 'autocast_dtype', 'describe_device']
+__all__ = ['NATIVE_BF16_FLAGS', 'default_device', 'autocast_dtype', 'cpu_flags', 'cpu_has_native_bf16', 'warn_if_emulated_bf16',
+           'describe_device']
 
 # %% ../nbs/00b_device.ipynb #2934b103
 def default_device(device:str|torch.device|None=None # explicit choice; 'auto'/None picks the best available
@@ -19,20 +22,58 @@ def default_device(device:str|torch.device|None=None # explicit choice; 'auto'/N
     device = device if device not in (None, 'auto') else os.environ.get('ADM_EDU_DEVICE') or None
     if device is not None:
         d = torch.device(device)
-        if d.type == 'cuda' and not torch.cuda.is_available(): raise RuntimeError(f"device {device!r} requested but CUDA is not available")
+        if d.type == 'cuda' and not torch.cuda.is_available(): raise MissingResource(f"device {device!r} requested but CUDA is not available")
         if d.type == 'mps' and not (hasattr(torch.backends, 'mps') and torch.backends.mps.is_available()):
-            raise RuntimeError(f"device {device!r} requested but MPS is not available")
+            raise MissingResource(f"device {device!r} requested but MPS is not available")
         return d
     if torch.cuda.is_available(): return torch.device('cuda')
     if hasattr(torch.backends, 'mps') and torch.backends.mps.is_available(): return torch.device('mps')
     return torch.device('cpu')
 
 def autocast_dtype(device:torch.device) -> torch.dtype|None:
-    "Mixed-precision dtype for `device`: bfloat16 on CUDA with bf16 support or on CPU, float16 on older CUDA and MPS."
+    "Mixed-precision dtype for `device`: bf16 on CUDA with bf16 support, fp16 on older CUDA and MPS; on a CPU bf16 only when native, else None (stay in fp32)."
     device = torch.device(device)
     if device.type == 'cuda': return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if device.type == 'mps': return torch.float16
-    return torch.bfloat16
+    return torch.bfloat16 if cpu_has_native_bf16() else None
+
+# %% ../nbs/00b_device.ipynb #bf16fn01
+NATIVE_BF16_FLAGS = frozenset({'avx512_bf16', 'amx_bf16', 'bf16'})   # x86 AVX512-BF16, x86 AMX-BF16, ARM (aarch64) BF16
+
+def cpu_flags(cpuinfo:str|None=None # text in /proc/cpuinfo's format; None reads /proc/cpuinfo
+             ) -> set[str]:
+    "The CPU feature flags listed in `cpuinfo` (x86 'flags', ARM 'Features'); an empty set where there is no /proc/cpuinfo."
+    if cpuinfo is None:
+        try:
+            with open('/proc/cpuinfo') as f: cpuinfo = f.read()
+        except OSError: return set()
+    for line in cpuinfo.splitlines():
+        key, _, val = line.partition(':')
+        if key.strip() in ('flags', 'Features'): return set(val.split())
+    return set()
+
+@lru_cache(maxsize=None)
+def _torch_says_native_bf16() -> bool:
+    try: return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except Exception: return False   # private API: absent in some torch versions or builds
+
+def cpu_has_native_bf16(cpuinfo:str|None=None # /proc/cpuinfo text to judge (for tests); None: this machine (torch's check, then /proc/cpuinfo)
+                       ) -> bool:
+    "True when the CPU has bf16 instructions (AVX512-BF16, AMX-BF16 or ARM BF16), so bf16 autocast is not emulated."
+    if cpuinfo is None and _torch_says_native_bf16(): return True
+    return bool(cpu_flags(cpuinfo) & NATIVE_BF16_FLAGS)
+
+# %% ../nbs/00b_device.ipynb #bf16fn02
+def warn_if_emulated_bf16(device:str|torch.device|None=None, # where bf16 was asked for; None: `default_device()`
+                          what:str='bf16 mixed precision', # what was asked for, as the warning names it
+                          cpuinfo:str|None=None # /proc/cpuinfo text to judge (for tests); None: this machine
+                         ) -> bool: # True when bf16 is native on `device` (no warning)
+    "Warn (one line, `UserWarning`) when bf16 was explicitly asked for on a CPU without native bf16; returns whether it is native."
+    d = default_device(device) if device is None else torch.device(device)
+    if d.type != 'cpu' or cpu_has_native_bf16(cpuinfo): return True
+    warnings.warn(f"{what} was requested on a CPU without native bf16 (no avx512_bf16/amx_bf16): it is emulated, "
+                  "usually slower than fp32 and less accurate; use 'fp32' (or 'auto') here", UserWarning, stacklevel=2)
+    return False
 
 # %% ../nbs/00b_device.ipynb #8f30e639
 def describe_device(device:str|torch.device|None=None # the device to describe; None: `default_device()`

@@ -6,7 +6,7 @@ Docs: https://adm-edu.github.io/adm_edu/experiments.html.md"""
 
 # %% ../nbs/20_experiments.ipynb #e20a0004
 from __future__ import annotations
-import math, time
+import json, math, time
 from pathlib import Path
 import numpy as np
 import torch
@@ -16,11 +16,17 @@ from .guidance import make_guidance, check_classifier
 from .device import default_device
 from .data import load_dataset, to_uint8
 from .pretrained import load_pretrained
-from .metrics import get_extractor, evaluate_images, load_fmnist_extractor
+from .metrics import get_extractor, evaluate_images, load_fmnist_extractor, nll_bits_per_dim
+from .errors import BadArgument, BadFile
+from .device import describe_device
+from .data import atomic_write
+from .pretrained import read_checkpoint, load_checkpoint
+from .learner import train_diffusion
 from .viz import show_grid
 
 # %% auto #0
-__all__ = ['generate', 'ddim_steps_eta', 'skip_prefix', 'guidance_settings', 'guidance_table', 'guided_demo']
+__all__ = ['RECORD_KEYS', 'SMALL_UNET', 'EXPERIMENTS', 'generate', 'ddim_steps_eta', 'skip_prefix', 'guidance_settings',
+           'guidance_table', 'guided_demo', 'read_record', 'evaluate_run', 'run_one', 'run_experiment']
 
 # %% ../nbs/20_experiments.ipynb #e20a0011
 def generate(model, sched, n:int, # number of images
@@ -75,15 +81,6 @@ def skip_prefix(model, sched, real, # the reference images (an `ImageDataset`)
     return out
 
 # %% ../nbs/20_experiments.ipynb #bbabed62
-def _draw(model, sched, labels, guidance, steps, sampler, seed, batch_size, shape, device, progress):
-    out = []
-    for i in range(0, len(labels), batch_size):
-        yb = labels[i:i + batch_size].to(device)
-        gen = torch.Generator(device=device).manual_seed(seed + i)
-        out.append(sample(model, sched, (len(yb),) + tuple(shape), steps=steps, sampler=sampler, y=yb, guidance=guidance,
-                          generator=gen, device=device, progress=progress).cpu())
-    return torch.cat(out)
-
 def guidance_settings(scales=(1.0, 2.0, 5.0, 10.0), # classifier-guidance scales
                       cfg_scales=(1.0, 3.0) # classifier-free weights (conditional model)
                      ) -> list: # (model kind, guidance kind, scale) tuples
@@ -109,7 +106,6 @@ def guidance_table(model, # label-dropout diffusion model (e.g. load_pretrained(
     K = getattr(model, 'num_classes', None)
     if K is None: raise ValueError("guidance_table needs a class-conditional model trained with label dropout (both rows of Table 4)")
     check_classifier(classifier, (1, model.in_channels, model.image_size, model.image_size), None, K)
-    shape = (model.in_channels, model.image_size, model.image_size)
     labels = torch.arange(K).repeat_interleave(n_per_class)
     ext = get_extractor(extractor, device)
     if real_images is None:
@@ -119,9 +115,8 @@ def guidance_table(model, # label-dropout diffusion model (e.g. load_pretrained(
     for kind, how, s in (settings or guidance_settings()):
         gd = make_guidance(classifier if how == 'classifier' else None, scale=s if how == 'classifier' else 0.0,
                            cfg_scale=s if how == 'cfg' else 0.0, unconditional=kind == 'unconditional')
-        t0 = time.time()
-        xs = _draw(model, sched, labels, gd, steps, sampler, seed, batch_size, shape, device, progress)
-        sec = time.time() - t0
+        im, _, sec = generate(model, sched, len(labels), steps, sampler, 0.0, labels, seed, batch_size, guidance=gd, progress=progress)
+        xs = torch.from_numpy(im).permute(0, 3, 1, 2).float() / 127.5 - 1
         res = evaluate_images(xs, real, ext, labels=labels, device=device)
         rows.append(dict(model=kind, guidance=how, scale=s, **{k: res[k] for k in ('fid', 'sfid', 'inception_score', 'precision', 'recall', 'class_acc')},
                          n=len(xs), steps=steps, sampler=sampler, seconds=sec))
@@ -169,3 +164,116 @@ def guided_demo(out_dir='demo', # where samples_guided.png goes
     fig.tight_layout(); fig.savefig(out / 'samples_guided.png', dpi=120); plt.close(fig)
     rep['image'] = str(out / 'samples_guided.png')
     return rep
+
+# %% ../nbs/20_experiments.ipynb #e20b0002
+RECORD_KEYS = ('experiment', 'run', 'command', 'scale', 'config', 'seed', 'hardware', 'status', 'train_seconds', 'loss_curve')
+
+def read_record(path:Path) -> dict|None:
+    "A run's record, None when it does not exist; `BadFile` (naming the file to delete) when it is corrupt or partial."
+    path = Path(path)
+    if not path.exists(): return None
+    try: rec = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise BadFile(f"{path} is not valid JSON ({e}); delete it to recompute that run") from None
+    missing = [k for k in RECORD_KEYS if k not in rec] if isinstance(rec, dict) else list(RECORD_KEYS)
+    if missing or rec.get('status') not in ('trained', 'done'):
+        raise BadFile(f"{path} is a partial run record (missing {missing or 'a valid status'}); delete it to recompute that run")
+    if rec['status'] == 'done' and 'metrics' not in rec: raise BadFile(f"{path} says done but has no metrics; delete it to recompute")
+    return rec
+
+def evaluate_run(model, sched, test, # the trained model, its schedule and the test set (an `ImageDataset`)
+                 n_nll:int=100, # test images for the NLL (the full bound over all T terms)
+                 n_samples:int=1000, # class-balanced samples for FID / precision / recall
+                 steps:int=100, sampler:str='ancestral', k:int=3, seed:int=0, batch_size:int=500) -> dict:
+    "NLL in bits/dim (with its standard error) and FID / sFID / precision / recall / class accuracy of generated samples."
+    out = {}
+    if n_nll:
+        r = nll_bits_per_dim(model, sched, test, n=n_nll, batch_size=min(batch_size, n_nll), class_cond=getattr(model, 'num_classes', None) is not None, seed=seed)
+        out.update(nll_bpd=r['bpd'], nll_sem=r['bpd_sem'], nll_n=r['n'])
+    if n_samples:
+        K = getattr(model, 'num_classes', None)
+        y = torch.arange(K).repeat_interleave(math.ceil(n_samples / K))[:n_samples] if K else None
+        im, _, sec = generate(model, sched, n_samples, steps, sampler, 0.0, y, seed, batch_size)
+        r = evaluate_images(im, test, 'fmnist', k=k, labels=y)
+        out.update({m: r[m] for m in ('fid', 'sfid', 'precision', 'recall', 'class_acc') if m in r},
+                   n_samples=n_samples, sampler=f'{sampler}-{steps}', k=k, sample_seconds=round(sec, 1))
+    return out
+
+def run_one(experiment:str, run:str, config:dict, # train_diffusion arguments of this run
+            evaluation:dict, # evaluate_run arguments
+            scale:str, root, work, log=print) -> dict:
+    "Train (or resume) and evaluate one run; its record is written after training and again when evaluated."
+    rdir, wdir = Path(root) / experiment / run, Path(work) / experiment / run
+    rec_path = rdir / 'record.json'
+    rec = read_record(rec_path)
+    if rec is not None and rec['status'] == 'done': log(f'{experiment}/{run}: done, not recomputed'); return rec
+    def write(r): atomic_write(rec_path, lambda f: f.write(json.dumps(r, indent=1, default=str) + '\n'), mode='w'); return read_record(rec_path)
+    if rec is None:
+        t0 = time.time()
+        resume = (wdir / 'last.pt').exists() and not (wdir / 'model.pt').exists()
+        if not (wdir / 'model.pt').exists():
+            log(f'{experiment}/{run}: training' + (' (resuming)' if resume else ''))
+            learn = train_diffusion(**config, out_dir=wdir, resume=resume, progress=False)
+            curve = [round(float(l), 5) for l in learn.recorder.losses]   # per training step (smoothed, as fastai reports it)
+        else: curve = []
+        ck = read_checkpoint(wdir / 'last.pt') if (wdir / 'last.pt').exists() else {}
+        rec = dict(experiment=experiment, run=run, scale=scale, config=config, seed=config.get('seed', 0),
+                   command=f"adm-edu-experiment {experiment} --scale {scale} --only {run}", hardware=describe_device(),
+                   status='trained', train_seconds=ck.get('train_seconds'), iterations=ck.get('iter'), loss_curve=curve,
+                   wall_seconds_train=round(time.time() - t0, 1))
+        rec = write(rec)
+    log(f'{experiment}/{run}: evaluating')
+    model, sched, _ = load_checkpoint(wdir / 'model.pt')
+    t0 = time.time()
+    rec.update(metrics=evaluate_run(model, sched, load_dataset(config.get('dataset', 'fashion-mnist'), 'test'), **evaluation),
+               evaluation=evaluation, wall_seconds_eval=round(time.time() - t0, 1), status='done')
+    return write(rec)
+
+# %% ../nbs/20_experiments.ipynb #e20b0004
+SMALL_UNET = dict(model_channels=32, channel_mult=(1, 2, 2), num_res_blocks=1, attention_resolutions=(8,), num_head_channels=32,
+                  dropout=0.0)   # ~0.6M parameters at 32x32: the CPU scale of the tables
+
+def _iddpm_rows(T_short, T_long):
+    return {f'T{T_short}-linear-simple': dict(T=T_short, schedule='linear', loss='simple'),
+            f'T{T_long}-linear-simple': dict(T=T_long, schedule='linear', loss='simple'),
+            f'T{T_long}-linear-hybrid': dict(T=T_long, schedule='linear', loss='hybrid'),
+            f'T{T_long}-cosine-simple': dict(T=T_long, schedule='cosine', loss='simple'),
+            f'T{T_long}-cosine-hybrid': dict(T=T_long, schedule='cosine', loss='hybrid'),
+            f'T{T_long}-cosine-vlb': dict(T=T_long, schedule='cosine', loss='vlb', sampler='importance')}
+
+EXPERIMENTS = {
+    'iddpm-table': dict(
+        doc="Improved DDPM's Tables 1-2: schedule x objective x T at equal iterations. --scale cpu: 6 runs of 2 epochs of a "
+            "0.6M-parameter U-Net on Fashion-MNIST (32x32) plus NLL on 100 test images and FID on 1,000 samples: about 2.5 hours "
+            "on a free 2-core CPU; --scale gpu: fmnist-s, 20 epochs, NLL on 1,000 images, FID on 10,000 samples.",
+        rows=_iddpm_rows(1000, 4000),
+        scales=dict(cpu=dict(train=dict(preset='fmnist-s', model_kwargs=dict(SMALL_UNET, learn_sigma=True), epochs=2, bs=128, lr=1e-3,
+                                        mixed_precision='auto', ckpt_every=200),
+                             evaluation=dict(n_nll=100, n_samples=1000, steps=100)),
+                    gpu=dict(train=dict(preset='fmnist-s', epochs=20, bs=256, lr=4e-4, ckpt_every=1000),
+                             evaluation=dict(n_nll=1000, n_samples=10000, steps=100)))),
+    'toy': dict(
+        doc="The runner's own test: two 8x8 digits runs of a few seconds each (under a minute in all, evaluation included).",
+        rows={'a-simple': dict(T=50, schedule='cosine', loss='simple'), 'b-hybrid': dict(T=50, schedule='cosine', loss='hybrid')},
+        scales=dict(cpu=dict(train=dict(dataset='digits', preset='fmnist-s', epochs=50, bs=64, lr=2e-3, max_seconds=2, n_valid=64, ckpt_every=5,
+                                        model_kwargs=dict(image_size=8, model_channels=16, channel_mult=(1, 2), num_res_blocks=1,
+                                                          attention_resolutions=(), num_head_channels=16, dropout=0.0, learn_sigma=True, norm_groups=8)),
+                             evaluation=dict(n_nll=2, n_samples=0)))),
+}
+
+def run_experiment(name:str, # a key of EXPERIMENTS
+                   scale:str='cpu', # 'cpu' or 'gpu'
+                   only=None, # run names to do (default: all)
+                   root='results/experiments', # where the records go (committed)
+                   work='runs/experiments', # where checkpoints go (not committed)
+                   log=print) -> dict: # run name -> record
+    "Train and evaluate every run of experiment `name` that is not done yet; return all records."
+    if name not in EXPERIMENTS: raise BadArgument(f"unknown experiment {name!r}; choose one of {sorted(EXPERIMENTS)}")
+    exp = EXPERIMENTS[name]
+    if scale not in exp['scales']: raise BadArgument(f"--scale must be one of {sorted(exp['scales'])} for {name}, got {scale!r}")
+    rows = exp['rows']
+    bad = [r for r in (only or []) if r not in rows]
+    if bad: raise BadArgument(f"unknown runs {bad} of {name}; its runs are {sorted(rows)}")
+    s = exp['scales'][scale]
+    return {run: run_one(name, run, {**s['train'], **cfg}, s['evaluation'], scale, root, work, log)
+            for run, cfg in rows.items() if not only or run in only}

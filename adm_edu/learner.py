@@ -24,15 +24,15 @@ from fastai.optimizer import OptimWrapper
 import fastai.callback.schedule, fastai.callback.fp16  # Learner.fit_one_cycle, to_fp16, to_bf16
 from fastai.torch_core import rank_distrib
 from fastai.metrics import accuracy
-from .errors import BadArgument, BadFile
+from .errors import BadArgument, BadFile, IncompatibleCheckpoint
 from .schedule import Schedule
-from .device import default_device, autocast_dtype
+from .device import default_device, autocast_dtype, warn_if_emulated_bf16
 from .losses import LOSS_TYPES  # also adds Schedule.training_losses / vb_terms_bpd
 from .resample import ScheduleSampler, UniformSampler, make_sampler
 from .data import ImageDataset, load_dataset, digits
 from .unet import PRESETS, unet_from_preset
 from .classifier import NoisyClassifier, CLASSIFIER_PRESETS
-from .pretrained import CKPT_FORMAT, save_checkpoint, read_checkpoint, load_init
+from .pretrained import CKPT_FORMAT, save_checkpoint, read_checkpoint, load_init, load_weights
 
 # %% auto #0
 __all__ = ['DiffusionDL', 'diffusion_dls', 'DiffusionLoss', 'unwrap', 'DiffusionCallback', 'LossTerm', 'ema_decay', 'ema_update',
@@ -314,15 +314,17 @@ def set_precision(learn:Learner, # the learner to configure
                   mode:str='auto' # 'auto', 'bf16', 'fp16' or 'fp32'
                  ) -> str: # the mode applied
     "Mixed precision for `learn` on its device: 'auto' is bf16 (or fp16) on CUDA and fp32 elsewhere."
-    if mode not in ('auto', 'bf16', 'fp16', 'fp32', None, 'no'): raise ValueError(f"mixed_precision must be 'auto', 'bf16', 'fp16' or 'fp32', got {mode!r}")
+    if mode not in ('auto', 'bf16', 'fp16', 'fp32', None, 'no'): raise BadArgument(f"mixed_precision must be 'auto', 'bf16', 'fp16' or 'fp32', got {mode!r}")
     dev = torch.device(learn.dls.device or default_device())
     if mode in (None, 'no', 'fp32'): return 'fp32'
     if mode == 'auto':
         if dev.type != 'cuda': return 'fp32'  # CPU/MPS: fp32 unless asked; bf16 autocast ran 1.19x faster on an AVX512-BF16 CPU (bench/bench_learner.py)
         mode = 'bf16' if autocast_dtype(dev) == torch.bfloat16 else 'fp16'
     if dev.type == 'cuda': learn.to_bf16() if mode == 'bf16' else learn.to_fp16()
-    elif mode == 'bf16': learn.add_cb(AutocastCallback(torch.bfloat16, dev.type))
-    else: raise ValueError(f"fp16 mixed precision needs CUDA (loss scaling); use 'bf16' or 'fp32' on {dev.type}")
+    elif mode == 'bf16':
+        warn_if_emulated_bf16(dev, "mixed_precision='bf16'")   # ~13x slower than fp32 on CPUs without AVX512-BF16/AMX
+        learn.add_cb(AutocastCallback(torch.bfloat16, dev.type))
+    else: raise BadArgument(f"fp16 mixed precision needs CUDA (loss scaling); use 'bf16' or 'fp32' on {dev.type}")
     return mode
 
 # %% ../nbs/08b_training.ipynb #27216197
@@ -355,7 +357,7 @@ class CheckpointCallback(Callback):
         "Restore model, EMA, optimizer and sampler from checkpoint `ck` (dict or path); fit then continues at its step."
         ck = read_checkpoint(ck) if not isinstance(ck, dict) else ck
         l = self.learn
-        unwrap(l.model).load_state_dict(ck['model'])
+        load_weights(unwrap(l.model), ck['model'], 'the checkpoint to resume', "this run's model")
         if l.opt is None: l.create_opt()
         l.opt.load_state_dict(ck['opt'])
         ema = getattr(l, 'ema', None)
@@ -369,12 +371,15 @@ class CheckpointCallback(Callback):
         ck = self._resume
         if ck is None: return
         if ck['n_iter'] != self._full:
-            raise ValueError(f"cannot resume: the checkpoint was written with {ck['n_iter']} batches per epoch, these DataLoaders have "
+            raise IncompatibleCheckpoint(f"cannot resume: the checkpoint was written with {ck['n_iter']} batches per epoch, these DataLoaders have "
                              f"{self._full} (same dataset and batch size needed)")
         if ck['n_epoch'] != self.n_epoch:
             warnings.warn(f"resuming a run of {ck['n_epoch']} epochs with n_epoch={self.n_epoch}: the learning-rate schedule differs")
         if ck.get('scaler') is not None and getattr(self.learn, 'scaler', None) is not None: self.learn.scaler.load_state_dict(ck['scaler'])
         self._e0, self._j = divmod(int(ck['iter']), self._full)
+        if int(ck['iter']) >= self._full * self.n_epoch:   # the run had finished: nothing to do, and nothing to overwrite
+            self.learn.train_iter, self._resume = int(ck['iter']), None
+            raise CancelFitException
 
     def before_epoch(self):
         if self._resume is not None and self.epoch < self._e0: raise CancelEpochException
@@ -539,11 +544,11 @@ def train_diffusion(dataset:str='fashion-mnist', # 'fashion-mnist' or 'digits'
                     distributed:bool=False # wrap training in `learn.distrib_ctx()` (under `accelerate launch`/torchrun)
                    ) -> Learner:
     "Train a diffusion U-Net with fastai and write `out_dir/last.pt` and `out_dir/model.pt`; returns the Learner."
-    if preset not in PRESETS: raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
-    if lr_sched not in ('one_cycle', 'constant'): raise ValueError(f"lr_sched must be 'one_cycle' or 'constant', got {lr_sched!r}")
+    if preset not in PRESETS: raise BadArgument(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    if lr_sched not in ('one_cycle', 'constant'): raise BadArgument(f"lr_sched must be 'one_cycle' or 'constant', got {lr_sched!r}")
     out_dir = Path(out_dir); last = out_dir / 'last.pt'
-    if resume and not last.exists(): raise FileNotFoundError(f"resume=True but there is no checkpoint {last}")
-    if resume and init is not None: raise ValueError("init= starts a new run from given weights, resume=True continues out_dir/last.pt: pick one")
+    if resume and not last.exists(): raise BadFile(f"resume=True but there is no checkpoint {last}")
+    if resume and init is not None: raise BadArgument("init= starts a new run from given weights, resume=True continues out_dir/last.pt: pick one")
     kw = {**PRESETS[preset], **(model_kwargs or {})}
     if p_uncond > 0: kw['class_dropout_null'] = True
     torch.manual_seed(seed)
@@ -551,10 +556,10 @@ def train_diffusion(dataset:str='fashion-mnist', # 'fashion-mnist' or 'digits'
                         image_size=kw['image_size'] if dataset == 'digits' else None)
     ds = dls.train.dataset
     if ds.image_size != kw['image_size'] or ds.channels != kw['in_channels']:
-        raise ValueError(f"preset {preset!r} expects {kw['in_channels']}x{kw['image_size']}x{kw['image_size']} images, "
+        raise BadArgument(f"preset {preset!r} expects {kw['in_channels']}x{kw['image_size']}x{kw['image_size']} images, "
                          f"{dataset} has {ds.channels}x{ds.image_size}x{ds.image_size}")
     if kw.get('num_classes') is not None and kw['num_classes'] != len(ds.classes):
-        raise ValueError(f"preset {preset!r} has {kw['num_classes']} classes, {dataset} has {len(ds.classes)}")
+        raise BadArgument(f"preset {preset!r} has {kw['num_classes']} classes, {dataset} has {len(ds.classes)}")
     model = unet_from_preset(preset, **{k: v for k, v in kw.items() if PRESETS[preset].get(k, object()) != v})
     if init is not None: load_init(model, init, preset)
     sched = Schedule.named(schedule, T)

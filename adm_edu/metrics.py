@@ -20,12 +20,12 @@ import adm_edu.losses  # noqa: F401 (adds Schedule.nll_bpd)
 from .pretrained import WEIGHTS_DIR, save_checkpoint, safe_load
 
 # %% auto #0
-__all__ = ['N_SPATIAL_CHANNELS', 'FMNIST_WEIGHTS', 'FID_WEIGHTS_URL', 'trace_sqrt_product', 'frechet_distance', 'FeatureStats',
-           'fid_from_features', 'inception_score', 'knn_radii', 'precision_recall', 'to_model_range',
-           'FeatureExtractor', 'FMNISTNet', 'classifier_accuracy', 'train_fmnist_extractor', 'FMNISTExtractor',
-           'load_fmnist_extractor', 'InceptionV3FID', 'fid_inception_weights', 'InceptionExtractor', 'get_extractor',
-           'load_sample_file', 'evaluate_images', 'save_metrics_json', 'nll_bits_per_dim', 'noisy_predictions',
-           'accuracy_vs_t', 'calibration']
+__all__ = ['N_SPATIAL_CHANNELS', 'COV_RTOL', 'FMNIST_WEIGHTS', 'FID_WEIGHTS_URL', 'IS_MIN_PER_SPLIT', 'check_covariance',
+           'trace_sqrt_product', 'frechet_distance', 'FeatureStats', 'fid_from_features', 'inception_score',
+           'knn_radii', 'precision_recall', 'to_model_range', 'FeatureExtractor', 'FMNISTNet', 'classifier_accuracy',
+           'train_fmnist_extractor', 'FMNISTExtractor', 'load_fmnist_extractor', 'InceptionV3FID',
+           'fid_inception_weights', 'InceptionExtractor', 'get_extractor', 'load_sample_file', 'evaluate_images',
+           'save_metrics_json', 'nll_bits_per_dim', 'noisy_predictions', 'accuracy_vs_t', 'calibration']
 
 # %% ../nbs/12_metrics.ipynb #c58269e2
 N_SPATIAL_CHANNELS = 7  # ADM's sFID keeps the first 7 channels of an intermediate feature map
@@ -40,14 +40,31 @@ def _as_f64(x, name):
 def _check_gaussian(mu1, sigma1, mu2, sigma2):
     mu1, mu2 = np.atleast_1d(_as_f64(mu1, 'mu1')), np.atleast_1d(_as_f64(mu2, 'mu2'))
     sigma1, sigma2 = np.atleast_2d(_as_f64(sigma1, 'sigma1')), np.atleast_2d(_as_f64(sigma2, 'sigma2'))
-    if mu1.ndim != 1 or mu1.size == 0: raise ValueError(f"mu1 must be a non-empty vector, got shape {mu1.shape}")
+    if mu1.ndim != 1 or mu1.size == 0: raise BadArgument(f"mu1 must be a non-empty vector, got shape {mu1.shape}")
     d = mu1.shape[0]
-    if mu2.shape != (d,): raise ValueError(f"mean vectors differ in size: mu1 {mu1.shape}, mu2 {mu2.shape}")
+    if mu2.shape != (d,): raise BadArgument(f"mean vectors differ in size: mu1 {mu1.shape}, mu2 {mu2.shape}")
     for n, s in (('sigma1', sigma1), ('sigma2', sigma2)):
-        if s.shape != (d, d): raise ValueError(f"{n} must be ({d}, {d}) to match the means, got {s.shape}")
+        if s.shape != (d, d): raise BadArgument(f"{n} must be ({d}, {d}) to match the means, got {s.shape}")
     for n, a in (('mu1', mu1), ('sigma1', sigma1), ('mu2', mu2), ('sigma2', sigma2)):
-        if not np.isfinite(a).all(): raise ValueError(f"{n} contains NaN or infinite values")
+        if not np.isfinite(a).all(): raise BadArgument(f"{n} contains NaN or infinite values")
+    for n, s in (('sigma1', sigma1), ('sigma2', sigma2)): check_covariance(s, n)
     return mu1, sigma1, mu2, sigma2
+
+COV_RTOL = 1e-5  # asymmetry and negative eigenvalues allowed, relative to the largest variance (rounding of float32 features)
+
+def check_covariance(s:np.ndarray, # a (D, D) matrix
+                     name:str='sigma', # its name in the message
+                     rtol:float=COV_RTOL # tolerance relative to the largest diagonal entry
+                    ) -> np.ndarray:
+    "`s`, or `BadArgument` unless it is a covariance: symmetric and positive semi-definite within `rtol`."
+    scale = max(float(np.abs(np.diagonal(s)).max()) if s.size else 0., 1e-300)
+    asym = float(np.abs(s - s.T).max()) if s.size else 0.
+    if asym > rtol * scale: raise BadArgument(f"{name} is not symmetric (largest |s - s.T| = {asym:.3g}, {asym / scale:.2g} of the largest variance): not a covariance matrix")
+    try: np.linalg.cholesky((s + s.T) / 2 + np.eye(len(s)) * rtol * scale)  # cheaper than eigenvalues when it succeeds
+    except np.linalg.LinAlgError:
+        lo = float(scipy.linalg.eigvalsh((s + s.T) / 2, check_finite=False).min())
+        raise BadArgument(f"{name} is not positive semi-definite (smallest eigenvalue {lo:.3g}, {lo / scale:.2g} of the largest variance): not a covariance matrix") from None
+    return s
 
 def _psd_sqrt(s):
     "Symmetric square root of a symmetric PSD matrix, negative rounding noise clipped to 0."
@@ -136,10 +153,10 @@ class FeatureStats:
 # %% ../nbs/12_metrics.ipynb #f825bfac
 def _stats(x, name):
     if isinstance(x, FeatureStats):
-        if x.n < 2: raise ValueError(f"{name}: a covariance needs at least 2 samples, got {x.n}")
+        if x.n < 2: raise BadArgument(f"{name}: a covariance needs at least 2 samples, got {x.n}")
         return x
     x = _as_2d_features(x, name)
-    if len(x) < 2: raise ValueError(f"{name}: FID needs at least 2 samples to estimate a covariance, got {len(x)}")
+    if len(x) < 2: raise BadArgument(f"{name}: FID needs at least 2 samples to estimate a covariance, got {len(x)}")
     return FeatureStats.from_features(x)
 
 def fid_from_features(a, # features of the first set (N1, D), or its `FeatureStats`
@@ -158,11 +175,11 @@ def inception_score(probs, # class probabilities (N, C): softmax outputs, rows s
                    ):
     "Inception Score, eq. (4): exp(E_x KL(p(y|x) || p(y))), averaged over `splits` groups."
     p = _as_2d_features(probs, 'probs').double().numpy()
-    if len(p) == 0: raise ValueError("probs is empty; the Inception Score needs at least one sample per split")
+    if len(p) == 0: raise BadArgument("probs is empty; the Inception Score needs at least one sample per split")
     if (p < 0).any() or not np.allclose(p.sum(1), 1, atol=1e-3):
-        raise ValueError("probs must be probabilities (non-negative rows summing to 1), e.g. a softmax output")
+        raise BadArgument("probs must be probabilities (non-negative rows summing to 1), e.g. a softmax output")
     if not isinstance(splits, int) or splits < 1 or splits > len(p):
-        raise ValueError(f"splits must be an integer in [1, N={len(p)}], got {splits!r}")
+        raise BadArgument(f"splits must be an integer in [1, N={len(p)}], got {splits!r}")
     scores = []
     for part in np.array_split(p, splits):
         py = part.mean(0, keepdims=True)
@@ -198,11 +215,11 @@ def knn_radii(feats, # features (N, D)
     return best[:, k].sqrt().cpu()
 
 def _check_pr_inputs(real, fake, k):
-    if not isinstance(k, int) or k < 1: raise ValueError(f"k must be a positive integer, got {k!r}")
+    if not isinstance(k, int) or k < 1: raise BadArgument(f"k must be a positive integer, got {k!r}")
     real, fake = _as_2d_features(real, 'real_feats'), _as_2d_features(fake, 'fake_feats')
     if real.shape[1] != fake.shape[1]: raise ValueError(f"feature sizes differ: real {real.shape[1]}, fake {fake.shape[1]}")
     for n, x in (('real_feats', real), ('fake_feats', fake)):
-        if len(x) < k + 1: raise ValueError(f"{n}: precision/recall with k={k} needs at least k+1={k + 1} samples, got {len(x)}")
+        if len(x) < k + 1: raise BadArgument(f"{n}: precision/recall with k={k} needs at least k+1={k + 1} samples, got {len(x)}")
     return real, fake
 
 @torch.no_grad()
@@ -376,9 +393,9 @@ class FMNISTExtractor(FeatureExtractor):
         super().__init__(device, batch_size); self.net = net
     def _prepare(self, x):
         if x.shape[1] == 3: x = x.mean(1, keepdim=True)
-        if x.shape[1] != 1: raise ValueError(f"the Fashion-MNIST extractor takes 1- or 3-channel images, got {x.shape[1]} channels")
+        if x.shape[1] != 1: raise BadArgument(f"the Fashion-MNIST extractor takes 1- or 3-channel images, got {x.shape[1]} channels")
         if tuple(x.shape[-2:]) == (28, 28): x = F.pad(x, (2, 2, 2, 2), value=-1.)
-        if tuple(x.shape[-2:]) != (32, 32): raise ValueError(f"the Fashion-MNIST extractor takes 32x32 (or 28x28) images, got {tuple(x.shape[-2:])}")
+        if tuple(x.shape[-2:]) != (32, 32): raise BadArgument(f"the Fashion-MNIST extractor takes 32x32 (or 28x28) images, got {tuple(x.shape[-2:])}")
         return x
     def _features(self, x): return self.net.features(x)
 
@@ -518,17 +535,19 @@ class InceptionExtractor(FeatureExtractor):
         super().__init__(device, batch_size)
         p = None if weights is None else fid_inception_weights(download) if weights == 'fid' else fid_inception_weights(path=weights)
         self.net = InceptionV3FID()
-        if p is not None: self.net.load_state_dict(torch.load(p, map_location='cpu', weights_only=True))
+        if p is not None: self.net.load_state_dict(safe_load(p, 'Inception FID weights file (a state dict)'))
         self.net.eval()
     def _prepare(self, x):
         if x.shape[1] == 1: x = x.repeat(1, 3, 1, 1)
-        if x.shape[1] != 3: raise ValueError(f"Inception takes 1- or 3-channel images, got {x.shape[1]} channels")
+        if x.shape[1] != 3: raise BadArgument(f"Inception takes 1- or 3-channel images, got {x.shape[1]} channels")
         return F.interpolate(x, size=(299, 299), mode='bilinear', align_corners=False)
     def _features(self, x):
         f = self.net.features(x)
         return dict(pool=f['pool'], spatial=f['mixed_6_conv'][:, :N_SPATIAL_CHANNELS].flatten(1), logits=f['logits'])
 
 # %% ../nbs/12_metrics.ipynb #b283b8f5
+IS_MIN_PER_SPLIT = 10  # fewer images per split and the split's marginal p(y) is mostly noise (1 image: IS = 1 exactly)
+
 def get_extractor(extractor='fmnist', # 'fmnist', 'inception', or a `FeatureExtractor`
                   device=None, **kwargs) -> FeatureExtractor:
     "A feature extractor by name."
@@ -537,19 +556,44 @@ def get_extractor(extractor='fmnist', # 'fmnist', 'inception', or a `FeatureExtr
     if extractor == 'inception': return InceptionExtractor(device=device, **kwargs)
     raise ValueError(f"unknown extractor {extractor!r}; expected 'fmnist', 'inception' or a FeatureExtractor")
 
-def load_sample_file(path # .npz with `images` (N,H,W,C uint8) and optional `labels`, as `adm-edu-sample` writes
+def _layout_hint(a:np.ndarray) -> str:
+    if a.dtype.kind == 'f': return ("; float images (in [0, 1] or [-1, 1]) are not accepted, since their range cannot be told apart: "
+                                   "store ((x + 1) * 127.5).round().astype(np.uint8) for [-1, 1], (x * 255).round().astype(np.uint8) for [0, 1]")
+    if a.ndim == 4 and a.shape[1] in (1, 3) and a.shape[-1] not in (1, 3): return "; this looks like N×C×H×W: transpose it with a.transpose(0, 2, 3, 1)"
+    if a.ndim == 3: return "; add the channel axis: a[..., None]"
+    return ''
+
+def load_sample_file(path # .npz with `images` (uint8 N×H×W×C) and optional `labels` (N,), as `adm-edu-sample` writes
                     ):
-    "Images (N, C, H, W) in [-1, 1] and labels (or None) from a sample file (also ADM's `arr_0`/`arr_1` layout)."
-    with np.load(path) as z:
-        key = 'images' if 'images' in z else 'arr_0' if 'arr_0' in z else None
-        if key is None: raise KeyError(f"{path}: no 'images' (or 'arr_0') array; found {list(z.keys())}")
-        lab = z['labels'] if 'labels' in z else z['arr_1'] if key == 'arr_0' and 'arr_1' in z else None
-        return to_model_range(z[key]), (None if lab is None else torch.as_tensor(lab, dtype=torch.long))
+    "Images (N, C, H, W) in [-1, 1] and labels (or None) from a sample file (also ADM's `arr_0`/`arr_1` layout); `BadFile` for anything else."
+    import zipfile
+    p = Path(path)
+    try:
+        if p.is_dir(): raise BadFile(f"{p} is a directory, expected a .npz sample file")
+        if not p.exists(): raise BadFile(f"no sample file at {p}")
+        if not zipfile.is_zipfile(p): raise BadFile(f"{p} is not a .npz file (not a zip archive of arrays)")
+        with np.load(p, allow_pickle=False) as z:
+            if not hasattr(z, 'files'): raise BadFile(f"{p} is a single .npy array, expected a .npz with 'images' (and 'labels')")
+            key = 'images' if 'images' in z.files else 'arr_0' if 'arr_0' in z.files else None
+            if key is None: raise BadFile(f"{p}: no 'images' (or 'arr_0') array; found {z.files}")
+            lkey = 'labels' if 'labels' in z.files else 'arr_1' if key == 'arr_0' and 'arr_1' in z.files else None
+            x, lab = z[key], (None if lkey is None else z[lkey])
+    except BadFile: raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
+        raise BadFile(f"cannot read {p} as a .npz sample file: {' '.join(str(e).split()) or type(e).__name__}") from None
+    if x.dtype != np.uint8 or x.ndim != 4 or x.shape[-1] not in (1, 3) or x.shape[0] == 0:
+        raise BadFile(f"{p}: '{key}' must be uint8 N×H×W×C with C = 1 or 3 and N >= 1 (as adm-edu-sample and ADM's samplers write), "
+                      f"got {x.dtype} of shape {x.shape}{_layout_hint(x)}")
+    if lab is not None:
+        if lab.dtype.kind not in 'iu' or lab.shape != (len(x),):
+            raise BadFile(f"{p}: '{lkey}' must be {len(x)} integer class indices (one per image), got {lab.dtype} of shape {lab.shape}")
+        lab = torch.as_tensor(lab.astype(np.int64))
+    return to_model_range(x), lab
 
 def evaluate_images(fake_images, # generated images: (N,C,H,W) in [-1,1], (N,H,W,C) uint8, or a batch iterable
                     real_images=None, # reference images, an `ImageDataset`, or dict(pool=, spatial=) features; None: Fashion-MNIST test set
                     extractor='fmnist', # 'fmnist', 'inception' or a `FeatureExtractor`
-                    k:int=5, # neighbourhood size for precision/recall
+                    k:int=5, # neighbourhood size for precision/recall (lowered, with a note, when a set has k or fewer images)
                     labels=None, # intended classes of the generated images: adds `class_acc`
                     splits:int=10, # Inception Score splits
                     device=None) -> dict:
@@ -561,16 +605,27 @@ def evaluate_images(fake_images, # generated images: (N,C,H,W) in [-1,1], (N,H,W
     ff = ext.features(fake_images)
     if isinstance(real_images, dict): rf = real_images
     else: rf = ext.features(real_images.images if hasattr(real_images, 'images') else real_images)
-    n = len(ff['pool'])
-    res = dict(fid=fid_from_features(rf['pool'], ff['pool']), sfid=fid_from_features(rf['spatial'], ff['spatial']),
-               # IS splits need i.i.d. order: a fixed shuffle keeps class-sorted sets (grids, Table 4) from scoring ~1
-               inception_score=inception_score(ff['probs'][torch.randperm(n, generator=torch.Generator().manual_seed(0))], splits=min(splits, n)))
-    res['precision'], res['recall'] = precision_recall(rf['pool'], ff['pool'], k=k, device=device)
+    n, n_real, notes = len(ff['pool']), len(rf['pool']), []
     if labels is not None:
         labels = torch.as_tensor(labels).long().cpu()
-        if len(labels) != n: raise ValueError(f"{len(labels)} labels for {n} images")
-        res['class_acc'] = (ff['probs'].argmax(1) == labels).float().mean().item()
-    res.update(n=n, n_real=len(rf['pool']), extractor=ext.name, k=k)
+        if len(labels) != n: raise BadArgument(f"{len(labels)} labels for {n} images")
+        K = ff['probs'].shape[1]
+        if len(labels) and not ((labels >= 0) & (labels < K)).all():
+            raise BadArgument(f"labels must be class indices in [0, {K}) (the extractor's classes), got values in [{int(labels.min())}, {int(labels.max())}]")
+    if n < 2: raise BadArgument(f"the sample metrics need at least 2 generated images (FID estimates a covariance), got {n}")
+    k_used = min(k, n - 1, n_real - 1)
+    if k_used < k: notes.append(f"precision/recall used k={k_used} instead of {k}: the k-th neighbour needs k+1 images and there are {min(n, n_real)}")
+    is_splits = max(1, min(splits, n // IS_MIN_PER_SPLIT))
+    if is_splits < splits:
+        notes.append(f"inception_score used {is_splits} split(s) instead of {splits}: each split needs at least {IS_MIN_PER_SPLIT} "
+                     f"images and there are {n}; compare it only at equal n and splits")
+    res = dict(fid=fid_from_features(rf['pool'], ff['pool']), sfid=fid_from_features(rf['spatial'], ff['spatial']),
+               # IS splits need i.i.d. order: a fixed shuffle keeps class-sorted sets (grids, Table 4) from scoring ~1
+               inception_score=inception_score(ff['probs'][torch.randperm(n, generator=torch.Generator().manual_seed(0))], splits=is_splits))
+    res['precision'], res['recall'] = precision_recall(rf['pool'], ff['pool'], k=k_used, device=device)
+    if labels is not None: res['class_acc'] = (ff['probs'].argmax(1) == labels).float().mean().item()
+    res.update(n=n, n_real=n_real, extractor=ext.name, k=k_used, is_splits=is_splits)
+    if notes: res.update(k_requested=k, notes=notes)
     return res
 
 def save_metrics_json(metrics:dict, path, **extra):

@@ -212,7 +212,7 @@ def classifier_kwargs_from_flags(**flags) -> dict:
 
 def _as_state_dict(sd):
     if isinstance(sd, (str, os.PathLike)): sd = safe_load(sd, 'official checkpoint (a state dict)')
-    if not hasattr(sd, 'items'): raise TypeError(f"expected a state dict (mapping of name -> tensor) or a path, got {type(sd).__name__}")
+    if not hasattr(sd, 'items'): raise BadArgument(f"expected a state dict (mapping of name -> tensor) or a path, got {type(sd).__name__}")
     return sd
 
 def unet_from_openai(state_dict, # official UNetModel state dict, or a path to a .pt file
@@ -220,14 +220,16 @@ def unet_from_openai(state_dict, # official UNetModel state dict, or a path to a
                     ) -> UNet:
     "Our `UNet` built from the official guided-/improved-diffusion flags with every weight of `state_dict` loaded."
     kw = unet_kwargs_from_flags(**flags)
-    return load_openai_state_dict(UNet(**kw), _as_state_dict(state_dict), what=f"flags {flags}")
+    sd = _as_state_dict(state_dict)   # read (and refuse a bad file) before building a possibly large network
+    return load_openai_state_dict(UNet(**kw), sd, what=f"flags {flags}")
 
 def classifier_from_openai(state_dict, # official EncoderUNetModel state dict, or a path
                            **flags # image_size, classifier_* flags, + channel_mult, num_head_channels, num_classes overrides
                           ) -> NoisyClassifier:
     "Our `NoisyClassifier` built from the official classifier flags with every weight of `state_dict` loaded."
     kw = classifier_kwargs_from_flags(**flags)
-    return load_openai_state_dict(NoisyClassifier(**kw), _as_state_dict(state_dict), what=f"flags {flags}")
+    sd = _as_state_dict(state_dict)
+    return load_openai_state_dict(NoisyClassifier(**kw), sd, what=f"flags {flags}")
 
 # %% ../nbs/14_openai_checkpoints.ipynb #adceb4ba
 _JUL, _MAR = 'https://openaipublic.blob.core.windows.net/diffusion/jul-2021/', 'https://openaipublic.blob.core.windows.net/diffusion/march-2021/'

@@ -67,12 +67,16 @@ def export_pretrained(model:torch.nn.Module, # the network to ship (EMA weights 
 # %% ../nbs/16_pretrained.ipynb #b8218cb0
 def _resolve(name_or_path, weights_dir=None) -> Path:
     p = Path(name_or_path)
-    if p.suffix == '.pt' or p.exists() or os.sep in str(name_or_path):
-        if not p.exists(): raise BadFile(f"no model file at {p}")
-        if p.is_dir(): raise BadFile(f"{p} is a directory, expected a model file (.pt)")
-        return p
-    f = Path(weights_dir or WEIGHTS_DIR) / f'{name_or_path}.pt'
-    if not f.exists():
+    try:
+        if p.suffix == '.pt' or p.exists() or os.sep in str(name_or_path):
+            if not p.exists(): raise BadFile(f"no model file at {p}")
+            if p.is_dir(): raise BadFile(f"{p} is a directory, expected a model file (.pt)")
+            return p
+        f = Path(weights_dir or WEIGHTS_DIR) / f'{name_or_path}.pt'
+        found = f.exists()
+    except BadFile: raise
+    except (OSError, ValueError) as e: raise BadFile(f"cannot use {str(name_or_path)!r} as a model path: {e}") from None
+    if not found:
         names = sorted(available(weights_dir))
         raise BadArgument(f"unknown model {name_or_path!r}: not a file, and the shipped models are {names or 'none'} "
                          f"(in {Path(weights_dir or WEIGHTS_DIR)})")
@@ -122,15 +126,21 @@ def safe_load(path, # a .pt file that a user may have passed
               what:str='model file' # what the file should be, for the error message
              ):
     "torch.load with weights_only=True (no code in the file can run); one `BadFile` error for anything unreadable."
-    p = Path(path)
-    if p.is_dir(): raise BadFile(f"{p} is a directory, expected a {what}")
-    if not p.exists(): raise BadFile(f"no {what} at {p}")
+    p, art = Path(path), 'an' if what[:1].lower() in 'aeiou' else 'a'
+    try: isdir, exists = p.is_dir(), p.exists()
+    except (OSError, ValueError) as e: raise BadFile(f"cannot use {str(path)!r} as {art} {what}: {e}") from None
+    if isdir: raise BadFile(f"{p} is a directory, expected {art} {what}")
+    if not exists: raise BadFile(f"no {what} at {p}")
     try: return torch.load(p, map_location='cpu', weights_only=True)
     except Exception as e:
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        if 'weights_only' in str(e) or 'Unsupported global' in str(e) or 'GLOBAL' in str(e):
+        t = str(e); msg = t.strip().splitlines()[0] if t.strip() else type(e).__name__
+        if 'Unsupported global' in t or 'GLOBAL' in t:
             msg = 'it holds Python objects other than tensors, numbers and containers (refused: loading it could run code)'
-        raise BadFile(f"cannot read {p} as a {what}: {msg}") from None
+        elif isinstance(e, EOFError) or 'Ran out of input' in t: msg = 'the file is empty or truncated'
+        elif ('Unsupported operand' in t or 'invalid load key' in t or 'zip archive' in t or 'central directory' in t
+              or isinstance(e, KeyError)): msg = 'not a PyTorch file (or a truncated one)'
+        elif 'weights_only' in t: msg = 'it holds data that loads only as Python objects (refused: loading it could run code)'
+        raise BadFile(f"cannot read {p} as {art} {what}: {msg}") from None
 
 def read_checkpoint(path) -> dict:
     "Read an adm_edu training checkpoint (`last.pt` / `model.pt`) safely, or raise `BadFile` saying what it is not."
@@ -139,15 +149,32 @@ def read_checkpoint(path) -> dict:
         raise BadFile(f"{path} is not an adm_edu training checkpoint (expected format {CKPT_FORMAT!r})")
     return ck
 
+_PART_MEANS = dict(label_emb='class conditioning (num_classes, or the null class of p_uncond > 0)', out='the output (learn_sigma, num_classes)',
+                  time_embed='the width (model_channels)', stem='the input (in_channels, model_channels)',
+                  down='the blocks (num_res_blocks, channel_mult, attention_resolutions, resblock_updown, use_scale_shift_norm)',
+                  middle='the blocks (num_res_blocks, channel_mult, attention_resolutions, resblock_updown, use_scale_shift_norm)',
+                  up='the blocks (num_res_blocks, channel_mult, attention_resolutions, resblock_updown, use_scale_shift_norm)')
+
+def _groups(keys) -> str:
+    "Key names grouped by their first two components, at most three groups: 'label_emb, output_blocks.5 (6 tensors)'."
+    from collections import Counter
+    c = Counter('.'.join(k.split('.')[:2]) for k in keys)
+    g = [f"{k} ({n} tensors)" if n > 1 else k for k, n in c.most_common(3)]
+    return ', '.join(g) + (f" and {len(c) - 3} more" if len(c) > 3 else '')
+
 def _differences(model:nn.Module, sd:dict) -> str:
-    "The configuration behind a state-dict mismatch, in words: key counts and the first differing shapes."
+    "The configuration behind a state-dict mismatch, in words: which parts differ (grouped, never every key) and the first shape."
     own = model.state_dict()
+    if not hasattr(sd, 'keys'): return f"the weights are a {type(sd).__name__}, not a state dict"
     missing, extra = [k for k in own if k not in sd], [k for k in sd if k not in own]
-    shapes = [f"{k}: checkpoint {tuple(sd[k].shape)}, model {tuple(own[k].shape)}" for k in own if k in sd and tuple(sd[k].shape) != tuple(own[k].shape)]
+    shapes = [k for k in own if k in sd and hasattr(sd[k], 'shape') and tuple(sd[k].shape) != tuple(own[k].shape)]
     parts = []
-    if missing or extra: parts.append(f"{len(missing)} weights missing from the checkpoint and {len(extra)} it has that the model lacks")
-    if shapes: parts.append(f"{len(shapes)} of different shape, e.g. {shapes[0]}")
-    return '; '.join(parts)
+    if missing: parts.append(f"{len(missing)} weights missing from the checkpoint ({_groups(missing)})")
+    if extra: parts.append(f"{len(extra)} it has that the model lacks ({_groups(extra)})")
+    if shapes: parts.append(f"{len(shapes)} of different shape, e.g. {shapes[0]}: checkpoint {tuple(sd[shapes[0]].shape)}, model {tuple(own[shapes[0]].shape)}")
+    means = sorted({_PART_MEANS[k.split('.')[0]] for k in missing + extra + shapes if k.split('.')[0] in _PART_MEANS})
+    if means: parts.append("the configurations differ in " + '; '.join(means))
+    return '; '.join(parts) or 'the weights do not load'
 
 def load_weights(model:nn.Module, # the network built from a configuration
                  sd:dict, # the checkpoint's state dict
@@ -156,7 +183,7 @@ def load_weights(model:nn.Module, # the network built from a configuration
                 ) -> nn.Module:
     "`model.load_state_dict(sd)`, or an `IncompatibleCheckpoint` that says in one line how the two configurations differ."
     try: model.load_state_dict(sd)
-    except RuntimeError:
+    except (RuntimeError, TypeError, AttributeError, KeyError):
         raise IncompatibleCheckpoint(f"{source} does not fit {target}: {_differences(model, sd)}") from None
     return model
 

@@ -120,6 +120,18 @@ def q_sigma_forward(self:Schedule, x_prev:torch.Tensor, # x_{t-1}
     var = torch.where(abp < 1, (1 - ab) * (1 - c2 / (1 - abp).clamp_min(1e-300)), 1 - ab)
     return ab.sqrt() * x0 + k * (x_prev - abp.sqrt() * x0), var
 
+# %% ../nbs/01_ddim.ipynb #u7th1002
+@patch
+def ddim_gamma(self:Schedule, eta:float=1.0 # DDIM's eta; > 0 (Theorem 1 needs sigma > 0)
+              ) -> torch.Tensor: # (T,) float64, at our index t (the paper's t + 1)
+    "DDIM Theorem 1 (T1): gamma_t = d_t^2 / (2 sigma_t^2), so that J_sigma = sum_t gamma_t E||eps_theta - eps||^2 + C for sigma(eta)."
+    eta = _check_eta(eta)
+    if eta <= 0: raise BadArgument(f"Theorem 1 needs sigma > 0: eta must be > 0, got {eta}")
+    ab, abp = self.alpha_bar, self.alpha_bar_prev
+    s2 = eta ** 2 * torch.cat([self.posterior_log_variance_clipped[:1].exp(), self.posterior_variance[1:]])  # sigma_1 clipped
+    d = (abp * (1 - ab) / ab).sqrt() - (1 - abp - s2).clamp_min(0).sqrt()    # at index 0 (alpha_0 = 1) no direction term
+    return d ** 2 / (2 * s2)
+
 # %% ../nbs/01_ddim.ipynb #13f21522
 def resolve_steps(sched:Schedule, # the full schedule the model was trained with
                   steps=None, # None: all of `sched`; int N: N evenly spaced steps; list: original timesteps, strictly decreasing

@@ -341,7 +341,10 @@ class UNet(nn.Module):
             raise ValueError(f"y must be an integer LongTensor of shape ({x.shape[0]},), got "
                              f"{(y.dtype, tuple(y.shape)) if isinstance(y, torch.Tensor) else type(y).__name__}")
         n = self.label_emb.num_embeddings
-        if y.device.type != 'meta' and y.numel() and (int(y.min()) < 0 or int(y.max()) >= n):
+        if torch.compiler.is_compiling() or y.device.type == 'meta' or not y.numel(): return
+        if y.device.type != 'cpu':   # no host-device sync on accelerators: the check runs on the device
+            torch._assert_async(((y >= 0) & (y < n)).all()); return
+        if int(y.min()) < 0 or int(y.max()) >= n:
             extra = f" (label {self.num_classes} is the null class)" if self.class_dropout_null else ""
             raise ValueError(f"class labels must lie in [0, {n}){extra}, got min {int(y.min())}, max {int(y.max())}")
 

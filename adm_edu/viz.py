@@ -14,16 +14,19 @@ from .schedule import Schedule
 from .resample import ImportanceSampler
 from .sampling import sample
 from .guidance import ClassifierGuidance, as_unconditional, check_classifier
-from .oracle import GaussianMixture
+from .oracle import GaussianMixture, sliced_wasserstein
 from .unet import split_qkv
 from .device import default_device
 from .data import atomic_write
+from .ode import ode_sample, reference_solution
+from .unet import UNet, unet_layout, count_params
+from .metrics import noisy_predictions, calibration, fid_from_features, precision_recall
 
 # %% auto #0
 __all__ = ['image_grid', 'save_grid', 'show_grid', 'plot_sample_grids', 'plot_schedules', 'plot_forward_process',
            'schedule_explorer', 'plot_trajectories_2d', 'ddim_explorer', 'plot_beta_ratio', 'variance_explorer',
            'plot_vb_terms', 'importance_weights_explorer', 'plot_qkv_layout', 'plot_tradeoff', 'guidance_panel',
-           'guidance_explorer']
+           'guidance_explorer', 'ode_explorer', 'unet_explorer', 'classifier_explorer', 'metrics_explorer']
 
 # %% ../nbs/13_viz.ipynb #v13a0011
 def image_grid(images, # (N, C, H, W) floats in [-1, 1], or (N, H, W, C) uint8
@@ -333,3 +336,108 @@ def guidance_explorer(model, sched:Schedule, classifier, classes=None, # class n
                          scale=W.FloatSlider(value=1.0, min=0, max=20, step=0.5, description='scale'),
                          model_kind=W.ToggleButtons(options=kinds, value=kinds[0], description='model'),
                          seed=W.IntSlider(value=0, min=0, max=20, description='seed'))
+
+# %% ../nbs/13_viz.ipynb #v13a0031
+def ode_explorer(mixture:GaussianMixture, # a 2-D mixture (its exact eps is the model)
+                 sched:Schedule|None=None, # default: cosine, T=1000
+                 n:int=300 # points decoded
+                ):
+    "ipywidgets explorer: ODE solver and number of steps -> 2-D trajectories of the deterministic sampler."
+    import ipywidgets as W, matplotlib.pyplot as plt
+    if mixture.event_shape != (2,): raise ValueError(f"ode_explorer needs a 2-D mixture, got event shape {mixture.event_shape}")
+    sched = sched or Schedule.cosine(1000)
+    model, xT = mixture.model(sched), torch.randn(n, 2, generator=torch.Generator().manual_seed(0))
+    ref = mixture.sample(n, torch.Generator().manual_seed(1))
+    g = torch.linspace(-2.5, 2.5, 100); X, Y = torch.meshgrid(g, g, indexing='xy')
+    dens = mixture.log_prob(torch.stack([X.flatten(), Y.flatten()], 1)).exp().reshape(X.shape)
+    def show(method='euler', steps=10):
+        r = ode_sample(model, sched, noise=xT, steps=steps, method=method, return_trajectory=True)
+        tr = r['trajectory'].cpu(); x0 = r['sample'].cpu()
+        fig, ax = plt.subplots(figsize=(4.6, 4.6))
+        ax.contour(X, Y, dens, levels=6, colors='0.75', linewidths=0.7)
+        for i in range(min(40, n)): ax.plot(tr[:, i, 0], tr[:, i, 1], lw=0.5, alpha=0.6)
+        ax.scatter(x0[:, 0], x0[:, 1], s=4, c='k')
+        ax.set(xlim=(-2.5, 2.5), ylim=(-2.5, 2.5), xticks=[], yticks=[],
+               title=f'{method}, {steps} steps: SW to data {sliced_wasserstein(x0, ref):.3f}')
+        plt.show()
+    return W.interactive(show, method=['euler', 'heun', 'song'], steps=W.IntSlider(10, min=2, max=100, step=1))
+
+def unet_explorer(image_size:int=32, in_channels:int=1):
+    "ipywidgets explorer: U-Net hyper-parameters -> its blocks (channels, resolution, attention heads) and size."
+    import ipywidgets as W, matplotlib.pyplot as plt
+    mults = {'(1, 2, 2)': (1, 2, 2), '(1, 2, 4)': (1, 2, 4), '(1, 2, 2, 2)': (1, 2, 2, 2), '(1, 1, 2, 2, 4)': (1, 1, 2, 2, 4)}
+    def show(model_channels=32, channel_mult='(1, 2, 2)', num_res_blocks=2, attention_at='8', num_head_channels=32, resblock_updown=False):
+        cm = mults[channel_mult]; res = [image_size // 2 ** l for l in range(len(cm))]
+        att = tuple(int(a) for a in attention_at.split(',') if a and int(a) in res)
+        try:
+            m = UNet(image_size=image_size, in_channels=in_channels, model_channels=model_channels, channel_mult=cm,
+                     num_res_blocks=num_res_blocks, attention_resolutions=att, num_head_channels=num_head_channels,
+                     resblock_updown=resblock_updown, norm_groups=8)
+        except ValueError as e: print(f'not a valid U-Net: {e}'); return
+        rows = unet_layout(m)
+        outs = [int(r['channels'].split('→')[1]) for r in rows]
+        fig, ax = plt.subplots(figsize=(9, 3.2))
+        cols = ['C3' if r['heads'] else 'C0' for r in rows]
+        ax.bar(range(len(rows)), outs, color=cols)
+        for i, r in enumerate(rows):
+            ax.text(i, outs[i], f"{r['resolution']}" + (f"\n{r['heads']}h" if r['heads'] else ''), ha='center', va='bottom', fontsize=6)
+        ax.set(xticks=[], ylabel='output channels', xlabel='blocks, input to output (label: resolution; red: with attention, heads)',
+               title=f'{count_params(m) / 1e6:.2f}M parameters, {len(rows)} blocks')
+        plt.show()
+    return W.interactive(show, model_channels=W.IntSlider(32, 16, 128, 16), channel_mult=list(mults),
+                         num_res_blocks=W.IntSlider(2, 1, 3), attention_at=W.Text('8', description='attn at'),
+                         num_head_channels=W.Dropdown(options=[8, 16, 32, 64], value=32), resblock_updown=False)
+
+def classifier_explorer(model, # a noisy classifier, called as model(x_t, t)
+                        sched:Schedule, # the schedule it was trained on
+                        images:torch.Tensor, labels:torch.Tensor, # clean test images in [-1, 1] and their classes
+                        classes=None, # class names
+                        n_show:int=8):
+    "ipywidgets explorer: a timestep slider -> noised images with the classifier's top guess, and its reliability diagram."
+    import ipywidgets as W, matplotlib.pyplot as plt
+    names = list(classes) if classes is not None else [str(i) for i in range(int(labels.max()) + 1)]
+    def show(t=250):
+        p = noisy_predictions(model, sched, images, t)
+        acc = (p.argmax(-1) == labels).float().mean().item(); cal = calibration(p, labels)
+        g = torch.Generator().manual_seed(100003 * 0 + int(t))
+        tt = torch.full((n_show,), int(t), dtype=torch.long)
+        xt = sched.q_sample(images[:n_show], tt, torch.randn(images[:n_show].shape, generator=g))
+        fig = plt.figure(figsize=(10, 3.4))
+        for i in range(n_show):
+            ax = fig.add_subplot(2, n_show, i + 1); ax.imshow(xt[i, 0].clamp(-1, 1), cmap='gray', vmin=-1, vmax=1); ax.axis('off')
+            k = int(p[i].argmax()); ax.set_title(f"{names[k][:8]} {p[i, k]:.2f}", fontsize=6, color='g' if k == int(labels[i]) else 'r')
+        ax = fig.add_subplot(2, 3, 5)
+        ax.plot([0, 1], [0, 1], 'k--', lw=0.8); ax.plot(cal['confidence'], cal['accuracy'], 'o-')
+        ax.set(xlabel='confidence', ylabel='accuracy', title=f't={t}: accuracy {acc:.2f}, ECE {cal["ece"]:.3f}')
+        fig.tight_layout(); plt.show()
+    return W.interactive(show, t=W.IntSlider(250, 0, sched.T - 1, max(1, sched.T // 40)))
+
+def metrics_explorer(extractor, # a `metrics.FeatureExtractor` (e.g. `load_fmnist_extractor()`)
+                     real:torch.Tensor, # reference images (N, C, H, W) in [-1, 1]
+                     pool:torch.Tensor, # other real images to draw "samples" from (M, C, H, W)
+                     k:int=3 # precision/recall neighbourhood size
+                    ):
+    "ipywidgets explorer: sample count, added noise and blur -> FID, precision and recall against `real`."
+    import ipywidgets as W, matplotlib.pyplot as plt
+    import torch.nn.functional as F
+    rf = extractor.features(real)
+    def blur(x, s):
+        if s <= 0: return x
+        r = math.ceil(3 * s); kk = torch.exp(-torch.arange(-r, r + 1.) ** 2 / (2 * s ** 2)); kk = kk / kk.sum()
+        x = F.pad(x, (r, r, r, r), mode='replicate'); C = x.shape[1]
+        x = F.conv2d(x, kk.view(1, 1, 1, -1).expand(C, 1, 1, -1).contiguous(), groups=C)
+        return F.conv2d(x, kk.view(1, 1, -1, 1).expand(C, 1, -1, 1).contiguous(), groups=C)
+    def show(n=500, noise=0.0, blur_sigma=0.0):
+        x = pool[:n]
+        x = (blur(x, blur_sigma) + noise * torch.randn(x.shape, generator=torch.Generator().manual_seed(0))).clamp(-1, 1)
+        ff = extractor.features(x)
+        fid = fid_from_features(rf['pool'], ff['pool']); p, r = precision_recall(rf['pool'], ff['pool'], k=k)
+        fig, axs = plt.subplots(1, 2, figsize=(8, 3), gridspec_kw=dict(width_ratios=(1, 2)))
+        axs[0].imshow(x[0, 0], cmap='gray', vmin=-1, vmax=1); axs[0].axis('off'); axs[0].set_title('one "sample"', fontsize=8)
+        axs[1].bar(['FID', 'precision', 'recall'], [fid, p, r], color=['C3', 'C0', 'C2'])
+        for i, v in enumerate([fid, p, r]): axs[1].text(i, v, f'{v:.3f}', ha='center', va='bottom', fontsize=8)
+        axs[1].set_title(f'n={n}, noise {noise:g}, blur {blur_sigma:g} px (k={k})', fontsize=9)
+        fig.tight_layout(); plt.show()
+    N = len(pool); step = max(1, min(100, N // 10))
+    return W.interactive(show, n=W.IntSlider(min(500, N), min(100, N), N, step), noise=W.FloatSlider(0.0, min=0, max=1, step=0.05),
+                         blur_sigma=W.FloatSlider(0.0, min=0, max=2, step=0.25))

@@ -3,10 +3,12 @@ autocast, with peak RSS. Each configuration runs in its own process (so peak RSS
 
     python bench/bench_learner.py [--steps N] [--bs 64] [--preset fmnist-s] [--modes learner,bare,learner-bf16,bare-bf16]
 
-Images/s are measured over training steps 2..N (the first step is warm-up); both paths do the same work per step:
-draw t and noise, q_sample, forward, L_hybrid, backward, clip to norm 1, AdamW step, EMA update.
+Images/s: batch size / the median of the per-step times after the first 2 (warm-up) steps; both paths do the same
+work per step: draw t and noise, q_sample, forward, L_hybrid, backward, clip to norm 1, AdamW step, EMA update.
+The bf16 modes run only on a CPU with native bf16 (adm_edu.device.cpu_has_native_bf16) or on a GPU.
+With --json PATH the figures (Learner / bare loop, bf16 / fp32: ratios of images/s in the same run) go to PATH.
 """
-import argparse, json, os, resource, subprocess, sys, time
+import argparse, json, os, resource, statistics, subprocess, sys, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,7 +73,8 @@ def worker(mode, steps, bs, preset):
             if not torch.isfinite(loss): raise FloatingPointError(f"non-finite loss at step {i}")
             if dev.type == 'cuda': torch.cuda.synchronize()
             times.append(time.perf_counter())
-    ips = bs * (len(times) - 1) / (times[-1] - times[0])
+    steps_s = [b - a for a, b in zip(times, times[1:])][1:]          # step i's time; steps 1 and 2 are warm-up
+    ips = bs / statistics.median(steps_s)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
     print(json.dumps(dict(mode=mode, images_per_s=ips, peak_rss_mib=rss, steps=len(times), device=str(dev),
                           threads=torch.get_num_threads())))
@@ -84,24 +87,28 @@ def ImageDataset_head(ds, n):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument('--steps', type=int, default=int(os.environ.get('BENCH_STEPS', 6)))
+    ap.add_argument('--steps', type=int, default=int(os.environ.get('BENCH_STEPS', 8)))
     ap.add_argument('--bs', type=int, default=64)
     ap.add_argument('--preset', default='fmnist-s')
     ap.add_argument('--modes', default='bare,learner,bare-bf16,learner-bf16')
     ap.add_argument('--repeats', type=int, default=1)
-    ap.add_argument('--worker', default=None)
+    ap.add_argument('--worker', default=None); ap.add_argument('--json', default=None)
     a = ap.parse_args()
     if a.worker: return worker(a.worker, a.steps, a.bs, a.preset)
+    from adm_edu.device import cpu_has_native_bf16, default_device
+    modes = a.modes.split(',')
+    if default_device().type == 'cpu' and not cpu_has_native_bf16():
+        print(f"skipping {[m for m in modes if 'bf16' in m]}: this CPU has no native bf16"); modes = [m for m in modes if 'bf16' not in m]
     res = {}
     for r in range(a.repeats):
-        for m in a.modes.split(','):
+        for m in modes:
             out = subprocess.run([sys.executable, __file__, '--worker', m, '--steps', str(a.steps), '--bs', str(a.bs), '--preset', a.preset],
                                  capture_output=True, text=True, env={**os.environ, 'PYTHONWARNINGS': 'ignore'})
             if out.returncode: print(out.stderr[-3000:]); raise SystemExit(f"{m} failed")
             d = json.loads(out.stdout.strip().splitlines()[-1])
             best = res.get(m)
             if best is None or d['images_per_s'] > best['images_per_s']: res[m] = d
-    print(f"training throughput, {a.preset}, batch {a.bs}, {a.steps} steps (best of {a.repeats}), device {next(iter(res.values()))['device']}")
+    print(f"training throughput, {a.preset}, batch {a.bs}, median step of {a.steps - 2} after 2 warm-up (best of {a.repeats}), device {next(iter(res.values()))['device']}")
     print(f"{'mode':>14} {'images/s':>10} {'peak RSS MiB':>13}")
     for m, d in res.items(): print(f"{m:>14} {d['images_per_s']:10.1f} {d['peak_rss_mib']:13.0f}")
     for sfx in ('', '-bf16'):
@@ -110,6 +117,17 @@ def main():
             print(f"Learner overhead{sfx or ' (fp32)'}: {100 * ov:+.1f}% ({'OK' if ov < 0.05 else 'over'} the 5% budget)")
     if 'bare' in res and 'bare-bf16' in res:
         print(f"bf16 autocast vs fp32 (bare loop): {res['bare-bf16']['images_per_s'] / res['bare']['images_per_s']:.2f}x")
+    from _common import figure, write_json
+    figs = []
+    for sfx in ('', '-bf16'):
+        if f'learner{sfx}' in res and f'bare{sfx}' in res:
+            o, b = res[f'learner{sfx}']['images_per_s'], res[f'bare{sfx}']['images_per_s']
+            figs.append(figure(f"{a.preset} training img/s, fastai Learner / bare PyTorch loop ({'bf16' if sfx else 'fp32'}, batch {a.bs})", o / b, o, b, 'img/s'))
+    for w in ('bare', 'learner'):
+        if w in res and f'{w}-bf16' in res:
+            o, b = res[f'{w}-bf16']['images_per_s'], res[w]['images_per_s']
+            figs.append(figure(f"{a.preset} training img/s, bf16 autocast / fp32 ({w}, batch {a.bs})", o / b, o, b, 'img/s'))
+    write_json(a.json, 'bench_learner', figs, dict(bs=a.bs, steps=a.steps, repeats=a.repeats, runs=res))
 
 
 if __name__ == '__main__':

@@ -3,9 +3,11 @@
 Baseline in the same run: pytorch-fid's `calculate_frechet_distance` (np.cov + scipy sqrtm) on the same features.
 Target (issue 8): FID + precision/recall together under 30 s on the CPU. Peak memory is the growth of the process's
 maximum resident set size (ru_maxrss) during each step.
-Run: .venv/bin/python bench/bench_metrics.py [--n 10000] [--dim 2048] [--device cpu]
+Run: .venv/bin/python bench/bench_metrics.py [--n 10000] [--dim 2048] [--device cpu] [--json PATH]
+With --json the figures (FID time, ours / pytorch-fid; FID relative difference) go to PATH.
 """
 import argparse, resource, subprocess, sys, time
+from pathlib import Path
 import numpy as np
 import torch
 import adm_edu.metrics as M
@@ -26,6 +28,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--n', type=int, default=10_000); ap.add_argument('--dim', type=int, default=2048)
     ap.add_argument('--device', default='cpu'); ap.add_argument('--skip-baseline', action='store_true')
+    ap.add_argument('--json', default=None)
     a = ap.parse_args()
     try: cpu = next(l.split(':', 1)[1].strip() for l in subprocess.run(['lscpu'], capture_output=True, text=True).stdout.splitlines() if l.startswith('Model name'))
     except Exception: cpu = '?'
@@ -50,6 +53,16 @@ def main():
     print(f"FID + precision/recall: {total:.1f} s (target < 30 s): {'OK' if total < 30 else 'OVER TARGET'}")
     if base_t is not None: print(f"FID speed-up over the pytorch-fid baseline: {base_t / t_fid:.1f}x")
     print(f"process peak RSS: {maxrss_mb():.0f} MB (features alone: {2 * real.numel() * 4 / 2**20:.0f} MB)")
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _common import figure, write_json
+    figs = []
+    if base_t is not None:
+        figs.append(figure(f"FID time ({a.n} x {a.dim} features), adm_edu / pytorch-fid", t_fid / base_t, t_fid, base_t, 's', higher_is_better=False))
+        figs.append(figure("FID value, |adm_edu - pytorch-fid| / pytorch-fid", abs(fid - ref) / abs(ref), fid, ref, '', higher_is_better=False,
+                           note='agreement check, not a speed ratio'))
+    figs.append(figure(f"FID + precision/recall time / the 30 s target ({a.n} x {a.dim})", total / 30, total, 30, 's', higher_is_better=False,
+                       note='against a fixed target, not a baseline run'))
+    write_json(a.json, 'bench_metrics', figs, dict(n=a.n, dim=a.dim, device=a.device, fid=fid, precision=p, recall=r))
 
 
 if __name__ == '__main__': main()

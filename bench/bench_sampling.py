@@ -4,9 +4,13 @@ The sampler's own work (coefficients, the update, noise, bookkeeping) should be 
 target ratio <= 1.03 (1.0 is the limit). The same ratio is printed for diffusers' DDIMScheduler loop with the same
 model in the same run, as the baseline.
 
-    python bench/bench_sampling.py [--device cpu|cuda|mps] [--batch 64] [--steps 50] [--size 32] [--repeats 3] [--threads 1]
+    python bench/bench_sampling.py [--device cpu|cuda|mps] [--batch 64] [--steps 50] [--size 32] [--repeats 3] [--threads 1] [--json PATH]
+
+With --json the figures go to PATH: each loop's total / model time (the baseline is the model time measured inside
+that same loop) and the wall time of our loop / the diffusers loop with the same model.
 """
-import argparse, contextlib, io, statistics, time
+import argparse, contextlib, io, statistics, sys, time
+from pathlib import Path
 import torch
 from torch import nn
 
@@ -70,7 +74,8 @@ def run_ours(timed, sched, shape, steps, device, progress):
     with contextlib.redirect_stdout(io.StringIO()):      # the bar is drawn (its cost counts) but not printed
         sample(timed, sched, shape, steps=steps, eta=0.0, generator=torch.Generator(device).manual_seed(0), device=device, progress=progress)
     sync(device)
-    return (time.perf_counter() - t0) / timed.total(), timed.calls
+    dt = time.perf_counter() - t0
+    return dt / timed.total(), timed.calls, dt
 
 
 def run_diffusers(timed, shape, steps, device):
@@ -84,7 +89,8 @@ def run_diffusers(timed, shape, steps, device):
             eps = timed(x, t.expand(shape[0]))
             x = sch.step(eps, t, x, eta=0.0, use_clipped_model_output=True).prev_sample
     sync(device)
-    return (time.perf_counter() - t0) / timed.total(), timed.calls
+    dt = time.perf_counter() - t0
+    return dt / timed.total(), timed.calls, dt
 
 
 def main():
@@ -92,6 +98,7 @@ def main():
     p.add_argument('--device', default=None); p.add_argument('--batch', type=int, default=64)
     p.add_argument('--steps', type=int, default=50); p.add_argument('--size', type=int, default=32)
     p.add_argument('--repeats', type=int, default=3)
+    p.add_argument('--json', default=None)
     p.add_argument('--threads', type=int, default=1, help='torch CPU threads; 0 keeps torch\'s default (1 gives stable timings on a shared machine)')
     a = p.parse_args()
     if a.threads: torch.set_num_threads(a.threads)
@@ -109,10 +116,22 @@ def main():
           f"{torch.get_num_threads()} CPU threads, median of {a.repeats}")
     print(f"{'sampler':42s} {'total / model time':>20s} {'model calls':>12s}")
     for name, r in rows.items():
-        ratio = statistics.median(x for x, _ in r)
+        ratio = statistics.median(x for x, _, _ in r)
         print(f"{name:42s} {ratio:20.4f} {r[0][1]:12d}")
-    ours = statistics.median(x for x, _ in rows['adm_edu.sampling.sample'])
+    ours = statistics.median(x for x, _, _ in rows['adm_edu.sampling.sample'])
     print(f"target <= 1.03: {'met' if ours <= 1.03 else 'NOT met'} ({ours:.4f})")
+    wall = {k: statistics.median(dt for _, _, dt in r) for k, r in rows.items()}
+    print(f"wall time, ours / diffusers loop: {wall['adm_edu.sampling.sample'] / wall['diffusers DDIMScheduler loop']:.3f}")
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _common import figure, write_json
+    figs = [figure(f"DDIM-{a.steps} loop time / model-forward time, {k} (batch {a.batch}, {a.size}px)",
+                   statistics.median(x for x, _, _ in r), note='overhead of the sampler itself; target <= 1.03',
+                   higher_is_better=False) for k, r in rows.items()]
+    figs.append(figure(f"DDIM-{a.steps} sampling wall time, adm_edu.sampling.sample / diffusers DDIMScheduler loop (same model)",
+                       wall['adm_edu.sampling.sample'] / wall['diffusers DDIMScheduler loop'], wall['adm_edu.sampling.sample'],
+                       wall['diffusers DDIMScheduler loop'], 's', higher_is_better=False))
+    write_json(a.json, 'bench_sampling', figs, dict(batch=a.batch, steps=a.steps, size=a.size, repeats=a.repeats,
+               threads=torch.get_num_threads(), device=str(device)))
 
 
 if __name__ == '__main__':

@@ -1,16 +1,23 @@
 """CPU throughput of the `fmnist-s` UNet against a diffusers UNet2DModel of the same shape.
 
-Prints, for batch 64 on 32x32x1: training images/s (forward + backward + AdamW), forward images/s, FLOPs per image
-(FlopCounterMode on the meta device; training = forward + backward counted the same way), achieved GFLOP/s and the
-peak resident-memory increase of the training loop (each configuration runs in a fresh process). Throughputs use
-the fastest of the timed steps, so load from other processes inflates them less. The last line is the
-ratio of achieved training GFLOP/s, ours / diffusers, in fp32. Usage: python bench/bench_unet.py [--steps N] [--batch B]
+For each mode (fp32, channels_last, bf16 autocast; bf16 only on a CPU with native bf16, see
+adm_edu.device.cpu_has_native_bf16) one fresh process builds both models and times them interleaved (ours, diffusers,
+ours, ...): a training step (forward + MSE loss + backward + AdamW step) and a no-grad forward, median of the timed
+steps after warm-up. The figures are ratios ours / diffusers of images/s in the same process; FLOPs per image
+(FlopCounterMode on the meta device) and the peak resident-memory growth of one training step (ru_maxrss, one fresh
+process per model, fp32) are context.
+
+    python bench/bench_unet.py [--steps 5] [--batch 64] [--modes fp32,channels_last,bf16] [--json out.json]
+    python bench/bench_unet.py --profile [--batch 64]     # where the time goes: top ops of ours and diffusers (fp32)
 """
-import argparse, multiprocessing as mp, resource, sys, time
+import argparse, multiprocessing as mp, sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
 
 
 def build(which):
-    import torch
     from adm_edu.unet import unet_from_preset, PRESETS
     p = PRESETS['fmnist-s']
     if which == 'ours': return unet_from_preset('fmnist-s')
@@ -43,69 +50,99 @@ def flops(which, batch):
     return fwd / batch, (fwd + fc2.get_total_flops()) / batch, sum(p.numel() for p in m.parameters())
 
 
-def run(which, mode, steps, batch, q):
+def _setup(which, mode, batch):
     import torch
     torch.manual_seed(0)
     m = build(which)
-    cl = 'channels_last' in mode; bf16 = 'bf16' in mode
-    if cl: m = m.to(memory_format=torch.channels_last)
+    cl, bf16 = 'channels_last' in mode, 'bf16' in mode
     x = torch.randn(batch, 1, 32, 32); t = torch.randint(0, 1000, (batch,)); y = torch.randint(0, 10, (batch,))
-    if cl: x = x.to(memory_format=torch.channels_last)
+    if cl: m, x = m.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(m.parameters(), lr=1e-4)
     ctx = (lambda: torch.autocast('cpu', dtype=torch.bfloat16)) if bf16 else (lambda: torch.autocast('cpu', enabled=False))
     def train_step():
         with ctx(): out = call(which, m, x, t, y)
         loss = (out.float()[:, :1] - x).square().mean()
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    m.train(); train_step(); train_step()                      # warm-up
-    times = []
-    for _ in range(steps):
-        t0 = time.perf_counter(); train_step(); times.append(time.perf_counter() - t0)
-    train = batch / min(times)                                 # best step: robust to other load on the machine
-    peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024   # MiB (ru_maxrss is KiB on Linux)
-    m.eval()
-    with torch.no_grad():
-        with ctx(): call(which, m, x, t, y)
-        times = []
-        for _ in range(steps):
-            t0 = time.perf_counter()
-            with ctx(): call(which, m, x, t, y)
-            times.append(time.perf_counter() - t0)
-        fwd = batch / min(times)
-    q.put((train, fwd, peak))
+    def fwd():
+        with torch.no_grad(), ctx(): call(which, m, x, t, y)
+    return m, train_step, fwd
 
 
-def measure(which, mode, steps, batch):
+def run_mode(mode, steps, batch, q):
+    import torch
+    ms = {w: _setup(w, mode, batch) for w in ('ours', 'diffusers')}
+    for m, _, _ in ms.values(): m.train()
+    tr = C.interleaved({w: s[1] for w, s in ms.items()}, warmup=2, repeats=steps)
+    for m, _, _ in ms.values(): m.eval()
+    fw = C.interleaved({w: s[2] for w, s in ms.items()}, warmup=1, repeats=steps)
+    q.put(dict(train={w: batch / C.med(v) for w, v in tr.items()}, fwd={w: batch / C.med(v) for w, v in fw.items()},
+               threads=torch.get_num_threads()))
+
+
+def run_memory(which, batch, q):
+    m, step, _ = _setup(which, 'fp32', batch)
+    m.train(); base = C.maxrss_mib(); step()
+    q.put(C.maxrss_mib() - base)
+
+
+def spawn(target, *args):
     ctx = mp.get_context('spawn'); q = ctx.Queue()
-    p = ctx.Process(target=run, args=(which, mode, steps, batch, q)); p.start(); r = q.get(); p.join()
+    p = ctx.Process(target=target, args=(*args, q)); p.start(); r = q.get(); p.join()
     return r
+
+
+def profile(batch, steps=3):
+    "Top CPU ops (self time) of a training step, ours and diffusers, fp32."
+    import torch
+    from torch.profiler import profile as prof, ProfilerActivity
+    for w in ('ours', 'diffusers'):
+        m, step, _ = _setup(w, 'fp32', batch); m.train(); step(); step()
+        with prof(activities=[ProfilerActivity.CPU]) as p:
+            for _ in range(steps): step()
+        print(f"=== {w}: training step, batch {batch}, {steps} steps")
+        print(p.key_averages().table(sort_by='self_cpu_time_total', row_limit=22, max_name_column_width=48))
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--steps', type=int, default=4); ap.add_argument('--batch', type=int, default=64)
-    ap.add_argument('--modes', default='fp32,bf16,channels_last,channels_last+bf16')
+    ap.add_argument('--steps', type=int, default=5); ap.add_argument('--batch', type=int, default=64)
+    ap.add_argument('--modes', default='fp32,channels_last,bf16')
+    ap.add_argument('--json', default=None); ap.add_argument('--profile', action='store_true')
     a = ap.parse_args(argv)
+    if a.profile: return profile(a.batch)
     import torch
-    print(f"bench_unet: fmnist-s vs diffusers UNet2DModel, batch {a.batch}, {a.steps} timed steps, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads")
+    from adm_edu.device import cpu_has_native_bf16
+    native = cpu_has_native_bf16()
+    modes = [m for m in a.modes.split(',') if native or 'bf16' not in m]
+    skipped = [m for m in a.modes.split(',') if m not in modes]
+    print(f"bench_unet: fmnist-s vs diffusers UNet2DModel, batch {a.batch}, median of {a.steps} timed steps (interleaved), "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    if skipped: print(f"  skipped {skipped}: this CPU has no native bf16 (bf16 autocast would be emulated)")
     info = {w: flops(w, a.batch) for w in ('ours', 'diffusers')}
     for w, (f, ft, n) in info.items():
         print(f"  {w:9s} params {n / 1e6:.2f}M  forward {f / 1e9:.3f} GFLOP/img  train (fwd+bwd) {ft / 1e9:.3f} GFLOP/img")
-    print(f"  {'model':9s} {'mode':20s} {'train img/s':>11s} {'train GFLOP/s':>13s} {'fwd img/s':>9s} {'fwd GFLOP/s':>11s} {'peak MiB':>8s}")
-    res = {}
-    for mode in a.modes.split(','):
-        for w in ('ours', 'diffusers'):
-            tr, fw, peak = res[w, mode] = measure(w, mode, a.steps, a.batch)
-            f, ft, _ = info[w]
-            print(f"  {w:9s} {mode:20s} {tr:11.1f} {tr * ft / 1e9:13.1f} {fw:9.1f} {fw * f / 1e9:11.1f} {peak:8.0f}", flush=True)
-    best = max((m for m in a.modes.split(',')), key=lambda m: res['ours', m][0])
-    r = lambda mode: (res['ours', mode][0] * info['ours'][1]) / (res['diffusers', mode][0] * info['diffusers'][1])
-    print(f"  fastest CPU path for ours: {best} ({res['ours', best][0]:.1f} img/s training)")
-    for mode in a.modes.split(','):
-        print(f"  ratio of achieved training GFLOP/s, ours / diffusers ({mode}): {r(mode):.2f}"
-              f"  (img/s ratio {res['ours', mode][0] / res['diffusers', mode][0]:.2f})")
+    mem = {w: spawn(run_memory, w, a.batch) for w in ('ours', 'diffusers')}
+    print(f"  peak RSS growth of one fp32 training step: ours {mem['ours']:.0f} MiB, diffusers {mem['diffusers']:.0f} MiB")
+    print(f"  {'mode':16s} {'ours train img/s':>16s} {'diffusers':>10s} {'ratio':>6s}   {'ours fwd img/s':>14s} {'diffusers':>10s} {'ratio':>6s}")
+    figs, res = [], {}
+    for mode in modes:
+        r = res[mode] = spawn(run_mode, mode, a.steps, a.batch)
+        tr, fw = r['train'], r['fwd']
+        print(f"  {mode:16s} {tr['ours']:16.1f} {tr['diffusers']:10.1f} {tr['ours'] / tr['diffusers']:6.2f}   "
+              f"{fw['ours']:14.1f} {fw['diffusers']:10.1f} {fw['ours'] / fw['diffusers']:6.2f}", flush=True)
+        figs.append(C.figure(f'fmnist-s training img/s, ours / diffusers UNet2DModel ({mode}, batch {a.batch})',
+                             tr['ours'] / tr['diffusers'], tr['ours'], tr['diffusers'], 'img/s'))
+        figs.append(C.figure(f'fmnist-s forward img/s, ours / diffusers UNet2DModel ({mode}, batch {a.batch})',
+                             fw['ours'] / fw['diffusers'], fw['ours'], fw['diffusers'], 'img/s'))
+    for mode in modes:
+        if mode == 'fp32' or 'fp32' not in res: continue
+        o, b = res[mode]['train']['ours'], res['fp32']['train']['ours']
+        print(f"  ours, {mode} vs fp32 (different processes): training {o / b:.2f}x")
+        figs.append(C.figure(f'fmnist-s training img/s, ours: {mode} / fp32 (batch {a.batch}; separate processes)', o / b, o, b, 'img/s'))
+    figs.append(C.figure('fmnist-s peak RSS growth of one fp32 training step, ours / diffusers', mem['ours'] / mem['diffusers'],
+                         mem['ours'], mem['diffusers'], 'MiB', higher_is_better=False, note='ru_maxrss growth, one fresh process per model'))
+    C.write_json(a.json, 'bench_unet', figs, dict(batch=a.batch, steps=a.steps, modes=modes, skipped_modes=skipped,
+                 flops_per_image={w: dict(forward=f, train=ft, params=n) for w, (f, ft, n) in info.items()}))
 
 
 if __name__ == '__main__':

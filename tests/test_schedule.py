@@ -22,13 +22,17 @@ def test_shapes_dtypes_broadcasting(name, T, B, C, H, data, dtype):
     for i in range(B):
         ab = s.alpha_bar[t[i]].item()
         ref = math.sqrt(ab) * x0[i].double() + math.sqrt(1 - ab) * noise[i].double()
-        assert torch.allclose(xt[i].double(), ref, atol=1e-5)
+        assert torch.allclose(xt[i].double(), ref, atol=4 * torch.finfo(dtype).eps * float(ref.abs().max()), rtol=0)
     m, v, lv = s.q_posterior(x0, xt, t)
     assert m.shape == x0.shape and v.shape == (B, 1, 1, 1) and lv.shape == (B, 1, 1, 1)
     assert torch.all(v >= 0) and torch.isfinite(lv).all()
     # eps <-> x0 round trip
     back = s.pred_x0_from_eps(xt, t, noise)
-    assert torch.allclose(back.double(), x0.double(), atol=1e-2 if dtype == torch.float32 else 1e-8)
+    # rounding in `dtype`, amplified by 1/sqrt(alpha_bar_t) when x0 is recovered; near t = 0 the coefficient
+    # sqrt(1/alpha_bar - 1) is itself a cancellation, with relative error eps / (1 - alpha_bar)
+    ab = s.alpha_bar[t]
+    amp = (xt.abs().amax((1, 2, 3)).double() + noise.abs().amax((1, 2, 3)).double() / (1 - ab).sqrt()) / ab.sqrt()
+    assert ((back.double() - x0.double()).abs().amax((1, 2, 3)) <= 8 * torch.finfo(dtype).eps * amp).all()
 
 
 @given(T=st.integers(50, 3000))
@@ -49,7 +53,7 @@ def test_against_diffusers(T):
     assert torch.allclose(s.betas.float(), ref.betas, atol=1e-6)
     ref = DDPMScheduler(num_train_timesteps=T, beta_schedule='linear', beta_start=1e-4 * 1000 / T, beta_end=0.02 * 1000 / T)
     s = Schedule.linear(T)
-    assert torch.allclose(s.alpha_bar.float(), ref.alphas_cumprod, atol=1e-6)
+    assert torch.allclose(s.alpha_bar.float(), ref.alphas_cumprod, atol=T * torch.finfo(torch.float32).eps, rtol=0)  # float32 cumprod of T terms
     # diffusers' posterior variance (fixed_small) at every t
     x0 = torch.randn(T, 1); xt = torch.randn(T, 1); t = torch.arange(T)
     _, v, _ = s.q_posterior(x0, xt, t)

@@ -1,0 +1,69 @@
+"""Shared helpers of the bench/ scripts: timing (median of timed runs after warm-up, interleaved so that load from
+other processes hits ours and the baseline alike), peak memory (growth of ru_maxrss), the hardware description and
+the JSON fragment each script writes with `--json PATH` (collected by bench/run_all.py, i.e. `make bench`)."""
+import json, os, platform, resource, statistics, sys, time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path: sys.path.insert(0, str(ROOT))
+
+
+def maxrss_mib() -> float:
+    "Peak resident set size of this process so far, MiB (ru_maxrss is KiB on Linux, bytes on macOS)."
+    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return r / 2**20 if sys.platform == 'darwin' else r / 1024
+
+
+def sync(device=None):
+    import torch
+    if device is not None and torch.device(device).type == 'cuda': torch.cuda.synchronize()
+
+
+def interleaved(fns: dict, warmup: int = 1, repeats: int = 3, device=None) -> dict:
+    """Run each callable in `fns` `warmup` times, then `repeats` rounds of one timed call each, in turn (A B A B ...).
+    Returns {name: [seconds, ...]}; use the median."""
+    for _ in range(warmup):
+        for f in fns.values(): f()
+    sync(device)
+    times = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, f in fns.items():
+            t0 = time.perf_counter(); f(); sync(device); times[k].append(time.perf_counter() - t0)
+    return times
+
+
+def med(xs): return statistics.median(xs)
+
+
+def cpu_model() -> str:
+    try:
+        with open('/proc/cpuinfo') as f:
+            return next(l.split(':', 1)[1].strip() for l in f if l.startswith('model name'))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def hardware(device=None) -> dict:
+    "What the figures were measured on: adm_edu's one-line description, the CPU model and its bf16 capabilities."
+    import torch
+    from adm_edu.device import describe_device, cpu_flags, cpu_has_native_bf16
+    fl = cpu_flags()
+    return dict(describe_device=describe_device(device or 'cpu'), cpu_model=cpu_model(), cpu_count=os.cpu_count(),
+                torch_threads=torch.get_num_threads(), torch=torch.__version__, python=platform.python_version(),
+                avx512_bf16='avx512_bf16' in fl, amx_bf16='amx_bf16' in fl, avx512f='avx512f' in fl,
+                native_bf16=cpu_has_native_bf16(), torch_cpu_capability=getattr(torch.backends.cpu, 'get_cpu_capability', lambda: '?')())
+
+
+def figure(name: str, ratio: float, ours=None, baseline=None, unit: str = '', higher_is_better: bool = True, note: str = '') -> dict:
+    """One benchmark figure: `ratio` = ours / baseline measured in the same run (absolute values as context).
+    `higher_is_better` says which direction is good for the ratio."""
+    sig = lambda v: None if v is None else float(f"{float(v):.4g}")
+    return dict(name=name, ratio=sig(ratio), ours=sig(ours), baseline=sig(baseline), unit=unit,
+                higher_is_better=higher_is_better, note=note)
+
+
+def write_json(path, bench: str, figures: list, context: dict | None = None):
+    "Write this script's fragment: {'bench', 'figures': [...], 'context': {...}} (merged by bench/run_all.py)."
+    if not path: return
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, 'w') as f: json.dump(dict(bench=bench, figures=figures, context=context or {}), f, indent=1)
