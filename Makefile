@@ -23,10 +23,11 @@ data: $(STAMP)
 demo: $(STAMP) data
 	$(BIN)/adm-edu-demo
 
-# library in sync with notebooks, every notebook's tests (slow/gpu cells skipped), then pytest
+# data, library in sync with notebooks, committed outputs fresh, every notebook's tests (slow/gpu cells skipped), pytest,
+# then the rendered site in headless Chromium (installs Debian's chromium and the npm assets when missing)
 test: $(STAMP)
 	@bash tools/setup_data.sh
-	@$(MAKE) --no-print-directory sync-check nbtest pytest
+	@$(MAKE) --no-print-directory sync-check check-outputs nbtest pytest docs-test
 
 sync-check: $(STAMP)
 	@bash tools/check_sync.sh

@@ -10,7 +10,7 @@ raw TeX delimiters in the visible text (code excluded), at least as many typeset
 segments (counted by render_docs.py into pages.json), and, where widget state was saved, every widget view rendered
 (and showing a figure when the saved state holds one). Three screenshots go to --shots.
 
---live: serves tests/live_widget.ipynb with voila on 127.0.0.1, waits for its FloatSlider, moves it with the keyboard
+--live: serves chapter 00 with voila on 127.0.0.1, waits for its schedule explorer, moves its first slider with the keyboard
 and checks that the figure (the <img> src) changes.
 
 Chromium: $CHROMIUM, else chromium / chromium-browser / google-chrome on PATH (tools/setup_browser.sh installs
@@ -178,11 +178,16 @@ def _wait_http(url, proc, timeout):
     raise TimeoutError(f'{url} did not answer within {timeout} s')
 
 
-def live_widget_check(nb=ROOT / 'tests' / 'live_widget.ipynb', shots=None, timeout=120, verbose=True) -> dict:
+def live_widget_check(nb=ROOT / 'nbs' / '00_schedule.ipynb', shots=None, timeout=180, verbose=True) -> dict:
     """Serve `nb` with voila on 127.0.0.1, move its FloatSlider with the keyboard in Chromium and check that the figure
     changes. Returns {'ok', 'before', 'after', 'value_before', 'value_after', 'seconds', 'problems'}."""
     from playwright.sync_api import sync_playwright
+    import nbformat, tempfile
     nb, t0 = Path(nb).resolve(), time.time()
+    # serve a copy without the cells nbdev-test leaves out (library export, slow, GPU-only), in a scratch folder
+    book = nbformat.read(nb, as_version=4)
+    book.cells = [c for c in book.cells if not (c.cell_type == 'code' and ('nbdev_export' in c.source or c.source.lstrip().startswith(('#| slow', '#| gpu'))))]
+    tmpd = Path(tempfile.mkdtemp(prefix='live-')); nb = tmpd / nb.name; nbformat.write(book, nb)
     port = _free_port()
     voila = Path(sys.executable).parent / 'voila'
     cmd = [str(voila) if voila.exists() else 'voila', str(nb), '--no-browser', f'--port={port}', '--Voila.ip=127.0.0.1',
@@ -200,20 +205,22 @@ def live_widget_check(nb=ROOT / 'tests' / 'live_widget.ipynb', shots=None, timeo
                 log = []
                 page = new_page(browser, log)
                 page.goto(f'http://127.0.0.1:{port}/', wait_until='domcontentloaded')
-                img = '.widget-output img, .jp-OutputArea-output img'
-                page.wait_for_selector('.widget-slider .noUi-handle, .widget-slider input[type=range]', timeout=timeout * 1000)
+                # the explorer: an ipywidgets `interactive` box holding the slider and the figure it draws
+                img = '.widget-interact .widget-output img'
+                page.wait_for_selector('.widget-interact .widget-slider .noUi-handle', timeout=timeout * 1000)
                 page.wait_for_selector(img, timeout=timeout * 1000)
-                before = page.locator(img).first.get_attribute('src')
-                val = lambda: page.locator('.widget-slider .widget-readout').first.inner_text()
+                box = page.locator('.widget-interact').first
+                before = box.locator('.widget-output img').first.get_attribute('src')
+                val = lambda: box.locator('.widget-slider .widget-readout').first.inner_text()
                 res['value_before'] = val()
-                handle = page.locator('.widget-slider .noUi-handle').first
+                handle = box.locator('.widget-slider .noUi-handle').first
                 handle.focus()
-                for _ in range(4): page.keyboard.press('ArrowRight')   # 4 steps of 0.25: freq 1.0 -> 2.0
+                for _ in range(4): page.keyboard.press('ArrowRight')   # four steps of the explorer's first slider
                 page.wait_for_function("""([sel, old]) => { const i = document.querySelector(sel);
                                              return i && i.complete && i.naturalWidth > 0 && i.src !== old; }""",
                                        arg=[img, before], timeout=timeout * 1000)
                 page.wait_for_timeout(500)  # let interactive's last redraw land (it redraws per key press)
-                after = page.locator(img).first.get_attribute('src')
+                after = box.locator('.widget-output img').first.get_attribute('src')
                 res.update(before=before[:60], after=after[:60], value_after=val(), changed=after != before)
                 if shots: page.screenshot(path=str(Path(shots) / 'live_widget.png'))
                 res['problems'] = [m for m in log if 'favicon' not in m]

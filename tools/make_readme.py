@@ -15,7 +15,9 @@ for c in nb.cells:
     if re.search(r'^#\|\s*hide\b', src, re.M): continue
     if c.cell_type == 'code':
         c.source = '\n'.join(l for l in src.splitlines() if not l.startswith('#|')).strip()
-        c.outputs = [o for o in c.get('outputs', []) if o.get('output_type') != 'display_data' or 'text/plain' in o.get('data', {})]
+        # figures live in the executed notebook and on the docs site; a README on GitHub cannot show nbconvert's extracted files
+        c.outputs = [o for o in c.get('outputs', []) if o.get('output_type') not in ('display_data', 'execute_result')
+                     or not any(k.startswith('image/') for k in o.get('data', {}))]
     cells.append(c)
 nb.cells = cells
 body, _ = MarkdownExporter().from_notebook_node(nb)
