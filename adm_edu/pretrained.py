@@ -95,6 +95,7 @@ def load_pretrained(name_or_path, # registry name ('fmnist-s', 'fmnist-clf') or 
         model = build_network(meta['network'], meta['model_kwargs'])
         load_weights(model, {k: v.float() if v.is_floating_point() else v for k, v in ck['state_dict'].items()}, str(f), meta['network'])
         sched = Schedule.named(meta['schedule'], meta['T']) if meta.get('schedule') else None
+        if meta.get('T'): model.diffusion_T = int(meta['T'])   # `sample` refuses a schedule of another T
         return model.to(dev).eval(), sched, meta
     if not (isinstance(ck, dict) and ck.get('format') == CKPT_FORMAT):
         raise BadFile(f"{f} is neither an exported adm_edu model ({PRETRAINED_FORMAT!r}) nor a training checkpoint ({CKPT_FORMAT!r})")
@@ -210,6 +211,7 @@ def load_checkpoint(path, # `model.pt` or `last.pt` written by `train_diffusion`
         model = unet_from_preset(config['preset'], **config.get('model_kwargs', {}))
     sd = ck['ema']['weights'] if ema and ck.get('ema') is not None else ck['model']
     load_weights(model, sd, f"checkpoint {path}", f"its own config (preset {config.get('preset')!r})")
+    model.diffusion_T = int(config['T'])   # `sample` refuses a schedule of another T
     return model.to(default_device(device)).eval(), Schedule.named(config['schedule'], config['T']), config
 
 def load_classifier_checkpoint(path, device=None, ema:bool=True) -> tuple:

@@ -223,6 +223,10 @@ def sample(model, # network called as model(x, t_original, y) -> eps or (eps, v)
     if y is not None:
         y = torch.as_tensor(y, device=device)
         if y.shape != (B,): raise BadArgument(f"y must hold one label per sample, shape ({B},), got {tuple(y.shape)}")
+    T_model, T_sched = getattr(model, 'diffusion_T', None), int(sched.timestep_map[-1]) + 1
+    if T_model is not None and T_model != T_sched:   # set by load_pretrained / load_checkpoint from the model's record
+        raise BadArgument(f"the model was trained with T={T_model} diffusion steps but the schedule has T={T_sched}: "
+                          f"sample with the schedule it was trained with (load_pretrained returns it) and choose `steps` to go faster")
     if guidance is not None and hasattr(guidance, 'prepare'): model = guidance.prepare(model, shape, y, eps_fn)
     x = randn_on(shape, generator, device, dtype) if noise is None else noise_like(torch.empty(shape, device='meta'), noise).to(device, dtype)
     # per-step constants, computed once: indices, original timesteps, DDIM coefficients

@@ -13,14 +13,7 @@ from adm_edu.openai import (unet_from_openai, classifier_from_openai, to_openai_
 
 ROOT = Path(__file__).resolve().parents[1]
 
-def f32_tol(ref, k):
-    "Rounding allowance for float32 results of size |ref| made of sums of k products: k * eps_float32 * max|ref|."
-    return k * torch.finfo(torch.float32).eps * float(ref.abs().max())
-
-
-def fan_in(m):
-    "The longest sum one layer of `m` computes per output value: the fan-in of its widest weight."
-    return max(w[0].numel() for w in m.parameters() if w.ndim > 1)
+from tolerance import f32_tol, fan_in  # tests/tolerance.py
 
 
 def reference_dir():

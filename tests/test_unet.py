@@ -8,14 +8,7 @@ from adm_edu.unet import (UNet, ResBlock, AttentionBlock, timestep_embedding, sp
                           count_params, count_flops, randomize_, example_inputs)
 from adm_edu.classifier import NoisyClassifier, classifier_from_preset, CLASSIFIER_PRESETS
 
-def f32_tol(ref, k):
-    "Rounding allowance for float32 results of size |ref| made of sums of k products: k * eps_float32 * max|ref|."
-    return k * torch.finfo(torch.float32).eps * float(ref.abs().max())
-
-
-def fan_in(m):
-    "The longest sum one layer of `m` computes per output value: the fan-in of its widest weight."
-    return max(w[0].numel() for w in m.parameters() if w.ndim > 1)
+from tolerance import f32_tol, fan_in  # tests/tolerance.py
 
 
 def small_unet(**kw):
