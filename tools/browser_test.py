@@ -168,13 +168,16 @@ def _free_port():
 
 
 def _wait_http(url, proc, timeout):
-    t0 = time.time()
+    """Wait until the server accepts connections. (Not a GET of the page: voila runs the notebook in a new kernel for every
+    request, so probing the page with short time-outs would start kernel after kernel.)"""
+    import socket
+    from urllib.parse import urlparse
+    u, t0 = urlparse(url), time.time()
     while time.time() - t0 < timeout:
         if proc.poll() is not None: raise RuntimeError(f'voila exited with status {proc.returncode}')
         try:
-            with urllib.request.urlopen(url, timeout=5) as r:
-                if r.status == 200: return
-        except Exception: time.sleep(0.5)
+            with socket.create_connection((u.hostname, u.port), timeout=2): return
+        except OSError: time.sleep(0.3)
     raise TimeoutError(f'{url} did not answer within {timeout} s')
 
 
@@ -204,7 +207,7 @@ def live_widget_check(nb=ROOT / 'nbs' / '00_schedule.ipynb', shots=None, timeout
             try:
                 log = []
                 page = new_page(browser, log)
-                page.goto(f'http://127.0.0.1:{port}/', wait_until='domcontentloaded')
+                page.goto(f'http://127.0.0.1:{port}/', wait_until='domcontentloaded', timeout=timeout * 1000)   # voila runs the chapter first
                 # the explorer: an ipywidgets `interactive` box holding the slider and the figure it draws
                 img = '.widget-interact .widget-output img'
                 page.wait_for_selector('.widget-interact .widget-slider .noUi-handle', timeout=timeout * 1000)
