@@ -23,11 +23,8 @@ USER_ERRORS = (AdmEduError, CliError)  # printed as one line; every other except
 
 def _heavy():
     "The sampling and plotting helpers, imported when a command gets to its work (a user error is reported without them)."
-    import warnings
-    with warnings.catch_warnings():  # fastai's import-time torch.jit.script is deprecated in recent torch: not the user's concern
-        warnings.filterwarnings('ignore', message='.*torch.jit.script.*', category=FutureWarning)
-        from adm_edu.experiments import generate, guided_demo
-        from adm_edu.viz import save_grid
+    from adm_edu.experiments import generate, guided_demo
+    from adm_edu.viz import save_grid
     return generate, guided_demo, save_grid
 
 def _check(cond, msg):
@@ -490,10 +487,7 @@ def experiment(name:str, # experiment name (see adm_edu.experiments.EXPERIMENTS)
                root:str='results/experiments', # where the run records go
                work:str='runs/experiments'): # where the checkpoints go
     "Train and evaluate the runs of an experiment that are not done yet; finished runs are never recomputed."
-    import warnings
-    with warnings.catch_warnings():
-        warnings.filterwarnings('ignore', message='.*torch.jit.script.*', category=FutureWarning)
-        from adm_edu.experiments import run_experiment, EXPERIMENTS
+    from adm_edu.experiments import run_experiment, EXPERIMENTS
     _check(name in EXPERIMENTS, f"unknown experiment {name!r}; choose one of {sorted(EXPERIMENTS)}")
     check_out(Path(root) / name, '--root', kind='dir'); check_out(Path(work) / name, '--work', kind='dir')
     runs = [r.strip() for r in only.split(',') if r.strip()] if only else None

@@ -21,7 +21,6 @@ from .errors import BadArgument, BadFile
 from .device import describe_device
 from .data import atomic_write
 from .pretrained import read_checkpoint, load_checkpoint
-from .learner import train_diffusion
 from .viz import show_grid
 
 # %% auto #0
@@ -213,6 +212,7 @@ def run_one(experiment:str, run:str, config:dict, # train_diffusion arguments of
         resume = (wdir / 'last.pt').exists() and not (wdir / 'model.pt').exists()
         if not (wdir / 'model.pt').exists():
             log(f'{experiment}/{run}: training' + (' (resuming)' if resume else ''))
+            from adm_edu.learner import train_diffusion   # here, not at import: fastai costs ~1.3 s to every `adm-edu-sample`
             learn = train_diffusion(**config, out_dir=wdir, resume=resume, progress=False)
             curve = [round(float(l), 5) for l in learn.recorder.losses]   # per training step (smoothed, as fastai reports it)
         else: curve = []

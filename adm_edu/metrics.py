@@ -25,7 +25,8 @@ __all__ = ['N_SPATIAL_CHANNELS', 'COV_RTOL', 'FMNIST_WEIGHTS', 'FID_WEIGHTS_URL'
            'knn_radii', 'precision_recall', 'to_model_range', 'FeatureExtractor', 'FMNISTNet', 'classifier_accuracy',
            'train_fmnist_extractor', 'FMNISTExtractor', 'load_fmnist_extractor', 'InceptionV3FID',
            'fid_inception_weights', 'InceptionExtractor', 'get_extractor', 'load_sample_file', 'evaluate_images',
-           'save_metrics_json', 'nll_bits_per_dim', 'noisy_predictions', 'accuracy_vs_t', 'calibration']
+           'save_metrics_json', 'nll_bits_per_dim', 'gaussian_blur', 'noisy_predictions', 'accuracy_vs_t',
+           'calibration']
 
 # %% ../nbs/12_metrics.ipynb #c58269e2
 N_SPATIAL_CHANNELS = 7  # ADM's sFID keeps the first 7 channels of an intermediate feature map
@@ -661,6 +662,17 @@ def nll_bits_per_dim(model, # called as model(x_t, t) or model(x_t, t, y)
     tot, prior = torch.cat(tot), torch.cat(prior)
     sem = (tot.std() / math.sqrt(len(tot))).item() if len(tot) > 1 else float('nan')
     return dict(bpd=tot.mean().item(), bpd_sem=sem, prior_bpd=prior.mean().item(), n=len(tot))
+
+# %% ../nbs/12_metrics.ipynb #m12c0001
+def gaussian_blur(x:torch.Tensor, # images (N, C, H, W)
+                  sigma:float # standard deviation of the kernel in pixels (0: unchanged)
+                 ) -> torch.Tensor:
+    "Blur images with a separable Gaussian kernel (radius 3 sigma, edges replicated): the degradation the metrics are probed with."
+    if sigma <= 0: return x
+    r = math.ceil(3 * sigma); k = torch.exp(-torch.arange(-r, r + 1.) ** 2 / (2 * sigma ** 2)); k = k / k.sum()
+    x = F.pad(x, (r, r, r, r), mode='replicate')
+    x = F.conv2d(x, k.view(1, 1, 1, -1).expand(x.shape[1], 1, 1, -1).contiguous(), groups=x.shape[1])
+    return F.conv2d(x, k.view(1, 1, -1, 1).expand(x.shape[1], 1, -1, 1).contiguous(), groups=x.shape[1])
 
 # %% ../nbs/12_metrics.ipynb #b33d1901
 @torch.no_grad()

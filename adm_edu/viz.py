@@ -20,7 +20,7 @@ from .device import default_device
 from .data import atomic_write
 from .ode import ode_sample, reference_solution
 from .unet import UNet, unet_layout, count_params
-from .metrics import noisy_predictions, calibration, fid_from_features, precision_recall
+from .metrics import noisy_predictions, calibration, fid_from_features, precision_recall, gaussian_blur
 
 # %% auto #0
 __all__ = ['image_grid', 'save_grid', 'show_grid', 'plot_sample_grids', 'plot_schedules', 'plot_forward_process',
@@ -419,17 +419,10 @@ def metrics_explorer(extractor, # a `metrics.FeatureExtractor` (e.g. `load_fmnis
                     ):
     "ipywidgets explorer: sample count, added noise and blur -> FID, precision and recall against `real`."
     import ipywidgets as W, matplotlib.pyplot as plt
-    import torch.nn.functional as F
     rf = extractor.features(real)
-    def blur(x, s):
-        if s <= 0: return x
-        r = math.ceil(3 * s); kk = torch.exp(-torch.arange(-r, r + 1.) ** 2 / (2 * s ** 2)); kk = kk / kk.sum()
-        x = F.pad(x, (r, r, r, r), mode='replicate'); C = x.shape[1]
-        x = F.conv2d(x, kk.view(1, 1, 1, -1).expand(C, 1, 1, -1).contiguous(), groups=C)
-        return F.conv2d(x, kk.view(1, 1, -1, 1).expand(C, 1, -1, 1).contiguous(), groups=C)
     def show(n=500, noise=0.0, blur_sigma=0.0):
         x = pool[:n]
-        x = (blur(x, blur_sigma) + noise * torch.randn(x.shape, generator=torch.Generator().manual_seed(0))).clamp(-1, 1)
+        x = (gaussian_blur(x, blur_sigma) + noise * torch.randn(x.shape, generator=torch.Generator().manual_seed(0))).clamp(-1, 1)
         ff = extractor.features(x)
         fid = fid_from_features(rf['pool'], ff['pool']); p, r = precision_recall(rf['pool'], ff['pool'], k=k)
         fig, axs = plt.subplots(1, 2, figsize=(8, 3), gridspec_kw=dict(width_ratios=(1, 2)))

@@ -23,7 +23,7 @@ LAYERS = {
 CORE_FORBIDDEN = ('fastai', 'matplotlib', 'ipywidgets', 'PIL', 'urllib', 'tempfile')
 
 
-def module_imports(src: str, name: str):
+def module_imports(src: str):
     "(imported adm_edu module, imported names, line) for every `import`/`from` in `src`, at any depth; plus external roots."
     internal, external = [], set()
     for node in ast.walk(ast.parse(src)):
@@ -50,7 +50,7 @@ def violations(pkg: Path = PKG, layers: dict = LAYERS) -> list:
     mods = {p.stem: p for p in pkg.glob('*.py') if p.stem not in ('__init__', '_modidx')}
     for name, path in sorted(mods.items()):
         if name not in layers: out.append(f"{name}: not assigned to a layer (add it to ARCHITECTURE.md and this test)"); continue
-        internal, external = module_imports(path.read_text(), name)
+        internal, external = module_imports(path.read_text())
         for dep, names, line in internal:
             if dep == name: continue
             if dep not in layers: out.append(f"{name}:{line}: imports unknown module adm_edu.{dep}"); continue
