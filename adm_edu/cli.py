@@ -15,8 +15,8 @@ from .guidance import make_guidance
 
 # %% auto #0
 __all__ = ['USER_ERRORS', 'RESUME_MUST_MATCH', 'one_line', 'debug_mode', 'run_script', 'console_script', 'check_out',
-           'check_device', 'parse_classes', 'sample_cli', 'check_resume', 'train', 'evaluate', 'forward_process_demo',
-           'sampling_demo', 'train_demo', 'demo', 'experiment']
+           'check_device', 'parse_classes', 'cascade_images', 'sample_cli', 'check_resume', 'train', 'evaluate',
+           'forward_process_demo', 'sampling_demo', 'train_demo', 'demo', 'experiment']
 
 # %% ../nbs/15_cli.ipynb #7b769bd5
 USER_ERRORS = (AdmEduError, CliError)  # printed as one line; every other exception is a bug and keeps its traceback
@@ -149,6 +149,22 @@ def _load(model, flag, kind, device=None):
     _check(meta.get('kind') == kind, f"{flag} {model} is a {meta.get('kind')}, not a {kind}")
     return net, sched, meta
 
+def cascade_images(base, base_sched, up, up_sched, # the two models and their schedules
+                   n:int, labels, # number of images, their labels (or None)
+                   steps:int, up_steps:int, sampler:str, up_sampler:str, eta:float, # each stage's steps and sampler; eta for both
+                   guidance, # for the base only
+                   seed:int, batch_size:int
+                  ) -> tuple: # (uint8 N×H×W×C high-resolution images, seconds)
+    "`adm_edu.sampling.sample_cascade` seeded like `generate`, as the uint8 images `adm-edu-sample` writes."
+    import torch
+    from adm_edu.sampling import sample_cascade
+    from adm_edu.data import to_uint8
+    g = torch.Generator(device=next(base.parameters()).device).manual_seed(seed)
+    t0 = time.time()
+    _, hi = sample_cascade(base, base_sched, up, up_sched, labels, n=n, base_steps=steps, up_steps=up_steps, base_sampler=sampler,
+                           up_sampler=up_sampler, base_eta=eta, up_eta=eta, guidance=guidance, generator=g, batch_size=batch_size, progress=True)
+    return to_uint8(hi), time.time() - t0
+
 # %% ../nbs/15_cli.ipynb #fa6d3030
 @console_script('adm-edu-sample')
 def sample_cli(model:str='fmnist-s', # shipped model name (see adm_edu.pretrained.available()) or a checkpoint path
@@ -163,8 +179,11 @@ def sample_cli(model:str='fmnist-s', # shipped model name (see adm_edu.pretraine
                seed:int=0, # random seed
                out:str='samples.npz', # .npz (images uint8 N×H×W×C, labels) or .png (a grid)
                batch_size:int=256, # images per batch
-               device:str='auto'): # 'auto', 'cpu', 'cuda', 'mps'
-    "Generate images with a diffusion model and save them as .npz (images, labels) or a .png grid."
+               device:str='auto', # 'auto', 'cpu', 'cuda', 'mps'
+               upsampler:str=None, # a super-resolution model (name or path): --model samples at low resolution, this upsamples (chapter 11)
+               upsample_steps:int=None, # the upsampler's sampling steps (default: --steps)
+               upsample_sampler:str=None): # the upsampler's sampler, 'ddim' or 'ancestral' (default: --sampler); --eta applies to both
+    "Generate images with a diffusion model (or a base model and an upsampler) and save them as .npz (images, labels) or a .png grid."
     import numpy as np
     _check(n >= 1, f"--n must be at least 1, got {n}")
     _check(steps >= 1, f"--steps must be at least 1, got {steps}")
@@ -174,11 +193,28 @@ def sample_cli(model:str='fmnist-s', # shipped model name (see adm_edu.pretraine
     _check(batch_size >= 1, f"--batch-size must be at least 1, got {batch_size}")
     _check(0 <= seed < 2**63, f"--seed must lie in [0, 2**63), got {seed}")
     _check(str(out).endswith(('.npz', '.png')), f"--out must end in .npz or .png, got {out!r}")
+    if upsampler is None:
+        _check(upsample_steps is None and upsample_sampler is None, "--upsample-steps and --upsample-sampler need --upsampler")
+    up_steps, up_sampler = steps if upsample_steps is None else upsample_steps, upsample_sampler or sampler
+    _check(up_steps >= 1, f"--upsample-steps must be at least 1, got {up_steps}")
+    _check(up_sampler in ('ddim', 'ancestral'), f"--upsample-sampler must be 'ddim' or 'ancestral', got {up_sampler!r}")
     out = check_out(out)
     dev = check_device(device)
     if classes not in (None, '', 'all'): _int_list(classes)  # syntax, before loading anything
     net, sched, meta = _load(model, '--model', 'diffusion', dev)
+    _check(getattr(net, 'small_size', None) is None, f"--model {model} is a super-resolution model: pass it as --upsampler, "
+                                                      "with the base model that makes its low-resolution input as --model")
     _check(steps <= sched.T, f"--steps must be between 1 and the model's T={sched.T}, got {steps}")
+    up = None
+    if upsampler is not None:
+        up, up_sched, _ = _load(upsampler, '--upsampler', 'diffusion', next(net.parameters()).device)
+        _check(getattr(up, 'small_size', None) is not None, f"--upsampler {upsampler} is not a super-resolution model (it takes no low-res image)")
+        _check((up.in_channels, up.small_size) == (net.in_channels, net.image_size),
+               f"--upsampler {upsampler} upsamples {up.in_channels}x{up.small_size}x{up.small_size} images, "
+               f"--model {model} makes {net.in_channels}x{net.image_size}x{net.image_size}")
+        _check(not (up.num_classes and net.num_classes) or up.num_classes == net.num_classes,
+               f"--upsampler {upsampler} has {up.num_classes} classes, --model {model} {net.num_classes}")
+        _check(up_steps <= up_sched.T, f"--upsample-steps must be between 1 and the upsampler's T={up_sched.T}, got {up_steps}")
     if cfg: _check(getattr(net, 'null_class', None) is not None,
                    f"--cfg needs a model trained with label dropout (adm-edu-train --p-uncond > 0); {model} has no null class")
     clf = None
@@ -189,18 +225,20 @@ def sample_cli(model:str='fmnist-s', # shipped model name (see adm_edu.pretraine
                f"the model makes {net.in_channels}x{net.image_size}x{net.image_size}")
         _check(not net.num_classes or clf.num_classes == net.num_classes,
                f"--classifier {classifier} has {clf.num_classes} classes, the model {net.num_classes}")
-    num_classes = getattr(net, 'num_classes', None) or (getattr(clf, 'num_classes', None) if clf is not None else None)
+    num_classes = (getattr(net, 'num_classes', None) or (getattr(clf, 'num_classes', None) if clf is not None else None)
+                   or (getattr(up, 'num_classes', None) if up is not None else None))
     labels = parse_classes(classes, n, num_classes)
     gd = make_guidance(clf, scale=guidance, cfg_scale=cfg)
     generate, _, save_grid = _heavy()
-    imgs, labels, secs = generate(net, sched, n, steps, sampler, eta, labels, seed, batch_size, guidance=gd, progress=True)
+    if up is None: imgs, labels, secs = generate(net, sched, n, steps, sampler, eta, labels, seed, batch_size, guidance=gd, progress=True)
+    else: imgs, secs = cascade_images(net, sched, up, up_sched, n, labels, steps, up_steps, sampler, up_sampler, eta, gd, seed, batch_size)
     lab = np.full(n, -1, np.int64) if labels is None else labels.numpy().astype(np.int64)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == '.png': save_grid(imgs, out, nrow=int(num_classes or 10))
     else:
         from adm_edu.data import atomic_write
         atomic_write(out, lambda f: np.savez_compressed(f, images=imgs, labels=lab))
-    print(f"wrote {n} images to {out} ({secs:.1f} s, {sampler}-{steps})")
+    print(f"wrote {n} images to {out} ({secs:.1f} s, {sampler}-{steps}" + (f", then the upsampler {up_sampler}-{up_steps})" if up is not None else ")"))
     return dict(path=str(out), seconds=secs)
 
 # %% ../nbs/15_cli.ipynb #edcaf829
@@ -232,10 +270,10 @@ def check_resume(last:Path, # the run's `last.pt`
 def _check_preset_fits(preset, dataset):
     from adm_edu.unet import PRESETS
     kw = PRESETS[preset]
-    size_ok = kw['image_size'] == 32 if dataset == 'fashion-mnist' else kw['image_size'] % 8 == 0
+    size_ok = kw['image_size'] in (32, 28, 16, 8, 4) if dataset == 'fashion-mnist' else kw['image_size'] % 8 == 0
     _check(kw['in_channels'] == 1 and size_ok and kw.get('num_classes') in (None, 10),
            f"--preset {preset} makes {kw['in_channels']}x{kw['image_size']}x{kw['image_size']} images in {kw.get('num_classes')} classes; "
-           f"{dataset} has 1-channel images in 10 classes ({'32x32' if dataset == 'fashion-mnist' else 'any multiple of 8 pixels'})")
+           f"{dataset} has 1-channel images in 10 classes ({'32x32, 28x28 or area-downsampled to 16, 8, 4' if dataset == 'fashion-mnist' else 'any multiple of 8 pixels'})")
 
 @console_script('adm-edu-train', aliases={('-t', '--t'): 'diffusion_steps'})
 def train(dataset:str='fashion-mnist', # 'fashion-mnist' or 'digits'

@@ -16,7 +16,7 @@ from .errors import MissingResource
 # %% auto #0
 __all__ = ['FMNIST_FILES', 'FMNIST_URL', 'FMNIST_CLASSES', 'DEBIAN_FMNIST', 'DATASETS', 'RESULTS_DIR', 'DatasetError',
            'parse_idx', 'read_idx_gz', 'atomic_write', 'fashion_mnist_dir', 'ImageDataset', 'to_unit_range', 'to_uint8',
-           'fashion_mnist', 'digits', 'load_dataset', 'result_path', 'load_result']
+           'area_downsample', 'fashion_mnist', 'digits', 'load_dataset', 'result_path', 'load_result']
 
 # %% ../nbs/08a_data.ipynb #ab7e469a
 FMNIST_FILES = {  # name: (SHA-256 of the *decompressed* IDX payload, expected shape)
@@ -144,12 +144,27 @@ def to_uint8(x:torch.Tensor # images in [-1, 1], (N, C, H, W)
     if x.ndim != 4: raise ValueError(f"expected images (N, C, H, W), got shape {tuple(x.shape)}")
     return ((x.detach().float().cpu() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
+def area_downsample(x:torch.Tensor, # images (N, C, H, W)
+                    size:int # target side; H and W must be multiples of it
+                   ) -> torch.Tensor:
+    "Average each (H/size)x(W/size) block: area downsampling, as the official super-resolution data loader makes its low-res inputs."
+    if x.ndim != 4: raise ValueError(f"expected images (N, C, H, W), got shape {tuple(x.shape)}")
+    if size < 1 or x.shape[-1] % size or x.shape[-2] % size:
+        raise ValueError(f"size must divide the image side {tuple(x.shape[-2:])}, got {size}")
+    return torch.nn.functional.interpolate(x, size=(size, size), mode='area')
+
 def fashion_mnist(split:str='train', # 'train' (60,000) or 'test' (10,000)
                   path=None, # explicit directory with the .gz files
                   pad:bool=True, # pad 28x28 to 32x32 with background (-1), as U-Nets with 3 downsamplings want
-                  download:bool=True):
+                  download:bool=True,
+                  size:int|None=None # None: 32 (padded) or 28; 16, 8, 4: the padded 32x32 images area-downsampled
+                 ):
     "Fashion-MNIST as an `ImageDataset` in [-1, 1], padded to 32x32 by default."
     if split not in ('train', 'test'): raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    if size is not None and size not in (32, 28, 16, 8, 4):
+        raise ValueError(f"size must be 32, 28 (unpadded) or 16, 8, 4 (area-downsampled from 32), got {size}")
+    if size == 28: pad = False
+    elif size is not None: pad = True
     d = fashion_mnist_dir(path, download)
     pre = 'train' if split == 'train' else 't10k'
     fi, fl = f'{pre}-images-idx3-ubyte.gz', f'{pre}-labels-idx1-ubyte.gz'
@@ -158,7 +173,9 @@ def fashion_mnist(split:str='train', # 'train' (60,000) or 'test' (10,000)
     if labels.max() > 9: raise DatasetError(f"{d / fl}: label {labels.max()} out of range 0..9")
     x = to_unit_range(imgs)[:, None]
     if pad: x = torch.nn.functional.pad(x, (2, 2, 2, 2), value=-1.)
-    return ImageDataset(x, torch.as_tensor(labels.astype(np.int64)), FMNIST_CLASSES, f'fashion-mnist/{split}')
+    name = f'fashion-mnist/{split}'
+    if size is not None and size < 28: x, name = area_downsample(x, size), f'fashion-mnist-{size}/{split}'
+    return ImageDataset(x, torch.as_tensor(labels.astype(np.int64)), FMNIST_CLASSES, name)
 
 # %% ../nbs/08a_data.ipynb #4b0baa10
 def digits(split:str='train', # 'train' (1,437), 'test' (360) or 'all' (1,797)
@@ -185,17 +202,18 @@ DATASETS = ('fashion-mnist', 'digits')
 
 def load_dataset(name:str='fashion-mnist', # 'fashion-mnist' or 'digits'
                  split:str='train', path=None, download:bool=True,
-                 fallback:str|None=None # 'digits': say so in one line and use digits when Fashion-MNIST is unavailable
+                 fallback:str|None=None, # 'digits': say so in one line and use digits when Fashion-MNIST is unavailable
+                 size:int|None=None # image side: Fashion-MNIST 32/28/16/8/4 (see `fashion_mnist`), digits a multiple of 8
                 ) -> ImageDataset:
     "Load a dataset by name as an `ImageDataset` in [-1, 1]."
     if name in ('fashion-mnist', 'fmnist', 'fashion_mnist'):
-        try: return fashion_mnist(split, path, download=download)
+        try: return fashion_mnist(split, path, download=download, size=size)
         except DatasetError as e:
             if fallback != 'digits': raise
             print(f"Fashion-MNIST unavailable ({str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else e}); "
                   "using the embedded digits. Get it with `apt-get install dataset-fashion-mnist` or set ADM_EDU_DATA.")
             return digits(split)
-    if name == 'digits': return digits(split)
+    if name == 'digits': return digits(split, size=size or 8)
     raise ValueError(f"unknown dataset {name!r}; expected one of {DATASETS}")
 
 # %% ../nbs/08a_data.ipynb #d08a0002

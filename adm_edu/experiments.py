@@ -1,4 +1,4 @@
-"""The runs behind the seed's tables and figures, as library functions: guidance sweeps (ADM Table 4), skipping a prefix of the reverse process, DDIM's steps × η table. Chapters and `tools/gpu_session.py` call them; their records live under `results/`.
+"""The runs behind the seed's tables and figures, as library functions and one command: guidance sweeps (ADM Table 4), skipping a prefix of the reverse process, DDIM's steps × η table, and the experiment runner (`adm-edu-experiment`) that reproduces Improved DDPM's Tables 1–2 and Figures 8 and 10 at small scale, with a verdict on each of the seed's claims. Their records live under `results/`.
 
 Docs: https://adm-edu.github.io/adm_edu/experiments.html.md"""
 
@@ -17,15 +17,19 @@ from .device import default_device
 from .data import load_dataset, to_uint8
 from .pretrained import load_pretrained
 from .metrics import get_extractor, evaluate_images, load_fmnist_extractor, nll_bits_per_dim
-from .errors import BadArgument, BadFile
+from .errors import BadArgument, BadFile, MissingResource
 from .device import describe_device
-from .data import atomic_write
+from .data import atomic_write, RESULTS_DIR
 from .pretrained import read_checkpoint, load_checkpoint
 from .viz import show_grid
+from .unet import count_flops
 
 # %% auto #0
-__all__ = ['RECORD_KEYS', 'SMALL_UNET', 'EXPERIMENTS', 'generate', 'ddim_steps_eta', 'skip_prefix', 'guidance_settings',
-           'guidance_table', 'guided_demo', 'read_record', 'evaluate_run', 'run_one', 'run_experiment']
+__all__ = ['RECORD_KEYS', 'SMALL_UNET', 'TINY16', 'EXPERIMENTS', 'IDDPM_PAPER', 'CASCADE_PAPER', 'generate', 'ddim_steps_eta',
+           'skip_prefix', 'guidance_settings', 'guidance_table', 'guided_demo', 'read_record', 'evaluate_run',
+           'run_one', 'steps_curve', 'source_model', 'run_curves', 'sample_row', 'run_samples', 'run_experiment',
+           'row_config', 'load_records', 'verdict', 'iddpm_table_rows', 'plot_training_logs', 'plot_steps_curves',
+           'plot_widths', 'iddpm_claims', 'cascade_table_rows', 'cascade_claims']
 
 # %% ../nbs/20_experiments.ipynb #e20a0011
 def generate(model, sched, n:int, # number of images
@@ -33,7 +37,9 @@ def generate(model, sched, n:int, # number of images
              labels=None, # class labels (n,) or None (unconditional)
              seed:int=0, batch_size:int=256,
              guidance=None, # from `make_guidance`, or None
-             progress:bool=False):
+             progress:bool=False,
+             fixed_variance:str='small', # ancestral sampling of a model without learned sigma: 'small' (beta-tilde) or 'large' (beta)
+             spacing:str='official'): # int steps: 'official' or 'trailing' (see `sample`)
     "Sample `n` images in batches; returns (uint8 N×H×W×C, labels or None, seconds)."
     dev = next(model.parameters()).device
     C, H = model.in_channels, model.image_size
@@ -42,7 +48,8 @@ def generate(model, sched, n:int, # number of images
     for i in range(0, n, batch_size):
         b = min(batch_size, n - i)
         y = None if labels is None else labels[i:i + b].to(dev)
-        x = sample(model, sched, (b, C, H, H), steps=steps, eta=eta, sampler=sampler, y=y, generator=g, progress=progress, guidance=guidance)
+        x = sample(model, sched, (b, C, H, H), steps=steps, eta=eta, sampler=sampler, y=y, generator=g, progress=progress, guidance=guidance,
+                   fixed_variance=fixed_variance, spacing=spacing)
         out.append(to_uint8(x))
     return np.concatenate(out), labels, time.time() - t0
 
@@ -183,18 +190,23 @@ def read_record(path:Path) -> dict|None:
 def evaluate_run(model, sched, test, # the trained model, its schedule and the test set (an `ImageDataset`)
                  n_nll:int=100, # test images for the NLL (the full bound over all T terms)
                  n_samples:int=1000, # class-balanced samples for FID / precision / recall
-                 steps:int=100, sampler:str='ancestral', k:int=3, seed:int=0, batch_size:int=500) -> dict:
+                 steps:int=100, sampler:str='ancestral', k:int=3, seed:int=0, batch_size:int=500,
+                 fixed_variance:str='large', # a model without learned sigma: 'large' (beta, the official default) or 'small'
+                 batch_t:int=1 # timesteps per model call in the NLL
+                ) -> dict:
     "NLL in bits/dim (with its standard error) and FID / sFID / precision / recall / class accuracy of generated samples."
     out = {}
     if n_nll:
-        r = nll_bits_per_dim(model, sched, test, n=n_nll, batch_size=min(batch_size, n_nll), class_cond=getattr(model, 'num_classes', None) is not None, seed=seed)
-        out.update(nll_bpd=r['bpd'], nll_sem=r['bpd_sem'], nll_n=r['n'])
+        r = nll_bits_per_dim(model, sched, test, n=n_nll, batch_size=min(batch_size, n_nll), class_cond=getattr(model, 'num_classes', None) is not None,
+                             seed=seed, fixed_variance=fixed_variance, batch_t=batch_t)
+        out.update(nll_bpd=r['bpd'], nll_sem=r['bpd_sem'], nll_n=r['n'],
+                   nll_per_image=[round(v, 5) for v in r['per_image']])   # same images and noise seed in every run: paired comparisons
     if n_samples:
         K = getattr(model, 'num_classes', None)
         y = torch.arange(K).repeat_interleave(math.ceil(n_samples / K))[:n_samples] if K else None
-        im, _, sec = generate(model, sched, n_samples, steps, sampler, 0.0, y, seed, batch_size)
-        r = evaluate_images(im, test, 'fmnist', k=k, labels=y)
-        out.update({m: r[m] for m in ('fid', 'sfid', 'precision', 'recall', 'class_acc') if m in r},
+        im, _, sec = generate(model, sched, n_samples, steps, sampler, 0.0, y, seed, batch_size, fixed_variance=fixed_variance)
+        r = evaluate_images(im, test, 'fmnist', k=k, labels=y, fid_se=20)
+        out.update({m: r[m] for m in ('fid', 'fid_se', 'sfid', 'precision', 'recall', 'class_acc') if m in r},
                    n_samples=n_samples, sampler=f'{sampler}-{steps}', k=k, sample_seconds=round(sec, 1))
     return out
 
@@ -213,49 +225,228 @@ def run_one(experiment:str, run:str, config:dict, # train_diffusion arguments of
         if not (wdir / 'model.pt').exists():
             log(f'{experiment}/{run}: training' + (' (resuming)' if resume else ''))
             from adm_edu.learner import train_diffusion   # here, not at import: fastai costs ~1.3 s to every `adm-edu-sample`
-            learn = train_diffusion(**config, out_dir=wdir, resume=resume, progress=False)
-            curve = [round(float(l), 5) for l in learn.recorder.losses]   # per training step (smoothed, as fastai reports it)
-        else: curve = []
+            train_diffusion(**config, out_dir=wdir, resume=resume, progress=False)
+        from adm_edu.learner import read_training_log
+        log_rows = read_training_log(wdir / 'log.jsonl')   # written when config has log_every; survives resumes
+        curve = [[r['step'], round(r['loss'], 6)] for r in log_rows]
         ck = read_checkpoint(wdir / 'last.pt') if (wdir / 'last.pt').exists() else {}
         rec = dict(experiment=experiment, run=run, scale=scale, config=config, seed=config.get('seed', 0),
                    command=f"adm-edu-experiment {experiment} --scale {scale} --only {run}", hardware=describe_device(),
-                   status='trained', train_seconds=ck.get('train_seconds'), iterations=ck.get('iter'), loss_curve=curve,
+                   status='trained', train_seconds=log_rows[-1]['seconds'] if log_rows else ck.get('train_seconds'), iterations=ck.get('iter'), loss_curve=curve,
+                   gradient_noise=[dict(step=r['step'], noise_scale=r['noise_scale'], grad_norm2=r['grad_norm2'], trace_cov=r['trace_cov'])
+                                   for r in log_rows if 'noise_scale' in r],
                    wall_seconds_train=round(time.time() - t0, 1))
         rec = write(rec)
     log(f'{experiment}/{run}: evaluating')
     model, sched, _ = load_checkpoint(wdir / 'model.pt')
     t0 = time.time()
-    rec.update(metrics=evaluate_run(model, sched, load_dataset(config.get('dataset', 'fashion-mnist'), 'test'), **evaluation),
-               evaluation=evaluation, wall_seconds_eval=round(time.time() - t0, 1), status='done')
+    test = load_dataset(config.get('dataset', 'fashion-mnist'), 'test', size=model.image_size)
+    metrics = evaluate_run(model, sched, test, **evaluation)
+    if config.get('snapshots'):   # the same evaluation at each snapshot: quality against training compute (iDDPM Figure 10)
+        from adm_edu.learner import read_training_log
+        secs = {r['step']: r['seconds'] for r in read_training_log(wdir / 'log.jsonl')}
+        per_step = 3 * count_flops(model, 1) * config['bs']   # forward + backward ~ 3x forward, per optimizer step
+        snaps = []
+        for st in sorted(config['snapshots']):
+            m = metrics if st == rec['iterations'] else evaluate_run(*load_checkpoint(wdir / f'model-{st}.pt')[:2], test, **evaluation)
+            snaps.append(dict(step=st, train_seconds=secs.get(st), train_flops=per_step * st, **{k: v for k, v in m.items() if k != 'snapshots'}))
+        metrics['snapshots'] = snaps
+    rec.update(metrics=metrics, evaluation=evaluation, wall_seconds_eval=round(time.time() - t0, 1), status='done',
+               parameters=sum(p.numel() for p in model.parameters()))
     return write(rec)
+
+# %% ../nbs/20_experiments.ipynb #e20c0002
+def steps_curve(model, sched, test, # the model, its training schedule and the reference images
+                steps_list, # numbers of sampling steps
+                sampler:str='ancestral', eta:float=0.0, fixed_variance:str='small', spacing:str='official',
+                n:int=500, # samples per point
+                seed:int=0, batch_size:int=500, k:int=3,
+                points=None, # points already measured (skipped)
+                save=None, # save(points) after each new point
+                log=print) -> list:
+    "FID / sFID / precision / recall of `n` samples at each number of steps: [{steps, fid, ..., seconds}, ...]."
+    points = list(points or [])
+    K = getattr(model, 'num_classes', None)
+    y = torch.arange(K).repeat_interleave(math.ceil(n / K))[:n] if K else None   # class-balanced for a conditional model
+    for st in steps_list:
+        if any(p['steps'] == st for p in points): continue
+        im, _, sec = generate(model, sched, n, st, sampler, eta, y, seed, batch_size, fixed_variance=fixed_variance, spacing=spacing)
+        r = evaluate_images(im, test, 'fmnist', k=k, fid_se=20)
+        points.append(dict(steps=st, **{m: r[m] for m in ('fid', 'fid_se', 'sfid', 'precision', 'recall')}, n=n, seconds=round(sec, 1)))
+        log(f"  {st} steps: FID {r['fid']:.2f} ({sec:.0f} s)")
+        if save is not None: save(points)
+    return points
+
+def source_model(experiment:str, run:str, scale:str, work, log=print):
+    "The trained model of `experiment`/`run` (its `model.pt` under `work`), trained here first when missing."
+    wdir = Path(work) / experiment / run
+    if not (wdir / 'model.pt').exists():
+        exp = EXPERIMENTS[experiment]
+        log(f'{experiment}/{run}: no trained model at {wdir}; training it')
+        from adm_edu.learner import train_diffusion
+        train_diffusion(**row_config(exp['scales'][scale]['train'], exp['rows'][run]), out_dir=wdir,
+                        resume=(wdir / 'last.pt').exists(), progress=False)
+    return load_checkpoint(wdir / 'model.pt')
+
+def run_curves(experiment:str, run:str, curve:dict, # source run and sampler settings of this curve
+               opts:dict, # the scale's: steps (a list; 'T' is the model's T), n, max_steps (per sampler), ...
+               scale:str, root, work, log=print) -> dict:
+    "One curve of a sampling experiment: FID against steps for one model and sampler; resumable point by point."
+    rdir, wdir = Path(root) / experiment / run, Path(work) / experiment / run
+    rec_path = rdir / 'record.json'
+    rec = read_record(rec_path)
+    if rec is not None and rec['status'] == 'done': log(f'{experiment}/{run}: done, not recomputed'); return rec
+    src = EXPERIMENTS[experiment]['source']
+    model, sched, cfg = source_model(src, curve['run'], scale, work, log)
+    cap = opts.get('max_steps', {}).get(run, opts.get('max_steps', {}).get(curve.get('sampler', 'ancestral'), sched.T))  # e.g. DDIM to 250 steps
+    steps = [st for st in (sched.T if st == 'T' else st for st in opts['steps']) if st <= cap]
+    pts_path = wdir / 'points.json'
+    done = json.loads(pts_path.read_text()) if pts_path.exists() else []
+    save = lambda pts: atomic_write(pts_path, lambda f: f.write(json.dumps(pts)), mode='w')
+    log(f'{experiment}/{run}: {curve}')
+    t0 = time.time()
+    kw = {k: v for k, v in curve.items() if k != 'run'}
+    test = load_dataset(cfg.get('dataset', 'fashion-mnist'), 'test', size=model.image_size)
+    pts = steps_curve(model, sched, test, steps, n=opts['n'], points=done, save=save, log=log, **kw)
+    rec = dict(experiment=experiment, run=run, scale=scale, config=dict(source=f'{src}/{curve["run"]}', **kw), seed=0,
+               command=f"adm-edu-experiment {experiment} --scale {scale} --only {run}", hardware=describe_device(),
+               status='done', train_seconds=None, loss_curve=[], metrics=dict(points=sorted(pts, key=lambda p: p['steps'])),
+               evaluation=dict(n=opts['n'], k=3, steps=steps), wall_seconds_eval=round(time.time() - t0, 1))
+    atomic_write(rec_path, lambda f: f.write(json.dumps(rec, indent=1, default=str) + '\n'), mode='w')
+    return read_record(rec_path)
+
+# %% ../nbs/20_experiments.ipynb #e20c0011
+def sample_row(row:dict, # model, steps, sampler[, guidance=dict(classifier, scale, cfg_scale, unconditional)][, upsampler, up_steps, up_sampler]
+               n:int, seed:int=0, batch_size:int=250, device=None):
+    "Class-balanced samples of one row (uint8 N×H×W×C), their labels and the sampling seconds."
+    base, bsched, meta = load_pretrained(row['model'], device=device)
+    K = len(meta.get('classes') or ()) or getattr(base, 'num_classes', None) or 10
+    y = torch.arange(K).repeat_interleave(math.ceil(n / K))[:n]
+    g = dict(row.get('guidance') or {})
+    clf = load_pretrained(g.pop('classifier'), device=device)[0] if g.get('classifier') else None
+    gd = make_guidance(clf, **g)
+    if not row.get('upsampler'):
+        im, _, sec = generate(base, bsched, n, row['steps'], row.get('sampler', 'ancestral'), 0.0, y, seed, batch_size, guidance=gd)
+        return im, y, sec
+    from adm_edu.sampling import sample_cascade
+    up, usched, _ = load_pretrained(row['upsampler'], device=device)
+    out, t0 = [], time.time()
+    gen = torch.Generator(device=next(base.parameters()).device).manual_seed(seed)
+    for i in range(0, n, batch_size):
+        _, high = sample_cascade(base, bsched, up, usched, y=y[i:i + batch_size], base_steps=row['steps'], up_steps=row['up_steps'],
+                                 base_sampler=row.get('sampler', 'ancestral'), up_sampler=row.get('up_sampler', 'ancestral'),
+                                 guidance=gd, generator=gen, progress=False)
+        out.append(to_uint8(high))
+    return np.concatenate(out), y, time.time() - t0
+
+def run_samples(experiment:str, run:str, row:dict, opts:dict, # the scale's: n, k, batch_size
+                scale:str, root, work=None, log=print) -> dict:
+    "One row of a results table of shipped models: sample, score (FID ± bootstrap SE, sFID, IS, precision, recall, class accuracy), record."
+    rec_path = Path(root) / experiment / run / 'record.json'
+    rec = read_record(rec_path)
+    if rec is not None and rec['status'] == 'done': log(f'{experiment}/{run}: done, not recomputed'); return rec
+    log(f'{experiment}/{run}: sampling {opts["n"]} images')
+    im, y, sec = sample_row(row, opts['n'], batch_size=opts.get('batch_size', 250))
+    r = evaluate_images(im, load_dataset('fashion-mnist', 'test'), 'fmnist', k=opts.get('k', 3), labels=y, fid_se=20)
+    rec = dict(experiment=experiment, run=run, scale=scale, config=row, seed=0, command=f"adm-edu-experiment {experiment} --scale {scale} --only {run}",
+               hardware=describe_device(), status='done', train_seconds=None, loss_curve=[], evaluation=dict(opts),
+               metrics={**{m: r[m] for m in ('fid', 'fid_se', 'sfid', 'inception_score', 'precision', 'recall', 'class_acc', 'n', 'k')},
+                        'sample_seconds': round(sec, 1)}, wall_seconds_eval=round(sec, 1))
+    atomic_write(rec_path, lambda f: f.write(json.dumps(rec, indent=1, default=str) + '\n'), mode='w')
+    return read_record(rec_path)
 
 # %% ../nbs/20_experiments.ipynb #e20b0004
 SMALL_UNET = dict(model_channels=32, channel_mult=(1, 2, 2), num_res_blocks=1, attention_resolutions=(8,), num_head_channels=32,
-                  dropout=0.0)   # ~0.6M parameters at 32x32: the CPU scale of the tables
+                  dropout=0.0)   # ~1.4M parameters: a small 32x32 U-Net
+TINY16 = dict(image_size=16, model_channels=16, channel_mult=(1, 2, 2), num_res_blocks=1, attention_resolutions=(4,),
+              num_head_channels=16, norm_groups=8, dropout=0.0, num_classes=None)   # 0.35M parameters at 16x16: the CPU scale
 
 def _iddpm_rows(T_short, T_long):
-    return {f'T{T_short}-linear-simple': dict(T=T_short, schedule='linear', loss='simple'),
-            f'T{T_long}-linear-simple': dict(T=T_long, schedule='linear', loss='simple'),
-            f'T{T_long}-linear-hybrid': dict(T=T_long, schedule='linear', loss='hybrid'),
-            f'T{T_long}-cosine-simple': dict(T=T_long, schedule='cosine', loss='simple'),
-            f'T{T_long}-cosine-hybrid': dict(T=T_long, schedule='cosine', loss='hybrid'),
-            f'T{T_long}-cosine-vlb': dict(T=T_long, schedule='cosine', loss='vlb', sampler='importance')}
+    "Improved DDPM's Tables 1-2 rows (plus L_vlb with uniform t, for the importance-sampling comparison); L_simple learns no sigma."
+    rows = {f'T{T_short}-linear-simple': (T_short, 'linear', 'simple', 'uniform'), f'T{T_long}-linear-simple': (T_long, 'linear', 'simple', 'uniform'),
+            f'T{T_long}-linear-hybrid': (T_long, 'linear', 'hybrid', 'uniform'), f'T{T_long}-cosine-simple': (T_long, 'cosine', 'simple', 'uniform'),
+            f'T{T_long}-cosine-hybrid': (T_long, 'cosine', 'hybrid', 'uniform'), f'T{T_long}-cosine-vlb': (T_long, 'cosine', 'vlb', 'importance'),
+            f'T{T_long}-cosine-vlb-uniform': (T_long, 'cosine', 'vlb', 'uniform')}
+    return {k: dict(T=T, schedule=sc, loss=l, sampler=sa, model_kwargs_extra=dict(learn_sigma=l != 'simple')) for k, (T, sc, l, sa) in rows.items()}
 
 EXPERIMENTS = {
     'iddpm-table': dict(
-        doc="Improved DDPM's Tables 1-2: schedule x objective x T at equal iterations. --scale cpu: 6 runs of 2 epochs of a "
-            "0.6M-parameter U-Net on Fashion-MNIST (32x32) plus NLL on 100 test images and FID on 1,000 samples: about 2.5 hours "
-            "on a free 2-core CPU; --scale gpu: fmnist-s, 20 epochs, NLL on 1,000 images, FID on 10,000 samples.",
+        doc="Improved DDPM's Tables 1-2: schedule x objective x T at equal iterations, and L_vlb with uniform vs importance-sampled t. "
+            "--scale cpu: 7 runs of 6 epochs (2,808 steps of 128) of a 0.35M-parameter unconditional U-Net on Fashion-MNIST at 16x16, "
+            "the loss and gradient noise scale logged every 100 steps, then NLL on 100 test images and FID on 1,000 samples "
+            "(100 ancestral steps): about 50 minutes on a free 2-core CPU. --scale gpu: fmnist-s at 32x32, 20 epochs, NLL on 1,000 images, "
+            "FID on 10,000 samples.",
         rows=_iddpm_rows(1000, 4000),
-        scales=dict(cpu=dict(train=dict(preset='fmnist-s', model_kwargs=dict(SMALL_UNET, learn_sigma=True), epochs=2, bs=128, lr=1e-3,
-                                        mixed_precision='auto', ckpt_every=200),
-                             evaluation=dict(n_nll=100, n_samples=1000, steps=100)),
-                    gpu=dict(train=dict(preset='fmnist-s', epochs=20, bs=256, lr=4e-4, ckpt_every=1000),
+        scales=dict(cpu=dict(train=dict(preset='fmnist-s', model_kwargs=TINY16, epochs=6, bs=128, lr=1e-3, mixed_precision='fp32',
+                                        ckpt_every=200, log_every=100, gns_batches=8),
+                             evaluation=dict(n_nll=100, n_samples=1000, steps=100, batch_t=4)),
+                    gpu=dict(train=dict(preset='fmnist-s', model_kwargs=dict(num_classes=None), epochs=20, bs=256, lr=4e-4, ckpt_every=1000,
+                                        log_every=200, gns_batches=8),
                              evaluation=dict(n_nll=1000, n_samples=10000, steps=100)))),
+    'iddpm-steps': dict(
+        kind='curves', source='iddpm-table',
+        doc="Improved DDPM's Figure 8: FID against sampling steps {10, 25, 50, 100, 250, T} for the cosine T=4000 L_hybrid model "
+            "(learned sigma) and L_simple model (fixed beta and fixed beta-tilde), ancestral sampling, and DDIM (eta=0) on both (the L_hybrid "
+            "model also with the trailing spacing). --scale cpu: 300 samples per point; only the learned-sigma curve goes to all T steps, the "
+            "others stop at 250; about 20 minutes on a 2-core CPU "
+            "after iddpm-table (whose models it samples; trained first if missing). --scale gpu: 5,000 samples, DDIM at every count.",
+        rows={'hybrid-learned': dict(run='T4000-cosine-hybrid', sampler='ancestral'),
+              'simple-fixed-large': dict(run='T4000-cosine-simple', sampler='ancestral', fixed_variance='large'),
+              'simple-fixed-small': dict(run='T4000-cosine-simple', sampler='ancestral', fixed_variance='small'),
+              'hybrid-ddim': dict(run='T4000-cosine-hybrid', sampler='ddim'),
+              'simple-ddim': dict(run='T4000-cosine-simple', sampler='ddim'),
+              'hybrid-ddim-trailing': dict(run='T4000-cosine-hybrid', sampler='ddim', spacing='trailing')},
+        scales=dict(cpu=dict(steps=[10, 25, 50, 100, 250, 'T'], n=300,
+                             max_steps={'ddim': 250, 'simple-fixed-large': 250, 'simple-fixed-small': 250}),
+                    gpu=dict(steps=[10, 25, 50, 100, 250, 'T'], n=5000))),
+    'iddpm-widths': dict(
+        doc="Improved DDPM's Figure 10: three widths of the same U-Net (base channels 8, 16, 24), cosine schedule, T=1000, L_hybrid, "
+            "constant learning rate, each evaluated (NLL on 100 test images, FID on 1,000 samples) after 1, 3 and 6 epochs and plotted "
+            "against training FLOPs. --scale cpu: 16x16 Fashion-MNIST, about 25 minutes on a 2-core CPU; --scale gpu: fmnist-s widths 64/128/192.",
+        rows={f'w{c}': dict(model_kwargs_extra=dict(model_channels=c)) for c in (8, 16, 24)},
+        scales=dict(cpu=dict(train=dict(preset='fmnist-s', model_kwargs=dict(TINY16, learn_sigma=True), T=1000, schedule='cosine', loss='hybrid',
+                                        epochs=6, bs=128, lr=5e-4, lr_sched='constant', mixed_precision='fp32', ckpt_every=200,
+                                        log_every=100, snapshots=(468, 1404, 2808)),
+                             evaluation=dict(n_nll=100, n_samples=1000, steps=100, batch_t=4)),
+                    gpu=dict(train=dict(preset='fmnist-s', model_kwargs=dict(num_classes=None, learn_sigma=True), T=1000, schedule='cosine',
+                                        loss='hybrid', epochs=20, bs=256, lr=1e-4, lr_sched='constant', ckpt_every=1000, log_every=200,
+                                        snapshots=(2340, 7020, 23400)),
+                             evaluation=dict(n_nll=1000, n_samples=10000, steps=100)))),
+    'adm-table5': dict(
+        kind='samples',
+        doc="ADM's Table 5 with the shipped models: ADM (conditional fmnist-s, 250 respaced ancestral steps), ADM-G (the same network "
+            "through its null label, guided by fmnist-clf at scale 5, the best FID of chapter 10's Table 4), ADM-G with 25 DDIM steps, and classifier-free guidance (weight 1; "
+            "not in the paper). --scale cpu: 1,000 class-balanced samples per row, precision/recall with k=3 as ADM's evaluator; "
+            "about 25 minutes on a 2-core CPU. --scale gpu: 10,000 samples.",
+        rows={'ADM': dict(model='fmnist-s', steps=250, sampler='ancestral'),
+              'ADM-G': dict(model='fmnist-s', steps=250, sampler='ancestral', guidance=dict(classifier='fmnist-clf', scale=5.0, unconditional=True)),
+              'ADM-G-25-DDIM': dict(model='fmnist-s', steps=25, sampler='ddim', guidance=dict(classifier='fmnist-clf', scale=5.0, unconditional=True)),
+              'CFG': dict(model='fmnist-s', steps=250, sampler='ancestral', guidance=dict(cfg_scale=1.0))},
+        scales=dict(cpu=dict(n=1000, k=3), gpu=dict(n=10000, k=3))),
+    'cascade-table': dict(
+        kind='samples',
+        doc="ADM's two-stage table at our scale (chapter 11): ADM (fmnist-s sampled directly at 32x32), ADM-G (the same with "
+            "classifier-free guidance, weight 1), ADM-U (the fmnist-16 base at 16x16, then the fmnist-16-32 upsampler) and ADM-G + ADM-U "
+            "(the base guided the same way; the upsampler is never guided), with S_base/S_upsample of 250/250, 25/25 and 250/25 "
+            "respaced ancestral steps. --scale cpu: 300 class-balanced samples per row, about 25 minutes on a 2-core CPU; "
+            "--scale gpu: 10,000 samples.",
+        rows={'ADM': dict(model='fmnist-s', steps=250, sampler='ancestral'),
+              'ADM-G': dict(model='fmnist-s', steps=250, sampler='ancestral', guidance=dict(cfg_scale=1.0)),
+              **{f'ADM-U-{b}-{u}': dict(model='fmnist-16', steps=b, sampler='ancestral', upsampler='fmnist-16-32', up_steps=u, up_sampler='ancestral')
+                 for b, u in ((250, 250), (25, 25), (250, 25))},
+              **{f'ADM-G+ADM-U-{b}-{u}': dict(model='fmnist-16', steps=b, sampler='ancestral', guidance=dict(cfg_scale=1.0),
+                                              upsampler='fmnist-16-32', up_steps=u, up_sampler='ancestral')
+                 for b, u in ((250, 250), (25, 25), (250, 25))}},
+        scales=dict(cpu=dict(n=300, k=3), gpu=dict(n=10000, k=3))),
+    'toy-steps': dict(
+        kind='curves', source='toy', doc="The sampling runner's own test: FID-vs-steps curves from the toy models (seconds).",
+        rows={'a-ddim': dict(run='a-simple', sampler='ddim'), 'b-learned': dict(run='b-hybrid', sampler='ancestral')},
+        scales=dict(cpu=dict(steps=[2, 5, 'T'], n=20, max_steps=dict(ddim=5)))),
     'toy': dict(
         doc="The runner's own test: two 8x8 digits runs of a few seconds each (under a minute in all, evaluation included).",
         rows={'a-simple': dict(T=50, schedule='cosine', loss='simple'), 'b-hybrid': dict(T=50, schedule='cosine', loss='hybrid')},
         scales=dict(cpu=dict(train=dict(dataset='digits', preset='fmnist-s', epochs=50, bs=64, lr=2e-3, max_seconds=2, n_valid=64, ckpt_every=5,
+                                        log_every=5, gns_batches=2,
                                         model_kwargs=dict(image_size=8, model_channels=16, channel_mult=(1, 2), num_res_blocks=1,
                                                           attention_resolutions=(), num_head_channels=16, dropout=0.0, learn_sigma=True, norm_groups=8)),
                              evaluation=dict(n_nll=2, n_samples=0)))),
@@ -275,5 +466,193 @@ def run_experiment(name:str, # a key of EXPERIMENTS
     bad = [r for r in (only or []) if r not in rows]
     if bad: raise BadArgument(f"unknown runs {bad} of {name}; its runs are {sorted(rows)}")
     s = exp['scales'][scale]
-    return {run: run_one(name, run, {**s['train'], **cfg}, s['evaluation'], scale, root, work, log)
+    if exp.get('kind') == 'samples':
+        return {run: run_samples(name, run, cfg, s, scale, root, work, log) for run, cfg in rows.items() if not only or run in only}
+    if exp.get('kind') == 'curves':
+        return {run: run_curves(name, run, cfg, s, scale, root, work, log) for run, cfg in rows.items() if not only or run in only}
+    return {run: run_one(name, run, row_config(s['train'], cfg), s['evaluation'], scale, root, work, log)
             for run, cfg in rows.items() if not only or run in only}
+
+def row_config(base:dict, row:dict) -> dict:
+    "A run's `train_diffusion` arguments: the scale's, then the row's (its `model_kwargs_extra` merged into `model_kwargs`)."
+    row = dict(row); extra = row.pop('model_kwargs_extra', {})
+    out = {**base, **row}
+    if extra: out['model_kwargs'] = {**base.get('model_kwargs', {}), **extra}
+    return out
+
+# %% ../nbs/20_experiments.ipynb #e20d0002
+def load_records(experiment:str, # e.g. 'iddpm-table'
+                 root=None # default: the package's results/experiments
+                ) -> dict: # run name -> record, for every run with a record
+    "The committed run records of `experiment` (`BadFile` for a corrupt or partial one, `MissingResource` when there are none)."
+    root = Path(root) if root is not None else RESULTS_DIR / 'experiments'
+    d = root / experiment
+    recs = {p.parent.name: read_record(p) for p in sorted(d.glob('*/record.json'))}
+    if not recs: raise MissingResource(f"no records of experiment {experiment!r} under {d}; run `adm-edu-experiment {experiment}`")
+    return recs
+
+def verdict(a:float, a_se:float, # the baseline's value and standard error
+            b:float, b_se:float, # the claimed improvement's value and standard error
+            claim:str='better', # 'better' (b improves on a), 'worse' (b is worse than a) or 'comparable'
+            lower_is_better:bool=True, z:float=2.0) -> str:
+    "'holds', 'does not hold' or 'within noise' for the claim about b against a, judged with z combined standard errors."
+    if claim not in ('better', 'worse', 'comparable'): raise BadArgument(f"claim must be 'better', 'worse' or 'comparable', got {claim!r}")
+    gain = (a - b) if lower_is_better else (b - a)          # > 0: b is better
+    band = z * math.hypot(a_se or 0.0, b_se or 0.0)
+    if claim == 'comparable': return 'holds' if abs(gain) <= band else 'does not hold'
+    if abs(gain) <= band: return 'within noise'
+    return 'holds' if (gain > 0) == (claim == 'better') else 'does not hold'
+
+# %% ../nbs/20_experiments.ipynb #e20d0011
+IDDPM_PAPER = {   # run -> (ImageNet 64x64 NLL, FID), (CIFAR-10 NLL, FID): the seed's Tables 1 and 2
+    'T1000-linear-simple': ((3.99, 32.5), (3.73, 3.29)), 'T4000-linear-simple': ((3.77, 31.3), (3.37, 2.90)),
+    'T4000-linear-hybrid': ((3.66, 32.2), (3.26, 3.07)), 'T4000-cosine-simple': ((3.68, 27.0), (3.26, 3.05)),
+    'T4000-cosine-hybrid': ((3.62, 28.0), (3.17, 3.19)), 'T4000-cosine-vlb': ((3.57, 56.7), (2.94, 11.47))}
+
+def _pm(v, se, nd): return f"{v:.{nd}f} ± {se:.{nd}f}" if se is not None and math.isfinite(se) else f"{v:.{nd}f}"
+
+def iddpm_table_rows(recs:dict) -> list: # rows for `markdown_table`
+    "Our Table 1/2 analogue beside the paper's numbers: NLL and FID with standard errors, precision, recall, training time."
+    rows = []
+    for run, r in recs.items():
+        m, c = r['metrics'], r['config']; paper = IDDPM_PAPER.get(run)
+        rows.append({'run': run, 'T': c['T'], 'schedule': c['schedule'],
+                     'objective': c['loss'] + (' (importance-sampled t)' if c.get('sampler') == 'importance' else ''),
+                     'NLL (bits/dim)': _pm(m['nll_bpd'], m.get('nll_sem'), 3), 'FID': _pm(m['fid'], m.get('fid_se'), 2),
+                     'prec.': f"{m['precision']:.2f}", 'recall': f"{m['recall']:.2f}", 'train (s)': round(r['train_seconds'] or 0),
+                     'paper ImageNet NLL / FID': f"{paper[0][0]} / {paper[0][1]}" if paper else '—',
+                     'paper CIFAR-10 NLL / FID': f"{paper[1][0]} / {paper[1][1]}" if paper else '—'})
+    return rows
+
+def _resolved(rows): return [g for g in rows if g['grad_norm2'] > 1e-20]   # |G|^2 estimated <= 0: the noise scale is not resolved
+
+def plot_training_logs(recs:dict, runs, # records and the runs to draw
+                       ax=None):
+    "Training loss and gradient noise scale against step for `runs` (two panels)."
+    import matplotlib.pyplot as plt
+    if ax is None: _, ax = plt.subplots(1, 2, figsize=(10, 3.4))
+    for run in runs:
+        r = recs[run]; lc = np.array(r['loss_curve'])
+        ax[0].plot(lc[:, 0], lc[:, 1], label=run)
+        g = _resolved(r.get('gradient_noise', []))
+        ax[1].plot([x['step'] for x in g], [x['noise_scale'] for x in g], 'o-', ms=3, label=run)
+    ax[0].set(xlabel='training step', ylabel='training loss (mean over 100 steps)', yscale='log')
+    ax[1].set(xlabel='training step', ylabel='gradient noise scale tr(Σ)/|G|²', yscale='log')
+    for a in ax: a.legend(fontsize=7)
+    return ax
+
+def plot_steps_curves(recs:dict, ax=None):
+    "FID (with bootstrap standard errors) against the number of sampling steps, one line per curve (Figure 8)."
+    import matplotlib.pyplot as plt
+    if ax is None: _, ax = plt.subplots(figsize=(6.5, 4))
+    for run, r in recs.items():
+        pts = r['metrics']['points']
+        ax.errorbar([p['steps'] for p in pts], [p['fid'] for p in pts], yerr=[p.get('fid_se', 0) for p in pts], marker='o', ms=3,
+                    capsize=2, label=run, ls='--' if 'ddim' in run else '-')
+    ax.set(xscale='log', yscale='log', xlabel='sampling steps', ylabel=f"FID ({pts[0]['n']} samples)")
+    ax.legend(fontsize=7); return ax
+
+def plot_widths(recs:dict, ax=None):
+    "FID and NLL of each width's snapshots against training FLOPs (Figure 10)."
+    import matplotlib.pyplot as plt
+    if ax is None: _, ax = plt.subplots(1, 2, figsize=(10, 3.4))
+    for run, r in recs.items():
+        sn = r['metrics']['snapshots']; lab = f"{run} ({r['parameters'] / 1e6:.2f}M params)"
+        x = [s['train_flops'] for s in sn]
+        ax[0].errorbar(x, [s['fid'] for s in sn], yerr=[s.get('fid_se', 0) for s in sn], marker='o', ms=3, capsize=2, label=lab)
+        ax[1].errorbar(x, [s['nll_bpd'] for s in sn], yerr=[s['nll_sem'] for s in sn], marker='o', ms=3, capsize=2, label=lab)
+    ax[0].set(xscale='log', yscale='log', xlabel='training FLOPs', ylabel='FID'); ax[1].set(xscale='log', xlabel='training FLOPs', ylabel='NLL (bits/dim)')
+    for a in ax: a.legend(fontsize=7)
+    return ax
+
+# %% ../nbs/20_experiments.ipynb #e20d0012
+def _log_noise(rec, frac=0.5):
+    "Mean and standard error of log10 of the resolved gradient noise scales in the last `frac` of training."
+    g = _resolved(rec.get('gradient_noise', [])); g = g[int(len(g) * (1 - frac)):]
+    v = np.log10([x['noise_scale'] for x in g])
+    return (float(v.mean()), float(v.std(ddof=1) / math.sqrt(len(v)))) if len(v) > 1 else (float('nan'), float('nan'))
+
+def iddpm_claims(table:dict, # load_records('iddpm-table')
+                 steps:dict|None=None, # load_records('iddpm-steps')
+                 widths:dict|None=None # load_records('iddpm-widths')
+                ) -> list: # rows: claim, A, B, verdict
+    "Each of the seed's Improved DDPM claims, the two measurements it compares (value ± standard error) and the verdict."
+    rows = []
+    def add(claim, a_name, a, b_name, b, kind='better', lower=True, nd=3):
+        rows.append({'claim': claim, 'A': f"{a_name}: {_pm(a[0], a[1], nd)}", 'B': f"{b_name}: {_pm(b[0], b[1], nd)}",
+                     'verdict': verdict(a[0], a[1], b[0], b[1], kind, lower)})
+    nll = lambda r: (table[r]['metrics']['nll_bpd'], table[r]['metrics']['nll_sem'])
+    def paired(a, b):   # NLLs of two runs on the same images with the same noise: judge the per-image differences
+        x, y = (np.array(table[r]['metrics'].get('nll_per_image', [])) for r in (a, b))
+        if len(x) < 2 or len(x) != len(y): return nll(a), nll(b)
+        se = float((x - y).std(ddof=1) / math.sqrt(len(x))) / math.sqrt(2)   # verdict's hypot(se, se) is then the paired standard error
+        return (float(x.mean()), se), (float(y.mean()), se)
+    fid = lambda r: (table[r]['metrics']['fid'], table[r]['metrics'].get('fid_se'))
+    def addn(claim, a_name, a_run, b_name, b_run): add(claim, a_name, paired(a_run, b_run)[0], b_name, paired(a_run, b_run)[1])
+    addn('T=4000 improves NLL over T=1000 (linear, L_simple)', 'T1000', 'T1000-linear-simple', 'T4000', 'T4000-linear-simple')
+    addn('the cosine schedule improves NLL (T=4000, L_simple)', 'linear', 'T4000-linear-simple', 'cosine', 'T4000-cosine-simple')
+    addn('the cosine schedule improves NLL (T=4000, L_hybrid)', 'linear', 'T4000-linear-hybrid', 'cosine', 'T4000-cosine-hybrid')
+    addn('L_hybrid improves NLL over L_simple (cosine)', 'L_simple', 'T4000-cosine-simple', 'L_hybrid', 'T4000-cosine-hybrid')
+    add('... at comparable FID', 'L_simple', fid('T4000-cosine-simple'), 'L_hybrid', fid('T4000-cosine-hybrid'), 'comparable', nd=2)
+    addn('L_vlb gives the best NLL (cosine, importance-sampled t)', 'L_hybrid', 'T4000-cosine-hybrid', 'L_vlb', 'T4000-cosine-vlb')
+    add('... but harms FID', 'L_hybrid', fid('T4000-cosine-hybrid'), 'L_vlb', fid('T4000-cosine-vlb'), 'worse', nd=2)
+    addn('importance sampling makes L_vlb trainable: better NLL than uniform t', 'uniform t', 'T4000-cosine-vlb-uniform',
+         'importance', 'T4000-cosine-vlb')
+    add('... with less gradient noise (log10 noise scale, 2nd half of training)', 'uniform t', _log_noise(table['T4000-cosine-vlb-uniform']),
+        'importance', _log_noise(table['T4000-cosine-vlb']), nd=2)
+    if steps:
+        def at(run, n):
+            p = {q['steps']: q for q in steps[run]['metrics']['points']}[n]; return (p['fid'], p.get('fid_se'))
+        T = max(q['steps'] for q in steps['hybrid-learned']['metrics']['points'])
+        add(f'learned Σ: FID with 100 steps is near-optimal (vs all {T})', f'{T} steps', at('hybrid-learned', T), '100 steps',
+            at('hybrid-learned', 100), 'comparable', nd=2)
+        for fv, lab in (('large', 'β'), ('small', 'β̃')):
+            add(f'learned Σ beats fixed σ² = {lab} when respaced to 25 steps', f'fixed {lab}', at(f'simple-fixed-{fv}', 25), 'learned Σ',
+                at('hybrid-learned', 25), nd=2)
+        add('DDIM beats ancestral sampling below 50 steps (25 steps, L_hybrid model)', 'ancestral', at('hybrid-learned', 25), 'DDIM',
+            at('hybrid-ddim', 25), nd=2)
+        add('DDIM loses to ancestral sampling above 50 steps (250 steps)', 'ancestral', at('hybrid-learned', 250), 'DDIM',
+            at('hybrid-ddim', 250), 'worse', nd=2)
+        add('(ours) trailing spacing improves DDIM at 10 steps (L_hybrid model)', 'official', at('hybrid-ddim', 10), 'trailing',
+            at('hybrid-ddim-trailing', 10), nd=2)
+    if widths:
+        ws = sorted(widths, key=lambda r: widths[r]['parameters'])
+        lo, hi = widths[ws[0]]['metrics'], widths[ws[-1]]['metrics']
+        add('a bigger model reaches a better FID in the same steps', ws[0], (lo['fid'], lo.get('fid_se')), ws[-1], (hi['fid'], hi.get('fid_se')), nd=2)
+        add('... and a better NLL', ws[0], (lo['nll_bpd'], lo['nll_sem']), ws[-1], (hi['nll_bpd'], hi['nll_sem']))
+    return rows
+
+# %% ../nbs/20_experiments.ipynb #e20f0002
+CASCADE_PAPER = {   # the seed's two-stage table: (S_base, S_upsample) -> FID, sFID, IS, precision, recall
+    'ImageNet 256x256': {'ADM': (10.94, 6.02, 100.98, 0.69, 0.63), 'ADM-U-250-250': (7.49, 5.13, 127.49, 0.72, 0.63),
+                         'ADM-G': (4.59, 5.25, 186.70, 0.82, 0.52), 'ADM-G+ADM-U-250-250': (3.94, 6.14, 215.84, 0.83, 0.53)},
+    'ImageNet 512x512': {'ADM': (23.24, 10.19, 58.06, 0.73, 0.60), 'ADM-U-250-250': (9.96, 5.62, 121.78, 0.75, 0.64),
+                         'ADM-G': (7.72, 6.57, 172.71, 0.87, 0.42), 'ADM-G+ADM-U-25-25': (5.96, 12.10, 187.87, 0.81, 0.54),
+                         'ADM-G+ADM-U-250-25': (4.11, 9.57, 219.29, 0.83, 0.55), 'ADM-G+ADM-U-250-250': (3.85, 5.86, 221.72, 0.84, 0.53)}}
+
+def cascade_table_rows(recs:dict) -> list: # rows for `markdown_table`
+    "Our two-stage table: per row the steps, FID ± bootstrap SE, sFID, IS, precision, recall, class accuracy, and the paper's FIDs."
+    rows = []
+    for run, r in recs.items():
+        c, m = r['config'], r['metrics']
+        paper = [f"{res.split()[1]}: {t[run][0]}" for res, t in CASCADE_PAPER.items() if run in t]
+        rows.append({'row': run, 'S_base': c['steps'], 'S_upsample': c.get('up_steps', '—'), 'FID': _pm(m['fid'], m.get('fid_se'), 2),
+                     'sFID': f"{m['sfid']:.2f}", 'IS': f"{m['inception_score']:.2f}", 'prec.': f"{m['precision']:.2f}",
+                     'recall': f"{m['recall']:.2f}", 'class acc.': f"{m['class_acc']:.3f}", 'seconds': round(m['sample_seconds']),
+                     'paper FID': '; '.join(paper) or '—'})
+    return rows
+
+def cascade_claims(recs:dict) -> list: # rows: claim, A, B, verdict
+    "The seed's two-stage claims judged on our records (FID with bootstrap standard errors)."
+    fid = lambda r: (recs[r]['metrics']['fid'], recs[r]['metrics'].get('fid_se'))
+    rows = []
+    def add(claim, a, b, kind='better'):
+        if a not in recs or b not in recs:   # a row not run (yet): say so rather than judge
+            rows.append({'claim': claim, 'A': a, 'B': b, 'verdict': 'not measured'}); return
+        rows.append({'claim': claim, 'A': f"{a}: {_pm(*fid(a), 2)}", 'B': f"{b}: {_pm(*fid(b), 2)}", 'verdict': verdict(*fid(a), *fid(b), kind)})
+    add('the two-stage pipeline improves FID over sampling at full resolution (unguided)', 'ADM', 'ADM-U-250-250')
+    add('... and with guidance at the low resolution', 'ADM-G', 'ADM-G+ADM-U-250-250')
+    add('guidance improves the two-stage FID', 'ADM-U-250-250', 'ADM-G+ADM-U-250-250')
+    add('25 base steps cost quality (ADM-G + ADM-U, 25/25 vs 250/250)', 'ADM-G+ADM-U-250-250', 'ADM-G+ADM-U-25-25', 'worse')
+    add('the upsampler needs fewer steps than the base (250/25 beats 25/25)', 'ADM-G+ADM-U-25-25', 'ADM-G+ADM-U-250-25')
+    return rows

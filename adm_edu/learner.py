@@ -6,7 +6,7 @@ Docs: https://adm-edu.github.io/adm_edu/training.html.md"""
 
 # %% ../nbs/08b_training.ipynb #3bffd43a
 from __future__ import annotations
-import copy, math, os, time, warnings
+import copy, json, math, os, time, warnings
 from functools import partial
 from pathlib import Path
 import numpy as np
@@ -28,17 +28,19 @@ from .errors import BadArgument, BadFile, IncompatibleCheckpoint
 from .schedule import Schedule
 from .device import default_device, autocast_dtype, warn_if_emulated_bf16
 from .losses import LOSS_TYPES  # also adds Schedule.training_losses / vb_terms_bpd
-from .resample import ScheduleSampler, UniformSampler, make_sampler
-from .data import ImageDataset, load_dataset, digits
+from .resample import ScheduleSampler, UniformSampler, make_sampler, gradient_noise
+from .data import ImageDataset, load_dataset, digits, atomic_write, area_downsample
 from .unet import PRESETS, unet_from_preset
+from .upsample import SR_PRESETS, sr_from_preset
 from .classifier import NoisyClassifier, CLASSIFIER_PRESETS
 from .pretrained import CKPT_FORMAT, save_checkpoint, read_checkpoint, load_init, load_weights
 
 # %% auto #0
 __all__ = ['DiffusionDL', 'diffusion_dls', 'DiffusionLoss', 'unwrap', 'DiffusionCallback', 'LossTerm', 'ema_decay', 'ema_update',
            'EMACallback', 'AutocastCallback', 'NaNGuardCallback', 'set_precision', 'CheckpointCallback',
-           'TimeLimitCallback', 'diffusion_learner', 'make_learner', 'fit_and_save', 'train_diffusion', 'random_crop',
-           'NoisyClassifierCallback', 'classifier_learner', 'train_classifier']
+           'TimeLimitCallback', 'diffusion_learner', 'make_learner', 'fit_and_save', 'save_model', 'SnapshotCallback',
+           'TrainingLog', 'read_training_log', 'train_diffusion', 'random_crop', 'NoisyClassifierCallback',
+           'classifier_learner', 'train_classifier']
 
 # %% ../nbs/08b_training.ipynb #e6f9ada4
 def _mix(*xs) -> int:
@@ -92,7 +94,7 @@ def _as_dataset(ds, split, image_size):
     if isinstance(ds, ImageDataset) or (hasattr(ds, 'images') and hasattr(ds, 'labels')): return ds
     if not isinstance(ds, str): raise TypeError(f"dataset must be a name ('fashion-mnist', 'digits') or an ImageDataset, got {type(ds).__name__}")
     if ds == 'digits': return digits(split, size=image_size or 8)
-    out = load_dataset(ds, split)
+    out = load_dataset(ds, split, size=image_size if ds in ('fashion-mnist', 'fmnist', 'fashion_mnist') else None)
     if image_size is not None and out.image_size != image_size:
         raise ValueError(f"{ds} has {out.image_size}x{out.image_size} images, but image_size={image_size} was asked for")
     return out
@@ -103,7 +105,7 @@ def diffusion_dls(dataset='digits', # name ('fashion-mnist', 'digits') or a trai
                   flip:bool=False, # random horizontal flip of training images
                   seed:int=0, # seeds the data order and flips
                   device=None, # default: `default_device()`
-                  image_size:int|None=None, # digits: upsample 8x8 to this size (multiple of 8); others: checked
+                  image_size:int|None=None, # digits: upsample 8x8 to this size; Fashion-MNIST: 32, 28 or area-downsampled 16/8/4; others: checked
                   n_valid:int|None=1024, # cap on validation images (the first n of the split)
                   valid_bs:int|None=None # default: 2 * bs
                  ) -> DataLoaders:
@@ -161,7 +163,8 @@ class DiffusionCallback(Callback):
                  p_uncond:float=0.0, # probability of replacing a label by the null label `num_classes` (classifier-free guidance)
                  num_classes:int|None=None, # default: the number of classes of the training dataset
                  seed:int=0, # seeds every draw: step n uses generators seeded with (seed, rank, n)
-                 reseed_global:bool=True # also reseed torch's global generator each step (dropout), for exact resume
+                 reseed_global:bool=True, # also reseed torch's global generator each step (dropout), for exact resume
+                 low_res:int|None=None # super-resolution: also give the model x0 area-downsampled to this side (its 4th input)
                 ):
         if not isinstance(sched, Schedule): raise TypeError(f"sched must be a Schedule, got {type(sched).__name__}")
         self.sampler = make_sampler(sampler, sched.T) if isinstance(sampler, str) else sampler
@@ -171,6 +174,7 @@ class DiffusionCallback(Callback):
         if not 0 <= p_uncond < 1: raise ValueError(f"p_uncond must lie in [0, 1), got {p_uncond!r}")
         if p_uncond > 0 and not cond: raise ValueError("p_uncond > 0 needs cond=True (labels to drop)")
         self.sched, self.cond, self.p_uncond, self.n_classes, self.seed, self.reseed_global = sched, cond, float(p_uncond), num_classes, int(seed), reseed_global
+        self.low_res = low_res
         self._valid_sampler = UniformSampler(sched.T)
         self._learns = type(self.sampler).update is not ScheduleSampler.update
 
@@ -213,11 +217,12 @@ class DiffusionCallback(Callback):
         x0, t, w, noise = self.draw(x0)
         xt = self.sched.q_sample(x0, t, noise)
         self.learn.yb = (x0, xt, t, noise, w)
-        if not self.cond or y is None: self.learn.xb = (xt, t); return
+        extra = (area_downsample(x0, self.low_res),) if self.low_res else ()   # the upsampler's conditioning image, made from x0 itself
+        if not self.cond or y is None: self.learn.xb = (xt, t, None) + extra if extra else (xt, t); return
         if self.p_uncond > 0 and self.training:
             drop = (torch.rand(B, generator=self._cpu) < self.p_uncond).to(y.device)
             y = torch.where(drop, torch.full_like(y, self.n_classes), y)
-        self.learn.xb = (xt, t, y)
+        self.learn.xb = (xt, t, y) + extra
 
     def after_loss(self):
         if not (self.training and self._learns): return
@@ -467,7 +472,8 @@ def diffusion_learner(dls:DataLoaders, # from `diffusion_dls`: batches (x0, y)
     if loss_type != 'simple' and learn_sigma is False:
         raise ValueError(f"loss_type={loss_type!r} trains the variance: the model must be built with learn_sigma=True")
     metrics = [LossTerm('mse')] + ([LossTerm('vb')] if loss_type != 'simple' else [])
-    return make_learner(dls, model, DiffusionCallback(sched, sampler, cond=cond, p_uncond=p_uncond, seed=seed),
+    low_res = getattr(m, 'small_size', None)   # a SuperResUNet: condition on x0 downsampled to its small_size
+    return make_learner(dls, model, DiffusionCallback(sched, sampler, cond=cond, p_uncond=p_uncond, seed=seed, low_res=low_res),
                         DiffusionLoss(sched, loss_type, learn_sigma), metrics, lr=lr, wd=wd, ema=ema, ema_warmup=ema_warmup,
                         ckpt_path=ckpt_path, ckpt_every=ckpt_every, config=config, mixed_precision=mixed_precision,
                         grad_clip=grad_clip, resume=resume, opt_func=opt_func, progress=progress, max_seconds=max_seconds, cbs=cbs)
@@ -508,12 +514,75 @@ def fit_and_save(learn:Learner, # from `make_learner` (through `diffusion_learne
     if distributed:
         with learn.distrib_ctx(cpu=torch.device(learn.dls.device).type == 'cpu'): fit()
     else: fit()
-    if rank_distrib() == 0:
-        ema = getattr(learn, 'ema', None)
-        save_checkpoint(dict(format=CKPT_FORMAT, kind='model', iter=int(learn.train_iter), config=config,
-                             model=unwrap(learn.model).state_dict(),
-                             ema=ema.state_dict() if isinstance(ema, EMACallback) else None), Path(out_dir) / 'model.pt')
+    if rank_distrib() == 0: save_model(learn, Path(out_dir) / 'model.pt', config)
     return learn
+
+def save_model(learn:Learner, path, config:dict):
+    "Write the model file `load_checkpoint` reads: raw and EMA weights, the step and the config."
+    ema = getattr(learn, 'ema', None)
+    save_checkpoint(dict(format=CKPT_FORMAT, kind='model', iter=int(learn.train_iter), config=config, model=unwrap(learn.model).state_dict(),
+                         ema=ema.state_dict() if isinstance(ema, EMACallback) else None), Path(path))
+
+class SnapshotCallback(Callback):
+    "Write `out_dir/model-{step}.pt` (as `model.pt`: EMA weights and config) when training reaches each of `steps`."
+    order, run_valid = 71, False
+    def __init__(self, out_dir, steps, config:dict):
+        self.out_dir, self.steps, self.config = Path(out_dir), sorted(int(s) for s in steps), config
+    def after_batch(self):
+        if int(self.learn.train_iter) in self.steps and rank_distrib() == 0:
+            save_model(self.learn, self.out_dir / f'model-{int(self.learn.train_iter)}.pt', self.config)
+
+# %% ../nbs/08b_training.ipynb #l08b0202
+class TrainingLog(Callback):
+    "Every `every` steps append {step, loss[, grad_norm2, trace_cov, noise_scale], seconds} as a JSON line to `path`."
+    order, run_valid = 75, False
+    def __init__(self, path, # the JSON-lines file
+                 every:int=100, # optimizer steps between lines
+                 gns_batches:int=0 # fresh minibatches for the gradient-noise estimate (0: loss only)
+                ):
+        if every < 1: raise BadArgument(f"every must be a positive number of steps, got {every}")
+        if gns_batches == 1 or gns_batches < 0: raise BadArgument(f"gns_batches must be 0 or at least 2, got {gns_batches}")
+        self.path, self.every, self.gns_batches = Path(path), int(every), int(gns_batches)
+    def before_fit(self):
+        ck = getattr(getattr(self.learn, 'checkpoint', None), '_resume', None)   # a resumed run starts at its checkpoint's step
+        start = int(self.learn.train_iter) if ck is None else int(ck['iter'])
+        rows = [r for r in read_training_log(self.path) if r['step'] <= start] if start else []
+        atomic_write(self.path, lambda f: f.write(''.join(json.dumps(r) + '\n' for r in rows)), mode='w')
+        self._sum, self._n, self._t0 = 0., 0, time.time() - (rows[-1].get('seconds', 0.) if rows else 0.)
+    def after_batch(self):
+        self._sum += float(self.learn.loss.detach()); self._n += 1
+        step = int(self.learn.train_iter)
+        if step % self.every: return
+        row = dict(step=step, loss=self._sum / self._n)
+        if self.gns_batches: row.update(self.noise_scale(step))
+        row['seconds'] = round(time.time() - self._t0, 2)   # training wall time so far (resumes included, the estimate too)
+        self._sum, self._n = 0., 0
+        with open(self.path, 'a') as f: f.write(json.dumps(row) + '\n')
+    def noise_scale(self, step:int) -> dict:
+        "`resample.gradient_noise` at the current weights, on `gns_batches` fresh training minibatches."
+        l, diff = self.learn, self.learn.diffusion
+        ds, B, dev = _base_dl(self.dls.train).dataset, self.dls.train.bs, next(l.model.parameters()).device
+        g = torch.Generator().manual_seed(_mix(diff.seed, step, 3))
+        def loss_fn():
+            i = torch.randint(len(ds), (B,), generator=g)
+            x0, y = ds.images[i].to(dev), ds.labels[i].to(dev)
+            t, w = diff.sampler.sample(B, device=dev, generator=g)
+            noise = torch.randn(x0.shape, generator=g).to(dev)
+            xt = diff.sched.q_sample(x0, t, noise)
+            extra = (area_downsample(x0, diff.low_res),) if diff.low_res else ()
+            return l.loss_func(l.model(xt, t, y if diff.cond else None, *extra), x0, xt, t, noise, w)
+        r = gradient_noise(loss_fn, l.model.parameters(), self.gns_batches, batch_size=B)
+        return {k: float(v) for k, v in r.items()}
+
+def read_training_log(path) -> list:
+    "The rows of a `TrainingLog` file ([] when it does not exist); a torn last line (a killed run) is dropped."
+    p = Path(path)
+    if not p.exists(): return []
+    rows = []
+    for line in p.read_text().splitlines():
+        try: rows.append(json.loads(line))
+        except json.JSONDecodeError: break
+    return rows
 
 # %% ../nbs/08b_training.ipynb #2d07b5eb
 def train_diffusion(dataset:str='fashion-mnist', # 'fashion-mnist' or 'digits'
@@ -541,29 +610,35 @@ def train_diffusion(dataset:str='fashion-mnist', # 'fashion-mnist' or 'digits'
                     progress:bool=True, # progress bars
                     max_seconds:float|None=None, # stop after this much wall time, annealing the one-cycle schedule by then
                     init=None, # start from these weights: a shipped name ('fmnist-s'), an exported file or a checkpoint (its EMA)
-                    distributed:bool=False # wrap training in `learn.distrib_ctx()` (under `accelerate launch`/torchrun)
+                    distributed:bool=False, # wrap training in `learn.distrib_ctx()` (under `accelerate launch`/torchrun)
+                    log_every:int=0, # write out_dir/log.jsonl every this many steps (`TrainingLog`; 0: no log)
+                    gns_batches:int=0, # with log_every: minibatches for the gradient noise scale in each line (0: none)
+                    snapshots=(), # steps at which to also write out_dir/model-{step}.pt (e.g. to evaluate against training compute)
+                    cbs=None # extra fastai callbacks
                    ) -> Learner:
     "Train a diffusion U-Net with fastai and write `out_dir/last.pt` and `out_dir/model.pt`; returns the Learner."
-    if preset not in PRESETS: raise BadArgument(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    sr = preset in SR_PRESETS   # the super-resolution model of chapter 11: trained on (x0, x0 area-downsampled) pairs
+    table = SR_PRESETS if sr else PRESETS
+    if preset not in table: raise BadArgument(f"unknown preset {preset!r}; choose one of {sorted(PRESETS) + sorted(SR_PRESETS)}")
     if lr_sched not in ('one_cycle', 'constant'): raise BadArgument(f"lr_sched must be 'one_cycle' or 'constant', got {lr_sched!r}")
     out_dir = Path(out_dir); last = out_dir / 'last.pt'
     if resume and not last.exists(): raise BadFile(f"resume=True but there is no checkpoint {last}")
     if resume and init is not None: raise BadArgument("init= starts a new run from given weights, resume=True continues out_dir/last.pt: pick one")
-    kw = {**PRESETS[preset], **(model_kwargs or {})}
+    kw = {**table[preset], **(model_kwargs or {})}
     if p_uncond > 0: kw['class_dropout_null'] = True
     torch.manual_seed(seed)
     dls = diffusion_dls(dataset, bs=bs, flip=flip, seed=seed, device=device, n_valid=n_valid,
-                        image_size=kw['image_size'] if dataset == 'digits' else None)
+                        image_size=kw['image_size'] if isinstance(dataset, str) else None)
     ds = dls.train.dataset
     if ds.image_size != kw['image_size'] or ds.channels != kw['in_channels']:
         raise BadArgument(f"preset {preset!r} expects {kw['in_channels']}x{kw['image_size']}x{kw['image_size']} images, "
                          f"{dataset} has {ds.channels}x{ds.image_size}x{ds.image_size}")
     if kw.get('num_classes') is not None and kw['num_classes'] != len(ds.classes):
         raise BadArgument(f"preset {preset!r} has {kw['num_classes']} classes, {dataset} has {len(ds.classes)}")
-    model = unet_from_preset(preset, **{k: v for k, v in kw.items() if PRESETS[preset].get(k, object()) != v})
+    model = (sr_from_preset if sr else unet_from_preset)(preset, **{k: v for k, v in kw.items() if table[preset].get(k, object()) != v})
     if init is not None: load_init(model, init, preset)
     sched = Schedule.named(schedule, T)
-    config = dict(preset=preset, model_kwargs={k: v for k, v in kw.items() if PRESETS[preset].get(k, object()) != v},
+    config = dict(preset=preset, model_kwargs={k: v for k, v in kw.items() if table[preset].get(k, object()) != v},
                   schedule=schedule, T=T, learn_sigma=bool(kw.get('learn_sigma')), num_classes=kw.get('num_classes'),
                   class_dropout_null=bool(kw.get('class_dropout_null')), image_size=kw['image_size'], channels=kw['in_channels'],
                   dataset=dataset, classes=list(ds.classes), loss=loss, sampler=sampler, p_uncond=p_uncond, epochs=epochs,
@@ -571,7 +646,9 @@ def train_diffusion(dataset:str='fashion-mnist', # 'fashion-mnist' or 'digits'
     learn = diffusion_learner(dls, model, sched, loss_type=loss, sampler=sampler, p_uncond=p_uncond, lr=lr, ema=ema,
                               ckpt_path=last, ckpt_every=ckpt_every, config=config, mixed_precision=mixed_precision,
                               grad_clip=grad_clip, seed=seed, resume=last if resume else None, progress=progress,
-                              max_seconds=max_seconds)
+                              max_seconds=max_seconds,
+                              cbs=([TrainingLog(out_dir / 'log.jsonl', log_every, gns_batches)] if log_every else [])
+                                  + ([SnapshotCallback(out_dir, snapshots, config)] if snapshots else []) + list(cbs or []))
     return fit_and_save(learn, epochs, lr, out_dir, config, lr_sched, distributed)
 
 # %% ../nbs/08b_training.ipynb #5a2ed970
@@ -651,7 +728,7 @@ def train_classifier(dataset:str='fashion-mnist', # 'fashion-mnist' or 'digits'
     if resume and not last.exists(): raise BadFile(f"resume=True but there is no checkpoint {last}")
     kw = {**CLASSIFIER_PRESETS[preset], **(model_kwargs or {})}
     torch.manual_seed(seed)
-    dls = diffusion_dls(dataset, bs=bs, seed=seed, device=device, n_valid=n_valid, image_size=kw['image_size'] if dataset == 'digits' else None)
+    dls = diffusion_dls(dataset, bs=bs, seed=seed, device=device, n_valid=n_valid, image_size=kw['image_size'] if isinstance(dataset, str) else None)
     ds = dls.train.dataset
     if (ds.image_size, ds.channels, len(ds.classes)) != (kw['image_size'], kw['in_channels'], kw['num_classes']):
         raise BadArgument(f"preset {preset!r} expects {kw['in_channels']}x{kw['image_size']}x{kw['image_size']} images in {kw['num_classes']} "

@@ -21,12 +21,12 @@ from .pretrained import WEIGHTS_DIR, save_checkpoint, safe_load
 
 # %% auto #0
 __all__ = ['N_SPATIAL_CHANNELS', 'COV_RTOL', 'FMNIST_WEIGHTS', 'FID_WEIGHTS_URL', 'IS_MIN_PER_SPLIT', 'check_covariance',
-           'trace_sqrt_product', 'frechet_distance', 'FeatureStats', 'fid_from_features', 'inception_score',
-           'knn_radii', 'precision_recall', 'to_model_range', 'FeatureExtractor', 'FMNISTNet', 'classifier_accuracy',
-           'train_fmnist_extractor', 'FMNISTExtractor', 'load_fmnist_extractor', 'InceptionV3FID',
-           'fid_inception_weights', 'InceptionExtractor', 'get_extractor', 'load_sample_file', 'evaluate_images',
-           'save_metrics_json', 'nll_bits_per_dim', 'gaussian_blur', 'noisy_predictions', 'accuracy_vs_t',
-           'calibration']
+           'trace_sqrt_product', 'frechet_distance', 'FeatureStats', 'fid_from_features', 'fid_standard_error',
+           'inception_score', 'knn_radii', 'precision_recall', 'to_model_range', 'FeatureExtractor', 'FMNISTNet',
+           'classifier_accuracy', 'train_fmnist_extractor', 'FMNISTExtractor', 'load_fmnist_extractor',
+           'InceptionV3FID', 'fid_inception_weights', 'InceptionExtractor', 'get_extractor', 'load_sample_file',
+           'evaluate_images', 'save_metrics_json', 'nll_bits_per_dim', 'gaussian_blur', 'noisy_predictions',
+           'accuracy_vs_t', 'calibration']
 
 # %% ../nbs/12_metrics.ipynb #c58269e2
 N_SPATIAL_CHANNELS = 7  # ADM's sFID keeps the first 7 channels of an intermediate feature map
@@ -168,6 +168,18 @@ def fid_from_features(a, # features of the first set (N1, D), or its `FeatureSta
     sa, sb = _stats(a, 'a'), _stats(b, 'b')
     if sa.dim != sb.dim: raise ValueError(f"feature sizes differ: a has {sa.dim}, b has {sb.dim}")
     return frechet_distance(*sa.mu_sigma(), *sb.mu_sigma(), method=method)
+
+# %% ../nbs/12_metrics.ipynb #c12a0011
+def fid_standard_error(real, # features of the reference set (N_r, D), or its `FeatureStats`
+                       fake, # features of the generated set (N, D)
+                       n_boot:int=20, # bootstrap replicates
+                       seed:int=0) -> float:
+    "Bootstrap standard error of the FID over the generated set (the reference set is held fixed)."
+    fake = np.asarray(fake, dtype=np.float64)
+    if len(fake) < 2 or n_boot < 2: raise BadArgument(f"need at least 2 generated features and 2 replicates, got {len(fake)} and {n_boot}")
+    sr, rng = _stats(real, 'real'), np.random.default_rng(seed)
+    fids = [fid_from_features(sr, fake[rng.integers(0, len(fake), len(fake))]) for _ in range(n_boot)]
+    return float(np.std(fids, ddof=1))
 
 # %% ../nbs/12_metrics.ipynb #b37f1abc
 def inception_score(probs, # class probabilities (N, C): softmax outputs, rows summing to 1
@@ -396,7 +408,8 @@ class FMNISTExtractor(FeatureExtractor):
         if x.shape[1] == 3: x = x.mean(1, keepdim=True)
         if x.shape[1] != 1: raise BadArgument(f"the Fashion-MNIST extractor takes 1- or 3-channel images, got {x.shape[1]} channels")
         if tuple(x.shape[-2:]) == (28, 28): x = F.pad(x, (2, 2, 2, 2), value=-1.)
-        if tuple(x.shape[-2:]) != (32, 32): raise BadArgument(f"the Fashion-MNIST extractor takes 32x32 (or 28x28) images, got {tuple(x.shape[-2:])}")
+        if x.shape[-1] == x.shape[-2] and x.shape[-1] in (16, 8): x = F.interpolate(x, size=(32, 32), mode='nearest')  # low-res: pixel replication
+        if tuple(x.shape[-2:]) != (32, 32): raise BadArgument(f"the Fashion-MNIST extractor takes 32x32 images (28x28 is padded, 16x16 and 8x8 pixel-replicated), got {tuple(x.shape[-2:])}")
         return x
     def _features(self, x): return self.net.features(x)
 
@@ -597,7 +610,9 @@ def evaluate_images(fake_images, # generated images: (N,C,H,W) in [-1,1], (N,H,W
                     k:int=5, # neighbourhood size for precision/recall (lowered, with a note, when a set has k or fewer images)
                     labels=None, # intended classes of the generated images: adds `class_acc`
                     splits:int=10, # Inception Score splits
-                    device=None) -> dict:
+                    device=None,
+                    fid_se:int=0 # bootstrap replicates for `fid_se`, the FID's standard error (0: not computed)
+                   ) -> dict:
     "FID, sFID, IS, precision and recall of generated images against a reference set (and class accuracy if labelled)."
     ext = get_extractor(extractor, device)
     if real_images is None:
@@ -624,6 +639,7 @@ def evaluate_images(fake_images, # generated images: (N,C,H,W) in [-1,1], (N,H,W
                # IS splits need i.i.d. order: a fixed shuffle keeps class-sorted sets (grids, Table 4) from scoring ~1
                inception_score=inception_score(ff['probs'][torch.randperm(n, generator=torch.Generator().manual_seed(0))], splits=is_splits))
     res['precision'], res['recall'] = precision_recall(rf['pool'], ff['pool'], k=k_used, device=device)
+    if fid_se: res['fid_se'] = fid_standard_error(rf['pool'], ff['pool'], n_boot=fid_se)
     if labels is not None: res['class_acc'] = (ff['probs'].argmax(1) == labels).float().mean().item()
     res.update(n=n, n_real=n_real, extractor=ext.name, k=k_used, is_splits=is_splits)
     if notes: res.update(k_requested=k, notes=notes)
@@ -642,8 +658,10 @@ def nll_bits_per_dim(model, # called as model(x_t, t) or model(x_t, t, y)
                      labels=None, # class labels for a class-conditional model (taken from the dataset when it has them and `class_cond`)
                      n:int|None=None, # evaluate only the first n images
                      batch_size:int=128, clip_denoised:bool=True, seed:int=0, device=None, progress:bool=False,
-                     class_cond:bool=False # pass the dataset's labels to the model
-                    ) -> dict: # bpd (mean), bpd_sem (standard error), prior_bpd, n
+                     class_cond:bool=False, # pass the dataset's labels to the model
+                     fixed_variance:str='small', # variance of a model that does not learn sigma: 'small' (beta-tilde) or 'large' (beta)
+                     batch_t:int=1 # timesteps per model call (batch_size * batch_t images): faster for small batches
+                    ) -> dict: # bpd (mean), bpd_sem (standard error), prior_bpd, n, per_image (a list of N floats)
     "Negative log-likelihood bound in bits/dim over a test set (chapter 03's `Schedule.nll_bpd`, batch by batch)."
     if hasattr(images, 'images'):
         if labels is None and class_cond: labels = images.labels
@@ -657,11 +675,12 @@ def nll_bits_per_dim(model, # called as model(x_t, t) or model(x_t, t, y)
     tot, prior = [], []
     for i in range(0, len(images), batch_size):
         y = None if labels is None else labels[i:i + batch_size].to(dev)
-        r = sched.nll_bpd(model, images[i:i + batch_size].to(dev), y=y, clip_denoised=clip_denoised, progress=progress, generator=gen)
+        r = sched.nll_bpd(model, images[i:i + batch_size].to(dev), y=y, clip_denoised=clip_denoised, progress=progress, generator=gen,
+                          fixed_variance=fixed_variance, batch_t=batch_t)
         tot.append(r['total_bpd'].double().cpu()); prior.append(r['prior_bpd'].double().cpu())
     tot, prior = torch.cat(tot), torch.cat(prior)
     sem = (tot.std() / math.sqrt(len(tot))).item() if len(tot) > 1 else float('nan')
-    return dict(bpd=tot.mean().item(), bpd_sem=sem, prior_bpd=prior.mean().item(), n=len(tot))
+    return dict(bpd=tot.mean().item(), bpd_sem=sem, prior_bpd=prior.mean().item(), n=len(tot), per_image=tot.tolist())
 
 # %% ../nbs/12_metrics.ipynb #m12c0001
 def gaussian_blur(x:torch.Tensor, # images (N, C, H, W)

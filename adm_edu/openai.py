@@ -14,15 +14,17 @@ from torch import nn
 from .errors import BadArgument, IncompatibleCheckpoint, MissingResource
 from .unet import UNet, ResBlock, Downsample, Upsample, AttentionBlock
 from .classifier import NoisyClassifier
+from .upsample import SuperResUNet
 from .data import atomic_write
 from .pretrained import safe_load
 
 # %% auto #0
-__all__ = ['UNET_FLAGS', 'CLASSIFIER_FLAGS', 'DIFFUSION_FLAGS', 'DEFAULT_CHANNEL_MULT', 'OFFICIAL_CHECKPOINTS',
-           'openai_module_pairs', 'openai_key_map', 'CheckpointMismatchError', 'load_openai_state_dict',
-           'to_openai_state_dict', 'parse_flags', 'unet_kwargs_from_flags', 'classifier_kwargs_from_flags',
-           'unet_from_openai', 'classifier_from_openai', 'DownloadError', 'checkpoint_cache', 'download_checkpoint',
-           'load_official']
+__all__ = ['UNET_FLAGS', 'CLASSIFIER_FLAGS', 'DIFFUSION_FLAGS', 'DEFAULT_CHANNEL_MULT', 'SR_FLAGS', 'SR_CHANNEL_MULT',
+           'OFFICIAL_CHECKPOINTS', 'OFFICIAL_BUILDERS', 'openai_module_pairs', 'openai_key_map',
+           'CheckpointMismatchError', 'load_openai_state_dict', 'to_openai_state_dict', 'parse_flags',
+           'unet_kwargs_from_flags', 'classifier_kwargs_from_flags', 'sr_kwargs_from_flags', 'unet_from_openai',
+           'classifier_from_openai', 'sr_from_openai', 'official_network', 'DownloadError', 'checkpoint_cache',
+           'download_checkpoint', 'load_official']
 
 # %% ../nbs/14_openai_checkpoints.ipynb #0a3fa715
 def _res_pairs(ours, off):
@@ -138,6 +140,7 @@ CLASSIFIER_FLAGS = dict(image_size=64, classifier_use_fp16=False, classifier_wid
 DIFFUSION_FLAGS = dict(diffusion_steps=1000, noise_schedule="linear", timestep_respacing="", use_kl=False, predict_xstart=False,
                        rescale_timesteps=False, rescale_learned_sigmas=False, sigma_small=False)
 DEFAULT_CHANNEL_MULT = {512: (0.5, 1, 1, 2, 2, 4, 4), 256: (1, 1, 2, 2, 4, 4), 128: (1, 1, 2, 3, 4), 64: (1, 2, 3, 4), 32: (1, 2, 2, 2)}
+SR_FLAGS = dict(large_size=256, small_size=64)
 
 def _coerce(name, value, default):
     if isinstance(default, bool):
@@ -157,7 +160,7 @@ def parse_flags(flags:str # e.g. "--image_size 64 --class_cond True --num_channe
                ) -> dict:
     "Parse an official MODEL_FLAGS/CLASSIFIER_FLAGS string into a dict, typed like the official defaults."
     toks, res = shlex.split(flags), {}
-    defaults = {**UNET_FLAGS, **CLASSIFIER_FLAGS, **DIFFUSION_FLAGS}
+    defaults = {**UNET_FLAGS, **CLASSIFIER_FLAGS, **DIFFUSION_FLAGS, **SR_FLAGS}
     for i in range(0, len(toks), 2):
         if not toks[i].startswith('--') or i + 1 >= len(toks): raise ValueError(f"expected '--name value' pairs, got {toks[i:i + 2]}")
         k, v = toks[i][2:], toks[i + 1]
@@ -183,6 +186,7 @@ def _attention_pixels(res, image_size, channel_mult):
 
 def unet_kwargs_from_flags(**flags) -> dict:
     "Our `UNet` arguments for the official script flags (`UNET_FLAGS` names, diffusion flags, and a `num_classes` override)."
+    if set(SR_FLAGS) & set(flags): raise TypeError("unet_from_openai: large_size/small_size are super-resolution flags; use sr_from_openai (sr_kwargs_from_flags)")
     _check_names(flags, {*UNET_FLAGS, *DIFFUSION_FLAGS, 'num_classes'}, 'unet_from_openai')
     nc = flags.pop('num_classes', None)
     f = {k: _coerce(k, flags.get(k, d), d) for k, d in {**UNET_FLAGS, **DIFFUSION_FLAGS}.items()}
@@ -210,6 +214,17 @@ def classifier_kwargs_from_flags(**flags) -> dict:
                 use_scale_shift_norm=f['classifier_use_scale_shift_norm'], resblock_updown=f['classifier_resblock_updown'],
                 timestep_scale=1000 / f['diffusion_steps'] if f['rescale_timesteps'] else 1.)
 
+SR_CHANNEL_MULT = {512: (1, 1, 2, 2, 4, 4), 256: (1, 1, 2, 2, 4, 4), 64: (1, 2, 3, 4)}   # the official sr_create_model's table
+_SR_NOT = ('image_size', 'channel_mult', 'use_new_attention_order')   # fixed by sr_create_model, not flags of the SR scripts
+
+def sr_kwargs_from_flags(**flags) -> dict:
+    "Our `SuperResUNet` arguments for the official super-resolution flags (`sr_model_and_diffusion_defaults` names + `num_classes`)."
+    _check_names(flags, {*SR_FLAGS, *(k for k in UNET_FLAGS if k not in _SR_NOT), *DIFFUSION_FLAGS, 'num_classes'}, 'sr_from_openai')
+    large, small = (_coerce(k, flags.pop(k, d), d) for k, d in SR_FLAGS.items())
+    if large not in SR_CHANNEL_MULT: raise ValueError(f"sr_from_openai: the official sr_create_model supports large_size {sorted(SR_CHANNEL_MULT)}, got {large}")
+    kw = unet_kwargs_from_flags(**flags, image_size=large, channel_mult=SR_CHANNEL_MULT[large])
+    return dict(kw, small_size=small)
+
 def _as_state_dict(sd):
     if isinstance(sd, (str, os.PathLike)): sd = safe_load(sd, 'official checkpoint (a state dict)')
     if not hasattr(sd, 'items'): raise BadArgument(f"expected a state dict (mapping of name -> tensor) or a path, got {type(sd).__name__}")
@@ -230,6 +245,14 @@ def classifier_from_openai(state_dict, # official EncoderUNetModel state dict, o
     kw = classifier_kwargs_from_flags(**flags)
     sd = _as_state_dict(state_dict)
     return load_openai_state_dict(NoisyClassifier(**kw), sd, what=f"flags {flags}")
+
+def sr_from_openai(state_dict, # official SuperResModel state dict, or a path to a .pt file
+                   **flags # official super-resolution flags (large_size, small_size, num_channels, ..., class_cond) + num_classes
+                  ) -> SuperResUNet:
+    "Our `SuperResUNet` (chapter 11) built from the official super-resolution flags with every weight of `state_dict` loaded."
+    kw = sr_kwargs_from_flags(**flags)
+    sd = _as_state_dict(state_dict)
+    return load_openai_state_dict(SuperResUNet(**kw), sd, what=f"flags {flags}")
 
 # %% ../nbs/14_openai_checkpoints.ipynb #adceb4ba
 _JUL, _MAR = 'https://openaipublic.blob.core.windows.net/diffusion/jul-2021/', 'https://openaipublic.blob.core.windows.net/diffusion/march-2021/'
@@ -253,7 +276,22 @@ OFFICIAL_CHECKPOINTS = {
     'imagenet64_uncond_100M_1500K': dict(url=_MAR + 'imagenet64_uncond_100M_1500K.pt', kind='unet', flags="--image_size 64 --num_channels 128 --num_res_blocks 3 --learn_sigma True --diffusion_steps 4000 --noise_schedule cosine --rescale_timesteps True"),
     'cifar10_uncond_50M_500K': dict(url=_MAR + 'cifar10_uncond_50M_500K.pt', kind='unet', flags="--image_size 32 --num_channels 128 --num_res_blocks 3 --learn_sigma True --dropout 0.3 --diffusion_steps 4000 --noise_schedule cosine --rescale_timesteps True"),
     'imagenet64_cond_270M_250K': dict(url=_MAR + 'imagenet64_cond_270M_250K.pt', kind='unet', flags="--image_size 64 --num_channels 192 --num_res_blocks 3 --learn_sigma True --class_cond True --diffusion_steps 4000 --noise_schedule cosine --rescale_learned_sigmas False --rescale_timesteps False"),
+    # guided-diffusion's upsamplers (chapter 11): conditioned on the low-res image, sampled unguided after a (guided) base model
+    '64_256_upsampler': dict(url=_JUL + '64_256_upsampler.pt', kind='sr', flags="--attention_resolutions 32,16,8 --class_cond True --diffusion_steps 1000 --large_size 256 --small_size 64 --learn_sigma True --noise_schedule linear --num_channels 192 --num_heads 4 --num_res_blocks 2 --resblock_updown True --use_fp16 True --use_scale_shift_norm True"),
+    '128_512_upsampler': dict(url=_JUL + '128_512_upsampler.pt', kind='sr', flags="--attention_resolutions 32,16 --class_cond True --diffusion_steps 1000 --large_size 512 --small_size 128 --learn_sigma True --noise_schedule linear --num_channels 192 --num_head_channels 64 --num_res_blocks 2 --resblock_updown True --use_fp16 True --use_scale_shift_norm True"),
 }
+OFFICIAL_BUILDERS = dict(unet=(UNet, unet_kwargs_from_flags), classifier=(NoisyClassifier, classifier_kwargs_from_flags),
+                         sr=(SuperResUNet, sr_kwargs_from_flags))   # kind -> (network class, flags -> its arguments)
+
+def official_network(name:str, # a key of OFFICIAL_CHECKPOINTS
+                     device=None # where to build it ('meta': no memory, to inspect the layout); default: the current default device
+                    ) -> nn.Module:
+    "The network of the official checkpoint `name`, built from its flags with fresh weights (nothing is downloaded)."
+    if name not in OFFICIAL_CHECKPOINTS: raise ValueError(f"unknown checkpoint {name!r}; choose one of {sorted(OFFICIAL_CHECKPOINTS)}")
+    cls, kwfn = OFFICIAL_BUILDERS[OFFICIAL_CHECKPOINTS[name]['kind']]
+    kw = kwfn(**parse_flags(OFFICIAL_CHECKPOINTS[name]['flags']))
+    if device is None: return cls(**kw)
+    with torch.device(device): return cls(**kw)
 
 class DownloadError(MissingResource):
     "A checkpoint could not be downloaded; the message says where to put a manual copy."
@@ -284,8 +322,8 @@ def load_official(name:str, # a key of OFFICIAL_CHECKPOINTS
                   device=None, # where to put the model (default: CPU)
                   cache_dir=None # default: checkpoint_cache()
                  ) -> nn.Module:
-    "Download (if needed) and load the official network `name` as our `UNet` or `NoisyClassifier`, in eval mode."
+    "Download (if needed) and load the official network `name` as our `UNet`, `NoisyClassifier` or `SuperResUNet`, in eval mode."
     path = download_checkpoint(name, cache_dir)
     info = OFFICIAL_CHECKPOINTS[name]
-    build = unet_from_openai if info['kind'] == 'unet' else classifier_from_openai
+    build = dict(unet=unet_from_openai, classifier=classifier_from_openai, sr=sr_from_openai)[info['kind']]
     return build(path, **parse_flags(info['flags'])).eval().to(device or 'cpu')

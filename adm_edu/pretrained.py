@@ -11,17 +11,18 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from .errors import BadArgument, BadFile, IncompatibleCheckpoint
+from .errors import BadArgument, BadFile, IncompatibleCheckpoint, MissingResource
 from .schedule import Schedule
 from .device import default_device
 from .data import atomic_write
 from .unet import UNet, PRESETS, unet_from_preset
 from .classifier import NoisyClassifier
+from .upsample import SuperResUNet, SR_PRESETS, sr_from_preset
 
 # %% auto #0
-__all__ = ['WEIGHTS_DIR', 'PRETRAINED_FORMAT', 'CKPT_FORMAT', 'available', 'export_pretrained', 'load_pretrained', 'plain',
-           'save_checkpoint', 'safe_load', 'read_checkpoint', 'load_weights', 'build_network', 'load_checkpoint',
-           'load_classifier_checkpoint', 'load_init']
+__all__ = ['WEIGHTS_DIR', 'PRETRAINED_FORMAT', 'SHIPPED_MODELS', 'CKPT_FORMAT', 'available', 'export_pretrained',
+           'load_pretrained', 'plain', 'save_checkpoint', 'safe_load', 'read_checkpoint', 'load_weights',
+           'build_network', 'load_checkpoint', 'load_classifier_checkpoint', 'load_init']
 
 # %% ../nbs/16_pretrained.ipynb #7f89c690
 def _weights_dir() -> Path:
@@ -30,6 +31,12 @@ def _weights_dir() -> Path:
 
 WEIGHTS_DIR = _weights_dir()
 PRETRAINED_FORMAT = 'adm_edu-pretrained-v1'
+SHIPPED_MODELS = {  # name -> what it is; the file is WEIGHTS_DIR/{name}.pt with its record {name}.json
+    'fmnist-s': 'the class-conditional 32x32 Fashion-MNIST diffusion model (chapters 07, 08b)',
+    'fmnist-clf': 'the noisy Fashion-MNIST classifier for guidance (chapter 09)',
+    'fmnist-16': 'the 16x16 class-conditional base model of the cascade (chapter 11)',
+    'fmnist-16-32': 'the 16 -> 32 upsampler of the cascade (chapter 11)',
+}
 
 def available(weights_dir:Path|None=None) -> dict:
     "Names of the shipped models mapped to their records (from the JSON beside each weight file)."
@@ -76,6 +83,9 @@ def _resolve(name_or_path, weights_dir=None) -> Path:
         found = f.exists()
     except BadFile: raise
     except (OSError, ValueError) as e: raise BadFile(f"cannot use {str(name_or_path)!r} as a model path: {e}") from None
+    if not found and name_or_path in SHIPPED_MODELS:
+        raise MissingResource(f"the shipped model {name_or_path!r} ({SHIPPED_MODELS[name_or_path]}) is not in this installation: "
+                              f"there is no {f}; pass the path of a trained or exported file instead")
     if not found:
         names = sorted(available(weights_dir))
         raise BadArgument(f"unknown model {name_or_path!r}: not a file, and the shipped models are {names or 'none'} "
@@ -188,11 +198,11 @@ def load_weights(model:nn.Module, # the network built from a configuration
         raise IncompatibleCheckpoint(f"{source} does not fit {target}: {_differences(model, sd)}") from None
     return model
 
-def build_network(network:str, # 'UNet' or 'NoisyClassifier'
+def build_network(network:str, # 'UNet', 'SuperResUNet' or 'NoisyClassifier'
                   model_kwargs:dict # its constructor arguments
                  ) -> nn.Module:
     "Rebuild a network of this package from its class name and constructor arguments."
-    nets = dict(UNet=UNet, NoisyClassifier=NoisyClassifier)
+    nets = dict(UNet=UNet, SuperResUNet=SuperResUNet, NoisyClassifier=NoisyClassifier)
     if network not in nets: raise BadFile(f"unknown network {network!r} in the file (expected one of {sorted(nets)})")
     try: return nets[network](**model_kwargs)
     except TypeError as e: raise BadFile(f"the file's model_kwargs do not build a {network}: {e}") from None
@@ -201,14 +211,17 @@ def load_checkpoint(path, # `model.pt` or `last.pt` written by `train_diffusion`
                     device=None, # default: `default_device()`
                     ema:bool=True # the EMA weights (for sampling) rather than the raw ones
                    ) -> tuple: # (model in eval mode, Schedule, config)
-    "Rebuild the trained network (U-Net or noisy classifier), its schedule and the run's config from a checkpoint."
+    "Rebuild the trained network (U-Net, upsampler or noisy classifier), its schedule and the run's config from a checkpoint."
     ck = read_checkpoint(path)
     config = ck.get('config') or {}
+    preset = config.get('preset')
     if config.get('kind') == 'classifier': model = build_network('NoisyClassifier', config['model_kwargs'])
     else:
-        if not config.get('preset') or config['preset'] not in PRESETS:
-            raise BadFile(f"{path}: the checkpoint's config names no known U-Net preset ({config.get('preset')!r})")
-        model = unet_from_preset(config['preset'], **config.get('model_kwargs', {}))
+        sr = isinstance(preset, str) and preset in SR_PRESETS      # an upsampler (chapter 11)
+        if not sr and (not isinstance(preset, str) or preset not in PRESETS):
+            raise BadFile(f"{path}: the checkpoint's config names no known U-Net or super-resolution preset ({preset!r})")
+        try: model = (sr_from_preset if sr else unet_from_preset)(preset, **config.get('model_kwargs', {}))
+        except TypeError as e: raise BadFile(f"{path}: the config's model_kwargs do not build preset {preset!r}: {e}") from None
     sd = ck['ema']['weights'] if ema and ck.get('ema') is not None else ck['model']
     load_weights(model, sd, f"checkpoint {path}", f"its own config (preset {config.get('preset')!r})")
     model.diffusion_T = int(config['T'])   # `sample` refuses a schedule of another T

@@ -16,7 +16,7 @@ from .device import default_device
 from .guidance import make_guidance
 
 # %% auto #0
-__all__ = ['ddim_update', 'resolve_steps', 'model_device', 'randn_on', 'check_model_output', 'sample']
+__all__ = ['ddim_update', 'resolve_steps', 'model_device', 'randn_on', 'check_model_output', 'sample', 'sample_cascade']
 
 # %% ../nbs/01_ddim.ipynb #6d7dc289
 def _check_eta(eta): return check_real(eta, 'eta', hint='0: deterministic DDIM, 1: DDPM variance')
@@ -135,15 +135,18 @@ def ddim_gamma(self:Schedule, eta:float=1.0 # DDIM's eta; > 0 (Theorem 1 needs s
 # %% ../nbs/01_ddim.ipynb #13f21522
 def resolve_steps(sched:Schedule, # the full schedule the model was trained with
                   steps=None, # None: all of `sched`; int N: N evenly spaced steps; list: original timesteps, strictly decreasing
-                  sampler:str='ddim' # 'ddim' (DDIM's uniform stride) or 'ancestral' (iDDPM respacing) for an int `steps`
+                  sampler:str='ddim', # 'ddim' (DDIM's uniform stride) or 'ancestral' (iDDPM respacing) for an int `steps`
+                  spacing:str='official' # for an int `steps`: 'official' (the above) or 'trailing' (the stride down from T-1)
                  ) -> Schedule:
     "The schedule to sample with: `sched` itself or `sched.respace(...)` on the chosen sub-sequence tau."
     if steps is None: return sched
     T = sched.T
     if isinstance(steps, (int, np.integer)) and not isinstance(steps, bool):
         if not 1 <= steps <= T: raise ValueError(f"steps must be between 1 and T={T}, got {steps}")
+        if spacing not in ('official', 'trailing'): raise BadArgument(f"spacing must be 'official' or 'trailing', got {spacing!r}")
         if steps == T: return sched
-        if sampler == 'ddim':
+        if spacing == 'trailing': keep = space_timesteps(T, f'trailing{int(steps)}')
+        elif sampler == 'ddim':
             try: keep = space_timesteps(T, f'ddim{int(steps)}')
             except ValueError: keep = space_timesteps(T, int(steps))
         else: keep = space_timesteps(T, int(steps))
@@ -207,6 +210,7 @@ def sample(model, # network called as model(x, t_original, y) -> eps or (eps, v)
            guidance=None, # from `adm_edu.guidance.make_guidance` (or any object with .eps / .mean hooks and optional .prepare)
            learn_sigma:bool|None=None, # None infers from the output channels
            fixed_variance:str='small', # ancestral without learned sigma: 'small' (beta-tilde) or 'large' (beta)
+           spacing:str='official', # int `steps`: 'official' (ddimN / iDDPM respacing) or 'trailing' (diffusers' trailing, from T-1)
            dtype:torch.dtype=torch.float32, # dtype of x
            **legacy # classifier=, guidance_scale=, cfg_scale= of release 0.1: deprecated, use guidance=make_guidance(...)
           ):
@@ -218,7 +222,7 @@ def sample(model, # network called as model(x, t_original, y) -> eps or (eps, v)
     if model is None and eps_fn is None: raise BadArgument("give a model or an eps_fn")
     if legacy: guidance = _legacy_guidance(guidance, **legacy)
     device = model_device(model, device)
-    rs = resolve_steps(sched, steps, sampler)
+    rs = resolve_steps(sched, steps, sampler, spacing)
     B, S = shape[0], rs.T
     if y is not None:
         y = torch.as_tensor(y, device=device)
@@ -270,3 +274,57 @@ def _legacy_guidance(guidance, classifier=None, guidance_scale:float=0.0, cfg_sc
                   "pass guidance=adm_edu.guidance.make_guidance(classifier, scale=, cfg_scale=)", DeprecationWarning, stacklevel=3)
     if guidance is not None: raise BadArgument("pass either guidance= or the deprecated classifier=/guidance_scale=/cfg_scale=, not both")
     return make_guidance(classifier, scale=guidance_scale, cfg_scale=cfg_scale)
+
+# %% ../nbs/11_upsampling.ipynb #u11a0022
+def sample_cascade(base, # low-resolution diffusion model, called as base(x, t[, y])
+                   base_sched:Schedule, # the schedule `base` was trained with
+                   upsampler, # super-resolution model, called as upsampler(x, t[, y], low_res=...) (a `SuperResUNet`)
+                   up_sched:Schedule, # the schedule `upsampler` was trained with
+                   y=None, # class labels (n,): given to each class-conditional model and to the base's guidance
+                   n:int|None=None, # number of images (default: len(y))
+                   base_steps=25, # steps of the base: int, None (every step of `base_sched`) or original timesteps, as in `sample`
+                   up_steps=25, # steps of the upsampler
+                   base_sampler:str='ddim', # 'ddim' or 'ancestral'
+                   up_sampler:str='ddim', # 'ddim' or 'ancestral'
+                   base_eta:float=0.0, # DDIM eta of the base
+                   up_eta:float=0.0, # DDIM eta of the upsampler
+                   guidance=None, # `make_guidance(...)` for the base only (ADM-G + ADM-U); the upsampler is not guided
+                   quantize:bool=True, # round the base samples to 8-bit levels before upsampling (the official pipeline saves them as uint8)
+                   generator:torch.Generator|None=None, # seeds both stages
+                   device=None, # default: the base model's device
+                   batch_size:int|None=None, # images per batch (default: all n at once)
+                   progress:bool=False # progress bars
+                  ) -> tuple: # (low-res samples (n, C, s, s), high-res samples (n, C, S, S)), both in [-1, 1]
+    "Two-stage generation (ADM-U): sample `base` at low resolution, then `upsampler` conditioned on those samples."
+    def shape_of(model, what):
+        C, S = getattr(model, 'in_channels', None), getattr(model, 'image_size', None)
+        if not isinstance(C, int) or not isinstance(S, int):
+            raise BadArgument(f"the {what} must say what it makes: in_channels and image_size attributes (as a UNet has)")
+        return C, S
+    (C0, S0), (C1, S1) = shape_of(base, 'base model'), shape_of(upsampler, 'upsampler')
+    small = getattr(upsampler, 'small_size', None)
+    if small is None: raise BadArgument("the upsampler must be a super-resolution model (a SuperResUNet: small_size attribute, low_res input)")
+    if (small, C1) != (S0, C0):
+        raise BadArgument(f"the upsampler takes {C1}x{small}x{small} low-res images, the base model makes {C0}x{S0}x{S0}")
+    cond0, cond1 = getattr(base, 'num_classes', None) is not None, getattr(upsampler, 'num_classes', None) is not None
+    if y is not None:
+        y = torch.as_tensor(y).reshape(-1)
+        if n is None: n = len(y)
+        if n != len(y): raise BadArgument(f"n={n} but {len(y)} labels y were given (one per image)")
+    elif cond0 or cond1:
+        raise BadArgument(f"the {'base model' if cond0 else 'upsampler'} is class-conditional: pass labels y (one per image)")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1: raise BadArgument(f"n must be a positive number of images, got {n!r}")
+    bs = n if batch_size is None else batch_size
+    if isinstance(bs, bool) or not isinstance(bs, int) or bs < 1: raise BadArgument(f"batch_size must be a positive int, got {batch_size!r}")
+    dev = model_device(base, device)
+    lows, highs = [], []
+    for i in range(0, n, bs):
+        b = min(bs, n - i)
+        yb = None if y is None else y[i:i + b].to(dev)
+        low = sample(base, base_sched, (b, C0, S0, S0), steps=base_steps, eta=base_eta, sampler=base_sampler,
+                     y=yb if cond0 or guidance is not None else None, generator=generator, device=dev, progress=progress, guidance=guidance)
+        if quantize: low = ((low + 1) * 127.5).round().clamp(0, 255) / 127.5 - 1
+        high = sample(upsampler, up_sched, (b, C1, S1, S1), steps=up_steps, eta=up_eta, sampler=up_sampler,
+                      y=yb if cond1 else None, generator=generator, device=dev, progress=progress, model_kwargs=dict(low_res=low))
+        lows.append(low); highs.append(high)
+    return torch.cat(lows), torch.cat(highs)

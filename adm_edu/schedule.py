@@ -271,7 +271,7 @@ def _large_log_variance(self:Schedule): return torch.log(self._large_variance)
 
 # %% ../nbs/00_schedule.ipynb #d2e892b5
 def space_timesteps(T:int, # timesteps of the original process
-                    spec # "ddimN", "N", an int, or a list/comma string of per-section counts
+                    spec # "ddimN", "trailingN", "N", an int, or a list/comma string of per-section counts
                    ) -> list: # sorted original timesteps to keep
     "Choose the subsequence of original timesteps to keep, with the same meaning as iDDPM's `space_timesteps`."
     T = check_T(T)
@@ -283,8 +283,12 @@ def space_timesteps(T:int, # timesteps of the original process
                 if len(range(0, T, stride)) == n: return list(range(0, T, stride))
             if n == T: return list(range(T))
             raise ValueError(f"cannot make exactly {n} steps with an integer stride from T={T}; use a plain count {n} instead")
+        if spec.startswith('trailing'):
+            n = int(spec[8:]) if spec[8:].isdigit() else 0
+            if not 1 <= n <= T: raise ValueError(f"'trailingN' needs 1 <= N <= T={T}, got {spec!r}")
+            return sorted(set((np.round(np.arange(T, 0, -T / n)).astype(np.int64) - 1).tolist()))
         try: counts = [int(c) for c in spec.split(',')]
-        except ValueError: raise ValueError(f"spec must be 'ddimN', an integer count or comma-separated counts, got {spec!r}") from None
+        except ValueError: raise ValueError(f"spec must be 'ddimN', 'trailingN', an integer count or comma-separated counts, got {spec!r}") from None
     elif isinstance(spec, (int, np.integer)) and not isinstance(spec, bool): counts = [int(spec)]
     else: counts = [int(c) for c in spec]
     size_per, extra = divmod(T, len(counts))

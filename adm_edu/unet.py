@@ -285,9 +285,12 @@ class UNet(nn.Module):
                  conv_resample:bool=True, # conv in Downsample/Upsample when not resblock_updown
                  use_checkpoint:bool=False, # gradient checkpointing (recompute blocks in backward to save memory)
                  norm_groups:int=32, # GroupNorm groups
-                 timestep_scale:float=1. # t is multiplied by this before the embedding (improved-diffusion rescaling)
+                 timestep_scale:float=1., # t is multiplied by this before the embedding (improved-diffusion rescaling)
+                 cond_channels:int=0 # channels of an image concatenated to x before the stem (chapter 11: the upsampled low-res image)
                 ):
         super().__init__()
+        if isinstance(cond_channels, bool) or not isinstance(cond_channels, int) or cond_channels < 0:
+            raise ValueError(f"cond_channels must be an int >= 0, got {cond_channels!r}")
         default_out = in_channels * (2 if learn_sigma else 1)
         if out_channels is not None and out_channels != default_out and learn_sigma:
             raise ValueError(f"learn_sigma=True needs out_channels = 2 * in_channels = {default_out}, got {out_channels}")
@@ -299,13 +302,13 @@ class UNet(nn.Module):
         self.out_channels = out_channels or default_out
         self.num_classes, self.class_dropout_null, self.learn_sigma = num_classes, class_dropout_null, learn_sigma
         self.attention_resolutions, self.channel_mult, self.num_res_blocks = attention_resolutions, channel_mult, num_res_blocks
-        self.use_checkpoint = use_checkpoint
+        self.use_checkpoint, self.cond_channels = use_checkpoint, cond_channels
         emb_dim = 4 * model_channels
         self.time_embed = TimestepMLP(model_channels, emb_dim, scale=timestep_scale)
         self.label_emb = nn.Embedding(num_classes + int(class_dropout_null), emb_dim) if num_classes is not None else None
         order = 'new' if use_new_attention_order else 'legacy'
         self.stem, self.down, skip_chans, ch = build_encoder(
-            image_size, in_channels, model_channels, emb_dim, num_res_blocks, attention_resolutions, channel_mult,
+            image_size, in_channels + cond_channels, model_channels, emb_dim, num_res_blocks, attention_resolutions, channel_mult,
             dict(num_heads=num_heads, num_head_channels=num_head_channels, qkv_order=order),
             dropout, use_scale_shift_norm, resblock_updown, conv_resample, rescale_residual, norm_groups)
         rb = dict(emb_dim=emb_dim, dropout=dropout, use_scale_shift_norm=use_scale_shift_norm, rescale=rescale_residual, norm_groups=norm_groups)
@@ -348,15 +351,32 @@ class UNet(nn.Module):
             extra = f" (label {self.num_classes} is the null class)" if self.class_dropout_null else ""
             raise ValueError(f"class labels must lie in [0, {n}){extra}, got min {int(y.min())}, max {int(y.max())}")
 
+    def _check_cond(self, cond, x):
+        if not self.cond_channels:
+            if cond is not None: raise ValueError("this UNet takes no conditioning image (cond_channels=0) but cond was given")
+            return
+        want = (x.shape[0], self.cond_channels) + tuple(x.shape[2:])
+        if not isinstance(cond, torch.Tensor) or not cond.is_floating_point() or tuple(cond.shape) != want:
+            raise ValueError(f"this UNet concatenates a conditioning image to x (cond_channels={self.cond_channels}): pass cond, "
+                             f"a float tensor of shape {want}; got {(cond.dtype, tuple(cond.shape)) if isinstance(cond, torch.Tensor) else cond!r}")
+
+    def extra_inputs(self, batch_size:int=1, device=None) -> tuple:
+        "Zero tensors for the inputs after (x, t, y) (`example_inputs`): `cond` when the network takes a conditioning image."
+        if not self.cond_channels: return ()
+        return (torch.zeros(batch_size, self.cond_channels, self.image_size, self.image_size, device=device),)
+
     def forward(self, x:torch.Tensor, # noisy images (B, in_channels, image_size, image_size)
                 t:torch.Tensor, # timesteps (B,), 0-indexed original timesteps (unscaled)
-                y:torch.Tensor|None=None # class labels (B,), required iff num_classes is set
+                y:torch.Tensor|None=None, # class labels (B,), required iff num_classes is set
+                cond:torch.Tensor|None=None # conditioning image (B, cond_channels, image_size, image_size), required iff cond_channels > 0
                ) -> torch.Tensor: # (B, out_channels, image_size, image_size), dtype of x
-        self._check_inputs(x, t, y)
+        self._check_inputs(x, t, y); self._check_cond(cond, x)
         emb = self.time_embed(t)
         if self.label_emb is not None: emb = emb + self.label_emb(y)
         ck = self.use_checkpoint and self.training
-        h = self.stem(x if _autocast_on(x.device.type) else x.to(self.stem.weight.dtype))
+        if cond is not None: x_in = torch.cat([x, cond.to(x.dtype)], dim=1)   # channel-wise concatenation, before the stem
+        else: x_in = x
+        h = self.stem(x_in if _autocast_on(x.device.type) else x_in.to(self.stem.weight.dtype))
         skips = [h]
         for level in self.down:
             for blk in level.blocks: h = run_block(blk, ck, h, emb); skips.append(h)
@@ -403,13 +423,14 @@ def count_params(model:nn.Module) -> int:
     "Number of parameters (works on the meta device)."
     return sum(p.numel() for p in model.parameters())
 
-def example_inputs(model:nn.Module, batch_size:int=1, device=None):
-    "Zero inputs (x, t, y) of the right shapes for `model` (a `UNet` or `NoisyClassifier`), on `device` (default: the model's)."
+def example_inputs(model:nn.Module, batch_size:int=1, device=None) -> tuple:
+    "Zero inputs (x, t, y, *extra) of the right shapes for `model` (a `UNet`, its subclasses, or a `NoisyClassifier`), on `device` (default: the model's)."
     device = device or next(model.parameters()).device
     x = torch.zeros(batch_size, model.in_channels, model.image_size, model.image_size, device=device)
     t = torch.zeros(batch_size, dtype=torch.long, device=device)
     y = torch.zeros(batch_size, dtype=torch.long, device=device) if getattr(model, 'label_emb', None) is not None else None
-    return x, t, y
+    extra = model.extra_inputs(batch_size, device) if hasattr(model, 'extra_inputs') else ()
+    return (x, t, y, *extra)
 
 def count_flops(model:nn.Module, # a UNet or NoisyClassifier (on any device; it is copied to 'meta')
                 batch_size:int=1) -> int: # forward FLOPs for one batch
@@ -431,6 +452,9 @@ PRESETS = {
     'fmnist-s': dict(image_size=32, in_channels=1, model_channels=32, channel_mult=(1, 2, 2), num_res_blocks=2,
                      attention_resolutions=(16, 8), num_head_channels=32, resblock_updown=True, use_scale_shift_norm=True,
                      dropout=0.1, num_classes=10, learn_sigma=True),
+    'fmnist-16': dict(image_size=16, in_channels=1, model_channels=32, channel_mult=(1, 2, 2), num_res_blocks=2,
+                      attention_resolutions=(8, 4), num_head_channels=32, resblock_updown=True, use_scale_shift_norm=True,
+                      dropout=0.1, num_classes=10, learn_sigma=True),
     'fmnist-m': dict(image_size=32, in_channels=1, model_channels=96, channel_mult=(1, 2, 2), num_res_blocks=3,
                      attention_resolutions=(16, 8), num_head_channels=32, resblock_updown=True, use_scale_shift_norm=True,
                      dropout=0.1, num_classes=10, learn_sigma=True),

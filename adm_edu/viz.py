@@ -26,7 +26,8 @@ from .metrics import noisy_predictions, calibration, fid_from_features, precisio
 __all__ = ['image_grid', 'save_grid', 'show_grid', 'plot_sample_grids', 'plot_schedules', 'plot_forward_process',
            'schedule_explorer', 'plot_trajectories_2d', 'ddim_explorer', 'plot_beta_ratio', 'variance_explorer',
            'plot_vb_terms', 'importance_weights_explorer', 'plot_qkv_layout', 'plot_tradeoff', 'guidance_panel',
-           'guidance_explorer', 'ode_explorer', 'unet_explorer', 'classifier_explorer', 'metrics_explorer']
+           'guidance_explorer', 'cascade_panel', 'cascade_explorer', 'ode_explorer', 'unet_explorer',
+           'classifier_explorer', 'metrics_explorer']
 
 # %% ../nbs/13_viz.ipynb #v13a0011
 def image_grid(images, # (N, C, H, W) floats in [-1, 1], or (N, H, W, C) uint8
@@ -335,6 +336,43 @@ def guidance_explorer(model, sched:Schedule, classifier, classes=None, # class n
     return W.interactive(show, cls=W.Dropdown(options=[(c, i) for i, c in enumerate(names)], value=0, description='class'),
                          scale=W.FloatSlider(value=1.0, min=0, max=20, step=0.5, description='scale'),
                          model_kind=W.ToggleButtons(options=kinds, value=kinds[0], description='model'),
+                         seed=W.IntSlider(value=0, min=0, max=20, description='seed'))
+
+# %% ../nbs/13_viz.ipynb #v13c0002
+def cascade_panel(base, base_sched:Schedule, upsampler, up_sched:Schedule, cls:int=0, # class to draw
+                  base_steps:int=25, up_steps:int=25, cfg_scale:float=0.0, # classifier-free guidance of the base
+                  n:int=4, seed:int=0, names=None, sampler:str='ancestral', device=None):
+    "Rows: base samples (low-res), their bilinear upsampling, the upsampler's samples; returns the figure."
+    import matplotlib.pyplot as plt
+    from adm_edu.sampling import sample_cascade
+    from adm_edu.guidance import make_guidance
+    dev = next(base.parameters()).device if device is None else torch.device(device)
+    y = torch.full((n,), int(cls), dtype=torch.long)
+    low, high = sample_cascade(base, base_sched, upsampler, up_sched, y=y, base_steps=base_steps, up_steps=up_steps,
+                               base_sampler=sampler, up_sampler=sampler, guidance=make_guidance(cfg_scale=cfg_scale),
+                               generator=torch.Generator(device=dev).manual_seed(seed), device=dev)
+    bil = torch.nn.functional.interpolate(low, size=high.shape[-2:], mode='bilinear')
+    fig, ax = plt.subplots(3, n, figsize=(1.6 * n, 5.2), squeeze=False)
+    for j in range(n):
+        for i, (im, lab) in enumerate(((low, f'base {low.shape[-1]}×{low.shape[-1]}'), (bil, 'bilinear (the condition)'),
+                                       (high, f'upsampler {high.shape[-1]}×{high.shape[-1]}'))):
+            ax[i, j].imshow(im[j, 0].cpu().clamp(-1, 1), cmap='gray', vmin=-1, vmax=1, interpolation='nearest'); ax[i, j].axis('off')
+            if j == 0: ax[i, j].set_title(lab, fontsize=8, loc='left')
+    name = names[cls] if names is not None else str(cls)
+    fig.suptitle(f"class {name}: {base_steps} base + {up_steps} upsampler steps" + (f", CFG {cfg_scale:g}" if cfg_scale else ''), fontsize=9)
+    fig.tight_layout(); return fig
+
+def cascade_explorer(base, base_sched:Schedule, upsampler, up_sched:Schedule, classes=None, n:int=4, device=None):
+    "ipywidgets explorer: class, base and upsampler step counts, guidance and seed -> `cascade_panel`."
+    import ipywidgets as W, matplotlib.pyplot as plt
+    names = list(classes) if classes is not None else [str(i) for i in range(base.num_classes)]
+    steps = [10, 25, 50, 100, 250]
+    def show(cls=0, base_steps=25, up_steps=25, cfg_scale=0.0, seed=0):
+        cascade_panel(base, base_sched, upsampler, up_sched, cls, base_steps, up_steps, cfg_scale, n, seed, names, device=device); plt.show()
+    return W.interactive(show, cls=W.Dropdown(options=[(c, i) for i, c in enumerate(names)], value=0, description='class'),
+                         base_steps=W.SelectionSlider(options=steps, value=25, description='S_base'),
+                         up_steps=W.SelectionSlider(options=steps, value=25, description='S_upsample'),
+                         cfg_scale=W.FloatSlider(value=0.0, min=0, max=5, step=0.5, description='CFG (base)'),
                          seed=W.IntSlider(value=0, min=0, max=20, description='seed'))
 
 # %% ../nbs/13_viz.ipynb #v13a0031

@@ -14,7 +14,7 @@ LAYERS = {
     'errors': 0, 'device': 0,
     'schedule': 1, 'losses': 1, 'resample': 1, 'guidance': 1, 'sampling': 1, 'ode': 1,
     'oracle': 2,
-    'unet': 3, 'classifier': 3,
+    'unet': 3, 'classifier': 3, 'upsample': 3,
     'data': 4,
     'pretrained': 5, 'openai': 5,
     'learner': 6, 'metrics': 6,

@@ -149,7 +149,8 @@ def test_errors():
     with pytest.raises(ValueError, match='splits'): M.inception_score(np.eye(3), splits=4)
     with pytest.raises(ValueError, match=r'\[-1, 1\]'): M.to_model_range(torch.rand(2, 1, 8, 8) * 3)
     with pytest.raises(ValueError, match='no images'): M.load_fmnist_extractor().features(torch.zeros(0, 1, 32, 32))
-    with pytest.raises(ValueError, match='32x32'): M.load_fmnist_extractor().features(torch.zeros(2, 1, 16, 16))
+    with pytest.raises(ValueError, match='32x32'): M.load_fmnist_extractor().features(torch.zeros(2, 1, 20, 20))
+    assert M.load_fmnist_extractor().features(torch.zeros(2, 1, 16, 16))['pool'].shape[0] == 2   # 16x16: pixel-replicated to 32x32
 
 
 # ---- extractors, evaluation, files ------------------------------------------------------------------------------

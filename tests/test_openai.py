@@ -9,7 +9,8 @@ from adm_edu.unet import UNet, count_params, randomize_
 from adm_edu.classifier import NoisyClassifier
 from adm_edu.openai import (unet_from_openai, classifier_from_openai, to_openai_state_dict, openai_key_map,
                             CheckpointMismatchError, parse_flags, unet_kwargs_from_flags, classifier_kwargs_from_flags,
-                            OFFICIAL_CHECKPOINTS, download_checkpoint, DownloadError)
+                            OFFICIAL_CHECKPOINTS, download_checkpoint, DownloadError, sr_kwargs_from_flags)
+from adm_edu.upsample import SuperResUNet
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -214,7 +215,9 @@ def test_official_registry_builds():
     for name, info in OFFICIAL_CHECKPOINTS.items():
         f = parse_flags(info['flags'])
         with torch.device('meta'):
-            net = UNet(**unet_kwargs_from_flags(**f)) if info['kind'] == 'unet' else NoisyClassifier(**classifier_kwargs_from_flags(**f))
+            if info['kind'] == 'unet': net = UNet(**unet_kwargs_from_flags(**f))
+            elif info['kind'] == 'classifier': net = NoisyClassifier(**classifier_kwargs_from_flags(**f))
+            else: net = SuperResUNet(**sr_kwargs_from_flags(**f))   # the upsamplers (chapter 11; tests/test_upsample.py)
         sizes[name] = count_params(net)
     assert 290e6 < sizes['64x64_diffusion'] < 300e6
     assert 50e6 < sizes['cifar10_uncond_50M_500K'] < 55e6 and 265e6 < sizes['imagenet64_cond_270M_250K'] < 280e6

@@ -180,3 +180,23 @@ def test_oracle_sampling_reproduces_gaussian():
                clip_denoised=False, device='cpu').double()
     torch.testing.assert_close(x.mean(0), gm.means[0], atol=0.03, rtol=0)
     torch.testing.assert_close(x.std(0), torch.full((2,), 0.4, dtype=torch.float64), atol=0.02, rtol=0)
+
+
+@pytest.mark.parametrize('name', ['linear', 'cosine'])
+@pytest.mark.parametrize('N', [10, 25])
+def test_trailing_ddim_sampling_matches_diffusers(name, N):
+    "sample(..., spacing='trailing') == a diffusers DDIMScheduler loop with timestep_spacing='trailing', whole trajectory."
+    dname, make = SCHEDULES[name]
+    ref = diffusers.DDIMScheduler(num_train_timesteps=T, beta_schedule=dname, clip_sample=True, set_alpha_to_one=True,
+                                  steps_offset=0, timestep_spacing='trailing')
+    ref.set_timesteps(N)
+    assert ref.timesteps[0] == T - 1 and sorted(ref.timesteps.tolist()) == space_timesteps(T, f'trailing{N}')
+    def model(x, t): return torch.tanh(0.7 * x + t.float().view(-1, 1, 1, 1) / T)   # any deterministic eps(x, t_original)
+    xT = torch.randn(4, 3, 8, 8, generator=torch.Generator().manual_seed(N))
+    x = xT.clone()
+    for t in ref.timesteps:
+        x = ref.step(model(x, t.expand(len(x))), t, x, eta=0.0, use_clipped_model_output=True).prev_sample
+    got = sample(model, make(T), xT.shape, steps=N, sampler='ddim', spacing='trailing', noise=xT, device='cpu', progress=False)
+    _close(got, x, atol=1e-4 * N, rtol=0)
+    official = sample(model, make(T), xT.shape, steps=N, sampler='ddim', noise=xT, device='cpu', progress=False)
+    assert (official - got).abs().max() > 1e-2   # the two spacings are different samplers
