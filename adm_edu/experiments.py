@@ -26,10 +26,11 @@ from .unet import count_flops
 
 # %% auto #0
 __all__ = ['RECORD_KEYS', 'SMALL_UNET', 'TINY16', 'EXPERIMENTS', 'IDDPM_PAPER', 'CASCADE_PAPER', 'generate', 'ddim_steps_eta',
-           'skip_prefix', 'guidance_settings', 'guidance_table', 'guided_demo', 'read_record', 'evaluate_run',
-           'run_one', 'steps_curve', 'source_model', 'run_curves', 'sample_row', 'run_samples', 'run_experiment',
-           'row_config', 'load_records', 'verdict', 'iddpm_table_rows', 'plot_training_logs', 'plot_steps_curves',
-           'plot_widths', 'iddpm_claims', 'cascade_table_rows', 'cascade_claims']
+           'skip_prefix', 'guidance_settings', 'guidance_table', 'guided_demo', 'read_record', 'write_record',
+           'is_done', 'balanced_labels', 'evaluate_run', 'run_one', 'steps_curve', 'source_model', 'run_curves',
+           'sample_row', 'run_samples', 'run_experiment', 'row_config', 'load_records', 'verdict', 'iddpm_table_rows',
+           'plot_training_logs', 'plot_steps_curves', 'plot_widths', 'iddpm_claims', 'cascade_table_rows',
+           'cascade_claims']
 
 # %% ../nbs/20_experiments.ipynb #e20a0011
 def generate(model, sched, n:int, # number of images
@@ -187,6 +188,20 @@ def read_record(path:Path) -> dict|None:
     if rec['status'] == 'done' and 'metrics' not in rec: raise BadFile(f"{path} says done but has no metrics; delete it to recompute")
     return rec
 
+def write_record(path:Path, rec:dict) -> dict:
+    "Write a run's record atomically and read it back (so a record that would not read back fails here)."
+    atomic_write(path, lambda f: f.write(json.dumps(rec, indent=1, default=str) + '\n'), mode='w')
+    return read_record(path)
+
+def is_done(rec, experiment, run, log) -> bool:
+    "Whether a run's record is finished (then it is never recomputed)."
+    if rec is not None and rec['status'] == 'done': log(f'{experiment}/{run}: done, not recomputed'); return True
+    return False
+
+def balanced_labels(K:int|None, n:int):
+    "n class labels cycling in blocks over K classes (None for an unconditional model)."
+    return torch.arange(K).repeat_interleave(math.ceil(n / K))[:n] if K else None
+
 def evaluate_run(model, sched, test, # the trained model, its schedule and the test set (an `ImageDataset`)
                  n_nll:int=100, # test images for the NLL (the full bound over all T terms)
                  n_samples:int=1000, # class-balanced samples for FID / precision / recall
@@ -202,8 +217,7 @@ def evaluate_run(model, sched, test, # the trained model, its schedule and the t
         out.update(nll_bpd=r['bpd'], nll_sem=r['bpd_sem'], nll_n=r['n'],
                    nll_per_image=[round(v, 5) for v in r['per_image']])   # same images and noise seed in every run: paired comparisons
     if n_samples:
-        K = getattr(model, 'num_classes', None)
-        y = torch.arange(K).repeat_interleave(math.ceil(n_samples / K))[:n_samples] if K else None
+        y = balanced_labels(getattr(model, 'num_classes', None), n_samples)
         im, _, sec = generate(model, sched, n_samples, steps, sampler, 0.0, y, seed, batch_size, fixed_variance=fixed_variance)
         r = evaluate_images(im, test, 'fmnist', k=k, labels=y, fid_se=20)
         out.update({m: r[m] for m in ('fid', 'fid_se', 'sfid', 'precision', 'recall', 'class_acc') if m in r},
@@ -217,8 +231,8 @@ def run_one(experiment:str, run:str, config:dict, # train_diffusion arguments of
     rdir, wdir = Path(root) / experiment / run, Path(work) / experiment / run
     rec_path = rdir / 'record.json'
     rec = read_record(rec_path)
-    if rec is not None and rec['status'] == 'done': log(f'{experiment}/{run}: done, not recomputed'); return rec
-    def write(r): atomic_write(rec_path, lambda f: f.write(json.dumps(r, indent=1, default=str) + '\n'), mode='w'); return read_record(rec_path)
+    if is_done(rec, experiment, run, log): return rec
+    def write(r): return write_record(rec_path, r)
     if rec is None:
         t0 = time.time()
         resume = (wdir / 'last.pt').exists() and not (wdir / 'model.pt').exists()
@@ -266,8 +280,7 @@ def steps_curve(model, sched, test, # the model, its training schedule and the r
                 log=print) -> list:
     "FID / sFID / precision / recall of `n` samples at each number of steps: [{steps, fid, ..., seconds}, ...]."
     points = list(points or [])
-    K = getattr(model, 'num_classes', None)
-    y = torch.arange(K).repeat_interleave(math.ceil(n / K))[:n] if K else None   # class-balanced for a conditional model
+    y = balanced_labels(getattr(model, 'num_classes', None), n)   # class-balanced for a conditional model
     for st in steps_list:
         if any(p['steps'] == st for p in points): continue
         im, _, sec = generate(model, sched, n, st, sampler, eta, y, seed, batch_size, fixed_variance=fixed_variance, spacing=spacing)
@@ -295,7 +308,7 @@ def run_curves(experiment:str, run:str, curve:dict, # source run and sampler set
     rdir, wdir = Path(root) / experiment / run, Path(work) / experiment / run
     rec_path = rdir / 'record.json'
     rec = read_record(rec_path)
-    if rec is not None and rec['status'] == 'done': log(f'{experiment}/{run}: done, not recomputed'); return rec
+    if is_done(rec, experiment, run, log): return rec
     src = EXPERIMENTS[experiment]['source']
     model, sched, cfg = source_model(src, curve['run'], scale, work, log)
     cap = opts.get('max_steps', {}).get(run, opts.get('max_steps', {}).get(curve.get('sampler', 'ancestral'), sched.T))  # e.g. DDIM to 250 steps
@@ -312,8 +325,7 @@ def run_curves(experiment:str, run:str, curve:dict, # source run and sampler set
                command=f"adm-edu-experiment {experiment} --scale {scale} --only {run}", hardware=describe_device(),
                status='done', train_seconds=None, loss_curve=[], metrics=dict(points=sorted(pts, key=lambda p: p['steps'])),
                evaluation=dict(n=opts['n'], k=3, steps=steps), wall_seconds_eval=round(time.time() - t0, 1))
-    atomic_write(rec_path, lambda f: f.write(json.dumps(rec, indent=1, default=str) + '\n'), mode='w')
-    return read_record(rec_path)
+    return write_record(rec_path, rec)
 
 # %% ../nbs/20_experiments.ipynb #e20c0011
 def sample_row(row:dict, # model, steps, sampler[, guidance=dict(classifier, scale, cfg_scale, unconditional)][, upsampler, up_steps, up_sampler]
@@ -321,7 +333,7 @@ def sample_row(row:dict, # model, steps, sampler[, guidance=dict(classifier, sca
     "Class-balanced samples of one row (uint8 N×H×W×C), their labels and the sampling seconds."
     base, bsched, meta = load_pretrained(row['model'], device=device)
     K = len(meta.get('classes') or ()) or getattr(base, 'num_classes', None) or 10
-    y = torch.arange(K).repeat_interleave(math.ceil(n / K))[:n]
+    y = balanced_labels(K, n)
     g = dict(row.get('guidance') or {})
     clf = load_pretrained(g.pop('classifier'), device=device)[0] if g.get('classifier') else None
     gd = make_guidance(clf, **g)
@@ -344,7 +356,7 @@ def run_samples(experiment:str, run:str, row:dict, opts:dict, # the scale's: n, 
     "One row of a results table of shipped models: sample, score (FID ± bootstrap SE, sFID, IS, precision, recall, class accuracy), record."
     rec_path = Path(root) / experiment / run / 'record.json'
     rec = read_record(rec_path)
-    if rec is not None and rec['status'] == 'done': log(f'{experiment}/{run}: done, not recomputed'); return rec
+    if is_done(rec, experiment, run, log): return rec
     log(f'{experiment}/{run}: sampling {opts["n"]} images')
     im, y, sec = sample_row(row, opts['n'], batch_size=opts.get('batch_size', 250))
     r = evaluate_images(im, load_dataset('fashion-mnist', 'test'), 'fmnist', k=opts.get('k', 3), labels=y, fid_se=20)
@@ -352,8 +364,7 @@ def run_samples(experiment:str, run:str, row:dict, opts:dict, # the scale's: n, 
                hardware=describe_device(), status='done', train_seconds=None, loss_curve=[], evaluation=dict(opts),
                metrics={**{m: r[m] for m in ('fid', 'fid_se', 'sfid', 'inception_score', 'precision', 'recall', 'class_acc', 'n', 'k')},
                         'sample_seconds': round(sec, 1)}, wall_seconds_eval=round(sec, 1))
-    atomic_write(rec_path, lambda f: f.write(json.dumps(rec, indent=1, default=str) + '\n'), mode='w')
-    return read_record(rec_path)
+    return write_record(rec_path, rec)
 
 # %% ../nbs/20_experiments.ipynb #e20b0004
 SMALL_UNET = dict(model_channels=32, channel_mult=(1, 2, 2), num_res_blocks=1, attention_resolutions=(8,), num_head_channels=32,
