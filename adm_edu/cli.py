@@ -294,7 +294,8 @@ def train(dataset:str='fashion-mnist', # 'fashion-mnist' or 'digits'
           max_seconds:float=0, # wall-time budget in seconds (0: none); the learning-rate schedule ends with it
           ckpt_every:int=1000, # optimizer steps between checkpoints
           mixed_precision:str='auto', # 'auto' (bf16/fp16 on CUDA, fp32 elsewhere), 'bf16', 'fp16' or 'fp32'
-          device:str='auto'): # 'auto', 'cpu', 'cuda', 'mps'
+          device:str='auto', # 'auto', 'cpu', 'cuda', 'mps'
+          compile:str=None): # torch.compile the network: 'default', 'reduce-overhead' (CUDA graphs: launch-bound GPU steps) or 'max-autotune'
     "Train a diffusion U-Net on a dataset with a fastai Learner, checkpointing atomically (resumable)."
     from adm_edu.data import DATASETS
     from adm_edu.unet import PRESETS
@@ -314,6 +315,8 @@ def train(dataset:str='fashion-mnist', # 'fashion-mnist' or 'digits'
     _check(ckpt_every >= 0, f"--ckpt-every must be >= 0, got {ckpt_every}")
     _check(0 <= seed < 2**63, f"--seed must lie in [0, 2**63), got {seed}")
     _check(mixed_precision in ('auto', 'bf16', 'fp16', 'fp32'), f"--mixed-precision must be 'auto', 'bf16', 'fp16' or 'fp32', got {mixed_precision!r}")
+    from adm_edu.learner import COMPILE_MODES
+    _check(compile in (None, *COMPILE_MODES), f"--compile must be one of {COMPILE_MODES} (or left out: eager), got {compile!r}")
     _check_preset_fits(preset, dataset)
     dev = check_device(device)
     if mixed_precision == 'fp16':
@@ -329,7 +332,7 @@ def train(dataset:str='fashion-mnist', # 'fashion-mnist' or 'digits'
     learn = train_diffusion(dataset=dataset, preset=preset, loss=loss, schedule=schedule, T=T, sampler=sampler, epochs=epochs,
                             bs=bs, lr=lr, ema=ema, out_dir=out_dir, resume=resume, seed=seed, p_uncond=p_uncond,
                             max_seconds=max_seconds or None, ckpt_every=ckpt_every, mixed_precision=mixed_precision, init=init,
-                            device=dev)
+                            device=dev, compile_mode=compile)
     print(f"wrote {out_dir / 'model.pt'} (EMA weights + config) and {out_dir / 'last.pt'} (training state)")
     return learn
 

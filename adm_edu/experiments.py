@@ -1,4 +1,4 @@
-"""The runs behind the seed's tables and figures, as library functions and one command: guidance sweeps (ADM Table 4), skipping a prefix of the reverse process, DDIM's steps × η table, and the experiment runner (`adm-edu-experiment`) that reproduces Improved DDPM's Tables 1–2 and Figures 8 and 10 at small scale, with a verdict on each of the seed's claims. Their records live under `results/`.
+"""The runs behind the seed's tables and figures, as library functions and one command: guidance sweeps (ADM Table 4), skipping a prefix of the reverse process, DDIM's steps × η table, and the experiment runner (`adm-edu-experiment`) that reproduces Improved DDPM's Tables 1–2 and Figures 8 and 10, ADM's architecture ablations (Tables 1–3) and its results table (Table 5) at small scale, with a verdict on each of the seed's claims. Their records live under `results/`.
 
 Docs: https://adm-edu.github.io/adm_edu/experiments.html.md"""
 
@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from .schedule import Schedule
-from .sampling import sample
+from .sampling import sample, quantize_8bit
+import torch.nn.functional as F
 from .guidance import make_guidance, check_classifier
 from .device import default_device
-from .data import load_dataset, to_uint8
+from .data import load_dataset, to_uint8, area_downsample
 from .pretrained import load_pretrained
 from .metrics import get_extractor, evaluate_images, load_fmnist_extractor, nll_bits_per_dim
 from .errors import BadArgument, BadFile, MissingResource
@@ -25,12 +26,13 @@ from .viz import show_grid
 from .unet import count_flops
 
 # %% auto #0
-__all__ = ['RECORD_KEYS', 'SMALL_UNET', 'TINY16', 'EXPERIMENTS', 'IDDPM_PAPER', 'CASCADE_PAPER', 'generate', 'ddim_steps_eta',
-           'skip_prefix', 'guidance_settings', 'guidance_table', 'guided_demo', 'read_record', 'write_record',
-           'is_done', 'balanced_labels', 'evaluate_run', 'run_one', 'steps_curve', 'source_model', 'run_curves',
-           'sample_row', 'run_samples', 'run_experiment', 'row_config', 'load_records', 'verdict', 'iddpm_table_rows',
-           'plot_training_logs', 'plot_steps_curves', 'plot_widths', 'iddpm_claims', 'cascade_table_rows',
-           'cascade_claims']
+__all__ = ['RECORD_KEYS', 'SMALL_UNET', 'TINY16', 'EXPERIMENTS', 'IDDPM_PAPER', 'CASCADE_PAPER', 'ABLATION16', 'ABLATION_TABLES',
+           'ABLATION_PAPER', 'TABLE5_PAPER', 'generate', 'ddim_steps_eta', 'skip_prefix', 'guidance_settings',
+           'guidance_table', 'guided_demo', 'read_record', 'write_record', 'is_done', 'balanced_labels', 'evaluate_run',
+           'run_one', 'steps_curve', 'source_model', 'run_curves', 'real_row', 'sample_row', 'same_row', 'run_samples',
+           'run_experiment', 'row_config', 'load_records', 'verdict', 'iddpm_table_rows', 'plot_training_logs',
+           'plot_steps_curves', 'plot_widths', 'paired_nll', 'iddpm_claims', 'cascade_table_rows', 'cascade_claims',
+           'ablation_rows', 'ablation_claims', 'table5_rows', 'table5_claims']
 
 # %% ../nbs/20_experiments.ipynb #e20a0011
 def generate(model, sched, n:int, # number of images
@@ -328,9 +330,31 @@ def run_curves(experiment:str, run:str, curve:dict, # source run and sampler set
     return write_record(rec_path, rec)
 
 # %% ../nbs/20_experiments.ipynb #e20c0011
+def real_row(row:dict, # model='real'[, size (area-downsample to it)][, upsampler, up_steps, up_sampler (else bilinear back)]
+             n:int, seed:int=0, batch_size:int=250, device=None):
+    "Class-balanced *training* images (FID compares with the test set), optionally area-downsampled, quantized and brought back by bilinear interpolation or an upsampler: the floor of the table's FID and the upsampler's ceiling."
+    t0 = time.time()
+    train = load_dataset('fashion-mnist', 'train')
+    K = len(train.classes); y = balanced_labels(K, n)
+    perm = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))
+    idx = torch.cat([perm[train.labels[perm] == k][:int((y == k).sum())] for k in range(K)])   # in y's class order
+    x, S = train.images[idx], train.image_size
+    s = row.get('size', S)
+    if s == S: return to_uint8(x), y, time.time() - t0
+    low = quantize_8bit(area_downsample(x, s))
+    if not row.get('upsampler'): return to_uint8(F.interpolate(low, size=(S, S), mode='bilinear')), y, time.time() - t0
+    up, usched, _ = load_pretrained(row['upsampler'], device=device)
+    gen, dev = torch.Generator(device=next(up.parameters()).device).manual_seed(seed), next(up.parameters()).device
+    out = [sample(up, usched, (len(lb), up.in_channels, S, S), steps=row['up_steps'], sampler=row.get('up_sampler', 'ancestral'),
+                  y=y[i:i + batch_size].to(dev) if up.num_classes is not None else None, generator=gen, device=dev, progress=False,
+                  model_kwargs=dict(low_res=lb.to(dev)))
+           for i, lb in ((i, low[i:i + batch_size]) for i in range(0, n, batch_size))]
+    return to_uint8(torch.cat(out)), y, time.time() - t0
+
 def sample_row(row:dict, # model, steps, sampler[, guidance=dict(classifier, scale, cfg_scale, unconditional)][, upsampler, up_steps, up_sampler]
                n:int, seed:int=0, batch_size:int=250, device=None):
-    "Class-balanced samples of one row (uint8 N×H×W×C), their labels and the sampling seconds."
+    "Class-balanced samples of one row (uint8 N×H×W×C), their labels and the sampling seconds ('real' rows: `real_row`)."
+    if row['model'] == 'real': return real_row(row, n, seed, batch_size, device)
     base, bsched, meta = load_pretrained(row['model'], device=device)
     K = len(meta.get('classes') or ()) or getattr(base, 'num_classes', None) or 10
     y = balanced_labels(K, n)
@@ -351,12 +375,29 @@ def sample_row(row:dict, # model, steps, sampler[, guidance=dict(classifier, sca
         out.append(to_uint8(high))
     return np.concatenate(out), y, time.time() - t0
 
+def same_row(row:dict, opts:dict, scale:str, root, exclude=None):
+    "(path, record) of a finished samples row under `root` with the same configuration, options and scale, or None."
+    norm = lambda o: json.loads(json.dumps(o, default=str))   # as stored: tuples become lists
+    for p in sorted(Path(root).glob('*/*/record.json')):
+        if exclude is not None and p == Path(exclude): continue
+        try: r = read_record(p)
+        except BadFile: continue
+        if (r['status'] == 'done' and r.get('scale') == scale and r.get('seed') == 0 and r.get('config') == norm(row)
+            and r.get('evaluation') == norm(opts)): return p, r
+    return None
+
 def run_samples(experiment:str, run:str, row:dict, opts:dict, # the scale's: n, k, batch_size
                 scale:str, root, work=None, log=print) -> dict:
     "One row of a results table of shipped models: sample, score (FID ± bootstrap SE, sFID, IS, precision, recall, class accuracy), record."
     rec_path = Path(root) / experiment / run / 'record.json'
     rec = read_record(rec_path)
     if is_done(rec, experiment, run, log): return rec
+    same = same_row(row, opts, scale, root, exclude=rec_path)
+    if same is not None:   # an identical row of another table (same model, sampler, guidance, n, k, seed): its samples are these
+        path, r = same
+        log(f'{experiment}/{run}: identical to {path.parent.parent.name}/{path.parent.name}; its record is reused')
+        return write_record(rec_path, {**r, 'experiment': experiment, 'run': run, 'same_as': f'{path.parent.parent.name}/{path.parent.name}',
+                                       'command': f"adm-edu-experiment {experiment} --scale {scale} --only {run}"})
     log(f'{experiment}/{run}: sampling {opts["n"]} images')
     im, y, sec = sample_row(row, opts['n'], batch_size=opts.get('batch_size', 250))
     r = evaluate_images(im, load_dataset('fashion-mnist', 'test'), 'fmnist', k=opts.get('k', 3), labels=y, fid_se=20)
@@ -427,19 +468,21 @@ EXPERIMENTS = {
         kind='samples',
         doc="ADM's Table 5 with the shipped models: ADM (conditional fmnist-s, 250 respaced ancestral steps), ADM-G (the same network "
             "through its null label, guided by fmnist-clf at scale 5, the best FID of chapter 10's Table 4), ADM-G with 25 DDIM steps, and classifier-free guidance (weight 1; "
-            "not in the paper). --scale cpu: 1,000 class-balanced samples per row, precision/recall with k=3 as ADM's evaluator; "
-            "about 25 minutes on a 2-core CPU. --scale gpu: 10,000 samples.",
+            "not in the paper), and real training images as the floor of the FID at this n. --scale cpu: 300 class-balanced samples per "
+            "row (as cascade-table, whose identical ADM, CFG and real-32 rows are reused), precision/recall with k=3 as ADM's evaluator; about 25 core-minutes for the two guided rows. --scale gpu: 10,000 samples.",
         rows={'ADM': dict(model='fmnist-s', steps=250, sampler='ancestral'),
               'ADM-G': dict(model='fmnist-s', steps=250, sampler='ancestral', guidance=dict(classifier='fmnist-clf', scale=5.0, unconditional=True)),
               'ADM-G-25-DDIM': dict(model='fmnist-s', steps=25, sampler='ddim', guidance=dict(classifier='fmnist-clf', scale=5.0, unconditional=True)),
-              'CFG': dict(model='fmnist-s', steps=250, sampler='ancestral', guidance=dict(cfg_scale=1.0))},
-        scales=dict(cpu=dict(n=1000, k=3), gpu=dict(n=10000, k=3))),
+              'CFG': dict(model='fmnist-s', steps=250, sampler='ancestral', guidance=dict(cfg_scale=1.0)),
+              'real-32': dict(model='real')},   # the floor: real training images scored the same way (not in the paper)
+        scales=dict(cpu=dict(n=300, k=3), gpu=dict(n=10000, k=3))),
     'cascade-table': dict(
         kind='samples',
         doc="ADM's two-stage table at our scale (chapter 11): ADM (fmnist-s sampled directly at 32x32), ADM-G (the same with "
             "classifier-free guidance, weight 1), ADM-U (the fmnist-16 base at 16x16, then the fmnist-16-32 upsampler) and ADM-G + ADM-U "
             "(the base guided the same way; the upsampler is never guided), with S_base/S_upsample of 250/250, 25/25 and 250/25 "
-            "respaced ancestral steps. --scale cpu: 300 class-balanced samples per row, about 25 minutes on a 2-core CPU; "
+            "respaced ancestral steps; three diagnostic rows of real training images (at 32x32; at 16x16 brought back bilinearly; "
+            "at 16x16 through the upsampler with 25 steps). --scale cpu: 300 class-balanced samples per row, about 25 minutes on a 2-core CPU; "
             "--scale gpu: 10,000 samples.",
         rows={'ADM': dict(model='fmnist-s', steps=250, sampler='ancestral'),
               'ADM-G': dict(model='fmnist-s', steps=250, sampler='ancestral', guidance=dict(cfg_scale=1.0)),
@@ -447,7 +490,11 @@ EXPERIMENTS = {
                  for b, u in ((250, 250), (25, 25), (250, 25))},
               **{f'ADM-G+ADM-U-{b}-{u}': dict(model='fmnist-16', steps=b, sampler='ancestral', guidance=dict(cfg_scale=1.0),
                                               upsampler='fmnist-16-32', up_steps=u, up_sampler='ancestral')
-                 for b, u in ((250, 250), (25, 25), (250, 25))}},
+                 for b, u in ((250, 250), (25, 25), (250, 25))},
+              # diagnostics (not in the paper): real training images at 32x32 (the FID floor at this n), area-downsampled to 16x16
+              # and brought back bilinearly (what the resolution loss costs), or by the upsampler (its ceiling: no base model errors)
+              'real-32': dict(model='real'), 'real-16+bilinear': dict(model='real', size=16),
+              'real-16+ADM-U-25': dict(model='real', size=16, upsampler='fmnist-16-32', up_steps=25, up_sampler='ancestral')},
         scales=dict(cpu=dict(n=300, k=3), gpu=dict(n=10000, k=3))),
     'toy-steps': dict(
         kind='curves', source='toy', doc="The sampling runner's own test: FID-vs-steps curves from the toy models (seconds).",
@@ -481,12 +528,12 @@ def run_experiment(name:str, # a key of EXPERIMENTS
         return {run: run_samples(name, run, cfg, s, scale, root, work, log) for run, cfg in rows.items() if not only or run in only}
     if exp.get('kind') == 'curves':
         return {run: run_curves(name, run, cfg, s, scale, root, work, log) for run, cfg in rows.items() if not only or run in only}
-    return {run: run_one(name, run, row_config(s['train'], cfg), s['evaluation'], scale, root, work, log)
+    return {run: run_one(name, run, row_config(s['train'], cfg), {**s['evaluation'], **cfg.get('evaluation', {})}, scale, root, work, log)
             for run, cfg in rows.items() if not only or run in only}
 
 def row_config(base:dict, row:dict) -> dict:
-    "A run's `train_diffusion` arguments: the scale's, then the row's (its `model_kwargs_extra` merged into `model_kwargs`)."
-    row = dict(row); extra = row.pop('model_kwargs_extra', {})
+    "A run's `train_diffusion` arguments: the scale's, then the row's (its `model_kwargs_extra` merged into `model_kwargs`; its `evaluation` is not one)."
+    row = dict(row); extra = row.pop('model_kwargs_extra', {}); row.pop('evaluation', None)
     out = {**base, **row}
     if extra: out['model_kwargs'] = {**base.get('model_kwargs', {}), **extra}
     return out
@@ -583,6 +630,14 @@ def _log_noise(rec, frac=0.5):
     v = np.log10([x['noise_scale'] for x in g])
     return (float(v.mean()), float(v.std(ddof=1) / math.sqrt(len(v)))) if len(v) > 1 else (float('nan'), float('nan'))
 
+def paired_nll(recs:dict, a:str, b:str): # ((mean_a, se), (mean_b, se)) for `verdict`
+    "NLLs of two runs measured on the same images with the same noise, judged on their per-image differences: each side gets se/√2, so `verdict`'s combined SE is the paired one."
+    nll = lambda r: (recs[r]['metrics']['nll_bpd'], recs[r]['metrics']['nll_sem'])
+    x, y = (np.array(recs[r]['metrics'].get('nll_per_image', [])) for r in (a, b))
+    if len(x) < 2 or len(x) != len(y): return nll(a), nll(b)
+    se = float((x - y).std(ddof=1) / math.sqrt(len(x))) / math.sqrt(2)
+    return (float(x.mean()), se), (float(y.mean()), se)
+
 def iddpm_claims(table:dict, # load_records('iddpm-table')
                  steps:dict|None=None, # load_records('iddpm-steps')
                  widths:dict|None=None # load_records('iddpm-widths')
@@ -592,14 +647,9 @@ def iddpm_claims(table:dict, # load_records('iddpm-table')
     def add(claim, a_name, a, b_name, b, kind='better', lower=True, nd=3):
         rows.append({'claim': claim, 'A': f"{a_name}: {_pm(a[0], a[1], nd)}", 'B': f"{b_name}: {_pm(b[0], b[1], nd)}",
                      'verdict': verdict(a[0], a[1], b[0], b[1], kind, lower)})
-    nll = lambda r: (table[r]['metrics']['nll_bpd'], table[r]['metrics']['nll_sem'])
-    def paired(a, b):   # NLLs of two runs on the same images with the same noise: judge the per-image differences
-        x, y = (np.array(table[r]['metrics'].get('nll_per_image', [])) for r in (a, b))
-        if len(x) < 2 or len(x) != len(y): return nll(a), nll(b)
-        se = float((x - y).std(ddof=1) / math.sqrt(len(x))) / math.sqrt(2)   # verdict's hypot(se, se) is then the paired standard error
-        return (float(x.mean()), se), (float(y.mean()), se)
     fid = lambda r: (table[r]['metrics']['fid'], table[r]['metrics'].get('fid_se'))
-    def addn(claim, a_name, a_run, b_name, b_run): add(claim, a_name, paired(a_run, b_run)[0], b_name, paired(a_run, b_run)[1])
+    def addn(claim, a_name, a_run, b_name, b_run):
+        a, b = paired_nll(table, a_run, b_run); add(claim, a_name, a, b_name, b)
     addn('T=4000 improves NLL over T=1000 (linear, L_simple)', 'T1000', 'T1000-linear-simple', 'T4000', 'T4000-linear-simple')
     addn('the cosine schedule improves NLL (T=4000, L_simple)', 'linear', 'T4000-linear-simple', 'cosine', 'T4000-cosine-simple')
     addn('the cosine schedule improves NLL (T=4000, L_hybrid)', 'linear', 'T4000-linear-hybrid', 'cosine', 'T4000-cosine-hybrid')
@@ -644,10 +694,12 @@ CASCADE_PAPER = {   # the seed's two-stage table: (S_base, S_upsample) -> FID, s
 def cascade_table_rows(recs:dict) -> list: # rows for `markdown_table`
     "Our two-stage table: per row the steps, FID ± bootstrap SE, sFID, IS, precision, recall, class accuracy, and the paper's FIDs."
     rows = []
-    for run, r in recs.items():
+    for run, r in sorted(recs.items(), key=lambda kv: kv[1]['config']['model'] == 'real'):   # the diagnostic rows last
         c, m = r['config'], r['metrics']
         paper = [f"{res.split()[1]}: {t[run][0]}" for res, t in CASCADE_PAPER.items() if run in t]
-        rows.append({'row': run, 'S_base': c['steps'], 'S_upsample': c.get('up_steps', '—'), 'FID': _pm(m['fid'], m.get('fid_se'), 2),
+        real = c['model'] == 'real'
+        rows.append({'row': run, 'S_base': f"real {c.get('size', 32)}px" if real else c['steps'],
+                     'S_upsample': c.get('up_steps', 'bilinear' if real and c.get('size') else '—'), 'FID': _pm(m['fid'], m.get('fid_se'), 2),
                      'sFID': f"{m['sfid']:.2f}", 'IS': f"{m['inception_score']:.2f}", 'prec.': f"{m['precision']:.2f}",
                      'recall': f"{m['recall']:.2f}", 'class acc.': f"{m['class_acc']:.3f}", 'seconds': round(m['sample_seconds']),
                      'paper FID': '; '.join(paper) or '—'})
@@ -666,4 +718,136 @@ def cascade_claims(recs:dict) -> list: # rows: claim, A, B, verdict
     add('guidance improves the two-stage FID', 'ADM-U-250-250', 'ADM-G+ADM-U-250-250')
     add('25 base steps cost quality (ADM-G + ADM-U, 25/25 vs 250/250)', 'ADM-G+ADM-U-250-250', 'ADM-G+ADM-U-25-25', 'worse')
     add('the upsampler needs fewer steps than the base (250/25 beats 25/25)', 'ADM-G+ADM-U-25-25', 'ADM-G+ADM-U-250-25')
+    add('(ours) on real 16x16 inputs the upsampler beats bilinear interpolation', 'real-16+bilinear', 'real-16+ADM-U-25')
+    add("(ours) even on real 16x16 inputs, the upsampler's output is worse than direct 32x32 sampling", 'ADM', 'real-16+ADM-U-25', 'worse')
+    return rows
+
+# %% ../nbs/20_experiments.ipynb #e20g0002
+ABLATION16 = dict(image_size=16, in_channels=1, model_channels=16, channel_mult=(1, 2, 4), num_res_blocks=1, attention_resolutions=(8,),
+                  num_heads=1, num_head_channels=-1, resblock_updown=False, use_scale_shift_norm=True, rescale_residual=False,
+                  dropout=0.0, num_classes=10, learn_sigma=True, norm_groups=4)   # the ablations' baseline: 0.68M parameters at 16x16
+
+ABLATION_TABLES = {   # table -> run -> the change from ABLATION16 (model_kwargs_extra)
+    'Table 1': {'baseline': {}, 'depth-2': dict(model_channels=12, num_res_blocks=2),   # twice the depth at about the same parameters
+                'heads-4': dict(num_heads=4), 'attn-16-8-4': dict(attention_resolutions=(16, 8, 4)), 'biggan': dict(resblock_updown=True),
+                'rescale': dict(rescale_residual=True),
+                'adm': dict(num_heads=4, attention_resolutions=(16, 8, 4), resblock_updown=True)},   # all but rescaling, as ADM
+    'Table 2': {**{f'attn2-heads-{h}': dict(attention_resolutions=(8, 4), num_heads=h) for h in (1, 2, 4)},
+                **{f'attn2-head-ch-{c}': dict(attention_resolutions=(8, 4), num_head_channels=c) for c in (8, 16, 32)}},
+    'Table 3': {'adm': dict(num_heads=4, attention_resolutions=(16, 8, 4), resblock_updown=True),
+                'adm-addition': dict(num_heads=4, attention_resolutions=(16, 8, 4), resblock_updown=True, use_scale_shift_norm=False)},
+}
+
+EXPERIMENTS['adm-ablations'] = dict(
+    doc="ADM's Tables 1-3 (architecture ablations): 14 class-conditional U-Nets on Fashion-MNIST at 16x16 (ABLATION16 and one change "
+        "per row), each trained for the same steps (--scale cpu: 2 epochs, 1,874 steps of 64, constant lr 5e-4, fp32), then NLL on 100 "
+        "test images (Table 1's rows) and FID / sFID / precision / recall on 1,000 class-balanced samples (50 ancestral steps, learned sigma) with a "
+        "bootstrap SE. --scale cpu: about 80 core-minutes (2-10 minutes of training per row alone on one core; the attention at 16x16 "
+        "is the cost). --scale gpu: 20 epochs of 256, NLL on 1,000 images, FID on 10,000 samples.",
+    rows={run: dict(model_kwargs_extra=change, **({} if run in ABLATION_TABLES['Table 1'] else dict(evaluation=dict(n_nll=0))))
+          for t in ABLATION_TABLES.values() for run, change in t.items()},   # NLL for Table 1's rows; Tables 2-3 are FID only, as the paper's
+    scales=dict(cpu=dict(train=dict(preset='fmnist-s', model_kwargs=ABLATION16, T=1000, schedule='cosine', loss='hybrid', epochs=2, bs=64,
+                                    lr=5e-4, lr_sched='constant', mixed_precision='fp32', ckpt_every=200, log_every=100),
+                         evaluation=dict(n_nll=100, n_samples=1000, steps=50, batch_t=4)),
+                gpu=dict(train=dict(preset='fmnist-s', model_kwargs=ABLATION16, T=1000, schedule='cosine', loss='hybrid', epochs=20, bs=256,
+                                    lr=5e-4, lr_sched='constant', ckpt_every=1000, log_every=200),
+                         evaluation=dict(n_nll=1000, n_samples=10000, steps=50))))
+
+# %% ../nbs/20_experiments.ipynb #e20g0004
+ABLATION_PAPER = {   # the seed's ADM Tables 1-3 (ImageNet 128x128): run -> FID; Table 1 at 700K and 1200K iterations; the paper gives
+    # the baselines' FIDs and the other rows as differences from them. Our head-width rows 8/16/32 stand for the paper's 32/64/128.
+    'Table 1': {'baseline': (15.33, 13.21), 'depth-2': (-0.21, -0.48), 'heads-4': (-0.54, -0.82), 'attn-16-8-4': (-0.72, -0.66),
+                'biggan': (-1.20, -1.21), 'rescale': (0.16, 0.25), 'adm': (-3.14, -3.00)},
+    'Table 2': {'attn2-heads-1': (14.08,), 'attn2-heads-2': (-0.50,), 'attn2-heads-4': (-0.97,), 'attn2-head-ch-8': (-1.36,),
+                'attn2-head-ch-16': (-1.03,), 'attn2-head-ch-32': (-1.08,)},
+    'Table 3': {'adm': (13.06,), 'adm-addition': (15.08,)}}
+
+def _change(c:dict) -> str:
+    return ', '.join(f"{k}={'/'.join(map(str, v)) if isinstance(v, (tuple, list)) else v}" for k, v in c.items()) or '—'
+
+def ablation_rows(recs:dict, # load_records('adm-ablations')
+                  table:str='Table 1' # a key of ABLATION_TABLES
+                 ) -> list: # rows for `markdown_table`
+    "One of our ablation tables: the change, parameters, FID ± bootstrap SE and its difference from the table's first row, NLL, sFID, precision, recall, and the paper's FID."
+    runs = [r for r in ABLATION_TABLES[table] if r in recs]
+    if not runs: return []
+    base = recs[runs[0]]['metrics']['fid']
+    rows = []
+    for run in runs:
+        m, paper = recs[run]['metrics'], ABLATION_PAPER[table].get(run, ())
+        rows.append({'run': run, 'change': _change(ABLATION_TABLES[table][run]), 'params': f"{recs[run]['parameters'] / 1e6:.2f}M",
+                     'FID': _pm(m['fid'], m.get('fid_se'), 2), 'ΔFID': '—' if run == runs[0] else f"{m['fid'] - base:+.2f}",
+                     'NLL': _pm(m['nll_bpd'], m['nll_sem'], 3) if 'nll_bpd' in m else '—', 'sFID': f"{m['sfid']:.2f}", 'prec.': f"{m['precision']:.2f}",
+                     'recall': f"{m['recall']:.2f}", 'train (s)': round(recs[run]['train_seconds'] or 0),
+                     'paper FID': ' / '.join(f"{v:+.2f}" if run != runs[0] and table != 'Table 3' else f"{v:.2f}" for v in paper) or '—'})
+    return rows
+
+def ablation_claims(recs:dict) -> list: # rows: claim, A, B, verdict
+    "The seed's ablation claims (ADM Tables 1-3) judged on our records: FID with bootstrap SEs, NLL on paired per-image differences."
+    fid = lambda r: (recs[r]['metrics']['fid'], recs[r]['metrics'].get('fid_se'))
+    rows = []
+    def add(claim, a, b, kind='better', what='FID'):
+        if a not in recs or b not in recs: rows.append({'claim': claim, 'A': a, 'B': b, 'verdict': 'not measured'}); return
+        (va, sa), (vb, sb) = (fid(a), fid(b)) if what == 'FID' else paired_nll(recs, a, b)
+        nd = 2 if what == 'FID' else 3
+        rows.append({'claim': claim, 'A': f"{a}: {_pm(va, sa, nd)}", 'B': f"{b}: {_pm(vb, sb, nd)}", 'verdict': verdict(va, sa, vb, sb, kind)})
+    for run, claim, kind in (('depth-2', 'more depth (at about equal size) improves FID', 'better'),
+                             ('heads-4', 'more attention heads improve FID', 'better'),
+                             ('attn-16-8-4', 'attention at three resolutions improves FID', 'better'),
+                             ('biggan', 'BigGAN residual up/down-sampling improves FID', 'better'),
+                             ('rescale', 'rescaling residuals by 1/√2 hurts FID', 'worse'),
+                             ('adm', 'all changes but rescaling together give the best FID', 'better')):
+        add(f'Table 1: {claim}', 'baseline', run, kind)
+        add(f'Table 1 (ours, the same change in NLL): {claim.replace("FID", "NLL")}', 'baseline', run, kind, 'NLL')
+    for run in ('attn2-heads-2', 'attn2-heads-4'): add(f'Table 2: {run[6:]} beat 1 head', 'attn2-heads-1', run)
+    for run in ('attn2-head-ch-8', 'attn2-head-ch-16', 'attn2-head-ch-32'): add(f'Table 2: a fixed width per head ({run[11:]}) beats 1 head', 'attn2-heads-1', run)
+    add('Table 2: fewer channels per head are better (8 vs 32)', 'attn2-head-ch-32', 'attn2-head-ch-8')
+    add('Table 3: Addition + GroupNorm is worse than AdaGN', 'adm', 'adm-addition', 'worse')
+    return rows
+
+# %% ../nbs/20_experiments.ipynb #e20h0002
+TABLE5_PAPER = {   # the seed's ADM Table 5, ImageNet rows: run -> FID, sFID, precision, recall
+    'ImageNet 128x128': {'ADM': (5.91, 5.09, 0.70, 0.65), 'ADM-G-25-DDIM': (5.98, 7.04, 0.78, 0.51), 'ADM-G': (2.97, 5.09, 0.78, 0.59)},
+    'ImageNet 256x256': {'ADM': (10.94, 6.02, 0.69, 0.63), 'ADM-G-25-DDIM': (5.44, 5.32, 0.81, 0.49), 'ADM-G': (4.59, 5.25, 0.82, 0.52)},
+    'ImageNet 512x512': {'ADM': (23.24, 10.19, 0.73, 0.60), 'ADM-G-25-DDIM': (8.41, 9.67, 0.83, 0.47), 'ADM-G': (7.72, 6.57, 0.87, 0.42)}}
+
+def table5_rows(recs:dict) -> list: # rows for `markdown_table`
+    "Our Table 5: per row the sampler, the guidance, FID ± bootstrap SE, sFID, IS, precision, recall, class accuracy, seconds and the paper's FIDs."
+    rows = []
+    for run, r in recs.items():
+        c, m = r['config'], r['metrics']
+        g = c.get('guidance') or {}
+        how = (f"{g['classifier']} s={g['scale']:g}" + (' (null label)' if g.get('unconditional') else '') if g.get('classifier')
+               else f"classifier-free w={g['cfg_scale']:g}" if g.get('cfg_scale') else '—')
+        rows.append({'row': run, 'sampler': 'real images' if c['model'] == 'real' else f"{c.get('sampler', 'ancestral')}-{c['steps']}", 'guidance': how,
+                     'FID': _pm(m['fid'], m.get('fid_se'), 2), 'sFID': f"{m['sfid']:.2f}", 'IS': f"{m['inception_score']:.2f}",
+                     'prec.': f"{m['precision']:.2f}", 'recall': f"{m['recall']:.2f}", 'class acc.': f"{m['class_acc']:.3f}",
+                     'n': m['n'], 'seconds': round(m['sample_seconds']),
+                     'paper FID (128/256/512)': ' / '.join(str(t[run][0]) for t in TABLE5_PAPER.values() if run in t) or '—'})
+    return rows
+
+def table5_claims(recs:dict) -> list: # rows: claim, A, B, verdict
+    "The seed's Table 5 claims on our records: FID judged with bootstrap SEs; precision and recall (no SE) by direction only."
+    rows = []
+    def add(claim, a, b, kind='better', metric='fid'):
+        if a not in recs or b not in recs: rows.append({'claim': claim, 'A': a, 'B': b, 'verdict': 'not measured'}); return
+        ma, mb = recs[a]['metrics'], recs[b]['metrics']
+        acc_se = lambda m: math.sqrt(m['class_acc'] * (1 - m['class_acc']) / m['n'])   # a proportion of n samples
+        if metric == 'fid': v = verdict(ma['fid'], ma.get('fid_se'), mb['fid'], mb.get('fid_se'), kind)
+        elif metric == 'class_acc': v = verdict(ma[metric], acc_se(ma), mb[metric], acc_se(mb), 'better', lower_is_better=False)
+        else: v = ('holds' if (mb[metric] > ma[metric]) == (kind == 'higher') else 'does not hold') + ' (direction only: no SE)'
+        nd = 3 if metric == 'class_acc' else 2
+        fmt = lambda m: (_pm(m['fid'], m.get('fid_se'), nd) if metric == 'fid' else _pm(m[metric], acc_se(m), nd) if metric == 'class_acc'
+                         else f"{m[metric]:.{nd}f}")
+        rows.append({'claim': claim, 'A': f"{a}: {fmt(ma)}", 'B': f"{b}: {fmt(mb)}", 'verdict': v})
+    add('classifier guidance improves FID', 'ADM', 'ADM-G')
+    add('guidance raises fidelity: class accuracy of the samples (binomial SE)', 'ADM', 'ADM-G', 'higher', 'class_acc')
+    add('... and the Inception Score', 'ADM', 'ADM-G', 'higher', 'inception_score')
+    add('guidance raises precision', 'ADM', 'ADM-G', 'higher', 'precision')
+    add('... and lowers recall', 'ADM', 'ADM-G', 'lower', 'recall')
+    add('25 DDIM steps cost some FID against 250 ancestral (ADM-G)', 'ADM-G', 'ADM-G-25-DDIM', 'worse')
+    add('ADM-G with 25 DDIM steps still beats unguided ADM at 250 (256x256, 512x512; not 128x128)', 'ADM', 'ADM-G-25-DDIM')
+    add('(ours) classifier-free guidance improves FID', 'ADM', 'CFG')
+    add('(ours) ... and raises class accuracy', 'ADM', 'CFG', 'higher', 'class_acc')
+    add('(ours) the FID resolves ADM from real images at this n', 'real-32', 'ADM', 'worse')
     return rows

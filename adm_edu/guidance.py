@@ -159,7 +159,9 @@ class ClassifierFreeGuidance(nn.Module):
         if self.w == 0: return self.model(x, t, y, **kwargs)
         if self.null_label is None: out_c, out_u = self.model(x, t, y, **kwargs), self.model(x, t, **kwargs)
         else:
-            out = self.model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, torch.full_like(y, self.null_label)]), **kwargs)
+            per_image = {k: torch.cat([v, v]) if isinstance(v, torch.Tensor) and v.ndim and v.shape[0] == B else v
+                         for k, v in kwargs.items()}   # e.g. an upsampler's low_res: one per image, so one per copy
+            out = self.model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, torch.full_like(y, self.null_label)]), **per_image)
             out_c, out_u = out[:B], out[B:]
         eps = (1 + self.w) * out_c[:, :C] - self.w * out_u[:, :C]
         return torch.cat([eps, out_c[:, C:]], 1) if out_c.shape[1] > C else eps

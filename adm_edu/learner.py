@@ -36,11 +36,11 @@ from .classifier import NoisyClassifier, CLASSIFIER_PRESETS
 from .pretrained import CKPT_FORMAT, save_checkpoint, read_checkpoint, load_init, load_weights
 
 # %% auto #0
-__all__ = ['DiffusionDL', 'diffusion_dls', 'DiffusionLoss', 'unwrap', 'DiffusionCallback', 'LossTerm', 'ema_decay', 'ema_update',
-           'EMACallback', 'AutocastCallback', 'NaNGuardCallback', 'set_precision', 'CheckpointCallback',
-           'TimeLimitCallback', 'diffusion_learner', 'make_learner', 'fit_and_save', 'save_model', 'SnapshotCallback',
-           'TrainingLog', 'read_training_log', 'train_diffusion', 'random_crop', 'NoisyClassifierCallback',
-           'classifier_learner', 'train_classifier']
+__all__ = ['COMPILE_MODES', 'DiffusionDL', 'diffusion_dls', 'DiffusionLoss', 'unwrap', 'DiffusionCallback', 'LossTerm',
+           'ema_decay', 'ema_update', 'EMACallback', 'AutocastCallback', 'NaNGuardCallback', 'set_precision',
+           'CheckpointCallback', 'TimeLimitCallback', 'diffusion_learner', 'make_learner', 'fit_and_save', 'save_model',
+           'SnapshotCallback', 'TrainingLog', 'read_training_log', 'train_diffusion', 'random_crop',
+           'NoisyClassifierCallback', 'classifier_learner', 'train_classifier']
 
 # %% ../nbs/08b_training.ipynb #e6f9ada4
 def _mix(*xs) -> int:
@@ -585,6 +585,8 @@ def read_training_log(path) -> list:
     return rows
 
 # %% ../nbs/08b_training.ipynb #2d07b5eb
+COMPILE_MODES = ('default', 'reduce-overhead', 'max-autotune')
+
 def train_diffusion(dataset:str='fashion-mnist', # 'fashion-mnist' or 'digits'
                     preset:str='fmnist-s', # U-Net preset of adm_edu.unet.PRESETS
                     loss:str='hybrid', # 'simple', 'hybrid' or 'vlb'
@@ -614,6 +616,7 @@ def train_diffusion(dataset:str='fashion-mnist', # 'fashion-mnist' or 'digits'
                     log_every:int=0, # write out_dir/log.jsonl every this many steps (`TrainingLog`; 0: no log)
                     gns_batches:int=0, # with log_every: minibatches for the gradient noise scale in each line (0: none)
                     snapshots=(), # steps at which to also write out_dir/model-{step}.pt (e.g. to evaluate against training compute)
+                    compile_mode:str|None=None, # torch.compile the network: 'default', 'reduce-overhead' (CUDA graphs) or 'max-autotune'; None: eager
                     cbs=None # extra fastai callbacks
                    ) -> Learner:
     "Train a diffusion U-Net with fastai and write `out_dir/last.pt` and `out_dir/model.pt`; returns the Learner."
@@ -622,6 +625,7 @@ def train_diffusion(dataset:str='fashion-mnist', # 'fashion-mnist' or 'digits'
     if preset not in table: raise BadArgument(f"unknown preset {preset!r}; choose one of {sorted(PRESETS) + sorted(SR_PRESETS)}")
     if lr_sched not in ('one_cycle', 'constant'): raise BadArgument(f"lr_sched must be 'one_cycle' or 'constant', got {lr_sched!r}")
     out_dir = Path(out_dir); last = out_dir / 'last.pt'
+    if compile_mode not in (None, *COMPILE_MODES): raise BadArgument(f"compile_mode must be one of {COMPILE_MODES} or None, got {compile_mode!r}")
     if resume and not last.exists(): raise BadFile(f"resume=True but there is no checkpoint {last}")
     if resume and init is not None: raise BadArgument("init= starts a new run from given weights, resume=True continues out_dir/last.pt: pick one")
     kw = {**table[preset], **(model_kwargs or {})}
@@ -637,6 +641,7 @@ def train_diffusion(dataset:str='fashion-mnist', # 'fashion-mnist' or 'digits'
         raise BadArgument(f"preset {preset!r} has {kw['num_classes']} classes, {dataset} has {len(ds.classes)}")
     model = (sr_from_preset if sr else unet_from_preset)(preset, **{k: v for k, v in kw.items() if table[preset].get(k, object()) != v})
     if init is not None: load_init(model, init, preset)
+    if compile_mode is not None: model.compile(mode=compile_mode)   # in place: parameters and state_dict keys are unchanged, so EMA, checkpoints and resume work as in eager mode
     sched = Schedule.named(schedule, T)
     config = dict(preset=preset, model_kwargs={k: v for k, v in kw.items() if table[preset].get(k, object()) != v},
                   schedule=schedule, T=T, learn_sigma=bool(kw.get('learn_sigma')), num_classes=kw.get('num_classes'),

@@ -16,7 +16,7 @@ from .device import default_device
 from .guidance import make_guidance
 
 # %% auto #0
-__all__ = ['ddim_update', 'resolve_steps', 'model_device', 'randn_on', 'check_model_output', 'sample', 'sample_cascade']
+__all__ = ['ddim_update', 'resolve_steps', 'model_device', 'randn_on', 'check_model_output', 'sample', 'quantize_8bit', 'sample_cascade']
 
 # %% ../nbs/01_ddim.ipynb #6d7dc289
 def _check_eta(eta): return check_real(eta, 'eta', hint='0: deterministic DDIM, 1: DDPM variance')
@@ -276,6 +276,10 @@ def _legacy_guidance(guidance, classifier=None, guidance_scale:float=0.0, cfg_sc
     return make_guidance(classifier, scale=guidance_scale, cfg_scale=cfg_scale)
 
 # %% ../nbs/11_upsampling.ipynb #u11a0022
+def quantize_8bit(x:torch.Tensor) -> torch.Tensor:
+    "Round images in [-1, 1] to the 256 levels an 8-bit file keeps (what the official pipeline hands its upsampler)."
+    return ((x + 1) * 127.5).round().clamp(0, 255) / 127.5 - 1
+
 def sample_cascade(base, # low-resolution diffusion model, called as base(x, t[, y])
                    base_sched:Schedule, # the schedule `base` was trained with
                    upsampler, # super-resolution model, called as upsampler(x, t[, y], low_res=...) (a `SuperResUNet`)
@@ -323,7 +327,7 @@ def sample_cascade(base, # low-resolution diffusion model, called as base(x, t[,
         yb = None if y is None else y[i:i + b].to(dev)
         low = sample(base, base_sched, (b, C0, S0, S0), steps=base_steps, eta=base_eta, sampler=base_sampler,
                      y=yb if cond0 or guidance is not None else None, generator=generator, device=dev, progress=progress, guidance=guidance)
-        if quantize: low = ((low + 1) * 127.5).round().clamp(0, 255) / 127.5 - 1
+        if quantize: low = quantize_8bit(low)
         high = sample(upsampler, up_sched, (b, C1, S1, S1), steps=up_steps, eta=up_eta, sampler=up_sampler,
                       y=yb if cond1 else None, generator=generator, device=dev, progress=progress, model_kwargs=dict(low_res=low))
         lows.append(low); highs.append(high)
