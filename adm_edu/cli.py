@@ -16,7 +16,7 @@ from .guidance import make_guidance
 # %% auto #0
 __all__ = ['USER_ERRORS', 'RESUME_MUST_MATCH', 'one_line', 'debug_mode', 'run_script', 'console_script', 'check_out',
            'check_device', 'parse_classes', 'cascade_images', 'sample_cli', 'check_resume', 'train', 'evaluate',
-           'forward_process_demo', 'sampling_demo', 'train_demo', 'demo', 'experiment']
+           'forward_process_demo', 'sampling_demo', 'train_demo', 'demo_autocast', 'demo', 'experiment']
 
 # %% ../nbs/15_cli.ipynb #7b769bd5
 USER_ERRORS = (AdmEduError, CliError)  # printed as one line; every other exception is a bug and keeps its traceback
@@ -424,7 +424,9 @@ def forward_process_demo(out_dir:Path, dataset:str='fashion-mnist', n_images:int
                  schedules=str(_savefig(plot_schedules(), out_dir / 'schedules.png')))
     return dict(dataset=ds.name, files=files)
 
-def sampling_demo(out_dir:Path, model='fmnist-s', seed:int=0, nll_images:int=4, device=None) -> dict:
+def sampling_demo(out_dir:Path, model='fmnist-s', seed:int=0, nll_images:int=4, device=None,
+                  autocast=None # the network's autocast dtype for sampling (see `sample`); the NLL stays in fp32
+                 ) -> dict:
     "Class-conditional 10x10 grids with DDIM-25 and ancestral-50 (learned variance), plus the NLL of a few test images."
     import torch
     from adm_edu.pretrained import load_pretrained
@@ -434,9 +436,9 @@ def sampling_demo(out_dir:Path, model='fmnist-s', seed:int=0, nll_images:int=4, 
     rep = dict(model=meta.get('name', str(model)), record=meta.get('record', {}), runs={})
     generate, _, save_grid = _heavy()
     for name, sampler, steps in (('ddim25', 'ddim', 25), ('ancestral50', 'ancestral', 50)):   # the learned variance is good at 50
-        imgs, _, secs = generate(net, sched, len(labels) if labels is not None else 100, steps, sampler, 0.0, labels, seed)
+        imgs, _, secs = generate(net, sched, len(labels) if labels is not None else 100, steps, sampler, 0.0, labels, seed, autocast=autocast)
         f = save_grid(imgs, out_dir / f'samples_{name}.png', nrow=10)
-        rep['runs'][name] = dict(sampler=sampler, steps=steps, n=len(imgs), seconds=round(secs, 2), file=str(f))
+        rep['runs'][name] = dict(sampler=sampler, steps=steps, n=len(imgs), seconds=round(secs, 2), file=str(f), autocast=str(autocast))
     from adm_edu.data import load_dataset, DatasetError
     try:
         test = load_dataset('fashion-mnist', 'test', download=False)
@@ -471,12 +473,23 @@ def train_demo(out_dir:Path, minutes:float=2.0, seed:int=0) -> dict:
                 file=str(f), sample_seconds=round(secs, 1))
 
 # %% ../nbs/15_cli.ipynb #62a468f0
+def demo_autocast(precision:str, # 'auto', 'fp32' or 'bf16'
+                  device # where the demo samples
+                 ): # torch.bfloat16 or None (fp32)
+    "The demo's sampling dtype: bf16 when asked, or with 'auto' where `device` has native bf16 (`autocast_dtype`); else fp32 (None)."
+    import torch
+    from adm_edu.device import autocast_dtype
+    if precision == 'fp32': return None
+    if precision == 'bf16': return torch.bfloat16   # `sample` warns when a CPU only emulates it
+    return torch.bfloat16 if autocast_dtype(device) == torch.bfloat16 else None
+
 @console_script('adm-edu-demo')
 def demo(out:str='demo', # output directory for figures and report.json
          dataset:str='fashion-mnist', # data for the forward-process figures: 'fashion-mnist' or 'digits'
          model:str='fmnist-s', # shipped model (or checkpoint path) to sample from
          train:store_true=False, # instead train a small model on the embedded digits (~2 min) and sample from it
          guidance:float=5.0, # classifier-guidance scale for the guided grid (the unconditional model + fmnist-clf)
+         precision:str='auto', # sampling precision: 'auto' (bf16 where the hardware has native bf16, else fp32), 'fp32' or 'bf16'
          seed:int=0): # random seed
     "Run the adm_edu demo: every stage that exists, writing figures and report.json into OUT."
     import matplotlib; matplotlib.use('Agg')
@@ -485,11 +498,15 @@ def demo(out:str='demo', # output directory for figures and report.json
     _check(dataset in DATASETS, f"--dataset must be one of {DATASETS}, got {dataset!r}")
     guidance = check_real(guidance, '--guidance', hint='0: off')
     _check(0 <= seed < 2**63, f"--seed must lie in [0, 2**63), got {seed}")
+    _check(precision in ('auto', 'fp32', 'bf16'), f"--precision must be 'auto', 'fp32' or 'bf16', got {precision!r}")
     out_dir = check_out(out, '--out', kind='dir')
     loaded = None  # the model, loaded before any work; only the default model may be absent (an install without weights)
     if not train and not (model == 'fmnist-s' and model not in available()): loaded = _load(model, '--model', 'diffusion')
     out_dir.mkdir(parents=True, exist_ok=True)
-    report, t0 = dict(settings=dict(dataset=dataset, model=model, train=train, guidance=guidance, seed=seed)), time.time()
+    from adm_edu.device import default_device
+    amp = demo_autocast(precision, next(loaded[0].parameters()).device if loaded is not None else default_device())
+    report, t0 = dict(settings=dict(dataset=dataset, model=model, train=train, guidance=guidance, seed=seed, precision=precision,
+                                    autocast=str(amp))), time.time()
     stages, ts = {}, time.time()
     def stage(name):   # wall time of each stage, in report.json
         nonlocal ts
@@ -497,11 +514,11 @@ def demo(out:str='demo', # output directory for figures and report.json
     report['forward_process'] = forward_process_demo(out_dir, dataset); stage('forward_process')
     if train: report['train'] = train_demo(out_dir, seed=seed); stage('train')
     elif loaded is not None:
-        report['sampling'] = sampling_demo(out_dir, loaded, seed); stage('sampling_and_nll')
+        report['sampling'] = sampling_demo(out_dir, loaded, seed, autocast=amp); stage('sampling_and_nll')
         net = loaded[0]
         if guidance and 'fmnist-clf' in available() and net.null_class is not None and (net.in_channels, net.image_size) == (1, 32):
             report['guidance'] = _heavy()[1](out_dir, model, 'fmnist-clf', guidance_scale=guidance, unconditional=True, steps=25,
-                                             sampler='ancestral', n_per_class=8, seed=seed); stage('guidance')
+                                             sampler='ancestral', n_per_class=8, seed=seed, autocast=amp); stage('guidance')
         if isinstance(report['sampling'], dict):
             for k, r in report['sampling']['runs'].items(): stages[f'sampling.{k}'] = r['seconds']
             if isinstance(report['sampling'].get('nll'), dict): stages['sampling.nll'] = report['sampling']['nll']['seconds']

@@ -32,7 +32,7 @@ __all__ = ['RECORD_KEYS', 'SMALL_UNET', 'TINY16', 'EXPERIMENTS', 'IDDPM_PAPER', 
            'run_one', 'steps_curve', 'source_model', 'run_curves', 'real_row', 'sample_row', 'same_row', 'run_samples',
            'run_experiment', 'row_config', 'load_records', 'verdict', 'iddpm_table_rows', 'plot_training_logs',
            'plot_steps_curves', 'plot_widths', 'paired_nll', 'iddpm_claims', 'cascade_table_rows', 'cascade_claims',
-           'ablation_rows', 'ablation_claims', 'table5_rows', 'table5_claims']
+           'ablation_rows', 'ablation_claims', 'table5_rows', 'table5_claims', 'bf16_claims']
 
 # %% ../nbs/20_experiments.ipynb #e20a0011
 def generate(model, sched, n:int, # number of images
@@ -42,7 +42,8 @@ def generate(model, sched, n:int, # number of images
              guidance=None, # from `make_guidance`, or None
              progress:bool=False,
              fixed_variance:str='small', # ancestral sampling of a model without learned sigma: 'small' (beta-tilde) or 'large' (beta)
-             spacing:str='official'): # int steps: 'official' or 'trailing' (see `sample`)
+             spacing:str='official', # int steps: 'official' or 'trailing' (see `sample`)
+             autocast=None): # the network's autocast dtype (see `sample`); None: fp32
     "Sample `n` images in batches; returns (uint8 N×H×W×C, labels or None, seconds)."
     dev = next(model.parameters()).device
     C, H = model.in_channels, model.image_size
@@ -52,7 +53,7 @@ def generate(model, sched, n:int, # number of images
         b = min(batch_size, n - i)
         y = None if labels is None else labels[i:i + b].to(dev)
         x = sample(model, sched, (b, C, H, H), steps=steps, eta=eta, sampler=sampler, y=y, generator=g, progress=progress, guidance=guidance,
-                   fixed_variance=fixed_variance, spacing=spacing)
+                   fixed_variance=fixed_variance, spacing=spacing, autocast=autocast)
         out.append(to_uint8(x))
     return np.concatenate(out), labels, time.time() - t0
 
@@ -139,7 +140,8 @@ def guided_demo(out_dir='demo', # where samples_guided.png goes
                 guidance_scale:float=5.0, # classifier-guidance scale
                 unconditional:bool=True, # guide the model through its null label (the paper's Figure 3 setting)
                 cfg_scale:float=0.0, # classifier-free weight on top (conditional model only)
-                steps:int=50, sampler:str='ancestral', n_per_class:int=8, seed:int=0, device=None
+                steps:int=50, sampler:str='ancestral', n_per_class:int=8, seed:int=0, device=None,
+                autocast=None # the diffusion network's autocast dtype (see `sample`); the classifier's gradient stays in fp32
                ) -> dict: # settings and measured figures for report.json
     "Write `out_dir/samples_guided.png` (rows: classes) and return the guidance settings, time and class accuracies."
     import matplotlib.pyplot as plt
@@ -152,11 +154,11 @@ def guided_demo(out_dir='demo', # where samples_guided.png goes
     gd = make_guidance(clf, scale=guidance_scale, cfg_scale=cfg_scale, unconditional=unconditional)
     xs = sample(net, sched, (len(labels), net.in_channels, net.image_size, net.image_size),
                 steps=steps, sampler=sampler, y=labels, guidance=gd,
-                generator=torch.Generator(device=device).manual_seed(seed), device=device, progress=False).cpu()
+                generator=torch.Generator(device=device).manual_seed(seed), device=device, progress=False, autocast=autocast).cpu()
     sec = time.time() - t0
     with torch.no_grad(): clf_acc = (clf(xs.to(device), torch.zeros(len(xs), dtype=torch.long, device=device)).argmax(1).cpu() == labels.cpu()).float().mean().item()
     rep = dict(model=model, classifier=classifier, guidance_scale=float(guidance_scale), cfg_scale=float(cfg_scale),
-               unconditional=unconditional, steps=steps, sampler=sampler, n=len(xs), seed=seed, seconds=round(sec, 2),
+               unconditional=unconditional, steps=steps, sampler=sampler, n=len(xs), seed=seed, seconds=round(sec, 2), autocast=str(autocast),
                device=str(device), noisy_classifier_acc_t0=clf_acc)
     try:
         pred, _ = load_fmnist_extractor(device=device).classify(xs)
@@ -361,9 +363,13 @@ def sample_row(row:dict, # model, steps, sampler[, guidance=dict(classifier, sca
     g = dict(row.get('guidance') or {})
     clf = load_pretrained(g.pop('classifier'), device=device)[0] if g.get('classifier') else None
     gd = make_guidance(clf, **g)
+    amp = row.get('autocast', 'fp32')
+    if amp not in ('fp32', 'bf16'): raise BadArgument(f"a row's autocast must be 'fp32' or 'bf16', got {amp!r}")
     if not row.get('upsampler'):
-        im, _, sec = generate(base, bsched, n, row['steps'], row.get('sampler', 'ancestral'), 0.0, y, seed, batch_size, guidance=gd)
+        im, _, sec = generate(base, bsched, n, row['steps'], row.get('sampler', 'ancestral'), 0.0, y, seed, batch_size, guidance=gd,
+                              autocast=torch.bfloat16 if amp == 'bf16' else None)
         return im, y, sec
+    if amp != 'fp32': raise BadArgument("autocast is not supported for cascade rows")
     from adm_edu.sampling import sample_cascade
     up, usched, _ = load_pretrained(row['upsampler'], device=device)
     out, t0 = [], time.time()
@@ -469,7 +475,7 @@ EXPERIMENTS = {
         doc="ADM's Table 5 with the shipped models: ADM (conditional fmnist-s, 250 respaced ancestral steps), ADM-G (the same network "
             "through its null label, guided by fmnist-clf at scale 5, the best FID of chapter 10's Table 4), ADM-G with 25 DDIM steps, and classifier-free guidance (weight 1; "
             "not in the paper), and real training images as the floor of the FID at this n. --scale cpu: 300 class-balanced samples per "
-            "row (as cascade-table, whose identical ADM, CFG and real-32 rows are reused), precision/recall with k=3 as ADM's evaluator; about 25 core-minutes for the two guided rows. --scale gpu: 10,000 samples.",
+            "row (as cascade-table, whose identical ADM, CFG and real-32 rows are reused), precision/recall with k=3 as ADM's evaluator; about 20 single-thread minutes for the two guided rows (the others are reused). --scale gpu: 10,000 samples.",
         rows={'ADM': dict(model='fmnist-s', steps=250, sampler='ancestral'),
               'ADM-G': dict(model='fmnist-s', steps=250, sampler='ancestral', guidance=dict(classifier='fmnist-clf', scale=5.0, unconditional=True)),
               'ADM-G-25-DDIM': dict(model='fmnist-s', steps=25, sampler='ddim', guidance=dict(classifier='fmnist-clf', scale=5.0, unconditional=True)),
@@ -482,8 +488,8 @@ EXPERIMENTS = {
             "classifier-free guidance, weight 1), ADM-U (the fmnist-16 base at 16x16, then the fmnist-16-32 upsampler) and ADM-G + ADM-U "
             "(the base guided the same way; the upsampler is never guided), with S_base/S_upsample of 250/250, 25/25 and 250/25 "
             "respaced ancestral steps; three diagnostic rows of real training images (at 32x32; at 16x16 brought back bilinearly; "
-            "at 16x16 through the upsampler with 25 steps). --scale cpu: 300 class-balanced samples per row, about 25 minutes on a 2-core CPU; "
-            "--scale gpu: 10,000 samples.",
+            "at 16x16 through the upsampler with 25 steps). --scale cpu: 300 class-balanced samples per row, about 2.7 hours of single-thread time "
+            "(80 minutes of it the ADM and ADM-G rows' 250 steps of the 32x32 model; the 25/25 rows take 2-3 minutes each); --scale gpu: 10,000 samples.",
         rows={'ADM': dict(model='fmnist-s', steps=250, sampler='ancestral'),
               'ADM-G': dict(model='fmnist-s', steps=250, sampler='ancestral', guidance=dict(cfg_scale=1.0)),
               **{f'ADM-U-{b}-{u}': dict(model='fmnist-16', steps=b, sampler='ancestral', upsampler='fmnist-16-32', up_steps=u, up_sampler='ancestral')
@@ -496,6 +502,14 @@ EXPERIMENTS = {
               'real-32': dict(model='real'), 'real-16+bilinear': dict(model='real', size=16),
               'real-16+ADM-U-25': dict(model='real', size=16, upsampler='fmnist-16-32', up_steps=25, up_sampler='ancestral')},
         scales=dict(cpu=dict(n=300, k=3), gpu=dict(n=10000, k=3))),
+    'bf16-sampling': dict(
+        kind='samples',
+        doc="Is bf16 sampling as good as fp32? fmnist-s with the network under bf16 autocast (the updates stay in fp32) against fp32, "
+            "the same seeds, DDIM-25 and ancestral-50 (the demo's two grids). --scale cpu: 500 class-balanced samples per row, about "
+            "25 single-thread minutes on a CPU with native bf16 (AVX512-BF16 or AMX); elsewhere bf16 is emulated and slow. --scale gpu: 5,000 samples.",
+        rows={f'{p}-{name}': dict(model='fmnist-s', steps=steps, sampler=sampler, autocast=p)
+              for name, sampler, steps in (('ddim25', 'ddim', 25), ('ancestral50', 'ancestral', 50)) for p in ('fp32', 'bf16')},
+        scales=dict(cpu=dict(n=500, k=3), gpu=dict(n=5000, k=3))),
     'toy-steps': dict(
         kind='curves', source='toy', doc="The sampling runner's own test: FID-vs-steps curves from the toy models (seconds).",
         rows={'a-ddim': dict(run='a-simple', sampler='ddim'), 'b-learned': dict(run='b-hybrid', sampler='ancestral')},
@@ -819,7 +833,7 @@ def table5_rows(recs:dict) -> list: # rows for `markdown_table`
         g = c.get('guidance') or {}
         how = (f"{g['classifier']} s={g['scale']:g}" + (' (null label)' if g.get('unconditional') else '') if g.get('classifier')
                else f"classifier-free w={g['cfg_scale']:g}" if g.get('cfg_scale') else '—')
-        rows.append({'row': run, 'sampler': 'real images' if c['model'] == 'real' else f"{c.get('sampler', 'ancestral')}-{c['steps']}", 'guidance': how,
+        rows.append({'row': run, 'sampler': 'real images' if c['model'] == 'real' else f"{c.get('sampler', 'ancestral')}-{c['steps']}" + (' (bf16)' if c.get('autocast') == 'bf16' else ''), 'guidance': how,
                      'FID': _pm(m['fid'], m.get('fid_se'), 2), 'sFID': f"{m['sfid']:.2f}", 'IS': f"{m['inception_score']:.2f}",
                      'prec.': f"{m['precision']:.2f}", 'recall': f"{m['recall']:.2f}", 'class acc.': f"{m['class_acc']:.3f}",
                      'n': m['n'], 'seconds': round(m['sample_seconds']),
@@ -850,4 +864,22 @@ def table5_claims(recs:dict) -> list: # rows: claim, A, B, verdict
     add('(ours) classifier-free guidance improves FID', 'ADM', 'CFG')
     add('(ours) ... and raises class accuracy', 'ADM', 'CFG', 'higher', 'class_acc')
     add('(ours) the FID resolves ADM from real images at this n', 'real-32', 'ADM', 'worse')
+    return rows
+
+# %% ../nbs/20_experiments.ipynb #e20i0002
+def bf16_claims(recs:dict) -> list: # rows: claim, A, B, verdict
+    "bf16 against fp32 sampling of the same seeds: FID (bootstrap SE) and class accuracy (binomial SE) comparable, per sampler; and the time ratio."
+    rows = []
+    acc_se = lambda m: math.sqrt(m['class_acc'] * (1 - m['class_acc']) / m['n'])
+    for name in ('ddim25', 'ancestral50'):
+        a, b = f'fp32-{name}', f'bf16-{name}'
+        if a not in recs or b not in recs: rows.append({'claim': f'{name}: bf16 is as good as fp32', 'A': a, 'B': b, 'verdict': 'not measured'}); continue
+        ma, mb = recs[a]['metrics'], recs[b]['metrics']
+        rows.append({'claim': f'{name}: bf16 FID comparable to fp32', 'A': f"fp32: {_pm(ma['fid'], ma['fid_se'], 2)}",
+                     'B': f"bf16: {_pm(mb['fid'], mb['fid_se'], 2)}", 'verdict': verdict(ma['fid'], ma['fid_se'], mb['fid'], mb['fid_se'], 'comparable')})
+        rows.append({'claim': f'{name}: bf16 class accuracy comparable to fp32', 'A': f"fp32: {_pm(ma['class_acc'], acc_se(ma), 3)}",
+                     'B': f"bf16: {_pm(mb['class_acc'], acc_se(mb), 3)}",
+                     'verdict': verdict(ma['class_acc'], acc_se(ma), mb['class_acc'], acc_se(mb), 'comparable', lower_is_better=False)})
+        rows.append({'claim': f'{name}: bf16 samples faster (seconds; context, not a benchmark)', 'A': f"fp32: {ma['sample_seconds']:.0f} s",
+                     'B': f"bf16: {mb['sample_seconds']:.0f} s", 'verdict': f"{ma['sample_seconds'] / mb['sample_seconds']:.2f}x"})
     return rows

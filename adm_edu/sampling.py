@@ -6,13 +6,13 @@ Docs: https://adm-edu.github.io/adm_edu/ddim.html.md"""
 
 # %% ../nbs/01_ddim.ipynb #175c5070
 from __future__ import annotations
-import warnings
+import warnings, contextlib
 import numpy as np
 import torch
 from fastcore.basics import patch
 from .errors import check_real, BadArgument
 from .schedule import Schedule, space_timesteps, noise_like, call_model, split_model_output
-from .device import default_device
+from .device import default_device, warn_if_emulated_bf16
 from .guidance import make_guidance
 
 # %% auto #0
@@ -212,6 +212,7 @@ def sample(model, # network called as model(x, t_original, y) -> eps or (eps, v)
            fixed_variance:str='small', # ancestral without learned sigma: 'small' (beta-tilde) or 'large' (beta)
            spacing:str='official', # int `steps`: 'official' (ddimN / iDDPM respacing) or 'trailing' (diffusers' trailing, from T-1)
            dtype:torch.dtype=torch.float32, # dtype of x
+           autocast:torch.dtype|None=None, # run the network under torch.autocast in this dtype (e.g. `autocast_dtype(device)`); the updates stay in `dtype`
            **legacy # classifier=, guidance_scale=, cfg_scale= of release 0.1: deprecated, use guidance=make_guidance(...)
           ):
     "Generate `shape` samples with DDIM (any eta) or ancestral sampling over `steps`; returns x_0, or a dict with the trajectory."
@@ -240,6 +241,10 @@ def sample(model, # network called as model(x, t_original, y) -> eps or (eps, v)
     probe = torch.empty((S,) + (1,) * (len(shape) - 1), device=device, dtype=dtype)
     coefs = rs.ddim_coefs(idx, probe, eta) if sampler == 'ddim' else None
     kw = model_kwargs or {}
+    if autocast not in (None, torch.bfloat16, torch.float16):
+        raise BadArgument(f"autocast must be None, torch.bfloat16 or torch.float16, got {autocast!r}")
+    if autocast == torch.bfloat16: warn_if_emulated_bf16(device, 'bf16 autocast sampling')
+    amp = torch.autocast(device.type, dtype=autocast) if autocast is not None else contextlib.nullcontext()
     guide_eps = getattr(guidance, 'eps', None) if guidance is not None else None
     guide_mean = getattr(guidance, 'mean', None) if guidance is not None else None
     traj, preds = ([x], []) if return_trajectory else (None, None)
@@ -250,8 +255,9 @@ def sample(model, # network called as model(x, t_original, y) -> eps or (eps, v)
     with torch.no_grad():
         for i in it:
             ti, to = t_idx[i], t_orig[i]
-            out = eps_fn(x, ti, to) if eps_fn is not None else call_model(model, x, to, y, **kw)
+            with amp: out = eps_fn(x, ti, to) if eps_fn is not None else call_model(model, x, to, y, **kw)
             check_model_output(out, x, learn_sigma)
+            out = out.to(dtype)   # a no-op unless under autocast
             if sampler == 'ddim':
                 eps = out[:, :shape[1]].to(dtype)
                 c = {k: v[i] for k, v in coefs.items()}
