@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from adm_edu.device import default_device
+from adm_edu.device import default_device, autocast_dtype, cpu_has_native_bf16
 from adm_edu.schedule import Schedule
 from adm_edu.sampling import sample
 
@@ -93,6 +93,24 @@ def run_diffusers(timed, shape, steps, device):
     return dt / timed.total(), timed.calls, dt
 
 
+def bf16_ratio(device, batch, steps, repeats):
+    "fmnist-s sampling with the network under bf16 autocast against fp32, interleaved in this process: (fp32 s, bf16 s) medians, or None."
+    from adm_edu.pretrained import load_pretrained, available
+    if 'fmnist-s' not in available() or autocast_dtype(device) != torch.bfloat16: return None   # bf16 only where native (see adm_edu.device)
+    net, sched, _ = load_pretrained('fmnist-s', device=device)
+    y = torch.arange(batch, device=device) % 10
+    def run(amp):
+        sync(device); t0 = time.perf_counter()
+        sample(net, sched, (batch, 1, 32, 32), steps=steps, y=y, generator=torch.Generator(device).manual_seed(0), device=device,
+               progress=False, autocast=amp)
+        sync(device); return time.perf_counter() - t0
+    run(None); run(torch.bfloat16)   # warm-up
+    t = {None: [], torch.bfloat16: []}
+    for _ in range(repeats):
+        for amp in t: t[amp].append(run(amp))
+    return statistics.median(t[None]), statistics.median(t[torch.bfloat16])
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--device', default=None); p.add_argument('--batch', type=int, default=64)
@@ -124,12 +142,18 @@ def main():
     print(f"wall time, ours / diffusers loop: {wall['adm_edu.sampling.sample'] / wall['diffusers DDIMScheduler loop']:.3f}")
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from _common import figure, write_json
+    bf = bf16_ratio(device, 32, 10, a.repeats)
+    if bf is None: print(f"fmnist-s bf16 sampling: skipped (no native bf16 on {device}{'' if device.type != 'cpu' else f': native_bf16={cpu_has_native_bf16()}'}, or no shipped fmnist-s)")
+    else: print(f"fmnist-s DDIM-10 batch 32, bf16 autocast / fp32 speed-up: {bf[0] / bf[1]:.2f}x ({bf[0]:.2f} s vs {bf[1]:.2f} s)")
     figs = [figure(f"DDIM-{a.steps} loop time / model-forward time, {k} (batch {a.batch}, {a.size}px)",
                    statistics.median(x for x, _, _ in r), note='overhead of the sampler itself; target <= 1.03',
                    higher_is_better=False) for k, r in rows.items()]
     figs.append(figure(f"DDIM-{a.steps} sampling wall time, adm_edu.sampling.sample / diffusers DDIMScheduler loop (same model)",
                        wall['adm_edu.sampling.sample'] / wall['diffusers DDIMScheduler loop'], wall['adm_edu.sampling.sample'],
                        wall['diffusers DDIMScheduler loop'], 's', higher_is_better=False))
+    if bf is not None:
+        figs.append(figure("fmnist-s DDIM-10 sampling speed, bf16 autocast / fp32 (batch 32; the network only, native bf16)",
+                           bf[0] / bf[1], 32 / bf[1], 32 / bf[0], 'img/s', higher_is_better=True))
     write_json(a.json, 'bench_sampling', figs, dict(batch=a.batch, steps=a.steps, size=a.size, repeats=a.repeats,
                threads=torch.get_num_threads(), device=str(device)))
 
