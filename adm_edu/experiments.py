@@ -756,8 +756,8 @@ EXPERIMENTS['adm-ablations'] = dict(
     doc="ADM's Tables 1-3 (architecture ablations): 14 class-conditional U-Nets on Fashion-MNIST at 16x16 (ABLATION16 and one change "
         "per row), each trained for the same steps (--scale cpu: 2 epochs, 1,874 steps of 64, constant lr 5e-4, fp32), then NLL on 100 "
         "test images (Table 1's rows) and FID / sFID / precision / recall on 1,000 class-balanced samples (50 ancestral steps, learned sigma) with a "
-        "bootstrap SE. --scale cpu: about 80 core-minutes (2-10 minutes of training per row alone on one core; the attention at 16x16 "
-        "is the cost). --scale gpu: 20 epochs of 256, NLL on 1,000 images, FID on 10,000 samples.",
+        "bootstrap SE. --scale cpu: about 110 single-thread minutes in all (3-12 minutes of training per row on one core; the "
+        "attention at 16x16 is the cost). --scale gpu: 20 epochs of 256, NLL on 1,000 images, FID on 10,000 samples.",
     rows={run: dict(model_kwargs_extra=change, **({} if run in ABLATION_TABLES['Table 1'] else dict(evaluation=dict(n_nll=0))))
           for t in ABLATION_TABLES.values() for run, change in t.items()},   # NLL for Table 1's rows; Tables 2-3 are FID only, as the paper's
     scales=dict(cpu=dict(train=dict(preset='fmnist-s', model_kwargs=ABLATION16, T=1000, schedule='cosine', loss='hybrid', epochs=2, bs=64,
