@@ -14,16 +14,18 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from fastcore.basics import patch
-from fastai.data.load import DataLoader
-from fastai.data.core import DataLoaders
-from fastai.learner import Learner, Metric
-from fastai.callback.core import Callback, CancelEpochException, CancelFitException
-from fastai.callback.progress import ProgressCallback
-from fastai.callback.training import GradientClip
-from fastai.optimizer import OptimWrapper
-import fastai.callback.schedule, fastai.callback.fp16  # Learner.fit_one_cycle, to_fp16, to_bf16
-from fastai.torch_core import rank_distrib
-from fastai.metrics import accuracy
+with warnings.catch_warnings():   # fastai's import calls torch.jit.script, which newer torch flags as deprecated: not the user's concern
+    warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
+    from fastai.data.load import DataLoader
+    from fastai.data.core import DataLoaders
+    from fastai.learner import Learner, Metric
+    from fastai.callback.core import Callback, CancelEpochException, CancelFitException
+    from fastai.callback.progress import ProgressCallback
+    from fastai.callback.training import GradientClip
+    from fastai.optimizer import OptimWrapper
+    import fastai.callback.schedule, fastai.callback.fp16  # Learner.fit_one_cycle, to_fp16, to_bf16
+    from fastai.torch_core import rank_distrib
+    from fastai.metrics import accuracy
 from .errors import BadArgument, BadFile, IncompatibleCheckpoint
 from .schedule import Schedule
 from .device import default_device, autocast_dtype, warn_if_emulated_bf16
