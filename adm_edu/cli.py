@@ -503,8 +503,7 @@ def demo(out:str='demo', # output directory for figures and report.json
     loaded = None  # the model, loaded before any work; only the default model may be absent (an install without weights)
     if not train and not (model == 'fmnist-s' and model not in available()): loaded = _load(model, '--model', 'diffusion')
     out_dir.mkdir(parents=True, exist_ok=True)
-    from adm_edu.device import default_device
-    amp = demo_autocast(precision, next(loaded[0].parameters()).device if loaded is not None else default_device())
+    amp = demo_autocast(precision, next(loaded[0].parameters()).device) if loaded is not None else None   # only the shipped model's grids use it
     report, t0 = dict(settings=dict(dataset=dataset, model=model, train=train, guidance=guidance, seed=seed, precision=precision,
                                     autocast=str(amp))), time.time()
     stages, ts = {}, time.time()

@@ -32,7 +32,8 @@ __all__ = ['RECORD_KEYS', 'SMALL_UNET', 'TINY16', 'EXPERIMENTS', 'IDDPM_PAPER', 
            'run_one', 'steps_curve', 'source_model', 'run_curves', 'real_row', 'sample_row', 'same_row', 'run_samples',
            'run_experiment', 'row_config', 'load_records', 'verdict', 'iddpm_table_rows', 'plot_training_logs',
            'plot_steps_curves', 'plot_widths', 'paired_nll', 'iddpm_claims', 'cascade_table_rows', 'cascade_claims',
-           'ablation_rows', 'ablation_claims', 'table5_rows', 'table5_claims', 'bf16_claims']
+           'ablation_rows', 'ablation_claims', 'table5_rows', 'class_acc_se', 'metric_claim', 'table5_claims',
+           'bf16_claims']
 
 # %% ../nbs/20_experiments.ipynb #e20a0011
 def generate(model, sched, n:int, # number of images
@@ -840,20 +841,30 @@ def table5_rows(recs:dict) -> list: # rows for `markdown_table`
                      'paper FID (128/256/512)': ' / '.join(str(t[run][0]) for t in TABLE5_PAPER.values() if run in t) or '—'})
     return rows
 
+def class_acc_se(m:dict) -> float:
+    "Binomial standard error of a record's class accuracy (a proportion of its n samples)."
+    return math.sqrt(m['class_acc'] * (1 - m['class_acc']) / m['n'])
+
+def metric_claim(recs:dict, claim:str, a:str, b:str, # the claim about run b against run a
+                 kind:str='better', # FID / class accuracy: 'better', 'worse' or 'comparable'; other metrics: 'higher' or 'lower'
+                 metric:str='fid' # 'fid' (bootstrap SE), 'class_acc' (binomial SE), or a metric without SE (judged by direction)
+                ) -> dict: # row: claim, A, B, verdict
+    "One claim about two samples rows judged with `verdict`: FID and class accuracy with their standard errors, other metrics by direction only."
+    if a not in recs or b not in recs: return {'claim': claim, 'A': a, 'B': b, 'verdict': 'not measured'}
+    ma, mb = recs[a]['metrics'], recs[b]['metrics']
+    if metric == 'fid': v = verdict(ma['fid'], ma.get('fid_se'), mb['fid'], mb.get('fid_se'), kind)
+    elif metric == 'class_acc':
+        v = verdict(ma[metric], class_acc_se(ma), mb[metric], class_acc_se(mb), 'better' if kind == 'higher' else kind, lower_is_better=False)
+    else: v = ('holds' if (mb[metric] > ma[metric]) == (kind == 'higher') else 'does not hold') + ' (direction only: no SE)'
+    nd = 3 if metric == 'class_acc' else 2
+    fmt = lambda m: (_pm(m['fid'], m.get('fid_se'), nd) if metric == 'fid' else _pm(m[metric], class_acc_se(m), nd) if metric == 'class_acc'
+                     else f"{m[metric]:.{nd}f}")
+    return {'claim': claim, 'A': f"{a}: {fmt(ma)}", 'B': f"{b}: {fmt(mb)}", 'verdict': v}
+
 def table5_claims(recs:dict) -> list: # rows: claim, A, B, verdict
     "The seed's Table 5 claims on our records: FID judged with bootstrap SEs; precision and recall (no SE) by direction only."
     rows = []
-    def add(claim, a, b, kind='better', metric='fid'):
-        if a not in recs or b not in recs: rows.append({'claim': claim, 'A': a, 'B': b, 'verdict': 'not measured'}); return
-        ma, mb = recs[a]['metrics'], recs[b]['metrics']
-        acc_se = lambda m: math.sqrt(m['class_acc'] * (1 - m['class_acc']) / m['n'])   # a proportion of n samples
-        if metric == 'fid': v = verdict(ma['fid'], ma.get('fid_se'), mb['fid'], mb.get('fid_se'), kind)
-        elif metric == 'class_acc': v = verdict(ma[metric], acc_se(ma), mb[metric], acc_se(mb), 'better', lower_is_better=False)
-        else: v = ('holds' if (mb[metric] > ma[metric]) == (kind == 'higher') else 'does not hold') + ' (direction only: no SE)'
-        nd = 3 if metric == 'class_acc' else 2
-        fmt = lambda m: (_pm(m['fid'], m.get('fid_se'), nd) if metric == 'fid' else _pm(m[metric], acc_se(m), nd) if metric == 'class_acc'
-                         else f"{m[metric]:.{nd}f}")
-        rows.append({'claim': claim, 'A': f"{a}: {fmt(ma)}", 'B': f"{b}: {fmt(mb)}", 'verdict': v})
+    def add(claim, a, b, kind='better', metric='fid'): rows.append(metric_claim(recs, claim, a, b, kind, metric))
     add('classifier guidance improves FID', 'ADM', 'ADM-G')
     add('guidance raises fidelity: class accuracy of the samples (binomial SE)', 'ADM', 'ADM-G', 'higher', 'class_acc')
     add('... and the Inception Score', 'ADM', 'ADM-G', 'higher', 'inception_score')
@@ -870,16 +881,12 @@ def table5_claims(recs:dict) -> list: # rows: claim, A, B, verdict
 def bf16_claims(recs:dict) -> list: # rows: claim, A, B, verdict
     "bf16 against fp32 sampling of the same seeds: FID (bootstrap SE) and class accuracy (binomial SE) comparable, per sampler; and the time ratio."
     rows = []
-    acc_se = lambda m: math.sqrt(m['class_acc'] * (1 - m['class_acc']) / m['n'])
     for name in ('ddim25', 'ancestral50'):
         a, b = f'fp32-{name}', f'bf16-{name}'
         if a not in recs or b not in recs: rows.append({'claim': f'{name}: bf16 is as good as fp32', 'A': a, 'B': b, 'verdict': 'not measured'}); continue
-        ma, mb = recs[a]['metrics'], recs[b]['metrics']
-        rows.append({'claim': f'{name}: bf16 FID comparable to fp32', 'A': f"fp32: {_pm(ma['fid'], ma['fid_se'], 2)}",
-                     'B': f"bf16: {_pm(mb['fid'], mb['fid_se'], 2)}", 'verdict': verdict(ma['fid'], ma['fid_se'], mb['fid'], mb['fid_se'], 'comparable')})
-        rows.append({'claim': f'{name}: bf16 class accuracy comparable to fp32', 'A': f"fp32: {_pm(ma['class_acc'], acc_se(ma), 3)}",
-                     'B': f"bf16: {_pm(mb['class_acc'], acc_se(mb), 3)}",
-                     'verdict': verdict(ma['class_acc'], acc_se(ma), mb['class_acc'], acc_se(mb), 'comparable', lower_is_better=False)})
-        rows.append({'claim': f'{name}: bf16 samples faster (seconds; context, not a benchmark)', 'A': f"fp32: {ma['sample_seconds']:.0f} s",
-                     'B': f"bf16: {mb['sample_seconds']:.0f} s", 'verdict': f"{ma['sample_seconds'] / mb['sample_seconds']:.2f}x"})
+        ta, tb = recs[a]['metrics']['sample_seconds'], recs[b]['metrics']['sample_seconds']
+        rows += [metric_claim(recs, f'{name}: bf16 FID comparable to fp32', a, b, 'comparable'),
+                 metric_claim(recs, f'{name}: bf16 class accuracy comparable to fp32', a, b, 'comparable', 'class_acc'),
+                 {'claim': f'{name}: bf16 samples faster (seconds; context, not a benchmark)', 'A': f"{a}: {ta:.0f} s", 'B': f"{b}: {tb:.0f} s",
+                  'verdict': f"{ta / tb:.2f}x"}]
     return rows

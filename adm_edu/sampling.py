@@ -259,7 +259,7 @@ def sample(model, # network called as model(x, t_original, y) -> eps or (eps, v)
             check_model_output(out, x, learn_sigma)
             out = out.to(dtype)   # a no-op unless under autocast
             if sampler == 'ddim':
-                eps = out[:, :shape[1]].to(dtype)
+                eps = out[:, :shape[1]]
                 c = {k: v[i] for k, v in coefs.items()}
                 z = randn_on(shape, generator, device, dtype) if eta > 0 and i > 0 else None
                 hook = None if guide_eps is None else (lambda e, x=x, ti=ti, to=to: guide_eps(rs, e, x, ti, to, y))
