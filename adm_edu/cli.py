@@ -11,6 +11,7 @@ from functools import wraps
 from pathlib import Path
 from fastcore.script import call_parse, store_true, CliError, anno_parser
 from .errors import AdmEduError, BadArgument, BadFile, MissingResource, check_real
+from .device import tune_malloc
 from .guidance import make_guidance
 
 # %% auto #0
@@ -73,6 +74,7 @@ def console_script(prog:str, # the command's name, e.g. 'adm-edu-sample'
         @wraps(func)
         def _f(*args, **kwargs):
             if args or kwargs or not _is_script_run(inspect.currentframe().f_back): return cp(*args, **kwargs)
+            tune_malloc('keep')   # this process is the command's: freed activations stay in it (chapter 00b)
             res = run_script(_f, prog=prog)
             return res if isinstance(res, int) else None  # the launcher passes it to sys.exit
         _f.prog, _f.aliases = prog, dict(aliases or {})
@@ -141,10 +143,12 @@ def parse_classes(classes, # None, a comma string "0,3,7", or a list of ints
     _check(not bad, f"--classes must lie in [0, {num_classes}), got {bad}")
     return torch.tensor(cs)[torch.arange(n) % len(cs)]
 
-def _load(model, flag, kind, device=None):
-    "load_pretrained for option `flag`, checking the kind of network; errors name the option."
+def _load(model, flag, kind, device=None, inference=True):
+    "load_pretrained for option `flag`, checking the kind of network; errors name the option. For `inference`, weights in the device's inference layout."
     from adm_edu.pretrained import load_pretrained
-    try: net, sched, meta = load_pretrained(model, device=device)
+    from adm_edu.device import inference_memory_format
+    fmt = inference_memory_format(device) if inference else None
+    try: net, sched, meta = load_pretrained(model, device=device, memory_format=fmt)
     except AdmEduError as e: raise type(e)(f"{flag} {model}: {one_line(e)}") from None
     _check(meta.get('kind') == kind, f"{flag} {model} is a {meta.get('kind')}, not a {kind}")
     return net, sched, meta
@@ -326,7 +330,7 @@ def train(dataset:str='fashion-mnist', # 'fashion-mnist' or 'digits'
     _check(not (resume and init), "--resume continues OUT/last.pt, --init starts a new run from given weights: pick one")
     if resume: check_resume(out_dir / 'last.pt', dict(dataset=dataset, preset=preset, schedule=schedule, T=T, loss=loss,
                                                       sampler=sampler, bs=bs, class_dropout_null=p_uncond > 0))
-    if init: _load(init, '--init', 'diffusion', 'cpu')
+    if init: _load(init, '--init', 'diffusion', 'cpu', inference=False)
     _heavy()
     from adm_edu.learner import train_diffusion
     learn = train_diffusion(dataset=dataset, preset=preset, loss=loss, schedule=schedule, T=T, sampler=sampler, epochs=epochs,
@@ -495,6 +499,7 @@ def demo(out:str='demo', # output directory for figures and report.json
     import matplotlib; matplotlib.use('Agg')
     from adm_edu.data import DATASETS, atomic_write
     from adm_edu.pretrained import available
+    from adm_edu.device import inference_memory_format
     _check(dataset in DATASETS, f"--dataset must be one of {DATASETS}, got {dataset!r}")
     guidance = check_real(guidance, '--guidance', hint='0: off')
     _check(0 <= seed < 2**63, f"--seed must lie in [0, 2**63), got {seed}")
@@ -517,7 +522,8 @@ def demo(out:str='demo', # output directory for figures and report.json
         net = loaded[0]
         if guidance and 'fmnist-clf' in available() and net.null_class is not None and (net.in_channels, net.image_size) == (1, 32):
             report['guidance'] = _heavy()[1](out_dir, model, 'fmnist-clf', guidance_scale=guidance, unconditional=True, steps=25,
-                                             sampler='ancestral', n_per_class=8, seed=seed, autocast=amp); stage('guidance')
+                                             sampler='ancestral', n_per_class=8, seed=seed, autocast=amp,
+                                             memory_format=inference_memory_format(next(net.parameters()).device)); stage('guidance')
         if isinstance(report['sampling'], dict):
             for k, r in report['sampling']['runs'].items(): stages[f'sampling.{k}'] = r['seconds']
             if isinstance(report['sampling'].get('nll'), dict): stages['sampling.nll'] = report['sampling']['nll']['seconds']

@@ -6,14 +6,15 @@ Docs: https://adm-edu.github.io/adm_edu/device.html.md"""
 
 # %% ../nbs/00b_device.ipynb #19f0dcb0
 from __future__ import annotations
-import os, platform, warnings
+import ctypes, os, platform, warnings
 from functools import lru_cache
 import torch
 from .errors import MissingResource
 
 # %% auto #0
-__all__ = ['NATIVE_BF16_FLAGS', 'default_device', 'autocast_dtype', 'cpu_flags', 'cpu_has_native_bf16', 'warn_if_emulated_bf16',
-           'describe_device']
+__all__ = ['NATIVE_BF16_FLAGS', 'ONEDNN_BF16_ISAS', 'M_TRIM_THRESHOLD', 'M_MMAP_THRESHOLD', 'MALLOC_MODES', 'default_device',
+           'autocast_dtype', 'cpu_flags', 'isa_cap_allows_bf16', 'cpu_has_native_bf16', 'warn_if_emulated_bf16',
+           'tune_malloc', 'malloc_mode', 'inference_memory_format', 'describe_device']
 
 # %% ../nbs/00b_device.ipynb #2934b103
 def default_device(device:str|torch.device|None=None # explicit choice; 'auto'/None picks the best available
@@ -57,9 +58,21 @@ def _torch_says_native_bf16() -> bool:
     try: return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
     except Exception: return False   # private API: absent in some torch versions or builds
 
-def cpu_has_native_bf16(cpuinfo:str|None=None # /proc/cpuinfo text to judge (for tests); None: this machine (torch's check, then /proc/cpuinfo)
+ONEDNN_BF16_ISAS = frozenset({'AVX512_CORE_BF16', 'AVX512_CORE_FP16', 'AVX512_CORE_AMX', 'AVX512_CORE_AMX_FP16',
+                              'AVX10_1_512', 'AVX10_1_512_AMX', 'AVX10_1_512_AMX_FP16', 'ALL'})   # oneDNN ISA caps that keep bf16
+
+def isa_cap_allows_bf16(env:dict|None=None # environment to judge (for tests); None: os.environ
                        ) -> bool:
-    "True when the CPU has bf16 instructions (AVX512-BF16, AMX-BF16 or ARM BF16), so bf16 autocast is not emulated."
+    "False when $ONEDNN_MAX_CPU_ISA (or $DNNL_MAX_CPU_ISA) caps oneDNN below bf16, or $ATEN_CPU_CAPABILITY is 'default'/'avx2': bf16 is then emulated."
+    env = os.environ if env is None else env
+    cap = (env.get('ONEDNN_MAX_CPU_ISA') or env.get('DNNL_MAX_CPU_ISA') or 'ALL').strip().upper()
+    return cap in ONEDNN_BF16_ISAS and env.get('ATEN_CPU_CAPABILITY', '').strip().lower() not in ('default', 'avx2')
+
+def cpu_has_native_bf16(cpuinfo:str|None=None, # /proc/cpuinfo text to judge (for tests); None: this machine (torch's check, then /proc/cpuinfo)
+                        env:dict|None=None # environment whose ISA caps to respect (for tests); None: os.environ
+                       ) -> bool:
+    "True when the CPU has bf16 instructions (AVX512-BF16, AMX-BF16 or ARM BF16) and no ISA cap hides them, so bf16 autocast is not emulated."
+    if not isa_cap_allows_bf16(env): return False
     if cpuinfo is None and _torch_says_native_bf16(): return True
     return bool(cpu_flags(cpuinfo) & NATIVE_BF16_FLAGS)
 
@@ -74,6 +87,42 @@ def warn_if_emulated_bf16(device:str|torch.device|None=None, # where bf16 was as
     warnings.warn(f"{what} was requested on a CPU without native bf16 (no avx512_bf16/amx_bf16): it is emulated, "
                   "usually slower than fp32 and less accurate; use 'fp32' (or 'auto') here", UserWarning, stacklevel=2)
     return False
+
+# %% ../nbs/00b_device.ipynb #mallocfn1
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3     # mallopt parameters (glibc malloc.h)
+MALLOC_MODES = {'keep': (1 << 30, 2**31 - 1),   # (mmap threshold, trim threshold) in bytes (C ints): blocks up to 1 GiB from the heap, trim at 2 GiB
+                'release': (64 << 10, 128 << 10)}   # blocks >= 64 KiB mmapped, unmapped at free
+
+@lru_cache(maxsize=None)
+def _glibc():
+    if platform.system() != 'Linux' or platform.libc_ver()[0] != 'glibc': return None
+    try: libc = ctypes.CDLL('libc.so.6')
+    except OSError: return None
+    libc.mallopt.argtypes, libc.mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int   # int mallopt(int param, int value)
+    return libc
+
+def tune_malloc(mode:str='keep' # 'keep': freed memory stays in the process (faster); 'release': large blocks go back at free (for measuring)
+               ) -> bool: # True when applied (Linux with glibc), else False
+    "Set glibc's mmap and trim thresholds for the whole process: 'keep' avoids re-faulting freed activations, 'release' makes peak RSS track live memory."
+    if mode not in MALLOC_MODES: raise ValueError(f"tune_malloc mode must be one of {sorted(MALLOC_MODES)}, got {mode!r}")
+    libc = _glibc()
+    if libc is None: return False
+    mmap_bytes, trim_bytes = MALLOC_MODES[mode]
+    ok = bool(libc.mallopt(M_MMAP_THRESHOLD, mmap_bytes)) & bool(libc.mallopt(M_TRIM_THRESHOLD, trim_bytes))
+    if ok: _MALLOC_STATE['mode'] = mode
+    return ok
+
+_MALLOC_STATE = {'mode': None}
+def malloc_mode() -> str|None:
+    "The mode last applied by `tune_malloc` in this process (None: glibc's defaults, or not glibc)."
+    return _MALLOC_STATE['mode']
+
+# %% ../nbs/00b_device.ipynb #memfmt02
+def inference_memory_format(device:str|torch.device|None=None # where the network will run; None: `default_device()`
+                           ) -> torch.memory_format:
+    "The weight layout for running a network on `device`: channels-last on a CPU (oneDNN's native layout), the default elsewhere."
+    d = default_device(device) if device is None else torch.device(device)
+    return torch.channels_last if d.type == 'cpu' else torch.contiguous_format
 
 # %% ../nbs/00b_device.ipynb #8f30e639
 def describe_device(device:str|torch.device|None=None # the device to describe; None: `default_device()`

@@ -142,13 +142,14 @@ def guided_demo(out_dir='demo', # where samples_guided.png goes
                 unconditional:bool=True, # guide the model through its null label (the paper's Figure 3 setting)
                 cfg_scale:float=0.0, # classifier-free weight on top (conditional model only)
                 steps:int=50, sampler:str='ancestral', n_per_class:int=8, seed:int=0, device=None,
-                autocast=None # the diffusion network's autocast dtype (see `sample`); the classifier's gradient stays in fp32
+                autocast=None, # the diffusion network's autocast dtype (see `sample`); the classifier's gradient stays in fp32
+                memory_format=None # both networks' weight layout (e.g. `inference_memory_format(device)`); None: as built
                ) -> dict: # settings and measured figures for report.json
     "Write `out_dir/samples_guided.png` (rows: classes) and return the guidance settings, time and class accuracies."
     import matplotlib.pyplot as plt
     device = default_device(device) if device is None else torch.device(device)
-    net, sched, meta = load_pretrained(model, device=device)
-    clf, _, cmeta = load_pretrained(classifier, device=device)
+    net, sched, meta = load_pretrained(model, device=device, memory_format=memory_format)
+    clf, _, cmeta = load_pretrained(classifier, device=device, memory_format=memory_format)
     K = getattr(net, 'num_classes', None) or clf.num_classes
     labels = torch.arange(K).repeat_interleave(n_per_class).to(device)
     t0 = time.time()

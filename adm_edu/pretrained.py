@@ -94,9 +94,14 @@ def _resolve(name_or_path, weights_dir=None) -> Path:
 
 def load_pretrained(name_or_path, # registry name ('fmnist-s', 'fmnist-clf') or path to an exported/training file
                     device=None, # default: `default_device()`
-                    weights_dir:Path|None=None
+                    weights_dir:Path|None=None,
+                    memory_format:torch.memory_format|None=None # e.g. `inference_memory_format(device)`: the weights' layout (None: as built)
                    ) -> tuple: # (model in eval mode, Schedule or None, meta dict)
     "Load a shipped or exported model (or a `train_diffusion` checkpoint) ready for sampling or guidance."
+    model, sched, meta = _load_any(name_or_path, device, weights_dir)
+    return (model if memory_format is None else model.to(memory_format=memory_format)), sched, meta
+
+def _load_any(name_or_path, device, weights_dir):
     f = _resolve(name_or_path, weights_dir)
     ck = safe_load(f, 'model file (a shipped/exported model or a training checkpoint)')
     dev = default_device(device)

@@ -67,3 +67,33 @@ def write_json(path, bench: str, figures: list, context: dict | None = None):
     if not path: return
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, 'w') as f: json.dump(dict(bench=bench, figures=figures, context=context or {}), f, indent=1)
+
+
+# An AVX2-only CPU on any x86 machine: oneDNN (convolutions, matmuls) and ATen's vectorised kernels capped at AVX2,
+# read when torch is imported, so set in a child process's environment (adm_edu.device.isa_cap_allows_bf16 sees it too).
+AVX2_CAP = {'ONEDNN_MAX_CPU_ISA': 'AVX2', 'ATEN_CPU_CAPABILITY': 'avx2'}
+
+
+def spawn(target, *args, env: dict | None = None):
+    """Run target(*args, queue) in a fresh 'spawn' process (with `env` added to its environment) and return what it
+    puts on the queue; a child that fails raises SystemExit naming it."""
+    import multiprocessing as mp
+    ctx = mp.get_context('spawn'); q = ctx.Queue()
+    saved = {k: os.environ.get(k) for k in (env or {})}
+    os.environ.update(env or {})
+    try:
+        p = ctx.Process(target=target, args=(*args, q)); p.start()
+    finally:
+        for k, v in saved.items():
+            if v is None: os.environ.pop(k, None)
+            else: os.environ[k] = v
+    r = q.get(); p.join()
+    if p.exitcode: raise SystemExit(f"{target.__name__}{args} failed (exit {p.exitcode})")
+    return r
+
+
+def release_memory_mode():
+    """Before a peak-memory measurement: glibc returns every block of 64 KiB or more to the system at free
+    (adm_edu.device.tune_malloc('release')), so the growth of ru_maxrss is the peak of live memory, not the heap's layout."""
+    from adm_edu.device import tune_malloc
+    return tune_malloc('release')

@@ -13,7 +13,10 @@ U-Net DDIM sampling (ours: adm_edu.sampling.sample(sampler='ddim', steps=N, eta=
 create_gaussian_diffusion(timestep_respacing=f'ddim{N}').ddim_sample_loop(eta=0)) from the same noise; the first
 timed pair also gives the sample-equality check. Figures are images/s ratios ours / official.
 Peak memory: growth of ru_maxrss (peak resident set, *not* tracemalloc, which does not see PyTorch's allocations)
-over the built model, in one fresh process per model: after a forward, then after a training step.
+over the built model, in one fresh process per model: after a forward, then after a training step. glibc is set to
+return every block of 64 KiB or more to the system at free (adm_edu.device.tune_malloc('release')), so the growth is the
+peak of live memory rather than the allocator's heap layout (with glibc's defaults the forward figure, ours / official,
+was 1.26 in one run and 1.15 in the next on the same machine).
 
     python bench/bench_official.py [--batch 1] [--repeats 3] [--ddim-steps 25] [--ddim-runs 2] [--json out.json]
 """
@@ -161,6 +164,7 @@ def compare(kind, batch, repeats, ddim_steps, ddim_runs, q):
 
 def memory(kind, who, batch, q):
     import torch
+    C.release_memory_mode()
     m = (official_unet() if kind == 'unet' else official_classifier()) if who == 'official' else ours_empty(kind)
     fwd, train, _ = fns(kind, who, m, batch)
     m.eval(); base = C.maxrss_mib(); fwd(); f = C.maxrss_mib() - base
@@ -168,11 +172,7 @@ def memory(kind, who, batch, q):
     q.put(dict(forward_mib=f, train_mib=t, model_mib=sum(p.numel() for p in m.parameters()) * 4 / 2**20))
 
 
-def spawn(target, *args):
-    ctx = mp.get_context('spawn'); q = ctx.Queue()
-    p = ctx.Process(target=target, args=(*args, q)); p.start(); r = q.get(); p.join()
-    if p.exitcode: raise SystemExit(f"{target.__name__}{args} failed")
-    return r
+spawn = C.spawn
 
 
 def main(argv=None):
@@ -212,7 +212,7 @@ def main(argv=None):
             o, b = mem['ours'][f'{ph}_mib'], mem['official'][f'{ph}_mib']
             print(f"    peak RSS growth, {ph:8s} ours {o:7.0f} MiB  official {b:7.0f} MiB  ratio {o / max(b, 1e-9):.2f}")
             figs.append(C.figure(f"{nm} peak memory ({ph}), ours / official (batch {a.batch})", o / max(b, 1e-9), o, b, 'MiB',
-                                 higher_is_better=False, note='ru_maxrss growth over the built model, one fresh process per model'))
+                                 higher_is_better=False, note="ru_maxrss growth over the built model, one fresh process per model, tune_malloc('release'): peak live memory"))
         figs.append(C.figure(f"{nm} fp32 output max |ours - official| / RMS", c['rel'], c['max_abs_diff'], c['rms'], '',
                              higher_is_better=False, note='equality check, not a speed ratio'))
         sys.stdout.flush()

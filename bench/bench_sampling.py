@@ -7,7 +7,10 @@ model in the same run, as the baseline.
     python bench/bench_sampling.py [--device cpu|cuda|mps] [--batch 64] [--steps 50] [--size 32] [--repeats 3] [--threads 1] [--json PATH]
 
 With --json the figures go to PATH: each loop's total / model time (the baseline is the model time measured inside
-that same loop) and the wall time of our loop / the diffusers loop with the same model.
+that same loop) and the wall time of our loop / the diffusers loop with the same model. More figures with the
+shipped fmnist-s: bf16 autocast / fp32 (where bf16 is native); channels-last weights / the default layout (on a CPU,
+fp32 and native bf16); and the speed-up of tune_malloc('keep') (what the command-line tools set) over glibc's
+defaults, in fresh processes taken in turn.
 """
 import argparse, contextlib, io, statistics, sys, time
 from pathlib import Path
@@ -111,6 +114,60 @@ def bf16_ratio(device, batch, steps, repeats):
     return statistics.median(t[None]), statistics.median(t[torch.bfloat16])
 
 
+def channels_last_ratio(device, batch, steps, repeats):
+    """fmnist-s sampling with the weights channels-last (`inference_memory_format`) against the default layout, both loaded
+    in this process and interleaved, in fp32 and (where native) with bf16 autocast: {'fp32': (default s, cl s), ...}, or None."""
+    from adm_edu.pretrained import load_pretrained, available
+    if 'fmnist-s' not in available() or device.type != 'cpu': return None
+    nets = {fmt: load_pretrained('fmnist-s', device=device, memory_format=fmt)[0] for fmt in (torch.contiguous_format, torch.channels_last)}
+    sched = load_pretrained('fmnist-s', device=device)[1]
+    y = torch.arange(batch, device=device) % 10
+    out = {}
+    for amp in ((None, torch.bfloat16) if autocast_dtype(device) == torch.bfloat16 else (None,)):
+        def run(net):
+            t0 = time.perf_counter()
+            sample(net, sched, (batch, 1, 32, 32), steps=steps, y=y, generator=torch.Generator(device).manual_seed(0), device=device,
+                   progress=False, autocast=amp)
+            return time.perf_counter() - t0
+        t = {fmt: [] for fmt in nets}
+        for net in nets.values(): run(net)   # warm-up
+        for _ in range(repeats):
+            for fmt, net in nets.items(): t[fmt].append(run(net))
+        out['fp32' if amp is None else 'bf16'] = tuple(statistics.median(t[f]) for f in nets)
+    return out
+
+
+def malloc_child(mode, threads, batch, steps, q):
+    "One fresh process: fmnist-s DDIM sampling time with glibc's defaults ('default') or tune_malloc('keep'); median of 2 after a warm-up."
+    from adm_edu.device import tune_malloc
+    from adm_edu.pretrained import load_pretrained
+    applied = tune_malloc('keep') if mode == 'keep' else None
+    if threads: torch.set_num_threads(threads)
+    net, sched, _ = load_pretrained('fmnist-s', device='cpu')
+    y = torch.arange(batch) % 10
+    def run():
+        t0 = time.perf_counter()
+        sample(net, sched, (batch, 1, 32, 32), steps=steps, y=y, generator=torch.Generator().manual_seed(0), progress=False)
+        return time.perf_counter() - t0
+    run()
+    q.put(dict(seconds=statistics.median([run(), run()]), applied=applied))
+
+
+def malloc_ratio(threads, batch=32, steps=10, rounds=3):
+    "fmnist-s sampling, tune_malloc('keep') against glibc's defaults: fresh processes, alternating; (default s, keep s) medians, or None."
+    from adm_edu.pretrained import available
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import _common as C
+    if 'fmnist-s' not in available(): return None
+    t = {'default': [], 'keep': []}
+    for _ in range(rounds):
+        for mode in t:
+            r = C.spawn(malloc_child, mode, threads, batch, steps)
+            if mode == 'keep' and not r['applied']: return None      # not glibc: nothing to compare
+            t[mode].append(r['seconds'])
+    return statistics.median(t['default']), statistics.median(t['keep'])
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--device', default=None); p.add_argument('--batch', type=int, default=64)
@@ -145,6 +202,12 @@ def main():
     bf = bf16_ratio(device, 32, 10, a.repeats)
     if bf is None: print(f"fmnist-s bf16 sampling: skipped (no native bf16 on {device}{'' if device.type != 'cpu' else f': native_bf16={cpu_has_native_bf16()}'}, or no shipped fmnist-s)")
     else: print(f"fmnist-s DDIM-10 batch 32, bf16 autocast / fp32 speed-up: {bf[0] / bf[1]:.2f}x ({bf[0]:.2f} s vs {bf[1]:.2f} s)")
+    cl = channels_last_ratio(device, 32, 10, a.repeats)
+    for k, (c, l) in (cl or {}).items():
+        print(f"fmnist-s DDIM-10 batch 32 ({k}), channels-last weights / default layout speed-up: {c / l:.2f}x ({c:.2f} s vs {l:.2f} s)")
+    mr = malloc_ratio(a.threads)
+    if mr is None: print("fmnist-s sampling with tune_malloc('keep'): skipped (not glibc, or no shipped fmnist-s)")
+    else: print(f"fmnist-s DDIM-10 batch 32, tune_malloc('keep') / glibc defaults speed-up: {mr[0] / mr[1]:.2f}x ({mr[0]:.2f} s vs {mr[1]:.2f} s)")
     figs = [figure(f"DDIM-{a.steps} loop time / model-forward time, {k} (batch {a.batch}, {a.size}px)",
                    statistics.median(x for x, _, _ in r), note='overhead of the sampler itself; target <= 1.03',
                    higher_is_better=False) for k, r in rows.items()]
@@ -154,6 +217,14 @@ def main():
     if bf is not None:
         figs.append(figure("fmnist-s DDIM-10 sampling speed, bf16 autocast / fp32 (batch 32; the network only, native bf16)",
                            bf[0] / bf[1], 32 / bf[1], 32 / bf[0], 'img/s', higher_is_better=True))
+    for k, (c, l) in (cl or {}).items():
+        figs.append(figure(f"fmnist-s DDIM-10 sampling speed, channels-last weights / default layout ({k}, batch 32)",
+                           c / l, 32 / l, 32 / c, 'img/s', higher_is_better=True,
+                           note='adm_edu.device.inference_memory_format: what the command-line tools load on a CPU'))
+    if mr is not None:
+        figs.append(figure("fmnist-s DDIM-10 sampling speed, tune_malloc('keep') / glibc defaults (batch 32; fresh processes, alternating)",
+                           mr[0] / mr[1], 32 / mr[1], 32 / mr[0], 'img/s', higher_is_better=True,
+                           note='what the command-line tools gain by keeping freed memory (adm_edu.device.tune_malloc)'))
     write_json(a.json, 'bench_sampling', figs, dict(batch=a.batch, steps=a.steps, size=a.size, repeats=a.repeats,
                threads=torch.get_num_threads(), device=str(device)))
 

@@ -1,13 +1,14 @@
 """CPU throughput of the `fmnist-s` UNet against a diffusers UNet2DModel of the same shape.
 
 For each mode (fp32, channels_last, bf16 autocast; bf16 only on a CPU with native bf16, see
-adm_edu.device.cpu_has_native_bf16) one fresh process builds both models and times them interleaved (ours, diffusers,
+adm_edu.device.cpu_has_native_bf16; avx2: fp32 with oneDNN and ATen capped at AVX2, i.e. what an AVX2-only CPU runs,
+plus the cost of emulated bf16 there) one fresh process builds both models and times them interleaved (ours, diffusers,
 ours, ...): a training step (forward + MSE loss + backward + AdamW step) and a no-grad forward, median of the timed
 steps after warm-up. The figures are ratios ours / diffusers of images/s in the same process; FLOPs per image
 (FlopCounterMode on the meta device) and the peak resident-memory growth of one training step (ru_maxrss, one fresh
-process per model, fp32) are context.
+process per model, fp32, glibc returning large blocks at free: peak live memory) are context.
 
-    python bench/bench_unet.py [--steps 5] [--batch 64] [--modes fp32,channels_last,bf16] [--json out.json]
+    python bench/bench_unet.py [--steps 5] [--batch 64] [--modes fp32,channels_last,bf16,avx2] [--json out.json]
     python bench/bench_unet.py --profile [--batch 64]     # where the time goes: top ops of ours and diffusers (fp32)
 """
 import argparse, multiprocessing as mp, sys
@@ -70,25 +71,28 @@ def _setup(which, mode, batch):
 
 def run_mode(mode, steps, batch, q):
     import torch
-    ms = {w: _setup(w, mode, batch) for w in ('ours', 'diffusers')}
+    from adm_edu.device import cpu_has_native_bf16
+    ms = {w: _setup(w, 'fp32' if mode == 'avx2' else mode, batch) for w in ('ours', 'diffusers')}
     for m, _, _ in ms.values(): m.train()
     tr = C.interleaved({w: s[1] for w, s in ms.items()}, warmup=2, repeats=steps)
     for m, _, _ in ms.values(): m.eval()
     fw = C.interleaved({w: s[2] for w, s in ms.items()}, warmup=1, repeats=steps)
-    q.put(dict(train={w: batch / C.med(v) for w, v in tr.items()}, fwd={w: batch / C.med(v) for w, v in fw.items()},
-               threads=torch.get_num_threads()))
+    res = dict(train={w: batch / C.med(v) for w, v in tr.items()}, fwd={w: batch / C.med(v) for w, v in fw.items()},
+               threads=torch.get_num_threads(), cpu_capability=torch.backends.cpu.get_cpu_capability(),
+               native_bf16=cpu_has_native_bf16())
+    if mode == 'avx2':   # what bf16 autocast costs where it is emulated: ours, forward, a small batch
+        b = 8
+        fns = {k: _setup('ours', k, b)[2] for k in ('fp32', 'bf16')}
+        tb = C.interleaved(fns, warmup=1, repeats=2)
+        res['emulated_bf16_fwd'] = {k: b / C.med(v) for k, v in tb.items()}
+    q.put(res)
 
 
 def run_memory(which, batch, q):
+    C.release_memory_mode()
     m, step, _ = _setup(which, 'fp32', batch)
     m.train(); base = C.maxrss_mib(); step()
     q.put(C.maxrss_mib() - base)
-
-
-def spawn(target, *args):
-    ctx = mp.get_context('spawn'); q = ctx.Queue()
-    p = ctx.Process(target=target, args=(*args, q)); p.start(); r = q.get(); p.join()
-    return r
 
 
 def profile(batch, steps=3):
@@ -106,14 +110,14 @@ def profile(batch, steps=3):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--steps', type=int, default=5); ap.add_argument('--batch', type=int, default=64)
-    ap.add_argument('--modes', default='fp32,channels_last,bf16')
+    ap.add_argument('--modes', default='fp32,channels_last,bf16,avx2')
     ap.add_argument('--json', default=None); ap.add_argument('--profile', action='store_true')
     a = ap.parse_args(argv)
     if a.profile: return profile(a.batch)
     import torch
     from adm_edu.device import cpu_has_native_bf16
     native = cpu_has_native_bf16()
-    modes = [m for m in a.modes.split(',') if native or 'bf16' not in m]
+    modes = [m for m in a.modes.split(',') if native or 'bf16' not in m]   # avx2: fp32 with the ISA capped at AVX2 (C.AVX2_CAP)
     skipped = [m for m in a.modes.split(',') if m not in modes]
     print(f"bench_unet: fmnist-s vs diffusers UNet2DModel, batch {a.batch}, median of {a.steps} timed steps (interleaved), "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")
@@ -121,12 +125,14 @@ def main(argv=None):
     info = {w: flops(w, a.batch) for w in ('ours', 'diffusers')}
     for w, (f, ft, n) in info.items():
         print(f"  {w:9s} params {n / 1e6:.2f}M  forward {f / 1e9:.3f} GFLOP/img  train (fwd+bwd) {ft / 1e9:.3f} GFLOP/img")
-    mem = {w: spawn(run_memory, w, a.batch) for w in ('ours', 'diffusers')}
+    mem = {w: C.spawn(run_memory, w, a.batch) for w in ('ours', 'diffusers')}
     print(f"  peak RSS growth of one fp32 training step: ours {mem['ours']:.0f} MiB, diffusers {mem['diffusers']:.0f} MiB")
     print(f"  {'mode':16s} {'ours train img/s':>16s} {'diffusers':>10s} {'ratio':>6s}   {'ours fwd img/s':>14s} {'diffusers':>10s} {'ratio':>6s}")
     figs, res = [], {}
     for mode in modes:
-        r = res[mode] = spawn(run_mode, mode, a.steps, a.batch)
+        r = res[mode] = C.spawn(run_mode, mode, a.steps, a.batch, env=C.AVX2_CAP if mode == 'avx2' else None)
+        if mode == 'avx2' and (r['cpu_capability'] != 'AVX2' or r['native_bf16']):
+            raise SystemExit(f"the AVX2 cap did not take: cpu capability {r['cpu_capability']}, native bf16 {r['native_bf16']}")
         tr, fw = r['train'], r['fwd']
         print(f"  {mode:16s} {tr['ours']:16.1f} {tr['diffusers']:10.1f} {tr['ours'] / tr['diffusers']:6.2f}   "
               f"{fw['ours']:14.1f} {fw['diffusers']:10.1f} {fw['ours'] / fw['diffusers']:6.2f}", flush=True)
@@ -134,13 +140,21 @@ def main(argv=None):
                              tr['ours'] / tr['diffusers'], tr['ours'], tr['diffusers'], 'img/s'))
         figs.append(C.figure(f'fmnist-s forward img/s, ours / diffusers UNet2DModel ({mode}, batch {a.batch})',
                              fw['ours'] / fw['diffusers'], fw['ours'], fw['diffusers'], 'img/s'))
+    if 'avx2' in res:
+        e = res['avx2']['emulated_bf16_fwd']
+        print(f"  avx2 cap: ours forward (batch 8) with bf16 autocast {e['bf16']:.1f} img/s vs fp32 {e['fp32']:.1f}: "
+              f"{e['fp32'] / e['bf16']:.1f}x slower; adm_edu's 'auto' stays in fp32 there (native bf16 {res['avx2']['native_bf16']})")
+        figs.append(C.figure('fmnist-s forward img/s under the AVX2 cap, ours: bf16 autocast / fp32 (batch 8; emulated bf16)',
+                             e['bf16'] / e['fp32'], e['bf16'], e['fp32'], 'img/s',
+                             note="why bf16 is used only where native: the cap hides AVX512-BF16/AMX from oneDNN and ATen"))
     for mode in modes:
-        if mode == 'fp32' or 'fp32' not in res: continue
+        if mode in ('fp32', 'avx2') or 'fp32' not in res: continue
         o, b = res[mode]['train']['ours'], res['fp32']['train']['ours']
         print(f"  ours, {mode} vs fp32 (different processes): training {o / b:.2f}x")
         figs.append(C.figure(f'fmnist-s training img/s, ours: {mode} / fp32 (batch {a.batch}; separate processes)', o / b, o, b, 'img/s'))
     figs.append(C.figure('fmnist-s peak RSS growth of one fp32 training step, ours / diffusers', mem['ours'] / mem['diffusers'],
-                         mem['ours'], mem['diffusers'], 'MiB', higher_is_better=False, note='ru_maxrss growth, one fresh process per model'))
+                         mem['ours'], mem['diffusers'], 'MiB', higher_is_better=False,
+                         note="ru_maxrss growth, one fresh process per model, tune_malloc('release'): peak live memory"))
     C.write_json(a.json, 'bench_unet', figs, dict(batch=a.batch, steps=a.steps, modes=modes, skipped_modes=skipped,
                  flops_per_image={w: dict(forward=f, train=ft, params=n) for w, (f, ft, n) in info.items()}))
 

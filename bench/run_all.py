@@ -19,13 +19,17 @@ BENCHES = {
     'learner': ('bench_learner.py', ['--bs', '32', '--steps', '8'], ['--bs', '8', '--steps', '3', '--modes', 'bare,learner']),
     'sampling': ('bench_sampling.py', ['--batch', '32', '--steps', '25', '--repeats', '3'], ['--batch', '4', '--steps', '5', '--repeats', '1']),
     'metrics': ('bench_metrics.py', [], ['--n', '1000', '--dim', '256']),
-    'official': ('bench_official.py', ['--batch', '1', '--repeats', '3', '--ddim-steps', '25', '--ddim-runs', '2'],
+    'official': ('bench_official.py', ['--batch', '1', '--repeats', '5', '--ddim-steps', '25', '--ddim-runs', '2'],
                  ['--batch', '1', '--repeats', '1', '--ddim-steps', '2', '--ddim-runs', '1', '--no-memory']),
 }
 
 
 def git_commit():
-    try: return subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True, cwd=C.ROOT).stdout.strip()
+    "HEAD's short hash, with '+uncommitted' when the library or the benches differ from it."
+    try:
+        head = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True, cwd=C.ROOT).stdout.strip()
+        dirty = subprocess.run(['git', 'status', '--porcelain', 'adm_edu', 'bench'], capture_output=True, text=True, cwd=C.ROOT).stdout.strip()
+        return head + ('+uncommitted' if dirty else '')
     except OSError: return '?'
 
 
