@@ -14,10 +14,10 @@ from torch.utils.checkpoint import checkpoint as _checkpoint
 
 # %% auto #0
 __all__ = ['PRESETS', 'timestep_embedding', 'TimestepMLP', 'GroupNorm32', 'norm_layer', 'zero_module', 'Downsample', 'Upsample',
-           'ResBlock', 'split_qkv', 'attention_heads', 'AttentionBlock', 'ResAttnBlock', 'Level', 'MiddleBlock',
-           'OutputHead', 'check_net_timesteps', 'check_images', 'build_encoder', 'run_block', 'UNet', 'randomize_',
-           'unet_layout', 'count_params', 'example_inputs', 'count_flops', 'markdown_table', 'build_preset',
-           'unet_from_preset', 'preset_table']
+           'dropout16', 'Dropout16', 'ResBlock', 'split_qkv', 'attention_heads', 'AttentionBlock', 'ResAttnBlock',
+           'Level', 'MiddleBlock', 'OutputHead', 'check_net_timesteps', 'check_images', 'build_encoder', 'run_block',
+           'UNet', 'randomize_', 'unet_layout', 'count_params', 'example_inputs', 'count_flops', 'markdown_table',
+           'build_preset', 'unet_from_preset', 'preset_table']
 
 # %% ../nbs/07_adm_unet.ipynb #620eaa4f
 def timestep_embedding(t:torch.Tensor, # timesteps (B,), integer or float
@@ -86,6 +86,27 @@ class Upsample(nn.Module):
         x = _resample(x, 'up')
         return self.conv(x) if self.conv is not None else x
 
+# %% ../nbs/07_adm_unet.ipynb #drop1601
+def dropout16(x:torch.Tensor, # activations, on the CPU
+              p:float, # drop probability, in [0, 1]
+              generator:torch.Generator|None=None # default: the global CPU generator
+             ) -> torch.Tensor: # x with each element zeroed with probability round(65536 p)/65536, the rest scaled up
+    "Inverted dropout with a mask from 16-bit uniform draws, four per 64-bit random number (cheap on a CPU)."
+    q = round(p * 65536)
+    if q == 0: return x
+    if q >= 65536: return x * 0
+    n = x.numel()
+    r = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device).random_(-2**63, 2**63 - 1, generator=generator)
+    keep = r.view(torch.int16)[:n].view(x.shape) >= q - 32768        # int16 r + 32768 is uniform on [0, 65536)
+    return torch.where(keep, x * (65536 / (65536 - q)), 0)
+
+class Dropout16(nn.Dropout):
+    "`nn.Dropout` that uses `dropout16` for CPU tensors in training mode, `F.dropout` elsewhere."
+    def forward(self, x):
+        if not self.training or self.p == 0: return x
+        if x.device.type != 'cpu': return F.dropout(x, self.p, True, self.inplace)
+        return dropout16(x, self.p)
+
 # %% ../nbs/07_adm_unet.ipynb #04d6b7c5
 class ResBlock(nn.Module):
     "Residual block with timestep embedding: AdaGN or addition, optional BigGAN resampling and 1/sqrt(2) rescaling."
@@ -106,7 +127,7 @@ class ResBlock(nn.Module):
         self.in_conv = nn.Conv2d(in_channels, out_channels, 3, padding=1)
         self.emb_proj = nn.Linear(emb_dim, 2 * out_channels if use_scale_shift_norm else out_channels)
         self.out_norm = norm_layer(out_channels, norm_groups)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout16(dropout)
         self.out_conv = zero_module(nn.Conv2d(out_channels, out_channels, 3, padding=1))
         self.skip = nn.Identity() if out_channels == in_channels else nn.Conv2d(in_channels, out_channels, 1)
 

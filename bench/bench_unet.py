@@ -6,7 +6,8 @@ plus the cost of emulated bf16 there) one fresh process builds both models and t
 ours, ...): a training step (forward + MSE loss + backward + AdamW step) and a no-grad forward, median of the timed
 steps after warm-up. The figures are ratios ours / diffusers of images/s in the same process; FLOPs per image
 (FlopCounterMode on the meta device) and the peak resident-memory growth of one training step (ru_maxrss, one fresh
-process per model, fp32, glibc returning large blocks at free: peak live memory) are context.
+process per model, fp32, glibc returning large blocks at free: peak live memory) are context, and Dropout16 (adm_edu.unet) against nn.Dropout
+on one activation, interleaved in this process.
 
     python bench/bench_unet.py [--steps 5] [--batch 64] [--modes fp32,channels_last,bf16,avx2] [--json out.json]
     python bench/bench_unet.py --profile [--batch 64]     # where the time goes: top ops of ours and diffusers (fp32)
@@ -95,6 +96,20 @@ def run_memory(which, batch, q):
     q.put(C.maxrss_mib() - base)
 
 
+def dropout_ratio(batch, repeats=10):
+    "Dropout forward + backward on one fmnist-s activation (batch, 64, 32, 32), p = 0.1: adm_edu's Dropout16 against nn.Dropout, interleaved; img/s each."
+    import torch
+    from adm_edu.unet import Dropout16
+    x = torch.randn(batch, 64, 32, 32, requires_grad=True); g = torch.randn(batch, 64, 32, 32)
+    mods = {'ours': Dropout16(0.1).train(), 'torch': torch.nn.Dropout(0.1).train()}
+    def step(m):
+        def f():
+            x.grad = None; m(x).backward(g)
+        return f
+    t = C.interleaved({k: step(m) for k, m in mods.items()}, warmup=2, repeats=repeats)
+    return {k: batch / C.med(v) for k, v in t.items()}
+
+
 def profile(batch, steps=3):
     "Top CPU ops (self time) of a training step, ours and diffusers, fp32."
     import torch
@@ -152,6 +167,10 @@ def main(argv=None):
         o, b = res[mode]['train']['ours'], res['fp32']['train']['ours']
         print(f"  ours, {mode} vs fp32 (different processes): training {o / b:.2f}x")
         figs.append(C.figure(f'fmnist-s training img/s, ours: {mode} / fp32 (batch {a.batch}; separate processes)', o / b, o, b, 'img/s'))
+    dr = dropout_ratio(a.batch)
+    print(f"  dropout (p=0.1) forward+backward on ({a.batch}, 64, 32, 32): Dropout16 {dr['ours']:.0f} img/s, nn.Dropout {dr['torch']:.0f} img/s")
+    figs.append(C.figure(f'dropout p=0.1 forward+backward img/s, adm_edu Dropout16 / torch nn.Dropout (CPU, ({a.batch}, 64, 32, 32))',
+                         dr['ours'] / dr['torch'], dr['ours'], dr['torch'], 'img/s'))
     figs.append(C.figure('fmnist-s peak RSS growth of one fp32 training step, ours / diffusers', mem['ours'] / mem['diffusers'],
                          mem['ours'], mem['diffusers'], 'MiB', higher_is_better=False,
                          note="ru_maxrss growth, one fresh process per model, tune_malloc('release'): peak live memory"))
