@@ -97,7 +97,9 @@ def dropout16(x:torch.Tensor, # activations, on the CPU
     if q >= 65536: return x * 0
     n = x.numel()
     r = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device).random_(-2**63, 2**63 - 1, generator=generator)
-    keep = r.view(torch.int16)[:n].view(x.shape) >= q - 32768        # int16 r + 32768 is uniform on [0, 65536)
+    order = sorted(range(x.dim()), key=lambda d: -x.stride(d))       # x's dims in memory order (channels-last stays so)
+    keep = r.view(torch.int16)[:n].view([x.shape[d] for d in order]) >= q - 32768    # int16 r + 32768 is uniform on [0, 65536)
+    keep = keep.permute(sorted(range(x.dim()), key=order.__getitem__))
     return torch.where(keep, x * (65536 / (65536 - q)), 0)
 
 class Dropout16(nn.Dropout):
