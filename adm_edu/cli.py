@@ -11,7 +11,7 @@ from functools import wraps
 from pathlib import Path
 from fastcore.script import call_parse, store_true, CliError, anno_parser
 from .errors import AdmEduError, BadArgument, BadFile, MissingResource, check_real
-from .device import tune_malloc
+from .device import tune_malloc, inference_memory_format
 from .guidance import make_guidance
 
 # %% auto #0
@@ -146,7 +146,6 @@ def parse_classes(classes, # None, a comma string "0,3,7", or a list of ints
 def _load(model, flag, kind, device=None, inference=True):
     "load_pretrained for option `flag`, checking the kind of network; errors name the option. For `inference`, weights in the device's inference layout."
     from adm_edu.pretrained import load_pretrained
-    from adm_edu.device import inference_memory_format
     fmt = inference_memory_format(device) if inference else None
     try: net, sched, meta = load_pretrained(model, device=device, memory_format=fmt)
     except AdmEduError as e: raise type(e)(f"{flag} {model}: {one_line(e)}") from None
@@ -499,7 +498,6 @@ def demo(out:str='demo', # output directory for figures and report.json
     import matplotlib; matplotlib.use('Agg')
     from adm_edu.data import DATASETS, atomic_write
     from adm_edu.pretrained import available
-    from adm_edu.device import inference_memory_format
     _check(dataset in DATASETS, f"--dataset must be one of {DATASETS}, got {dataset!r}")
     guidance = check_real(guidance, '--guidance', hint='0: off')
     _check(0 <= seed < 2**63, f"--seed must lie in [0, 2**63), got {seed}")

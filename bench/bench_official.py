@@ -20,7 +20,7 @@ was 1.26 in one run and 1.15 in the next on the same machine).
 
     python bench/bench_official.py [--batch 1] [--repeats 3] [--ddim-steps 25] [--ddim-runs 2] [--json out.json]
 """
-import argparse, math, multiprocessing as mp, sys, time
+import argparse, math, sys, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

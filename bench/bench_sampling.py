@@ -96,45 +96,31 @@ def run_diffusers(timed, shape, steps, device):
     return dt / timed.total(), timed.calls, dt
 
 
-def bf16_ratio(device, batch, steps, repeats):
-    "fmnist-s sampling with the network under bf16 autocast against fp32, interleaved in this process: (fp32 s, bf16 s) medians, or None."
-    from adm_edu.pretrained import load_pretrained, available
-    if 'fmnist-s' not in available() or autocast_dtype(device) != torch.bfloat16: return None   # bf16 only where native (see adm_edu.device)
-    net, sched, _ = load_pretrained('fmnist-s', device=device)
+def time_fmnist_sampling(net, sched, batch, steps, device, autocast=None):
+    "Wall seconds of one fmnist-s DDIM run of `batch` images (classes 0..9 in turn), same seed every time."
     y = torch.arange(batch, device=device) % 10
-    def run(amp):
-        sync(device); t0 = time.perf_counter()
-        sample(net, sched, (batch, 1, 32, 32), steps=steps, y=y, generator=torch.Generator(device).manual_seed(0), device=device,
-               progress=False, autocast=amp)
-        sync(device); return time.perf_counter() - t0
-    run(None); run(torch.bfloat16)   # warm-up
-    t = {None: [], torch.bfloat16: []}
+    sync(device); t0 = time.perf_counter()
+    sample(net, sched, (batch, 1, 32, 32), steps=steps, y=y, generator=torch.Generator(device).manual_seed(0), device=device,
+           progress=False, autocast=autocast)
+    sync(device); return time.perf_counter() - t0
+
+
+def layout_precision_times(device, batch, steps, repeats):
+    """fmnist-s sampling in this process, interleaved: the default layout and (on a CPU) channels-last weights
+    (`inference_memory_format`), each in fp32 and (where native) under bf16 autocast. {(layout, 'fp32'|'bf16'): median s}, or None."""
+    from adm_edu.pretrained import load_pretrained, available
+    if 'fmnist-s' not in available(): return None
+    layouts = (torch.contiguous_format, torch.channels_last) if device.type == 'cpu' else (torch.contiguous_format,)
+    amps = {'fp32': None, **({'bf16': torch.bfloat16} if autocast_dtype(device) == torch.bfloat16 else {})}   # bf16 only where native
+    nets, sched = {}, None
+    for fmt in layouts: nets[fmt], sched, _ = load_pretrained('fmnist-s', device=device, memory_format=fmt)
+    runs = {(fmt, k): (lambda net=net, amp=amp: time_fmnist_sampling(net, sched, batch, steps, device, amp))
+            for fmt, net in nets.items() for k, amp in amps.items()}
+    for run in runs.values(): run()   # warm-up
+    t = {k: [] for k in runs}
     for _ in range(repeats):
-        for amp in t: t[amp].append(run(amp))
-    return statistics.median(t[None]), statistics.median(t[torch.bfloat16])
-
-
-def channels_last_ratio(device, batch, steps, repeats):
-    """fmnist-s sampling with the weights channels-last (`inference_memory_format`) against the default layout, both loaded
-    in this process and interleaved, in fp32 and (where native) with bf16 autocast: {'fp32': (default s, cl s), ...}, or None."""
-    from adm_edu.pretrained import load_pretrained, available
-    if 'fmnist-s' not in available() or device.type != 'cpu': return None
-    nets = {fmt: load_pretrained('fmnist-s', device=device, memory_format=fmt)[0] for fmt in (torch.contiguous_format, torch.channels_last)}
-    sched = load_pretrained('fmnist-s', device=device)[1]
-    y = torch.arange(batch, device=device) % 10
-    out = {}
-    for amp in ((None, torch.bfloat16) if autocast_dtype(device) == torch.bfloat16 else (None,)):
-        def run(net):
-            t0 = time.perf_counter()
-            sample(net, sched, (batch, 1, 32, 32), steps=steps, y=y, generator=torch.Generator(device).manual_seed(0), device=device,
-                   progress=False, autocast=amp)
-            return time.perf_counter() - t0
-        t = {fmt: [] for fmt in nets}
-        for net in nets.values(): run(net)   # warm-up
-        for _ in range(repeats):
-            for fmt, net in nets.items(): t[fmt].append(run(net))
-        out['fp32' if amp is None else 'bf16'] = tuple(statistics.median(t[f]) for f in nets)
-    return out
+        for k, run in runs.items(): t[k].append(run())
+    return {k: statistics.median(v) for k, v in t.items()}
 
 
 def malloc_child(mode, threads, batch, steps, q):
@@ -144,11 +130,7 @@ def malloc_child(mode, threads, batch, steps, q):
     applied = tune_malloc('keep') if mode == 'keep' else None
     if threads: torch.set_num_threads(threads)
     net, sched, _ = load_pretrained('fmnist-s', device='cpu')
-    y = torch.arange(batch) % 10
-    def run():
-        t0 = time.perf_counter()
-        sample(net, sched, (batch, 1, 32, 32), steps=steps, y=y, generator=torch.Generator().manual_seed(0), progress=False)
-        return time.perf_counter() - t0
+    run = lambda: time_fmnist_sampling(net, sched, batch, steps, torch.device('cpu'))
     run()
     q.put(dict(seconds=statistics.median([run(), run()]), applied=applied))
 
@@ -199,11 +181,13 @@ def main():
     print(f"wall time, ours / diffusers loop: {wall['adm_edu.sampling.sample'] / wall['diffusers DDIMScheduler loop']:.3f}")
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from _common import figure, write_json
-    bf = bf16_ratio(device, 32, 10, a.repeats)
+    lp = layout_precision_times(device, 32, 10, a.repeats) or {}
+    C0, CL = torch.contiguous_format, torch.channels_last
+    bf = (lp[C0, 'fp32'], lp[C0, 'bf16']) if (C0, 'bf16') in lp else None                      # (fp32 s, bf16 s), default layout
+    cl = {k: (lp[C0, k], lp[CL, k]) for k in ('fp32', 'bf16') if (CL, k) in lp}                # {precision: (default s, channels-last s)}
     if bf is None: print(f"fmnist-s bf16 sampling: skipped (no native bf16 on {device}{'' if device.type != 'cpu' else f': native_bf16={cpu_has_native_bf16()}'}, or no shipped fmnist-s)")
     else: print(f"fmnist-s DDIM-10 batch 32, bf16 autocast / fp32 speed-up: {bf[0] / bf[1]:.2f}x ({bf[0]:.2f} s vs {bf[1]:.2f} s)")
-    cl = channels_last_ratio(device, 32, 10, a.repeats)
-    for k, (c, l) in (cl or {}).items():
+    for k, (c, l) in cl.items():
         print(f"fmnist-s DDIM-10 batch 32 ({k}), channels-last weights / default layout speed-up: {c / l:.2f}x ({c:.2f} s vs {l:.2f} s)")
     mr = malloc_ratio(a.threads)
     if mr is None: print("fmnist-s sampling with tune_malloc('keep'): skipped (not glibc, or no shipped fmnist-s)")
@@ -217,7 +201,7 @@ def main():
     if bf is not None:
         figs.append(figure("fmnist-s DDIM-10 sampling speed, bf16 autocast / fp32 (batch 32; the network only, native bf16)",
                            bf[0] / bf[1], 32 / bf[1], 32 / bf[0], 'img/s', higher_is_better=True))
-    for k, (c, l) in (cl or {}).items():
+    for k, (c, l) in cl.items():
         figs.append(figure(f"fmnist-s DDIM-10 sampling speed, channels-last weights / default layout ({k}, batch 32)",
                            c / l, 32 / l, 32 / c, 'img/s', higher_is_better=True,
                            note='adm_edu.device.inference_memory_format: what the command-line tools load on a CPU'))

@@ -12,7 +12,7 @@ on one activation, interleaved in this process.
     python bench/bench_unet.py [--steps 5] [--batch 64] [--modes fp32,channels_last,bf16,avx2] [--json out.json]
     python bench/bench_unet.py --profile [--batch 64]     # where the time goes: top ops of ours and diffusers (fp32)
 """
-import argparse, multiprocessing as mp, sys
+import argparse, sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
