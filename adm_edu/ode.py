@@ -11,10 +11,12 @@ import numpy as np
 import torch
 from fastcore.basics import patch
 from .schedule import Schedule, call_model
-from .sampling import resolve_steps, model_device, randn_on, check_model_output
+from .sampling import SamplingContext, register_sampler, resolve_steps, check_model_output
+from .sampling import sample
 
 # %% auto #0
-__all__ = ['to_ode', 'from_ode', 'euler_step', 'song_step', 'heun_step', 'ode_solve', 'reference_solution', 'ode_sample',
+__all__ = ['ODE_METHODS', 'ODE_SAMPLER', 'to_ode', 'from_ode', 'euler_step', 'song_step', 'heun_step', 'ode_solve',
+           'reference_solution', 'ode_sigmas', 'euler_sampling_step', 'song_sampling_step', 'heun_sampling_step',
            'ddim_encode', 'slerp', 'interpolate']
 
 # %% ../nbs/02_ddim_ode.ipynb #5b8a209b
@@ -46,41 +48,66 @@ def euler_step(xbar:torch.Tensor, # state at sigma
     return xbar + (sigma_next - sigma) * eps
 
 # %% ../nbs/02_ddim_ode.ipynb #3b2b65f5
-def song_step(xbar:torch.Tensor, sigma, sigma_next, eps:torch.Tensor) -> torch.Tensor:
-    "Song et al.'s VE probability-flow discretization: x_bar + (sigma_next^2 - sigma^2) / (2 sigma) * eps."
-    return xbar + (sigma_next ** 2 - sigma ** 2) / (2 * sigma) * eps
+def song_step(xbar: torch.Tensor, sigma, sigma_next, eps: torch.Tensor) -> torch.Tensor:
+    "Song et al.'s VE probability-flow step: x_bar + (sigma_next^2 - sigma^2) / (2 sigma) * eps."
+    return xbar + (sigma_next**2 - sigma**2) / (2 * sigma) * eps
 
-def heun_step(xbar:torch.Tensor, sigma, sigma_next,
-              eps:torch.Tensor, # eps at (x_bar, sigma)
-              eps_fn_next # callable x_bar_pred -> eps at (x_bar_pred, sigma_next); not called when sigma_next == 0
-             ) -> torch.Tensor:
-    "Heun's (trapezoidal) step for eq. 14: Euler predictor, then the mean of the slopes at both ends (Euler when sigma_next == 0)."
+
+def heun_step(
+    xbar: torch.Tensor,  # state at sigma
+    sigma,  # current noise level
+    sigma_next,  # next noise level
+    eps: torch.Tensor,  # eps at (x_bar, sigma)
+    eps_fn_next,  # x_bar_pred -> eps at (x_bar_pred, sigma_next); not called when sigma_next == 0
+) -> torch.Tensor:
+    "Heun's (trapezoidal) step for eq. 14: Euler predictor, then the mean slope (Euler at sigma 0)."
     pred = euler_step(xbar, sigma, sigma_next, eps)
-    if float(sigma_next) == 0: return pred
+    if float(sigma_next) == 0:
+        return pred
     return xbar + (sigma_next - sigma) * 0.5 * (eps + eps_fn_next(pred))
 
-_STEPS = {'euler': euler_step, 'song': song_step, 'heun': heun_step}
 
-def ode_solve(eps_fn, # eps_fn(x, sigma, i) -> eps, x in the diffusion scale, sigma a float, i the grid position
-              xbar:torch.Tensor, # initial state in the ODE scale, at sigmas[0]
-              sigmas, # 1-D grid of noise levels: decreasing to sample/decode, increasing to encode
-              method:str='euler', # 'euler' (= DDIM), 'song' or 'heun'
-              return_trajectory:bool=False # also return the state at every grid point
-             ):
-    "Integrate eq. 14 along `sigmas` with the chosen one-step method; returns the final x_bar (and the trajectory)."
-    if method not in _STEPS: raise ValueError(f"method must be one of {list(_STEPS)}, got {method!r}")
+ODE_METHODS = ('euler', 'song', 'heun')  # the one-step methods `ode_solve` integrates with
+
+
+def _check_grid(sigmas, method: str) -> list:
+    "The noise levels as floats: at least two, finite, >= 0, strictly monotone."
+    if method not in ODE_METHODS:
+        raise ValueError(f"method must be one of {list(ODE_METHODS)}, got {method!r}")
     sig = [float(s) for s in (sigmas.tolist() if isinstance(sigmas, torch.Tensor) else sigmas)]
-    if len(sig) < 2: raise ValueError("sigmas needs at least two noise levels")
-    if any(s < 0 or not math.isfinite(s) for s in sig): raise ValueError("noise levels must be finite and >= 0")
+    if len(sig) < 2:
+        raise ValueError("sigmas needs at least two noise levels")
+    if any(s < 0 or not math.isfinite(s) for s in sig):
+        raise ValueError("noise levels must be finite and >= 0")
     d = [b - a for a, b in zip(sig, sig[1:])]
-    if not (all(x < 0 for x in d) or all(x > 0 for x in d)): raise ValueError(f"sigmas must be strictly monotone, got {sig[:6]}...")
-    if method == 'song' and 0 in sig[:-1]: raise ValueError("Song's step divides by sigma: sigma may be 0 only at the end of the grid")
+    if not (all(x < 0 for x in d) or all(x > 0 for x in d)):
+        raise ValueError(f"sigmas must be strictly monotone, got {sig[:6]}...")
+    if method == 'song' and 0 in sig[:-1]:
+        raise ValueError("Song's step divides by sigma: sigma may be 0 only at the end of the grid")
+    return sig
+
+
+def ode_solve(
+    eps_fn,  # eps_fn(x, sigma, i) -> eps; x in the diffusion scale, i the grid position
+    xbar: torch.Tensor,  # initial state in the ODE scale, at sigmas[0]
+    sigmas,  # 1-D grid of noise levels: decreasing to sample/decode, increasing to encode
+    method: str = 'euler',  # 'euler' (= DDIM), 'song' or 'heun'
+    return_trajectory: bool = False,  # also return the state at every grid point
+):
+    "Integrate eq. 14 along `sigmas` with one of `ODE_METHODS`; the final x_bar (and the trajectory)."
+    sig = _check_grid(sigmas, method)
     traj = [xbar] if return_trajectory else None
     for i, (s, s1) in enumerate(zip(sig, sig[1:])):
         eps = eps_fn(from_ode(xbar, s), s, i)
-        if method == 'heun': xbar = heun_step(xbar, s, s1, eps, lambda xb, s1=s1, i=i: eps_fn(from_ode(xb, s1), s1, i + 1))
-        else: xbar = _STEPS[method](xbar, s, s1, eps)
-        if return_trajectory: traj.append(xbar)
+        if method == 'heun':
+            eps_next = lambda xb, s1=s1, i=i: eps_fn(from_ode(xb, s1), s1, i + 1)
+            xbar = heun_step(xbar, s, s1, eps, eps_next)
+        elif method == 'song':
+            xbar = song_step(xbar, s, s1, eps)
+        else:
+            xbar = euler_step(xbar, s, s1, eps)
+        if return_trajectory:
+            traj.append(xbar)
     return (xbar, torch.stack(traj)) if return_trajectory else xbar
 
 # %% ../nbs/02_ddim_ode.ipynb #21c5778d
@@ -101,81 +128,118 @@ def reference_solution(eps_fn, # eps_fn(x, sigma) -> eps, at any continuous sigm
     return torch.from_numpy(sol.y[:, -1]).reshape(shape)
 
 # %% ../nbs/02_ddim_ode.ipynb #c0d8792b
-def _grid(sched, steps):
+def ode_sigmas(ctx: SamplingContext) -> dict:
+    "The ODE's noise levels at every index: sigma_i = sqrt(1/alpha_bar_i - 1), and 0 below index 0."
+    sigma = ctx.sched.sqrt_recipm1_alpha_bar.tolist()
+    return dict(sigma=sigma, sigma_next=[0.0] + sigma[:-1])
+
+
+def _ode_start(ctx: SamplingContext, x: torch.Tensor, i: int) -> tuple:
+    "The noise levels at index i and i-1, the guided eps, x_bar and x0_hat = x_bar - sigma eps."
+    s, s_next = ctx.constants['sigma'][i], ctx.constants['sigma_next'][i]
+    eps = ctx.guided_eps(x, i)
+    xbar = to_ode(x, s)
+    return s, s_next, eps, xbar, xbar - s * eps
+
+
+def euler_sampling_step(ctx: SamplingContext, x: torch.Tensor, i: int) -> tuple:
+    "Euler on eq. 14 from index i to i-1: deterministic DDIM without clipping."
+    s, s_next, eps, xbar, pred_x0 = _ode_start(ctx, x, i)
+    return from_ode(euler_step(xbar, s, s_next, eps), s_next), pred_x0
+
+
+def song_sampling_step(ctx: SamplingContext, x: torch.Tensor, i: int) -> tuple:
+    "Song et al.'s VE probability-flow step on eq. 14 from index i to i-1."
+    s, s_next, eps, xbar, pred_x0 = _ode_start(ctx, x, i)
+    return from_ode(song_step(xbar, s, s_next, eps), s_next), pred_x0
+
+
+def heun_sampling_step(ctx: SamplingContext, x: torch.Tensor, i: int) -> tuple:
+    "Heun on eq. 14 from index i to i-1: a second network call at i-1 (Euler at the last step)."
+    s, s_next, eps, xbar, pred_x0 = _ode_start(ctx, x, i)
+    eps_next = lambda xbar_pred: ctx.guided_eps(from_ode(xbar_pred, s_next), i - 1)
+    return from_ode(heun_step(xbar, s, s_next, eps, eps_next), s_next), pred_x0
+
+
+ODE_SAMPLER = dict(prepare=ode_sigmas, stride='ddim')  # the grid of chapter 01's DDIM stride
+register_sampler('euler', euler_sampling_step, about='Euler on the DDIM ODE (= DDIM, no clipping)', **ODE_SAMPLER)
+register_sampler('heun', heun_sampling_step, about="Heun on the DDIM ODE (2 calls a step)", **ODE_SAMPLER)
+register_sampler('song', song_sampling_step, about="Song et al.'s probability-flow step", **ODE_SAMPLER)
+
+# %% ../nbs/02_ddim_ode.ipynb #o2enc001
+def _grid(sched: Schedule, steps) -> tuple:
+    "Noise levels sigma_{tau_S} > ... > sigma_{tau_1}, then 0, and the original timesteps."
     rs = resolve_steps(sched, steps, 'ddim')
     return rs.sqrt_recipm1_alpha_bar.flip(0).tolist() + [0.0], rs.timestep_map.flip(0)
 
-def _eps_caller(model, x_like, tmap, y, kw, eps_fn):
+
+def _eps_caller(model, x_like: torch.Tensor, tmap: torch.Tensor, y, model_kwargs: dict):
+    "eps_fn(x, sigma, i) for `ode_solve`: the network at grid position i, eps channels only."
     C, B = x_like.shape[1], x_like.shape[0]
-    tdev = tmap.to(x_like.device)
-    def f(x, s, i):
-        t = tdev[i].expand(B)
-        out = eps_fn(x, t) if eps_fn is not None else call_model(model, x, t, y, **kw)
+    t_on_device = tmap.to(x_like.device)
+
+    def eps_fn(x, s, i):
+        out = call_model(model, x, t_on_device[i].expand(B), y, **model_kwargs)
         check_model_output(out, x, None)
         return out[:, :C].to(x.dtype)
-    return f
 
-def ode_sample(model, # network called as model(x, t_original, y) -> eps (or eps and v)
-               sched:Schedule, # the schedule it was trained with
-               shape:tuple|None=None, # (B, C, ...); may be omitted when `noise` is given
-               steps=None, # as in `sample`: None, an int N (DDIM's uniform stride) or strictly decreasing original timesteps
-               method:str='euler', # 'euler' (= DDIM, eta 0), 'heun' or 'song'
-               noise:torch.Tensor|None=None, # x_T to decode (default: standard normal draw)
-               y:torch.Tensor|None=None, generator:torch.Generator|None=None, device=None,
-               return_trajectory:bool=False, # also return the states x_t (diffusion scale) at every grid point
-               model_kwargs:dict|None=None,
-               eps_fn=None, # eps_fn(x, t_original) -> model output, replaces the model call
-               dtype:torch.dtype=torch.float32):
-    "Deterministic sampling (decoding) by integrating the DDIM ODE (eq. 14) from x_T to x_0 on the timesteps `steps`."
-    device = model_device(model, device) if noise is None else noise.device
-    if noise is None:
-        if shape is None: raise ValueError("give `shape` or `noise`")
-        noise = randn_on(tuple(shape), generator, device, dtype)
-    sig, tmap = _grid(sched, steps)
-    f = _eps_caller(model, noise, tmap, y, model_kwargs or {}, eps_fn)
-    with torch.no_grad():
-        out = ode_solve(f, to_ode(noise, sig[0]), sig, method, return_trajectory)
-    if not return_trajectory: return from_ode(out, 0.)
-    xb, traj = out
-    s = torch.tensor(sig, dtype=traj.dtype, device=traj.device).reshape(-1, *([1] * noise.ndim))
-    return dict(sample=from_ode(xb, 0.), trajectory=from_ode(traj, s), timesteps=tmap)
+    return eps_fn
 
-def ddim_encode(model, # network called as model(x, t_original, y)
-                sched:Schedule, # the schedule it was trained with
-                x0:torch.Tensor, # clean data (B, C, ...)
-                steps=None, # the same sub-sequence you will decode with
-                method:str='euler', # 'euler' (DDIM inversion), 'heun' or 'song'
-                y:torch.Tensor|None=None, model_kwargs:dict|None=None, eps_fn=None,
-                return_trajectory:bool=False
-               ) -> torch.Tensor: # the encoding x_T (diffusion scale), same shape as x0
-    "Deterministic encoding x_0 -> x_T: integrate the DDIM ODE forward over the grid tau_1 < ... < tau_S (x_0 taken as the state at tau_1)."
+
+def ddim_encode(
+    model,  # called as model(x, t_original[, y]); any callable
+    sched: Schedule,  # the schedule it was trained with
+    x0: torch.Tensor,  # clean data (B, C, ...)
+    steps=None,  # the same sub-sequence you will decode with
+    method: str = 'euler',  # 'euler' (DDIM inversion), 'heun' or 'song'
+    y: torch.Tensor | None = None,  # class labels (B,) for a class-conditional model
+    model_kwargs: dict | None = None,  # extra keyword arguments for the model
+    return_trajectory: bool = False,  # also return the states at every grid point
+) -> torch.Tensor:  # the encoding x_T (diffusion scale), same shape as x0
+    "Encoding x_0 -> x_T: the DDIM ODE run forward over tau_1 < ... < tau_S (x_0 as the state at tau_1)."
     sig, tmap = _grid(sched, steps)
-    sig, tmap = sig[:-1][::-1], tmap.flip(0)            # increasing: sigma_{tau_1}, ..., sigma_{tau_S}
-    if len(sig) < 2: raise ValueError("encoding needs at least 2 steps")
-    f = _eps_caller(model, x0, tmap, y, model_kwargs or {}, eps_fn)
+    sig, tmap = sig[:-1][::-1], tmap.flip(0)  # increasing: sigma_{tau_1}, ..., sigma_{tau_S}
+    if len(sig) < 2:
+        raise ValueError("encoding needs at least 2 steps")
+    eps_fn = _eps_caller(model, x0, tmap, y, model_kwargs or {})
     with torch.no_grad():
-        out = ode_solve(f, to_ode(x0, sig[0]), sig, method, return_trajectory)
-    if not return_trajectory: return from_ode(out, sig[-1])
+        out = ode_solve(eps_fn, to_ode(x0, sig[0]), sig, method, return_trajectory)
+    if not return_trajectory:
+        return from_ode(out, sig[-1])
     s = torch.tensor(sig, dtype=x0.dtype, device=x0.device).reshape(-1, *([1] * x0.ndim))
     return dict(sample=from_ode(out[0], sig[-1]), trajectory=from_ode(out[1], s), timesteps=tmap)
 
-def slerp(z0:torch.Tensor, z1:torch.Tensor, # two encodings of the same shape (B, ...) or (...)
-          alpha:float # 0 gives z0, 1 gives z1
-         ) -> torch.Tensor:
-    "Spherical interpolation, per sample, between encodings (keeps the norm typical of Gaussian noise, unlike linear interpolation)."
-    if z0.shape != z1.shape: raise ValueError(f"z0 and z1 must have the same shape, got {tuple(z0.shape)} and {tuple(z1.shape)}")
-    a, b = z0.reshape(-1, z0.shape[-1]) if z0.ndim == 1 else z0.flatten(1), z1.reshape(-1, z1.shape[-1]) if z1.ndim == 1 else z1.flatten(1)
+
+def slerp(
+    z0: torch.Tensor,  # an encoding (B, ...) or (D,)
+    z1: torch.Tensor,  # another of the same shape
+    alpha: float,  # 0 gives z0, 1 gives z1
+) -> torch.Tensor:
+    "Spherical interpolation per sample (keeps the norm typical of Gaussian noise, unlike a line)."
+    if z0.shape != z1.shape:
+        raise ValueError(f"z0 and z1 must have the same shape, got {tuple(z0.shape)} and {tuple(z1.shape)}")
+    flat = lambda z: z.reshape(-1, z.shape[-1]) if z.ndim == 1 else z.flatten(1)
+    a, b = flat(z0), flat(z1)
     cos = ((a * b).sum(-1) / (a.norm(dim=-1) * b.norm(dim=-1))).clamp(-1, 1)
     th = torch.acos(cos)[:, None]
-    w0 = torch.where(th > 1e-6, torch.sin((1 - alpha) * th) / torch.sin(th), torch.full_like(th, 1 - alpha))
-    w1 = torch.where(th > 1e-6, torch.sin(alpha * th) / torch.sin(th), torch.full_like(th, alpha))
+    small = th <= 1e-6  # (nearly) parallel: the linear weights
+    w0 = torch.where(~small, torch.sin((1 - alpha) * th) / torch.sin(th), torch.full_like(th, 1 - alpha))
+    w1 = torch.where(~small, torch.sin(alpha * th) / torch.sin(th), torch.full_like(th, alpha))
     return (w0 * a + w1 * b).reshape(z0.shape)
 
 # %% ../nbs/02_ddim_ode.ipynb #5a9de9a2
-def interpolate(model, sched:Schedule, x_a:torch.Tensor, x_b:torch.Tensor, # two clean images (C, H, W) or points (D,)
-                n:int=9, # number of interpolants, endpoints included
-                steps=None, method:str='euler', spherical:bool=True):
-    "Encode two inputs, interpolate their codes (slerp or linear) and decode each interpolant; returns (n, *x_a.shape)."
+def interpolate(
+    model,  # called as model(x, t_original[, y]); any callable
+    sched: Schedule,  # the schedule it was trained with
+    x_a: torch.Tensor,  # a clean image (C, H, W) or point (D,)
+    x_b: torch.Tensor,  # another of the same shape
+    n: int = 9,  # number of interpolants, endpoints included
+    steps=None,  # the grid, as in `sample`
+    method: str = 'euler',  # 'euler', 'heun' or 'song'
+    spherical: bool = True,  # slerp (True) or a straight line between the codes
+):
+    "Encode two inputs, interpolate their codes and decode each interpolant; (n, *x_a.shape)."
     z = ddim_encode(model, sched, torch.stack([x_a, x_b]), steps=steps, method=method)
-    mix = [slerp(z[0], z[1], a) if spherical else (1 - a) * z[0] + a * z[1] for a in np.linspace(0, 1, n)]
-    return ode_sample(model, sched, noise=torch.stack(mix), steps=steps, method=method)
+    lerp = lambda a: (1 - a) * z[0] + a * z[1]
+    mix = torch.stack([slerp(z[0], z[1], a) if spherical else lerp(a) for a in np.linspace(0, 1, n)])
+    return sample(model, sched, mix.shape, steps, method, noise=mix)

@@ -6,17 +6,19 @@ Docs: https://adm-edu.github.io/adm_edu/ddim.html.md"""
 
 # %% ../nbs/01_ddim.ipynb #175c5070
 from __future__ import annotations
-import warnings, contextlib
+import contextlib
+import time
+from dataclasses import dataclass, field, fields, replace
+from typing import Callable
 import numpy as np
 import torch
 from fastcore.basics import patch
 from .errors import check_real, BadArgument
 from .schedule import Schedule, space_timesteps, noise_like, call_model, split_model_output
 from .device import default_device, warn_if_emulated_bf16
-from .guidance import make_guidance
 
 # %% auto #0
-__all__ = ['ddim_update', 'resolve_steps', 'model_device', 'randn_on', 'check_model_output', 'sample', 'quantize_8bit', 'sample_cascade']
+__all__ = ['SAMPLERS', 'ddim_update', 'resolve_steps', 'model_device', 'randn_on', 'check_model_output', 'SampleOptions', 'as_options', 'Sampler', 'register_sampler', 'get_sampler', 'SamplingContext', 'ddim_constants', 'ddim_sampling_step', 'ancestral_sampling_step', 'sample', 'to_uint8', 'generate', 'quantize_8bit', 'sample_cascade']
 
 # %% ../nbs/01_ddim.ipynb #6d7dc289
 def _check_eta(eta): return check_real(eta, 'eta', hint='0: deterministic DDIM, 1: DDPM variance')
@@ -133,208 +135,505 @@ def ddim_gamma(self:Schedule, eta:float=1.0 # DDIM's eta; > 0 (Theorem 1 needs s
     return d ** 2 / (2 * s2)
 
 # %% ../nbs/01_ddim.ipynb #13f21522
-def resolve_steps(sched:Schedule, # the full schedule the model was trained with
-                  steps=None, # None: all of `sched`; int N: N evenly spaced steps; list: original timesteps, strictly decreasing
-                  sampler:str='ddim', # 'ddim' (DDIM's uniform stride) or 'ancestral' (iDDPM respacing) for an int `steps`
-                  spacing:str='official' # for an int `steps`: 'official' (the above) or 'trailing' (the stride down from T-1)
-                 ) -> Schedule:
+def _check_int_steps(steps, T, spacing):
+    if not 1 <= steps <= T:
+        raise ValueError(f"steps must be between 1 and T={T}, got {steps}")
+    if spacing not in ('official', 'trailing'):
+        raise BadArgument(f"spacing must be 'official' or 'trailing', got {spacing!r}")
+
+
+def _int_steps_to_keep(T, steps, stride, spacing) -> list:
+    "Original timesteps for an int `steps`: DDIM's stride, iDDPM's even respacing, or trailing."
+    if spacing == 'trailing':
+        return space_timesteps(T, f'trailing{steps}')
+    if stride == 'ddim':
+        try:
+            return space_timesteps(T, f'ddim{steps}')
+        except ValueError:  # no integer stride gives exactly `steps`: even spacing
+            return space_timesteps(T, steps)
+    return space_timesteps(T, steps)
+
+
+def _check_timestep_list(steps, T) -> list:
+    "A user's list of original timesteps: integers, strictly decreasing, inside [0, T)."
+    is_array = isinstance(steps, (torch.Tensor, np.ndarray))
+    seq = torch.as_tensor(steps).flatten().tolist() if is_array else list(steps)
+    if not seq:
+        raise ValueError("steps must be a non-empty sequence of timesteps")
+    if not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in seq):
+        raise TypeError(f"steps must hold integer timesteps, got {seq[:5]}...")
+    if any(a <= b for a, b in zip(seq, seq[1:])):
+        raise ValueError(
+            "a timestep sequence must be strictly decreasing "
+            f"(sampling order, e.g. [999, 899, ..., 0]), got {seq}"
+        )
+    if seq[-1] < 0 or seq[0] >= T:
+        raise ValueError(f"timesteps must lie in [0, {T}), got {seq[0]}..{seq[-1]}")
+    if len(seq) > T:
+        raise ValueError(f"steps must be between 1 and T={T}")
+    return seq
+
+
+def resolve_steps(
+    sched: Schedule,  # the full schedule the model was trained with
+    steps=None,  # None: all of `sched`; int N: N spaced steps; list: original timesteps, decreasing
+    sampler: str = 'ddim',  # a name in `SAMPLERS`: its `stride` picks the spacing of an int `steps`
+    spacing: str = 'official',  # int `steps`: 'official' (the sampler's stride) or 'trailing' (from T-1)
+) -> Schedule:
     "The schedule to sample with: `sched` itself or `sched.respace(...)` on the chosen sub-sequence tau."
-    if steps is None: return sched
+    if steps is None:
+        return sched
     T = sched.T
     if isinstance(steps, (int, np.integer)) and not isinstance(steps, bool):
-        if not 1 <= steps <= T: raise ValueError(f"steps must be between 1 and T={T}, got {steps}")
-        if spacing not in ('official', 'trailing'): raise BadArgument(f"spacing must be 'official' or 'trailing', got {spacing!r}")
-        if steps == T: return sched
-        if spacing == 'trailing': keep = space_timesteps(T, f'trailing{int(steps)}')
-        elif sampler == 'ddim':
-            try: keep = space_timesteps(T, f'ddim{int(steps)}')
-            except ValueError: keep = space_timesteps(T, int(steps))
-        else: keep = space_timesteps(T, int(steps))
+        _check_int_steps(steps, T, spacing)
+        if steps == T:
+            return sched
+        keep = _int_steps_to_keep(T, int(steps), get_sampler(sampler).stride, spacing)
     else:
-        seq = torch.as_tensor(steps).flatten().tolist() if isinstance(steps, (torch.Tensor, np.ndarray)) else list(steps)
-        if not seq: raise ValueError("steps must be a non-empty sequence of timesteps")
-        if not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in seq):
-            raise TypeError(f"steps must hold integer timesteps, got {seq[:5]}...")
-        if any(a <= b for a, b in zip(seq, seq[1:])):
-            raise ValueError(f"a timestep sequence must be strictly decreasing (sampling order, e.g. [999, 899, ..., 0]), got {seq}")
-        if seq[-1] < 0 or seq[0] >= T: raise ValueError(f"timesteps must lie in [0, {T}), got {seq[0]}..{seq[-1]}")
-        if len(seq) > T: raise ValueError(f"steps must be between 1 and T={T}")
-        keep = seq
-    # indices of the given (possibly already respaced) schedule, mapped back to its original timesteps by respace
+        keep = _check_timestep_list(steps, T)
+    # indices of the given (possibly already respaced) schedule, mapped back to original timesteps
     return sched.respace(keep)
 
 # %% ../nbs/01_ddim.ipynb #c8290ee2
-def model_device(model, # a network (its parameters' device is used) or any callable
-                 device=None # an explicit choice wins
-                ) -> torch.device:
+def model_device(
+    model,  # a network (its parameters' device is used) or any callable
+    device=None,  # an explicit choice wins
+) -> torch.device:
     "Where to sample: `device` if given, else the model's parameters' device, else `default_device()`."
-    if device is not None: return default_device(device)
-    ps = getattr(model, 'parameters', None)
-    if callable(ps):
-        p = next(iter(ps()), None)
-        if p is not None: return p.device
+    if device is not None:
+        return default_device(device)
+    params = getattr(model, 'parameters', None)
+    if callable(params):
+        p = next(iter(params()), None)
+        if p is not None:
+            return p.device
     return default_device()
 
-def randn_on(shape:tuple, generator:torch.Generator|None, device:torch.device, dtype:torch.dtype) -> torch.Tensor:
+
+def randn_on(shape: tuple, generator: torch.Generator | None, device: torch.device, dtype) -> torch.Tensor:
     "N(0, I) of `shape` drawn with `generator` (on the generator's own device) and moved to `device`."
-    gdev = generator.device if generator is not None else device
-    z = torch.randn(shape, generator=generator, device=gdev, dtype=dtype)
-    return z if gdev == device else z.to(device)
+    gen_device = generator.device if generator is not None else device
+    z = torch.randn(shape, generator=generator, device=gen_device, dtype=dtype)
+    return z if gen_device == device else z.to(device)
 
-def check_model_output(out, # what the network returned
-                       x:torch.Tensor, # its input x_t
-                       learn_sigma:bool|None # True: 2C channels expected; False: C; None: either
-                      ):
+
+def check_model_output(
+    out,  # what the network returned
+    x: torch.Tensor,  # its input x_t
+    learn_sigma: bool | None,  # True: 2C channels expected; False: C; None: either
+):
     "A clear error unless the network returned eps (C channels) or eps and v (2C channels) for `x`."
-    if not isinstance(out, torch.Tensor): raise TypeError(f"the model must return a tensor, got {type(out).__name__}")
-    C = x.shape[1]
-    if out.shape[0] != x.shape[0] or out.shape[2:] != x.shape[2:] or out.shape[1] not in ((2 * C,) if learn_sigma else (C,) if learn_sigma is False else (C, 2 * C)):
-        raise ValueError(f"the model returned shape {tuple(out.shape)}; expected {(x.shape[0], C) + tuple(x.shape[2:])} (eps) "
-                         f"or {(x.shape[0], 2 * C) + tuple(x.shape[2:])} (eps and v) for x of shape {tuple(x.shape)}")
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"the model must return a tensor, got {type(out).__name__}")
+    B, C, rest = x.shape[0], x.shape[1], tuple(x.shape[2:])
+    channels = {True: (2 * C,), False: (C,), None: (C, 2 * C)}[learn_sigma]
+    if out.shape[0] == B and tuple(out.shape[2:]) == rest and out.shape[1] in channels:
+        return
+    raise ValueError(
+        f"the model returned shape {tuple(out.shape)}; expected {(B, C) + rest} (eps) "
+        f"or {(B, 2 * C) + rest} (eps and v) for x of shape {tuple(x.shape)}"
+    )
 
-def sample(model, # network called as model(x, t_original, y) -> eps or (eps, v); unused if `eps_fn` is given
-           sched:Schedule, # the schedule the model was trained with (full T)
-           shape:tuple, # output shape (B, C, ...)
-           steps=None, # None: every step of `sched`; int N; or a strictly decreasing list of original timesteps
-           eta:float=0.0, # DDIM eta (0 deterministic; 1 DDPM variance); ignored by 'ancestral'
-           sampler:str='ddim', # 'ddim' (eq. 12) or 'ancestral' (p_sample, fixed or learned variance)
-           y:torch.Tensor|None=None, # class labels (B,) passed to the model (and the guidance)
-           generator:torch.Generator|None=None, # seeds x_T and every noise draw (put it on `device` for speed)
-           device=None, # default: the model's device, else `default_device()`
-           clip_denoised:bool=True, # clip x0_hat to [-1, 1]
-           progress:bool=True, # show a progress bar
-           return_trajectory:bool=False, # also return every x_t and x0_hat (stacked, on the device)
-           model_kwargs:dict|None=None, # extra keyword arguments for the model
-           noise:torch.Tensor|None=None, # x_T to start from (default: standard normal draw)
-           eps_fn=None, # eps_fn(x, t_index, t_original) -> model output; replaces the model call
-           guidance=None, # from `adm_edu.guidance.make_guidance` (or any object with .eps / .mean hooks and optional .prepare)
-           learn_sigma:bool|None=None, # None infers from the output channels
-           fixed_variance:str='small', # ancestral without learned sigma: 'small' (beta-tilde) or 'large' (beta)
-           spacing:str='official', # int `steps`: 'official' (ddimN / iDDPM respacing) or 'trailing' (diffusers' trailing, from T-1)
-           dtype:torch.dtype=torch.float32, # dtype of x
-           autocast:torch.dtype|None=None, # run the network under torch.autocast in this dtype (e.g. `autocast_dtype(device)`); the updates stay in `dtype`
-           **legacy # classifier=, guidance_scale=, cfg_scale= of release 0.1: deprecated, use guidance=make_guidance(...)
-          ):
-    "Generate `shape` samples with DDIM (any eta) or ancestral sampling over `steps`; returns x_0, or a dict with the trajectory."
-    eta = _check_eta(eta)
-    if sampler not in ('ddim', 'ancestral'): raise BadArgument(f"sampler must be 'ddim' or 'ancestral', got {sampler!r}")
+# %% ../nbs/01_ddim.ipynb #s1opt001
+@dataclass
+class SampleOptions:
+    "The rarely changed settings of `sample`, `generate` and `sample_cascade`, in one place."
+
+    clip_denoised: bool = True  # clip x0_hat to [-1, 1] (DDIM then re-derives eps from it)
+    fixed_variance: str = 'small'  # ancestral without learned sigma: 'small' (beta-tilde) or 'large'
+    spacing: str = 'official'  # int `steps`: 'official' (the sampler's stride) or 'trailing'
+    learn_sigma: bool | None = None  # does the output carry v channels? None: from the channel count
+    model_kwargs: dict | None = None  # extra keyword arguments for the model (e.g. low_res=)
+    device: str | torch.device | None = None  # default: the model's device, else `default_device()`
+    dtype: torch.dtype = torch.float32  # dtype of x and of every update
+    autocast: torch.dtype | None = None  # run only the network under autocast (bf16 or fp16)
+    progress: bool = False  # show a progress bar
+
+
+def as_options(
+    options=None,  # None, a `SampleOptions`, or a dict of its fields
+    **changes,  # fields to set on top (e.g. device=...)
+) -> SampleOptions:
+    "A `SampleOptions` from what a caller gave, with one clear error for an unknown field."
+    if options is None:
+        options = SampleOptions()
+    elif isinstance(options, dict):
+        names = {f.name for f in fields(SampleOptions)}
+        unknown = sorted(set(options) - names)
+        if unknown:
+            raise BadArgument(f"unknown sampling options {unknown}; known: {sorted(names)}")
+        options = SampleOptions(**options)
+    elif not isinstance(options, SampleOptions):
+        raise BadArgument(f"options must be a SampleOptions or a dict, got {type(options).__name__}")
+    if options.fixed_variance not in ('small', 'large'):
+        raise BadArgument(f"fixed_variance must be 'small' or 'large', got {options.fixed_variance!r}")
+    if options.autocast not in (None, torch.bfloat16, torch.float16):
+        raise BadArgument(
+            f"autocast must be None, torch.bfloat16 or torch.float16, got {options.autocast!r}"
+        )
+    return replace(options, **changes) if changes else options
+
+# %% ../nbs/01_ddim.ipynb #s1reg002
+@dataclass(frozen=True)
+class Sampler:
+    "A reverse-process method: one step function and what the loop needs to know about it."
+
+    step: Callable  # step(ctx, x, i) -> (x at index i-1, x0_hat): one step from index i
+    prepare: Callable | None = None  # prepare(ctx) -> dict of per-step constants, computed once
+    stride: str = 'ddim'  # int `steps`: 'ddim' (DDIM's uniform stride) or 'even' (iDDPM respacing)
+    uses_eta: bool = False  # does `eta` mean something to it (only DDIM's family)
+    about: str = ''  # one line for `--help` and the docs
+
+
+SAMPLERS: dict[str, Sampler] = {}  # the one list of reverse-process methods
+
+
+def register_sampler(
+    name: str,  # the name `sample(..., sampler=name)` and `--sampler` take
+    step: Callable,  # step(ctx, x, i) -> (x_{i-1}, x0_hat)
+    **settings,  # the other fields of `Sampler`: prepare, stride, uses_eta, about
+) -> Sampler:
+    "Add (or replace) a sampler in `SAMPLERS`; every entry point that samples lists it from there."
+    entry = Sampler(step, **settings)
+    if entry.stride not in ('ddim', 'even'):
+        raise BadArgument(f"stride must be 'ddim' or 'even', got {entry.stride!r}")
+    SAMPLERS[name] = entry
+    return entry
+
+
+def get_sampler(name: str) -> Sampler:
+    "The registered sampler `name`, or one clear error listing the registered names."
+    if name not in SAMPLERS:
+        raise BadArgument(f"sampler must be one of {list(SAMPLERS)}, got {name!r}")
+    return SAMPLERS[name]
+
+# %% ../nbs/01_ddim.ipynb #s1ctx003
+class SamplingContext:
+    "What a sampler's step may use: the schedule being sampled, the network call, guidance and noise."
+
+    def __init__(
+        self,
+        model,  # called as model(x, t_original[, y], **model_kwargs) -> eps or (eps, v)
+        sched: Schedule,  # the (respaced) schedule: index i is original timestep timestep_map[i]
+        shape: tuple,  # (B, C, ...) of x
+        eta: float,  # DDIM's eta (0 for the other samplers)
+        y,  # class labels (B,) on the device, or None
+        guidance,  # an object with optional .eps / .mean hooks, or None
+        generator,  # seeds every noise draw
+        options: SampleOptions,  # the rest; `options.device` is already resolved
+    ):
+        self.model, self.sched, self.shape, self.eta, self.y = model, sched, shape, eta, y
+        self.guidance, self.generator, self.options = guidance, generator, options
+        self.device, self.dtype = options.device, options.dtype
+        S, B = sched.T, shape[0]
+        # per-step timestep tensors, made once: the loop does no host-device synchronisation
+        self.t_index = torch.arange(S, device=self.device)[:, None].expand(S, B).contiguous()
+        t_orig = sched.timestep_map.to(self.device)
+        self.t_orig = t_orig[:, None].expand(S, B).contiguous()
+        self.constants = {}  # what the sampler's `prepare` computed
+
+    def model_output(self, x: torch.Tensor, i: int) -> torch.Tensor:
+        "The raw network output at index i (eps, or eps and v), checked, in x's dtype."
+        o = self.options
+        amp = torch.autocast(self.device.type, dtype=o.autocast) if o.autocast else contextlib.nullcontext()
+        with amp:
+            out = call_model(self.model, x, self.t_orig[i], self.y, **(o.model_kwargs or {}))
+        check_model_output(out, x, o.learn_sigma)
+        return out.to(self.dtype)  # a no-op unless under autocast
+
+    def eps_hook(self, x: torch.Tensor, i: int):
+        "The guidance's eps -> eps' at index i (classifier guidance, eq. 14), or None without one."
+        hook = getattr(self.guidance, 'eps', None)
+        if hook is None:
+            return None
+        return lambda eps: hook(self.sched, eps, x, self.t_index[i], self.t_orig[i], self.y)
+
+    def guided_eps(self, x: torch.Tensor, i: int) -> torch.Tensor:
+        "eps at index i, shifted by the guidance's eps hook when there is one."
+        eps = self.model_output(x, i)[:, : self.shape[1]]
+        hook = self.eps_hook(x, i)
+        return eps if hook is None else hook(eps)
+
+    def guided_mean(self, out: dict, x: torch.Tensor, i: int) -> torch.Tensor:
+        "The ancestral mean at index i, shifted by the guidance's mean hook (Algorithm 1)."
+        hook = getattr(self.guidance, 'mean', None)
+        if hook is None:
+            return out['mean']
+        return hook(self.sched, out, x, self.t_index[i], self.t_orig[i], self.y)
+
+    def noise(self) -> torch.Tensor:
+        "A fresh N(0, I) draw like x, from the sampler's generator."
+        return randn_on(self.shape, self.generator, self.device, self.dtype)
+
+# %% ../nbs/01_ddim.ipynb #s1stp005
+def ddim_constants(ctx: SamplingContext) -> dict:
+    "DDIM's eq. 12 coefficients at every index of the schedule, computed once on the device."
+    S, ndim = ctx.sched.T, len(ctx.shape)
+    idx = torch.arange(S, device=ctx.device)
+    probe = torch.empty((S,) + (1,) * (ndim - 1), device=ctx.device, dtype=ctx.dtype)
+    return ctx.sched.ddim_coefs(idx, probe, ctx.eta)
+
+
+def ddim_sampling_step(ctx: SamplingContext, x: torch.Tensor, i: int) -> tuple:
+    "DDIM eq. 12 from index i to i-1; sigma(eta) z is added for eta > 0 (no noise at the last step)."
+    c = {k: v[i] for k, v in ctx.constants.items()}
+    eps = ctx.model_output(x, i)[:, : ctx.shape[1]]
+    z = ctx.noise() if ctx.eta > 0 and i > 0 else None
+    return ddim_update(c, x, eps, z, ctx.options.clip_denoised, ctx.eps_hook(x, i))
+
+
+def ancestral_sampling_step(ctx: SamplingContext, x: torch.Tensor, i: int) -> tuple:
+    "x_{t-1} ~ N(mu_theta, Sigma_theta): DDPM, with iDDPM's learned variance when the model has one."
+    o = ctx.options
+    out = ctx.sched.p_mean_variance(
+        ctx.model_output(x, i),
+        x,
+        ctx.t_index[i],
+        learn_sigma=o.learn_sigma,
+        clip_denoised=o.clip_denoised,
+        fixed_variance=o.fixed_variance,
+    )
+    out['mean'] = ctx.guided_mean(out, x, i)
+    z = ctx.noise() if i > 0 else torch.zeros_like(x)
+    return _p_sample_from(out, x, ctx.t_index[i], z).to(ctx.dtype), out['pred_x0']
+
+
+register_sampler(
+    'ddim',
+    ddim_sampling_step,
+    prepare=ddim_constants,
+    stride='ddim',
+    uses_eta=True,
+    about="DDIM eq. 12; eta=0 deterministic, eta=1 DDPM's variance",
+)
+register_sampler(
+    'ancestral',
+    ancestral_sampling_step,
+    stride='even',
+    about="DDPM's ancestral step; iDDPM's learned variance when the model has one",
+)
+
+# %% ../nbs/01_ddim.ipynb #s1smp007
+def _check_shape(shape) -> tuple:
     shape = tuple(int(s) for s in shape)
-    if len(shape) < 2 or min(shape) < 1: raise BadArgument(f"shape must be (B, C, ...) with positive sizes, got {shape}")
-    if model is None and eps_fn is None: raise BadArgument("give a model or an eps_fn")
-    if legacy: guidance = _legacy_guidance(guidance, **legacy)
-    device = model_device(model, device)
-    rs = resolve_steps(sched, steps, sampler, spacing)
-    B, S = shape[0], rs.T
-    if y is not None:
-        y = torch.as_tensor(y, device=device)
-        if y.shape != (B,): raise BadArgument(f"y must hold one label per sample, shape ({B},), got {tuple(y.shape)}")
-    T_model, T_sched = getattr(model, 'diffusion_T', None), int(sched.timestep_map[-1]) + 1
-    if T_model is not None and T_model != T_sched:   # set by load_pretrained / load_checkpoint from the model's record
-        raise BadArgument(f"the model was trained with T={T_model} diffusion steps but the schedule has T={T_sched}: "
-                          f"sample with the schedule it was trained with (load_pretrained returns it) and choose `steps` to go faster")
-    if guidance is not None and hasattr(guidance, 'prepare'): model = guidance.prepare(model, shape, y, eps_fn)
-    x = randn_on(shape, generator, device, dtype) if noise is None else noise_like(torch.empty(shape, device='meta'), noise).to(device, dtype)
-    # per-step constants, computed once: indices, original timesteps, DDIM coefficients
-    idx = torch.arange(S, device=device)
-    t_idx = idx[:, None].expand(S, B).contiguous()
-    t_orig = rs.timestep_map.to(device)[:, None].expand(S, B).contiguous()
-    probe = torch.empty((S,) + (1,) * (len(shape) - 1), device=device, dtype=dtype)
-    coefs = rs.ddim_coefs(idx, probe, eta) if sampler == 'ddim' else None
-    kw = model_kwargs or {}
-    if autocast not in (None, torch.bfloat16, torch.float16):
-        raise BadArgument(f"autocast must be None, torch.bfloat16 or torch.float16, got {autocast!r}")
-    if autocast == torch.bfloat16: warn_if_emulated_bf16(device, 'bf16 autocast sampling')
-    amp = torch.autocast(device.type, dtype=autocast) if autocast is not None else contextlib.nullcontext()
-    guide_eps = getattr(guidance, 'eps', None) if guidance is not None else None
-    guide_mean = getattr(guidance, 'mean', None) if guidance is not None else None
-    traj, preds = ([x], []) if return_trajectory else (None, None)
-    it = range(S - 1, -1, -1)
-    if progress:
-        from fastprogress.fastprogress import progress_bar
-        it = progress_bar(it, total=S, leave=False)
-    with torch.no_grad():
-        for i in it:
-            ti, to = t_idx[i], t_orig[i]
-            with amp: out = eps_fn(x, ti, to) if eps_fn is not None else call_model(model, x, to, y, **kw)
-            check_model_output(out, x, learn_sigma)
-            out = out.to(dtype)   # a no-op unless under autocast
-            if sampler == 'ddim':
-                eps = out[:, :shape[1]]
-                c = {k: v[i] for k, v in coefs.items()}
-                z = randn_on(shape, generator, device, dtype) if eta > 0 and i > 0 else None
-                hook = None if guide_eps is None else (lambda e, x=x, ti=ti, to=to: guide_eps(rs, e, x, ti, to, y))
-                x, pred_x0 = ddim_update(c, x, eps, z, clip_denoised, hook)
-            else:
-                o = rs.p_mean_variance(out, x, ti, learn_sigma=learn_sigma, clip_denoised=clip_denoised, fixed_variance=fixed_variance)
-                if guide_mean is not None: o['mean'] = guide_mean(rs, o, x, ti, to, y)
-                z = randn_on(shape, generator, device, dtype) if i > 0 else torch.zeros_like(x)
-                x, pred_x0 = _p_sample_from(o, x, ti, z).to(dtype), o['pred_x0']
-            if return_trajectory: traj.append(x); preds.append(pred_x0)
-    if not return_trajectory: return x
-    return dict(sample=x, trajectory=torch.stack(traj), pred_x0=torch.stack(preds), timesteps=rs.timestep_map.flip(0))
+    if len(shape) < 2 or min(shape) < 1:
+        raise BadArgument(f"shape must be (B, C, ...) with positive sizes, got {shape}")
+    return shape
 
-def _legacy_guidance(guidance, classifier=None, guidance_scale:float=0.0, cfg_scale:float=0.0, **other):
-    "Release 0.1's `sample(classifier=, guidance_scale=, cfg_scale=)`, kept for one release: builds `make_guidance(...)`."
-    if other: raise TypeError(f"sample() got unexpected keyword arguments {sorted(other)}")
-    warnings.warn("sample(classifier=, guidance_scale=, cfg_scale=) is deprecated and goes in the next release: "
-                  "pass guidance=adm_edu.guidance.make_guidance(classifier, scale=, cfg_scale=)", DeprecationWarning, stacklevel=3)
-    if guidance is not None: raise BadArgument("pass either guidance= or the deprecated classifier=/guidance_scale=/cfg_scale=, not both")
-    return make_guidance(classifier, scale=guidance_scale, cfg_scale=cfg_scale)
+
+def _check_labels(y, B: int, device):
+    if y is None:
+        return None
+    y = torch.as_tensor(y, device=device)
+    if y.shape != (B,):
+        raise BadArgument(f"y must hold one label per sample, shape ({B},), got {tuple(y.shape)}")
+    return y
+
+
+def _check_model_T(model, sched: Schedule):
+    "The schedule must be the one the model was trained with (load_pretrained sets `diffusion_T`)."
+    T_model, T_sched = getattr(model, 'diffusion_T', None), int(sched.timestep_map[-1]) + 1
+    if T_model is not None and T_model != T_sched:
+        raise BadArgument(
+            f"the model was trained with T={T_model} diffusion steps but the schedule has "
+            f"T={T_sched}: sample with the schedule it was trained with (load_pretrained returns it) "
+            "and choose `steps` to go faster"
+        )
+
+
+def _initial_noise(shape, noise, generator, opts: SampleOptions) -> torch.Tensor:
+    "x_T: the given `noise` (checked against `shape`) or a standard normal draw."
+    if noise is None:
+        return randn_on(shape, generator, opts.device, opts.dtype)
+    return noise_like(torch.empty(shape, device='meta'), noise).to(opts.device, opts.dtype)
+
+
+def _steps_with_progress(S: int, progress: bool):
+    "Indices S-1, ..., 0, with a progress bar if asked."
+    it = range(S - 1, -1, -1)
+    if not progress:
+        return it
+    from fastprogress.fastprogress import progress_bar
+
+    return progress_bar(it, total=S, leave=False)
+
+
+def sample(
+    model,  # called as model(x, t_original[, y], **model_kwargs) -> eps or (eps, v); any callable
+    sched: Schedule,  # the schedule the model was trained with (full T)
+    shape: tuple,  # output shape (B, C, ...)
+    steps=None,  # None: every step; int N; or strictly decreasing original timesteps
+    sampler: str = 'ddim',  # a name in `SAMPLERS`: 'ddim', 'ancestral', 'euler', 'heun', 'song', ...
+    eta: float = 0.0,  # DDIM's eta (0 deterministic, 1 DDPM's variance); 'ddim' only
+    y: torch.Tensor | None = None,  # class labels (B,) for the model and the guidance
+    guidance=None,  # from `make_guidance` (or any object with .eps / .mean / .prepare hooks)
+    generator: torch.Generator | None = None,  # seeds x_T and every noise draw
+    noise: torch.Tensor | None = None,  # x_T to start from (default: a standard normal draw)
+    return_trajectory: bool = False,  # also return every x_t and x0_hat (stacked, on the device)
+    options: SampleOptions | dict | None = None,  # rarely changed settings (`SampleOptions`)
+):
+    "Generate `shape` samples with a registered sampler over `steps`; x_0, or a dict with the trajectory."
+    method = get_sampler(sampler)
+    eta = _check_eta(eta)
+    if eta != 0 and not method.uses_eta:
+        raise BadArgument(f"eta is a parameter of 'ddim'; sampler {sampler!r} takes none (use eta=0)")
+    shape = _check_shape(shape)
+    if not callable(model):
+        raise BadArgument(f"model must be a callable model(x, t[, y]), got {type(model).__name__}")
+    opts = as_options(options)
+    opts = replace(opts, device=model_device(model, opts.device))
+    rs = resolve_steps(sched, steps, sampler, opts.spacing)
+    y = _check_labels(y, shape[0], opts.device)
+    _check_model_T(model, sched)
+    if opts.autocast == torch.bfloat16:
+        warn_if_emulated_bf16(opts.device, 'bf16 autocast sampling')
+    if guidance is not None and hasattr(guidance, 'prepare'):
+        model = guidance.prepare(model, shape, y)
+    x = _initial_noise(shape, noise, generator, opts)
+    ctx = SamplingContext(model, rs, shape, eta, y, guidance, generator, opts)
+    ctx.constants = method.prepare(ctx) if method.prepare is not None else {}
+    xs, x0s = [x], []
+    with torch.no_grad():
+        for i in _steps_with_progress(rs.T, opts.progress):
+            x, pred_x0 = method.step(ctx, x, i)
+            if return_trajectory:
+                xs.append(x)
+                x0s.append(pred_x0)
+    if not return_trajectory:
+        return x
+    timesteps = rs.timestep_map.flip(0)
+    return dict(sample=x, trajectory=torch.stack(xs), pred_x0=torch.stack(x0s), timesteps=timesteps)
+
+# %% ../nbs/01_ddim.ipynb #s1gen008
+def to_uint8(x: torch.Tensor) -> np.ndarray:  # images in [-1, 1], (N, C, H, W) -> uint8 (N, H, W, C)
+    "8-bit pixels, channels last: round((x+1)*127.5), clipped (the inverse of `data.to_unit_range`)."
+    if x.ndim != 4:
+        raise ValueError(f"expected images (N, C, H, W), got shape {tuple(x.shape)}")
+    pixels = ((x.detach().float().cpu() + 1) * 127.5).round().clamp(0, 255)
+    return pixels.to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def generate(
+    model,  # a network with `in_channels` and `image_size` (a `UNet`)
+    sched: Schedule,  # the schedule it was trained with
+    n: int,  # number of images
+    steps=25,  # as in `sample`
+    sampler: str = 'ddim',  # a name in `SAMPLERS`
+    eta: float = 0.0,  # DDIM's eta
+    labels: torch.Tensor | None = None,  # class labels (n,) or None (unconditional)
+    guidance=None,  # from `make_guidance`, or None
+    seed: int = 0,  # seeds a generator on the model's device
+    batch_size: int = 256,  # images per call of `sample`
+    options: SampleOptions | dict | None = None,  # as in `sample`
+) -> tuple:  # (uint8 images (n, H, W, C), labels or None, seconds)
+    "Sample `n` images in batches with one seeded generator: the one entry point for many images."
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise BadArgument(f"n must be a positive number of images, got {n!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise BadArgument(f"batch_size must be a positive int, got {batch_size!r}")
+    opts = as_options(options)
+    dev = model_device(model, opts.device)
+    C, H = model.in_channels, model.image_size
+    g = torch.Generator(device=dev).manual_seed(seed)
+    out, t0 = [], time.time()
+    for i in range(0, n, batch_size):
+        b = min(batch_size, n - i)
+        y = None if labels is None else labels[i : i + b].to(dev)
+        x = sample(model, sched, (b, C, H, H), steps, sampler, eta, y, guidance, g, options=opts)
+        out.append(to_uint8(x))
+    return np.concatenate(out), labels, time.time() - t0
 
 # %% ../nbs/11_upsampling.ipynb #u11a0022
-def quantize_8bit(x:torch.Tensor) -> torch.Tensor:
-    "Round images in [-1, 1] to the 256 levels an 8-bit file keeps (what the official pipeline hands its upsampler)."
+def quantize_8bit(x: torch.Tensor) -> torch.Tensor:
+    "Images in [-1, 1] rounded to the 256 levels of an 8-bit file (what the official pipeline hands on)."
     return ((x + 1) * 127.5).round().clamp(0, 255) / 127.5 - 1
 
-def sample_cascade(base, # low-resolution diffusion model, called as base(x, t[, y])
-                   base_sched:Schedule, # the schedule `base` was trained with
-                   upsampler, # super-resolution model, called as upsampler(x, t[, y], low_res=...) (a `SuperResUNet`)
-                   up_sched:Schedule, # the schedule `upsampler` was trained with
-                   y=None, # class labels (n,): given to each class-conditional model and to the base's guidance
-                   n:int|None=None, # number of images (default: len(y))
-                   base_steps=25, # steps of the base: int, None (every step of `base_sched`) or original timesteps, as in `sample`
-                   up_steps=25, # steps of the upsampler
-                   base_sampler:str='ddim', # 'ddim' or 'ancestral'
-                   up_sampler:str='ddim', # 'ddim' or 'ancestral'
-                   base_eta:float=0.0, # DDIM eta of the base
-                   up_eta:float=0.0, # DDIM eta of the upsampler
-                   guidance=None, # `make_guidance(...)` for the base only (ADM-G + ADM-U); the upsampler is not guided
-                   quantize:bool=True, # round the base samples to 8-bit levels before upsampling (the official pipeline saves them as uint8)
-                   generator:torch.Generator|None=None, # seeds both stages
-                   device=None, # default: the base model's device
-                   batch_size:int|None=None, # images per batch (default: all n at once)
-                   progress:bool=False # progress bars
-                  ) -> tuple: # (low-res samples (n, C, s, s), high-res samples (n, C, S, S)), both in [-1, 1]
-    "Two-stage generation (ADM-U): sample `base` at low resolution, then `upsampler` conditioned on those samples."
-    def shape_of(model, what):
-        C, S = getattr(model, 'in_channels', None), getattr(model, 'image_size', None)
-        if not isinstance(C, int) or not isinstance(S, int):
-            raise BadArgument(f"the {what} must say what it makes: in_channels and image_size attributes (as a UNet has)")
-        return C, S
-    (C0, S0), (C1, S1) = shape_of(base, 'base model'), shape_of(upsampler, 'upsampler')
+
+def _sample_shape(model, what: str) -> tuple:
+    "(channels, side) a model makes, from its `in_channels` and `image_size` attributes."
+    C, S = getattr(model, 'in_channels', None), getattr(model, 'image_size', None)
+    if not isinstance(C, int) or not isinstance(S, int):
+        raise BadArgument(f"the {what} must say what it makes: in_channels and image_size attributes")
+    return C, S
+
+
+def _check_cascade(base, upsampler) -> tuple:
+    "The upsampler takes what the base makes; returns ((C0, S0), (C1, S1))."
+    (C0, S0), (C1, S1) = _sample_shape(base, 'base model'), _sample_shape(upsampler, 'upsampler')
     small = getattr(upsampler, 'small_size', None)
-    if small is None: raise BadArgument("the upsampler must be a super-resolution model (a SuperResUNet: small_size attribute, low_res input)")
+    if small is None:
+        raise BadArgument(
+            "the upsampler must be a super-resolution model (a SuperResUNet: small_size, low_res input)"
+        )
     if (small, C1) != (S0, C0):
-        raise BadArgument(f"the upsampler takes {C1}x{small}x{small} low-res images, the base model makes {C0}x{S0}x{S0}")
-    cond0, cond1 = getattr(base, 'num_classes', None) is not None, getattr(upsampler, 'num_classes', None) is not None
+        raise BadArgument(
+            f"the upsampler takes {C1}x{small}x{small} low-res images, the base model makes {C0}x{S0}x{S0}"
+        )
+    return (C0, S0), (C1, S1)
+
+
+def _cascade_labels(base, upsampler, y, n) -> tuple:
+    "Labels as a flat tensor (or None) and the number of images; class-conditional models need y."
     if y is not None:
         y = torch.as_tensor(y).reshape(-1)
-        if n is None: n = len(y)
-        if n != len(y): raise BadArgument(f"n={n} but {len(y)} labels y were given (one per image)")
-    elif cond0 or cond1:
-        raise BadArgument(f"the {'base model' if cond0 else 'upsampler'} is class-conditional: pass labels y (one per image)")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1: raise BadArgument(f"n must be a positive number of images, got {n!r}")
+        n = len(y) if n is None else n
+        if n != len(y):
+            raise BadArgument(f"n={n} but {len(y)} labels y were given (one per image)")
+    for model, what in ((base, 'base model'), (upsampler, 'upsampler')):
+        if y is None and getattr(model, 'num_classes', None) is not None:
+            raise BadArgument(f"the {what} is class-conditional: pass labels y (one per image)")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise BadArgument(f"n must be a positive number of images, got {n!r}")
+    return y, n
+
+
+def _pair(v, name: str) -> tuple:
+    "A per-stage setting: one value for both stages, or (base, upsampler)."
+    pair = tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+    if len(pair) != 2:
+        raise BadArgument(f"{name} must be one value or a (base, upsampler) pair, got {v!r}")
+    return pair
+
+
+def sample_cascade(
+    base,  # low-resolution diffusion model, called as base(x, t[, y])
+    base_sched: Schedule,  # the schedule `base` was trained with
+    upsampler,  # super-resolution model: upsampler(x, t[, y], low_res=...) (a `SuperResUNet`)
+    up_sched: Schedule,  # the schedule `upsampler` was trained with
+    y=None,  # class labels (n,): for each class-conditional model and the base's guidance
+    n: int | None = None,  # number of images (default: len(y))
+    steps=(25, 25),  # steps of (base, upsampler), each as in `sample`; one value for both
+    sampler=('ddim', 'ddim'),  # samplers of (base, upsampler), names in `SAMPLERS`; or one for both
+    eta=(0.0, 0.0),  # DDIM's eta of (base, upsampler); or one for both
+    guidance=None,  # `make_guidance(...)` for the base only (ADM-G + ADM-U); the upsampler is unguided
+    generator: torch.Generator | None = None,  # seeds both stages
+    batch_size: int | None = None,  # images per batch (default: all n at once)
+    options: SampleOptions | dict | None = None,  # for both stages, as in `sample` (device, ...)
+) -> tuple:  # (low-res samples (n, C, s, s), high-res samples (n, C, S, S)), both in [-1, 1]
+    "Two-stage generation (ADM-U): `base` at low resolution, then `upsampler` conditioned on it."
+    (C0, S0), (C1, S1) = _check_cascade(base, upsampler)
+    y, n = _cascade_labels(base, upsampler, y, n)
     bs = n if batch_size is None else batch_size
-    if isinstance(bs, bool) or not isinstance(bs, int) or bs < 1: raise BadArgument(f"batch_size must be a positive int, got {batch_size!r}")
-    dev = model_device(base, device)
+    if isinstance(bs, bool) or not isinstance(bs, int) or bs < 1:
+        raise BadArgument(f"batch_size must be a positive int, got {batch_size!r}")
+    base_steps, up_steps = _pair(steps, 'steps')
+    base_sampler, up_sampler = _pair(sampler, 'sampler')
+    base_eta, up_eta = _pair(eta, 'eta')
+    opts = as_options(options)
+    opts = replace(opts, device=model_device(base, opts.device))
+    base_y = getattr(base, 'num_classes', None) is not None or guidance is not None
+    up_y = getattr(upsampler, 'num_classes', None) is not None
     lows, highs = [], []
     for i in range(0, n, bs):
-        b = min(bs, n - i)
-        yb = None if y is None else y[i:i + b].to(dev)
-        low = sample(base, base_sched, (b, C0, S0, S0), steps=base_steps, eta=base_eta, sampler=base_sampler,
-                     y=yb if cond0 or guidance is not None else None, generator=generator, device=dev, progress=progress, guidance=guidance)
-        if quantize: low = quantize_8bit(low)
-        high = sample(upsampler, up_sched, (b, C1, S1, S1), steps=up_steps, eta=up_eta, sampler=up_sampler,
-                      y=yb if cond1 else None, generator=generator, device=dev, progress=progress, model_kwargs=dict(low_res=low))
-        lows.append(low); highs.append(high)
+        yb = None if y is None else y[i : i + min(bs, n - i)].to(opts.device)
+        b = len(yb) if yb is not None else min(bs, n - i)
+        low = sample(base, base_sched, (b, C0, S0, S0), base_steps, base_sampler, base_eta,
+                     y=yb if base_y else None, guidance=guidance, generator=generator, options=opts)
+        # like the official pipeline, which saves the base samples as 8-bit files and reads them back
+        low = quantize_8bit(low)
+        up_opts = replace(opts, model_kwargs={**(opts.model_kwargs or {}), 'low_res': low})
+        high = sample(upsampler, up_sched, (b, C1, S1, S1), up_steps, up_sampler, up_eta,
+                      y=yb if up_y else None, generator=generator, options=up_opts)
+        lows.append(low)
+        highs.append(high)
     return torch.cat(lows), torch.cat(highs)

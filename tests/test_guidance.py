@@ -104,7 +104,7 @@ def test_guided_ddim_reproduces_component():
     unc = lambda x, t, y=None: m(x, t)
     def run(s, k=1, n=1000):
         return sample(unc, SC, (n, 2), steps=100, y=torch.full((n,), k), guidance=ClassifierGuidance(mclf, s) if s else None,
-                      generator=torch.Generator().manual_seed(7), clip_denoised=False, progress=False, device='cpu')
+                      generator=torch.Generator().manual_seed(7), options=dict(clip_denoised=False, device='cpu'))
     def pmin(xs, k=1):
         z = (xs.double() - GM.means[k]) / GM.stds[k]
         return min(st.kstest(z[:, j].numpy(), 'norm').pvalue for j in range(2))
@@ -118,7 +118,7 @@ def test_guided_sampling_with_tiny_networks_records_original_timesteps():
     y = torch.tensor([0, 1, 2])
     hook = make_guidance(clf, scale=3.0, cfg_scale=1.0, record=True)
     rs = SC.respace([0, 400, 800])
-    xs = sample(unet, SC, (3, 1, 8, 8), steps=[800, 400, 0], sampler='ancestral', y=y, guidance=hook, progress=False, device='cpu',
+    xs = sample(unet, SC, (3, 1, 8, 8), steps=[800, 400, 0], sampler='ancestral', y=y, guidance=hook, options=dict(device='cpu'),
                 generator=torch.Generator().manual_seed(0))
     assert torch.isfinite(xs).all()
     assert [int(t[0]) for t, _ in hook.trace] == [800, 400, 0] and rs.T == 3
@@ -154,15 +154,13 @@ def test_cfg_needs_null_class_and_valid_labels():
         classifier_grad(MixtureClassifier(GM, SC), torch.zeros(2, 2), torch.tensor([1, 2]), torch.tensor([0.0, 1.0]))
 
 
-def test_sample_keyword_arguments_equal_explicit_hooks():
-    "The deprecated sample(..., classifier=, guidance_scale=, cfg_scale=) equals guidance=make_guidance(...) and warns."
-    torch.manual_seed(0)
-    unet, clf = UNet(**TINY_UNET).eval(), NoisyClassifier(**TINY_CLF).eval()
+def test_cfg_scale_changes_the_samples():
+    "With a randomised network (a fresh UNet outputs eps = 0), the CFG weight must change the samples."
+    unet = randomize_(UNet(**TINY_UNET), seed=3).eval()
     y = torch.tensor([2, 0])
-    kw = dict(steps=3, y=y, progress=False, device='cpu')
-    with pytest.warns(DeprecationWarning, match='make_guidance'):
-        a = sample(unet, SC, (2, 1, 8, 8), classifier=clf, guidance_scale=4.0, cfg_scale=0.5, generator=torch.Generator().manual_seed(1), **kw)
-    b = sample(unet, SC, (2, 1, 8, 8), guidance=make_guidance(clf, scale=4.0, cfg_scale=0.5), generator=torch.Generator().manual_seed(1), **kw)
-    torch.testing.assert_close(a, b)
-    with pytest.raises(ValueError, match='needs a classifier'), pytest.warns(DeprecationWarning):
-        sample(unet, SC, (2, 1, 8, 8), guidance_scale=1.0, **kw)
+    def run(guidance):
+        return sample(unet, SC, (2, 1, 8, 8), steps=3, y=y, guidance=guidance, generator=torch.Generator().manual_seed(1))
+    plain, w0 = run(None), run(make_guidance(cfg_scale=0.0))
+    w1, w3 = run(make_guidance(cfg_scale=1.0)), run(make_guidance(cfg_scale=3.0))
+    torch.testing.assert_close(w0, plain)                       # w = 0 is the conditional model
+    assert (w1 - plain).abs().max() > 1e-3 and (w3 - w1).abs().max() > 1e-3

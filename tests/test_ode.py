@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 from adm_edu.schedule import Schedule, space_timesteps
 from adm_edu.sampling import sample
 from adm_edu.oracle import GaussianMixture
-from adm_edu.ode import (to_ode, from_ode, euler_step, song_step, heun_step, ode_solve, ode_sample, ddim_encode,
+from adm_edu.ode import (to_ode, from_ode, euler_step, song_step, heun_step, ode_solve, ddim_encode,
                          slerp, reference_solution, interpolate)
 
 
@@ -66,21 +66,24 @@ def test_encode_decode_roundtrip_and_determinism():
     steps = space_timesteps(500, 100)[::-1]
     z = ddim_encode(m, sc, x0, steps=steps, method='heun')
     assert torch.equal(z, ddim_encode(m, sc, x0, steps=steps, method='heun'))
-    rec = ode_sample(m, sc, noise=z, steps=steps, method='heun')
+    rec = sample(m, sc, z.shape, steps, 'heun', noise=z, options=dict(dtype=torch.float64))
     assert float((rec - x0).pow(2).mean()) < 1e-3
     # euler decoding == chapter 01's DDIM loop at eta 0 without clipping
     xT = torch.randn(8, 2, generator=torch.Generator().manual_seed(1))
-    torch.testing.assert_close(ode_sample(m, sc, noise=xT, steps=20),
-                               sample(m, sc, (8, 2), steps=20, noise=xT, clip_denoised=False, progress=False, device='cpu'))
+    torch.testing.assert_close(sample(m, sc, (8, 2), 20, 'euler', noise=xT),
+                               sample(m, sc, (8, 2), 20, 'ddim', noise=xT, options=dict(clip_denoised=False)))
 
 
 def test_heun_counts_evaluations():
     calls = []
     def model(x, t): calls.append(int(t[0])); return torch.zeros_like(x)
     sc = Schedule.linear(100)
-    ode_sample(model, sc, noise=torch.zeros(2, 2), steps=10, method='heun')
+    sample(model, sc, (2, 2), 10, 'heun')
     assert len(calls) == 2 * 10 - 1                      # last step to sigma = 0 is Euler
-    calls.clear(); ode_sample(model, sc, noise=torch.zeros(2, 2), steps=10, method='euler'); assert len(calls) == 10
+    for name in ('euler', 'song', 'ddim', 'ancestral'):
+        calls.clear()
+        sample(model, sc, (2, 2), 10, name)
+        assert len(calls) == 10, name
 
 
 def test_slerp():
@@ -101,9 +104,51 @@ def test_bad_input():
     with pytest.raises(ValueError, match='sigma may be 0 only at the end'): ode_solve(f, torch.zeros(1), [0., 1.], 'song')
     with pytest.raises(ValueError, match='>= 0'): ode_solve(f, torch.zeros(1), [1., -1.])
     sc = Schedule.linear(100)
-    with pytest.raises(ValueError, match='strictly decreasing'): ode_sample(lambda x, t: x, sc, noise=torch.zeros(2, 2), steps=[0, 50])
-    with pytest.raises(ValueError, match='between 1 and T=100'): ode_sample(lambda x, t: x, sc, noise=torch.zeros(2, 2), steps=101)
+    with pytest.raises(ValueError, match='strictly decreasing'): sample(lambda x, t: x, sc, (2, 2), [0, 50], 'heun')
+    with pytest.raises(ValueError, match='between 1 and T=100'): sample(lambda x, t: x, sc, (2, 2), 101, 'euler')
     with pytest.raises(ValueError, match='the model returned shape'): ddim_encode(lambda x, t: x[:1], sc, torch.zeros(2, 2), steps=5)
-    with pytest.raises(ValueError, match='give .shape. or .noise.'): ode_sample(lambda x, t: x, sc)
     with pytest.raises(ValueError, match='same shape'): slerp(torch.zeros(2, 3), torch.zeros(3, 3), 0.5)
     with pytest.raises(ValueError, match='> 0'): reference_solution(f, torch.zeros(1), 1.0, 0.0)
+
+
+class _ExactGuidance:
+    "Classifier guidance with the mixture's exact class posterior: eps - sqrt(1 - a_bar) grad log p(y|x)."
+
+    def __init__(self, gm, sched):
+        self.gm, self.sched = gm, sched
+
+    def eps(self, sched, eps, x, t, t_orig, y):
+        with torch.enable_grad():
+            xg = x.detach().double().requires_grad_()
+            logp = self.gm.class_posterior(xg, t_orig, self.sched).log().gather(1, y[:, None]).sum()
+            (grad,) = torch.autograd.grad(logp, xg)
+        return eps - sched.extract('sqrt_one_minus_alpha_bar', t, x) * grad.to(eps.dtype)
+
+
+@pytest.mark.parametrize('method', ['euler', 'heun', 'song'])
+def test_ode_samplers_take_guidance(method):
+    "The one loop gives every method guidance: exact guidance of the unconditional oracle is the conditional one."
+    gm = GaussianMixture([[-0.6, -0.4], [0.6, -0.3], [0.0, 0.6]], [0.2, 0.3, 0.25], [0.5, 0.3, 0.2])
+    sc = Schedule.cosine(1000)
+    y = torch.arange(12) % 3
+    xT = torch.randn(12, 2, generator=torch.Generator().manual_seed(4))
+    cond = sample(gm.model(sc), sc, (12, 2), 25, method, y=y, noise=xT)
+    uncond = lambda x, t, y: gm.model(sc)(x, t)
+    guided = sample(uncond, sc, (12, 2), 25, method, y=y, noise=xT, guidance=_ExactGuidance(gm, sc))
+    torch.testing.assert_close(guided, cond, atol=1e-4, rtol=0)
+    assert not torch.allclose(sample(uncond, sc, (12, 2), 25, method, y=y, noise=xT), cond, atol=1e-2)
+
+
+def test_ode_samplers_take_autocast():
+    "bf16 autocast reaches the network of an ODE sampler; the updates stay in float32."
+    conv = torch.nn.Conv2d(1, 1, 3, padding=1)
+    seen = []
+
+    def net(x, t):
+        out = conv(x) * 0.1
+        seen.append(out.dtype)
+        return out
+
+    x = sample(net, Schedule.linear(100), (2, 1, 8, 8), 5, 'heun',
+               generator=torch.Generator().manual_seed(0), options=dict(autocast=torch.bfloat16))
+    assert x.dtype == torch.float32 and set(seen) == {torch.bfloat16}

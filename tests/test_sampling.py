@@ -5,7 +5,7 @@ import torch
 from hypothesis import given, settings, strategies as st, HealthCheck
 
 from adm_edu.schedule import Schedule, space_timesteps
-from adm_edu.sampling import sample, resolve_steps
+from adm_edu.sampling import sample, resolve_steps, generate, register_sampler, SAMPLERS, SampleOptions
 from adm_edu.oracle import GaussianMixture
 
 diffusers = pytest.importorskip('diffusers')
@@ -86,7 +86,7 @@ def test_sample_loop_matches_diffusers_ddim_loop():
         x = ref.step(model(x, t.expand(3)), t, x, eta=0.5, use_clipped_model_output=True, variance_noise=noises[k]).prev_sample
     # our loop draws x_T, then the noise of every step but the last (where sigma = 0), from one generator: the same stream
     got = sample(model, Schedule.linear(T), (3, 1, 4, 4), steps=20, eta=0.5, generator=torch.Generator().manual_seed(0),
-                 progress=False, device='cpu')
+                 options=dict(device='cpu'))
     _close(got, x)
 
 
@@ -128,13 +128,15 @@ def test_ddim_step_properties(shape, dtype, eta, seed, learn, steps):
 
 
 @settings(max_examples=15, deadline=None)
-@given(B=st.integers(1, 6), steps=st.integers(1, 50), eta=st.floats(0, 1), sampler=st.sampled_from(['ddim', 'ancestral']))
+@given(B=st.integers(1, 6), steps=st.integers(1, 50), eta=st.floats(0, 1),
+       sampler=st.sampled_from(['ddim', 'ancestral', 'euler', 'song']))
 def test_sample_properties(B, steps, eta, sampler):
     sched = Schedule.linear(50)
     calls = []
     def model(x, t):
         calls.append(t.clone()); return torch.zeros_like(x)
-    out = sample(model, sched, (B, 2, 3, 3), steps=steps, eta=eta, sampler=sampler, progress=False, device='cpu',
+    eta = eta if SAMPLERS[sampler].uses_eta else 0.0
+    out = sample(model, sched, (B, 2, 3, 3), steps=steps, eta=eta, sampler=sampler, options=dict(device='cpu'),
                  return_trajectory=True, generator=torch.Generator().manual_seed(0))
     assert out['sample'].shape == (B, 2, 3, 3) and out['sample'].dtype == torch.float32
     assert out['trajectory'].shape == (steps + 1, B, 2, 3, 3) and len(calls) == steps
@@ -148,7 +150,7 @@ def test_sample_properties(B, steps, eta, sampler):
 def test_bad_input():
     sched = Schedule.linear(100)
     model = lambda x, t: torch.zeros_like(x)
-    kw = dict(progress=False, device='cpu')
+    kw = dict(options=dict(device='cpu'))
     with pytest.raises(ValueError, match='eta must be'): sample(model, sched, (2, 1, 2, 2), eta=-0.5, **kw)
     with pytest.raises(ValueError, match='eta must be'): sched.ddim_step(torch.zeros(2, 1), torch.zeros(2, 1), torch.zeros(2, dtype=torch.long), eta=-1)
     with pytest.raises(ValueError, match='between 1 and T=100'): sample(model, sched, (2, 1, 2, 2), steps=101, **kw)
@@ -161,7 +163,9 @@ def test_bad_input():
     with pytest.raises(ValueError, match='the model returned shape'):
         sample(lambda x, t: torch.zeros(2, 1, 2, 3), sched, (2, 1, 2, 2), steps=3, sampler='ancestral', **kw)
     with pytest.raises(TypeError, match='must return a tensor'): sample(lambda x, t: None, sched, (2, 1, 2, 2), steps=3, **kw)
-    with pytest.raises(ValueError, match="'ddim' or 'ancestral'"): sample(model, sched, (2, 1, 2, 2), sampler='heun', **kw)
+    with pytest.raises(ValueError, match='sampler must be one of'): sample(model, sched, (2, 1, 2, 2), sampler='rk4', **kw)
+    with pytest.raises(ValueError, match='takes none'): sample(model, sched, (2, 1, 2, 2), sampler='heun', eta=0.5, **kw)
+    with pytest.raises(ValueError, match='unknown sampling options'): sample(model, sched, (2, 1, 2, 2), options=dict(clip=1))
     with pytest.raises(ValueError, match='noise must have shape'): sample(model, sched, (2, 1, 2, 2), noise=torch.zeros(3, 1, 2, 2), **kw)
     with pytest.raises(ValueError, match='expected 1 .eps. or 2'):
         sched.ddim_step(torch.zeros(2, 3, 2, 2), torch.zeros(2, 1, 2, 2), torch.zeros(2, dtype=torch.long))
@@ -176,8 +180,8 @@ def test_oracle_sampling_reproduces_gaussian():
     "One Gaussian component: DDIM with the exact eps maps N(0, I) to N(mu, s^2 I); check mean and std."
     gm = GaussianMixture([[0.3, -0.2]], 0.4)
     sched = Schedule.cosine(200)
-    x = sample(gm.model(sched), sched, (4000, 2), generator=torch.Generator().manual_seed(0), progress=False,
-               clip_denoised=False, device='cpu').double()
+    x = sample(gm.model(sched), sched, (4000, 2), generator=torch.Generator().manual_seed(0),
+               options=dict(clip_denoised=False, device='cpu')).double()
     torch.testing.assert_close(x.mean(0), gm.means[0], atol=0.03, rtol=0)
     torch.testing.assert_close(x.std(0), torch.full((2,), 0.4, dtype=torch.float64), atol=0.02, rtol=0)
 
@@ -196,7 +200,76 @@ def test_trailing_ddim_sampling_matches_diffusers(name, N):
     x = xT.clone()
     for t in ref.timesteps:
         x = ref.step(model(x, t.expand(len(x))), t, x, eta=0.0, use_clipped_model_output=True).prev_sample
-    got = sample(model, make(T), xT.shape, steps=N, sampler='ddim', spacing='trailing', noise=xT, device='cpu', progress=False)
+    got = sample(model, make(T), xT.shape, steps=N, sampler='ddim', noise=xT,
+                 options=dict(spacing='trailing', device='cpu'))
     _close(got, x, atol=1e-4 * N, rtol=0)
-    official = sample(model, make(T), xT.shape, steps=N, sampler='ddim', noise=xT, device='cpu', progress=False)
+    official = sample(model, make(T), xT.shape, steps=N, sampler='ddim', noise=xT, options=dict(device='cpu'))
     assert (official - got).abs().max() > 1e-2   # the two spacings are different samplers
+
+
+# ---------------------------------------------------------------- the registry
+def test_registered_sampler_is_used_everywhere():
+    "A new sampler is one step function and one registry entry: `sample` and `generate` then take it."
+    def plain_ddim_step(ctx, x, i):  # eq. 12 through the public one-step API, nothing precomputed
+        out = ctx.sched.ddim_step(ctx.model_output(x, i), x, ctx.t_index[i], eta=0.0)
+        return out['sample'], out['pred_x0']
+
+    register_sampler('plain-ddim', plain_ddim_step, stride='ddim', about='test entry')
+    try:
+        gm = GaussianMixture([[0.3, -0.2], [-0.5, 0.4]], [0.3, 0.2])
+        sched = Schedule.cosine(200)
+        xT = torch.randn(256, 2, generator=torch.Generator().manual_seed(3))
+        got = sample(gm.model(sched), sched, xT.shape, 20, 'plain-ddim', noise=xT)
+        _close(got, sample(gm.model(sched), sched, xT.shape, 20, 'ddim', noise=xT), atol=1e-5, rtol=0)
+        net = _TinyNet()
+        a, _, _ = generate(net, sched, 5, steps=4, sampler='plain-ddim', seed=1, batch_size=2)
+        b, _, _ = generate(net, sched, 5, steps=4, sampler='ddim', seed=1, batch_size=2)
+        assert a.shape == (5, 4, 4, 1) and a.dtype == np.uint8
+        assert np.abs(a.astype(int) - b.astype(int)).max() <= 1  # the same sampler up to rounding
+    finally:
+        del SAMPLERS['plain-ddim']
+    with pytest.raises(ValueError, match='sampler must be one of'):
+        sample(gm.model(sched), sched, (2, 2), sampler='plain-ddim')
+
+
+class _TinyNet(torch.nn.Module):
+    "A deterministic eps-network with the attributes `generate` reads."
+
+    in_channels, image_size = 1, 4
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 1, 3, padding=1)
+        torch.nn.init.constant_(self.conv.weight, 0.05)
+
+    def forward(self, x, t):
+        return self.conv(x) * (t.float().view(-1, 1, 1, 1) / 200)
+
+
+def test_generate_is_seeded_and_checks_its_input():
+    sched = Schedule.linear(200)
+    net = _TinyNet()
+    labels = torch.arange(3)
+    a, y, secs = generate(net, sched, 3, steps=5, seed=7, options=SampleOptions(clip_denoised=False))
+    b, _, _ = generate(net, sched, 3, steps=5, seed=7, options=dict(clip_denoised=False))
+    c, _, _ = generate(net, sched, 3, steps=5, seed=8)
+    assert np.array_equal(a, b) and not np.array_equal(a, c) and y is None and secs >= 0
+    _, y, _ = generate(lambda_net_with_labels(net), sched, 3, steps=2, labels=labels)
+    assert torch.equal(y, labels)
+    with pytest.raises(ValueError, match='n must be a positive'):
+        generate(net, sched, 0)
+    with pytest.raises(ValueError, match='batch_size must be a positive'):
+        generate(net, sched, 2, batch_size=0)
+
+
+def lambda_net_with_labels(net):
+    "The tiny net as a class-conditional model (it ignores y)."
+
+    class Conditional(torch.nn.Module):
+        in_channels, image_size = net.in_channels, net.image_size
+
+        def forward(self, x, t, y):
+            assert y is not None and len(y) == len(x)
+            return net(x, t)
+
+    return Conditional()

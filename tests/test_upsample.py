@@ -13,7 +13,7 @@ from adm_edu.upsample import SuperResUNet, SR_PRESETS, sr_from_preset
 from adm_edu.openai import (OFFICIAL_CHECKPOINTS, parse_flags, sr_kwargs_from_flags, sr_from_openai, openai_key_map,
                             to_openai_state_dict, official_network, CheckpointMismatchError)
 from adm_edu.schedule import Schedule
-from adm_edu.sampling import sample, sample_cascade
+from adm_edu.sampling import sample, sample_cascade, quantize_8bit
 from adm_edu.pretrained import export_pretrained, load_pretrained, load_checkpoint, save_checkpoint, CKPT_FORMAT
 from tolerance import f32_tol, fan_in  # tests/tolerance.py
 
@@ -116,11 +116,11 @@ def models():
 def test_sample_cascade_is_the_two_stages():
     base, up, s = models()
     y = torch.tensor([1, 4, 4])
-    lo, hi = sample_cascade(base, s, up, s, y, base_steps=3, up_steps=2, base_sampler='ancestral', quantize=False,
+    lo, hi = sample_cascade(base, s, up, s, y, steps=(3, 2), sampler=('ancestral', 'ddim'),
                             generator=torch.Generator().manual_seed(5))
     g = torch.Generator().manual_seed(5)
-    lo2 = sample(base, s, (3, 1, 8, 8), steps=3, sampler='ancestral', y=y, generator=g, progress=False)
-    hi2 = sample(up, s, (3, 1, 16, 16), steps=2, y=y, generator=g, progress=False, model_kwargs=dict(low_res=lo2))
+    lo2 = quantize_8bit(sample(base, s, (3, 1, 8, 8), steps=3, sampler='ancestral', y=y, generator=g))
+    hi2 = sample(up, s, (3, 1, 16, 16), steps=2, y=y, generator=g, options=dict(model_kwargs=dict(low_res=lo2)))
     assert torch.equal(lo, lo2) and torch.equal(hi, hi2)
     with pytest.raises(BadArgument, match='class-conditional: pass labels y'): sample_cascade(base, s, up, s, n=3)
     with pytest.raises(BadArgument, match='n must be a positive number'): sample_cascade(base, s, up, s, torch.tensor([], dtype=torch.long))
