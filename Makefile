@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test docs readme bench export clean-venv sync-check nbtest pytest data
+.PHONY: demo test lint format docs readme bench export clean-venv sync-check nbtest pytest data
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,18 +16,36 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# Fashion-MNIST: Debian's package (as root with apt), else the download, else one clear message and a stop.
+# Fashion-MNIST: Debian's package (as root with apt), else the download, else one clear message and
+# a stop.
 data: $(STAMP)
 	@bash tools/setup_data.sh
 
 demo: $(STAMP) data
 	$(BIN)/adm-edu-demo
 
-# data, library in sync with notebooks, committed outputs fresh, every notebook's tests (slow/gpu cells skipped), pytest,
-# then the rendered site in headless Chromium (installs Debian's chromium and the npm assets when missing)
+# lint first (a format or lint violation stops here), then: data, library in sync with the
+# notebooks, committed outputs fresh, every notebook's tests (slow/gpu cells skipped), pytest (with
+# tests/test_code_style.py: lines of the generated adm_edu/ <= 100 characters, no `;`), then the
+# rendered site in headless Chromium (installs Debian's chromium and the npm assets when missing)
 test: $(STAMP)
+	@$(MAKE) --no-print-directory lint
 	@bash tools/setup_data.sh
 	@$(MAKE) --no-print-directory sync-check check-outputs nbtest pytest docs-test
+
+# ruff as configured in pyproject.toml, over nbs/*.ipynb, tests/, tools/ and bench/ (adm_edu/ is
+# generated from nbs/ and left out): `ruff format --check` (the code is as ruff format writes it)
+# and `ruff check` (pycodestyle E and W: lines <= 100 characters, one statement per line: no `;`,
+# no `if x: y`, one import per line, whitespace). Fails on any violation.
+lint: $(STAMP)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+# rewrite the files in ruff's format and apply ruff's safe fixes; what is left (long comments and
+# strings) `make lint` lists for hand-editing
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 sync-check: $(STAMP)
 	@bash tools/check_sync.sh
@@ -41,28 +59,31 @@ pytest: $(STAMP)
 export: $(STAMP)
 	$(BIN)/nbdev-export
 
-# the site: nbdev-docs when Quarto is installed, else tools/render_docs.py (nbconvert, offline assets) into _html/
-# re-executes every chapter (make execute: about 6 min of notebook time on this 2-core CPU, slow cells left out), then builds the site
+# the site: nbdev-docs when Quarto is installed, else tools/render_docs.py (nbconvert, offline
+# assets) into _html/. Re-executes every chapter first (make execute: about 6 min of notebook time
+# on this 2-core CPU, slow cells left out).
 docs: $(STAMP)
 	@$(MAKE) --no-print-directory execute
 	@if command -v quarto >/dev/null 2>&1; then \
 	  $(BIN)/nbdev-docs; \
 	else \
-	  echo "Quarto is not installed, so nbdev-docs cannot build the site (install it from quarto.org)."; \
+	  echo "Quarto is not installed, so nbdev-docs cannot build the site (see quarto.org)."; \
 	  echo "Rendering each notebook to HTML with nbconvert instead, into _html/ ..."; \
 	  $(MAKE) --no-print-directory docs-html && echo "Open _html/index.html"; \
 	fi
 
 .PHONY: docs-html docs-assets docs-test check-outputs execute
 
-# re-execute every chapter in place, keeping outputs (slow cells left out: they retrain models or run whole tables;
-# the figures of GPU runs are drawn from results/). About 6 min of notebook time here (4.5 min in two processes).
+# re-execute every chapter in place, keeping outputs (slow cells left out: they retrain models or
+# run whole tables; the figures of GPU runs are drawn from results/). About 6 min of notebook time
+# here (4.5 min in two processes).
 execute: $(STAMP)
 	$(BIN)/python tools/execute_nbs.py --skip-slow
 
 DOCS_ASSETS := .docs_assets/node_modules/.installed
 
-# MathJax, the widgets HTML manager and RequireJS from npm (pinned in tools/docs_assets/), so pages work offline
+# MathJax, the widgets HTML manager and RequireJS from npm (pinned in tools/docs_assets/), so pages
+# work offline
 $(DOCS_ASSETS): tools/docs_assets/package.json tools/docs_assets/package-lock.json
 	@bash tools/setup_docs_assets.sh
 
@@ -71,8 +92,10 @@ docs-assets: $(DOCS_ASSETS)
 docs-html: $(STAMP) $(DOCS_ASSETS)
 	$(BIN)/python tools/render_docs.py --out _html
 
-# every page of _html/ in headless Chromium (console, images, MathJax, saved widgets) + a live widget under voila;
-# screenshots in _browser/. Chromium: Debian's, installed by tools/setup_browser.sh when missing (as root).
+# every page of _html/ in headless Chromium, 1280 px wide (console, images, MathJax, saved widgets,
+# no code block or equation cut off on the right) + a live widget under voila; screenshots in
+# _browser/. Chromium: Debian's, installed by tools/setup_browser.sh when missing (as root).
+# One page: .venv/bin/python tools/browser_test.py --pages ddim --no-live
 docs-test: $(STAMP)
 	@bash tools/setup_browser.sh
 	@$(MAKE) --no-print-directory docs-html
@@ -86,11 +109,12 @@ readme: $(STAMP)
 	@if command -v quarto >/dev/null 2>&1; then \
 	  $(BIN)/nbdev-readme; \
 	else \
-	  echo "Quarto not found: generating README.md from nbs/index.ipynb with nbconvert's markdown exporter."; \
+	  echo "Quarto not found: README.md from nbs/index.ipynb with nbconvert's markdown exporter."; \
 	  $(BIN)/python tools/make_readme.py; \
 	fi
 
-# every bench/ script at a ~10-minute size; all figures (ratios against a baseline run alongside) -> results/bench/latest-cpu.json + a table
+# every bench/ script at a ~10-minute size; all figures (ratios against a baseline run alongside)
+# -> results/bench/latest-cpu.json + a table
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py --out results/bench/latest-cpu.json
 

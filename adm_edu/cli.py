@@ -6,7 +6,13 @@ Docs: https://adm-edu.github.io/adm_edu/cli.html.md"""
 
 # %% ../nbs/15_cli.ipynb #50facb8a
 from __future__ import annotations
-import inspect, json, os, sys, time
+import argparse
+import inspect
+import json
+import os
+import sys
+import tempfile
+import time
 from functools import wraps
 from pathlib import Path
 from fastcore.script import call_parse, store_true, CliError, anno_parser
@@ -15,125 +21,216 @@ from .device import tune_malloc, inference_memory_format
 from .guidance import make_guidance
 
 # %% auto #0
-__all__ = ['USER_ERRORS', 'RESUME_MUST_MATCH', 'one_line', 'debug_mode', 'run_script', 'console_script', 'check_out',
-           'check_device', 'parse_classes', 'cascade_images', 'sample_cli', 'check_resume', 'train', 'evaluate',
+__all__ = ['USER_ERRORS', 'one_line', 'debug_mode', 'Renamed', 'run_script', 'console_script', 'check_out', 'check_device',
+           'parse_classes', 'cascade_images', 'sample_cli', 'check_resume', 'train_config', 'train', 'evaluate',
            'forward_process_demo', 'sampling_demo', 'train_demo', 'demo_autocast', 'demo', 'experiment']
 
 # %% ../nbs/15_cli.ipynb #7b769bd5
-USER_ERRORS = (AdmEduError, CliError)  # printed as one line; every other exception is a bug and keeps its traceback
+USER_ERRORS = (AdmEduError, CliError)  # printed as one line; any other exception is a bug: a traceback
+
 
 def _heavy():
-    "The sampling and plotting helpers, imported when a command gets to its work (a user error is reported without them)."
+    "The sampling and plotting helpers, imported when a command gets to its work."
     from adm_edu.experiments import generate, guided_demo
     from adm_edu.viz import save_grid
+
     return generate, guided_demo, save_grid
 
-def _check(cond, msg):
-    if not cond: raise BadArgument(msg)
 
-def one_line(e:BaseException) -> str:
+def _check(cond, msg):
+    if not cond:
+        raise BadArgument(msg)
+
+
+def one_line(e: BaseException) -> str:
     "The message of `e` on one line (newlines and runs of spaces become one space)."
     return ' '.join(str(e).split()) or type(e).__name__
+
 
 def debug_mode() -> bool:
     "True when $ADM_EDU_DEBUG is set (not '' or '0'): user errors then keep their traceback."
     return os.environ.get('ADM_EDU_DEBUG', '') not in ('', '0')
 
-def run_script(func, # a function made with `console_script`
-               argv:list|None=None, # its arguments; default `sys.argv[1:]`
-               prog:str|None=None # program name for messages; default the script's
-              ):
-    "Parse `argv` for `func` and run it as its console script does: a user error is one line on stderr and `SystemExit(1)`."
+
+class Renamed(argparse.Action):
+    "An option's old name: it sets the new option and prints a one-line note on stderr that says so."
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        new = '--' + self.dest.replace('_', '-')
+        note = f"{option_string} is deprecated and goes in the next release; use {new}"
+        print(f"{parser.prog}: note: {note}", file=sys.stderr, flush=True)
+        setattr(namespace, self.dest, value)
+
+
+def _add_spellings(parser, func):
+    "The hidden extra spellings of `func`'s options: `aliases` (silent) and `renamed` (with a note)."
+    types = {a.dest: a.type for a in parser._actions}
+    hidden = dict(default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    for flags, dest in getattr(func, 'aliases', {}).items():
+        parser.add_argument(*flags, dest=dest, type=types[dest], **hidden)
+    for flag, dest in getattr(func, 'renamed', {}).items():
+        parser.add_argument(flag, dest=dest, type=types[dest], action=Renamed, **hidden)
+
+
+def run_script(
+    func,  # a function made with `console_script`
+    argv: list | None = None,  # its arguments; default `sys.argv[1:]`
+    prog: str | None = None,  # program name for messages; default the script's
+):
+    "Parse `argv` for `func` and run it as its script does: a user error is one line and `SystemExit(1)`."
     f = getattr(func, '__wrapped__', func)
     prog = prog or getattr(func, 'prog', None) or f.__name__
     p = anno_parser(f, prog=prog)
-    for flags, dest in getattr(func, 'aliases', {}).items():  # old spellings: a second option writing the same value
-        p.add_argument(*flags, dest=dest, type=int, default=__import__('argparse').SUPPRESS, help=__import__('argparse').SUPPRESS)
-    def error(msg): raise BadArgument(msg)  # argparse would print its usage and exit 2
+    _add_spellings(p, func)
+
+    def error(msg):  # argparse would print its usage and exit 2
+        raise BadArgument(msg)
+
     p.error = error
     try:
         args = vars(p.parse_args(sys.argv[1:] if argv is None else [str(a) for a in argv]))
-        args.pop('pdb', None); args.pop('xtra', None)
+        args.pop('pdb', None)
+        args.pop('xtra', None)
         return f(**args)
     except USER_ERRORS as e:
-        if debug_mode(): raise
+        if debug_mode():
+            raise
         print(f"{prog}: {one_line(e)}", file=sys.stderr, flush=True)
         raise SystemExit(1) from None
 
+
 def _is_script_run(frame) -> bool:
     "The frame is the top level of a file run as a program (a console-script launcher)."
-    return bool(frame) and frame.f_locals is frame.f_globals and frame.f_globals.get('__name__') == '__main__' \
-        and bool(frame.f_globals.get('__file__'))
+    if not frame or frame.f_locals is not frame.f_globals:
+        return False
+    g = frame.f_globals
+    return g.get('__name__') == '__main__' and bool(g.get('__file__'))
 
-def console_script(prog:str, # the command's name, e.g. 'adm-edu-sample'
-                   aliases:dict|None=None # extra spellings of int options: {('-t', '--t'): 'diffusion_steps'}
-                  ):
+
+def console_script(
+    prog: str,  # the command's name, e.g. 'adm-edu-sample'
+    aliases: dict | None = None,  # more spellings of options: {('-t', '--t'): 'diffusion_steps'}
+    renamed: dict | None = None,  # old option names, with a note: {'--sampler': 'schedule_sampler'}
+):
     "Decorator: a fastcore `call_parse` function that, run from its console script, goes through `run_script`."
+
     def deco(func):
         cp = call_parse(func)
+
         @wraps(func)
         def _f(*args, **kwargs):
-            if args or kwargs or not _is_script_run(inspect.currentframe().f_back): return cp(*args, **kwargs)
-            tune_malloc('keep')   # this process is the command's: freed activations stay in it (chapter 00b)
+            if args or kwargs or not _is_script_run(inspect.currentframe().f_back):
+                return cp(*args, **kwargs)
+            tune_malloc('keep')  # this process is the command's: freed activations stay in it (chapter 00b)
             res = run_script(_f, prog=prog)
             return res if isinstance(res, int) else None  # the launcher passes it to sys.exit
-        _f.prog, _f.aliases = prog, dict(aliases or {})
+
+        _f.prog, _f.aliases, _f.renamed = prog, dict(aliases or {}), dict(renamed or {})
         return _f
+
     return deco
+
 
 def _fs(what, fn):
     "Run a file-system query; a path the OS rejects (too long, NUL byte, ...) is a `BadFile`."
-    try: return fn()
-    except (OSError, ValueError) as e: raise BadFile(f"{what}: {e}") from None
+    try:
+        return fn()
+    except (OSError, ValueError) as e:
+        raise BadFile(f"{what}: {e}") from None
 
-def check_out(path, # where the command will write
-              flag:str='--out', # the option, for the message
-              kind:str='file' # 'file' (written atomically) or 'dir' (a directory the command fills)
-             ) -> Path:
-    "`path`, after checking before any work that the command can write it: `BadFile` saying why not."
+
+def _try_writing_in(d: Path, what: str):
+    "Create the missing directories of `d` and a file in it, then remove them: `BadFile` if that fails."
+    made, q = [], d
+    while not _fs(what, q.exists) and q != q.parent:
+        made.append(q)
+        q = q.parent
+    if not q.is_dir():
+        raise BadFile(f"{what}: {q} is a file, not a directory")
+    try:
+        for m in reversed(made):
+            _mkdir(m, what)
+        with tempfile.TemporaryFile(dir=d):
+            pass
+    except OSError as e:
+        raise BadFile(f"{what}: cannot write in {d} ({e.strerror or e})") from None
+    finally:
+        for m in made:
+            if m.is_dir():
+                m.rmdir()
+
+
+def _mkdir(d: Path, what: str):
+    try:
+        d.mkdir()
+    except OSError as e:
+        raise BadFile(f"{what}: cannot create the directory {d} ({e.strerror or e})") from None
+
+
+def check_out(
+    path,  # where the command will write
+    flag: str = '--out',  # the option, for the message
+    kind: str = 'file',  # 'file' (written atomically) or 'dir' (a directory the command fills)
+) -> Path:
+    "`path`, after checking before any work that the command can write there: `BadFile` saying why not."
     _check(str(path).strip() != '', f"{flag} is empty")
-    p = Path(path)
-    if kind == 'file' and _fs(f"{flag} {path}", p.is_dir): raise BadFile(f"{flag} {p} is a directory; expected a file name")
-    if kind == 'dir' and _fs(f"{flag} {path}", p.exists) and not p.is_dir():
+    p, what = Path(path), f"{flag} {path}"
+    if kind == 'file' and _fs(what, p.is_dir):
+        raise BadFile(f"{flag} {p} is a directory; expected a file name")
+    if kind == 'dir' and _fs(what, p.exists) and not p.is_dir():
         raise BadFile(f"{flag} {p} exists and is not a directory (it is where the run's files go)")
-    q = p if kind == 'dir' else p.parent
-    while not _fs(f"{flag} {path}", q.exists) and q != q.parent: q = q.parent
-    if not q.is_dir(): raise BadFile(f"{flag} {p}: {q} is a file, not a directory")
-    if not os.access(q, os.W_OK | os.X_OK): raise BadFile(f"{flag} {p}: no permission to write in {q}")
-    if kind == 'file' and p.exists() and not os.access(p, os.W_OK): raise BadFile(f"{flag} {p}: the file is not writable")
+    _try_writing_in(p if kind == 'dir' else p.parent, what)
+    if kind == 'file' and p.exists() and not os.access(p, os.W_OK):
+        raise BadFile(f"{flag} {p}: the file is not writable")
     return p
 
-def check_device(device:str|None # 'auto' (or None), 'cpu', 'cuda', 'cuda:N', 'mps'
-                ) -> str|None: # None for 'auto'
-    "`device` after checking that this machine has it: `MissingResource` if not, `BadArgument` if it names no device."
+
+def check_device(
+    device: str | None,  # 'auto' (or None), 'cpu', 'cuda', 'cuda:N', 'mps'
+) -> str | None:  # None for 'auto'
+    "`device` after checking this machine has it: `MissingResource` if not, `BadArgument` if it is none."
     import torch
+
     name = '--device'
     if device in (None, '', 'auto'):
         device, name = os.environ.get('ADM_EDU_DEVICE') or None, '$ADM_EDU_DEVICE'
-        if device in (None, 'auto'): return None
-    try: d = torch.device(device)
-    except (RuntimeError, ValueError, TypeError): d = None
+        if device in (None, 'auto'):
+            return None
+    try:
+        d = torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        d = None
     if d is None or d.type not in ('cpu', 'cuda', 'mps'):
         raise BadArgument(f"{name} must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {device!r}")
     if d.type == 'cuda' and not torch.cuda.is_available():
-        raise MissingResource(f"{name} {device}: CUDA is not available on this machine (torch {torch.__version__}); use cpu or auto")
+        raise MissingResource(
+            f"{name} {device}: CUDA is not available on this machine (torch {torch.__version__}); "
+            "use cpu or auto"
+        )
     if d.type == 'cuda' and d.index is not None and d.index >= torch.cuda.device_count():
         raise MissingResource(f"{name} {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
-    if d.type == 'mps' and not (hasattr(torch.backends, 'mps') and torch.backends.mps.is_available()):
+    mps = hasattr(torch.backends, 'mps') and torch.backends.mps.is_available()
+    if d.type == 'mps' and not mps:
         raise MissingResource(f"{name} {device}: Apple MPS is not available on this machine; use cpu or auto")
     return None if name == '$ADM_EDU_DEVICE' else device
 
-def _int_list(classes, flag='--classes'):
-    try: return [int(c) for c in str(classes).split(',')] if isinstance(classes, str) else [int(c) for c in classes]
-    except (TypeError, ValueError):
-        raise BadArgument(f"{flag} must be comma-separated class indices such as 0,3,7, got {classes!r}") from None
 
-def parse_classes(classes, # None, a comma string "0,3,7", or a list of ints
-                  n:int, # number of samples
-                  num_classes:int|None # classes of the model (None: unconditional)
-                 ):
-    "Labels for `n` samples: balanced (0,1,..,K-1,0,1,..) or cycling through `classes`; None when there is nothing to condition on."
+def _int_list(classes, flag='--classes'):
+    try:
+        return [int(c) for c in (str(classes).split(',') if isinstance(classes, str) else classes)]
+    except (TypeError, ValueError):
+        msg = f"{flag} must be comma-separated class indices such as 0,3,7, got {classes!r}"
+        raise BadArgument(msg) from None
+
+
+def parse_classes(
+    classes,  # None, a comma string "0,3,7", or a list of ints
+    n: int,  # number of samples
+    num_classes: int | None,  # classes of the model (None: unconditional)
+):
+    "Labels for `n` samples: balanced (0,1,..,K-1,0,..) or cycling through `classes`; None: unconditional."
     import torch
+
     if classes in (None, '', 'all'):
         return None if not num_classes else torch.arange(n) % num_classes
     cs = _int_list(classes)
@@ -143,29 +240,39 @@ def parse_classes(classes, # None, a comma string "0,3,7", or a list of ints
     _check(not bad, f"--classes must lie in [0, {num_classes}), got {bad}")
     return torch.tensor(cs)[torch.arange(n) % len(cs)]
 
+
 def _load(model, flag, kind, device=None, inference=True):
-    "load_pretrained for option `flag`, checking the kind of network; errors name the option. For `inference`, weights in the device's inference layout."
+    "load_pretrained for option `flag`, checking the network's kind (`inference`: the device's layout)."
     from adm_edu.pretrained import load_pretrained
+
     fmt = inference_memory_format(device) if inference else None
-    try: net, sched, meta = load_pretrained(model, device=device, memory_format=fmt)
-    except AdmEduError as e: raise type(e)(f"{flag} {model}: {one_line(e)}") from None
+    try:
+        net, sched, meta = load_pretrained(model, device=device, memory_format=fmt)
+    except AdmEduError as e:
+        raise type(e)(f"{flag} {model}: {one_line(e)}") from None
     _check(meta.get('kind') == kind, f"{flag} {model} is a {meta.get('kind')}, not a {kind}")
     return net, sched, meta
 
-def cascade_images(base, base_sched, up, up_sched, # the two models and their schedules
-                   n:int, labels, # number of images, their labels (or None)
-                   steps:int, up_steps:int, sampler:str, up_sampler:str, eta:float, # each stage's steps and sampler; eta for both
-                   guidance, # for the base only
-                   seed:int, batch_size:int
-                  ) -> tuple: # (uint8 N×H×W×C high-resolution images, seconds)
+
+def cascade_images(
+    base, base_sched, up, up_sched,  # the two models and their schedules
+    n: int, labels,  # number of images, their labels (or None)
+    steps: int, up_steps: int, sampler: str, up_sampler: str, eta: float,  # each stage's; eta for both
+    guidance,  # for the base only
+    seed: int, batch_size: int,
+) -> tuple:  # (uint8 N×H×W×C high-resolution images, seconds)
     "`adm_edu.sampling.sample_cascade` seeded like `generate`, as the uint8 images `adm-edu-sample` writes."
     import torch
     from adm_edu.sampling import sample_cascade
     from adm_edu.data import to_uint8
+
     g = torch.Generator(device=next(base.parameters()).device).manual_seed(seed)
     t0 = time.time()
-    _, hi = sample_cascade(base, base_sched, up, up_sched, labels, n=n, base_steps=steps, up_steps=up_steps, base_sampler=sampler,
-                           up_sampler=up_sampler, base_eta=eta, up_eta=eta, guidance=guidance, generator=g, batch_size=batch_size, progress=True)
+    _, hi = sample_cascade(
+        base, base_sched, up, up_sched, labels, n=n, base_steps=steps, up_steps=up_steps,
+        base_sampler=sampler, up_sampler=up_sampler, base_eta=eta, up_eta=eta, guidance=guidance,
+        generator=g, batch_size=batch_size, progress=True,
+    )
     return to_uint8(hi), time.time() - t0
 
 # %% ../nbs/15_cli.ipynb #fa6d3030
@@ -245,97 +352,111 @@ def sample_cli(model:str='fmnist-s', # shipped model name (see adm_edu.pretraine
     return dict(path=str(out), seconds=secs)
 
 # %% ../nbs/15_cli.ipynb #edcaf829
-RESUME_MUST_MATCH = ('dataset', 'preset', 'schedule', 'T', 'loss', 'sampler', 'bs', 'class_dropout_null')  # else resume cannot continue exactly
-
-def _setting(k, v):
-    if k == 'class_dropout_null': return '--p-uncond > 0' if v else '--p-uncond 0'
-    return f"{dict(T='--diffusion-steps').get(k, '--' + k)} {v}"
-
-def check_resume(last:Path, # the run's `last.pt`
-                 config:dict # the new command's settings (keys of `RESUME_MUST_MATCH`)
-                ) -> dict: # the checkpoint's config
-    "Read `last` safely and check it is a training state written with the same settings: one `BadFile` or `BadArgument` if not."
+def check_resume(
+    last: Path,  # the run's `last.pt`
+    config,  # the command's `TrainConfig`
+) -> dict:  # the checkpoint's configuration
+    "Read `last` safely; check it is a training state of the same settings: one `BadFile`/`BadArgument` if not."
     from adm_edu.pretrained import read_checkpoint
+    from adm_edu.learner import resume_differences, flag_name
+
     if not _fs(f"--resume {last}", last.exists):
-        raise BadFile(f"--resume: there is no checkpoint {last} (adm-edu-train writes it into --out; check --out)")
-    try: ck = read_checkpoint(last)
-    except AdmEduError as e: raise type(e)(f"--resume: {one_line(e)}") from None
+        raise BadFile(f"--resume: there is no checkpoint {last} (adm-edu-train writes it into --out)")
+    try:
+        ck = read_checkpoint(last)
+    except AdmEduError as e:
+        raise type(e)(f"--resume: {one_line(e)}") from None
     if ck.get('kind') != 'training' or 'opt' not in ck:
-        raise BadFile(f"--resume: {last} holds no training state (kind {ck.get('kind')!r}); it cannot be continued")
-    old = ck.get('config') or {}
-    diff = [k for k in RESUME_MUST_MATCH if k in old and old[k] != config[k]]
+        raise BadFile(f"--resume: {last} holds no training state (kind {ck.get('kind')!r}): it cannot go on")
+    diff = resume_differences(ck.get('config') or {}, config.to_dict())
     if diff:
-        was, now = (' '.join(_setting(k, c[k]) for k in diff) for c in (old, config))
-        raise BadArgument(f"--resume: {last} was written with {was}; this command has {now} "
-                          "(a resumed run needs the same settings; use a new --out to change them)")
-    return old
+        was = ' '.join(f"{flag_name(k)} {a}" for k, a, _ in diff)
+        now = ' '.join(f"{flag_name(k)} {b}" for k, _, b in diff)
+        raise BadArgument(
+            f"--resume: {last} was written with {was}; this command has {now} "
+            "(a resumed run needs the same settings; use a new --out to change them)"
+        )
+    return ck['config']
 
-def _check_preset_fits(preset, dataset):
-    from adm_edu.unet import PRESETS
-    kw = PRESETS[preset]
-    size_ok = kw['image_size'] in (32, 28, 16, 8, 4) if dataset == 'fashion-mnist' else kw['image_size'] % 8 == 0
-    _check(kw['in_channels'] == 1 and size_ok and kw.get('num_classes') in (None, 10),
-           f"--preset {preset} makes {kw['in_channels']}x{kw['image_size']}x{kw['image_size']} images in {kw.get('num_classes')} classes; "
-           f"{dataset} has 1-channel images in 10 classes ({'32x32, 28x28 or area-downsampled to 16, 8, 4' if dataset == 'fashion-mnist' else 'any multiple of 8 pixels'})")
 
-@console_script('adm-edu-train', aliases={('-t', '--t'): 'diffusion_steps'})
-def train(dataset:str='fashion-mnist', # 'fashion-mnist' or 'digits'
-          preset:str='fmnist-s', # U-Net preset (adm_edu.unet.PRESETS)
-          loss:str='hybrid', # 'simple', 'hybrid' (iDDPM) or 'vlb'
-          schedule:str='cosine', # 'cosine' or 'linear'
-          diffusion_steps:int=1000, # diffusion steps T (as the official scripts name it; `-t` also works)
-          sampler:str='uniform', # timestep sampler: 'uniform' or 'importance' (for --loss vlb)
-          epochs:int=10, # training epochs
-          bs:int=64, # batch size
-          lr:float=2e-4, # peak learning rate
-          ema:float=0.9999, # EMA decay of the weights used for sampling
-          out:str='runs/fmnist-s', # output directory (last.pt = training state, model.pt = EMA + config)
-          resume:store_true=False, # continue from OUT/last.pt
-          init:str=None, # start a new run from these weights: a shipped model ('fmnist-s'), an exported file or a checkpoint
-          seed:int=0, # random seed
-          p_uncond:float=0.0, # label dropout for classifier-free guidance
-          max_seconds:float=0, # wall-time budget in seconds (0: none); the learning-rate schedule ends with it
-          ckpt_every:int=1000, # optimizer steps between checkpoints
-          mixed_precision:str='auto', # 'auto' (bf16/fp16 on CUDA, fp32 elsewhere), 'bf16', 'fp16' or 'fp32'
-          device:str='auto', # 'auto', 'cpu', 'cuda', 'mps'
-          compile:str=None): # torch.compile the network: 'default', 'reduce-overhead' (CUDA graphs: launch-bound GPU steps) or 'max-autotune'
-    "Train a diffusion U-Net on a dataset with a fastai Learner, checkpointing atomically (resumable)."
+def _check_preset_fits(config):
+    "A `BadArgument` unless the preset's network takes the dataset's 1-channel images in 10 classes."
+    from adm_edu.learner import network_arguments
+
+    kw = network_arguments(config)[1]
+    c, s, K = kw['in_channels'], kw['image_size'], kw.get('num_classes')
+    fmnist = config.dataset == 'fashion-mnist'
+    size_ok = s in (32, 28, 16, 8, 4) if fmnist else s % 8 == 0
+    sizes = '32x32, 28x28 or area-downsampled to 16, 8, 4' if fmnist else 'any multiple of 8 pixels'
+    _check(
+        c == 1 and size_ok and K in (None, 10),
+        f"--preset {config.preset} is for {c}x{s}x{s} images in {K} classes; "
+        f"{config.dataset} has 1-channel images in 10 classes ({sizes})",
+    )
+
+
+def train_config(
+    options: dict,  # `train`'s options by parameter name (--device left out)
+):  # a checked `TrainConfig`
+    "The `TrainConfig` of adm-edu-train's options: a one-line `BadArgument` naming a bad option."
     from adm_edu.data import DATASETS
-    from adm_edu.unet import PRESETS
-    T = diffusion_steps
-    _check(dataset in DATASETS, f"--dataset must be one of {DATASETS}, got {dataset!r}")
-    _check(preset in PRESETS, f"--preset must be one of {sorted(PRESETS)}, got {preset!r}")
-    _check(loss in ('simple', 'hybrid', 'vlb'), f"--loss must be 'simple', 'hybrid' or 'vlb', got {loss!r}")
-    _check(schedule in ('cosine', 'linear'), f"--schedule must be 'cosine' or 'linear', got {schedule!r}")
-    _check(sampler in ('uniform', 'importance'), f"--sampler must be 'uniform' or 'importance', got {sampler!r}")
-    _check(T >= 2, f"--diffusion-steps must be at least 2, got {T}")
-    _check(epochs >= 1 and bs >= 1, f"--epochs and --bs must be at least 1, got {epochs}, {bs}")
-    lr = check_real(lr, '--lr')
-    _check(lr > 0, f"--lr must be > 0, got {lr}")
-    ema, p_uncond = check_real(ema, '--ema'), check_real(p_uncond, '--p-uncond')
-    _check(ema < 1 and p_uncond < 1, f"--ema and --p-uncond must lie in [0, 1), got {ema}, {p_uncond}")
-    max_seconds = check_real(max_seconds, '--max-seconds', hint='0: no budget')
-    _check(ckpt_every >= 0, f"--ckpt-every must be >= 0, got {ckpt_every}")
-    _check(0 <= seed < 2**63, f"--seed must lie in [0, 2**63), got {seed}")
-    _check(mixed_precision in ('auto', 'bf16', 'fp16', 'fp32'), f"--mixed-precision must be 'auto', 'bf16', 'fp16' or 'fp32', got {mixed_precision!r}")
-    from adm_edu.learner import COMPILE_MODES
-    _check(compile in (None, *COMPILE_MODES), f"--compile must be one of {COMPILE_MODES} (or left out: eager), got {compile!r}")
-    _check_preset_fits(preset, dataset)
+    from adm_edu.learner import TrainConfig, CLI_SETTINGS, flag_name, resolve_preset
+
+    settings = {s: options[flag_name(s)[2:].replace('-', '_')] for s in CLI_SETTINGS}
+    settings['max_seconds'] = settings['max_seconds'] or None  # 0: no budget
+    try:
+        resolve_preset(settings['preset'])
+    except BadArgument as e:
+        raise BadArgument(f"--preset: {e}") from None
+    _check(settings['dataset'] in DATASETS, f"--dataset must be one of {DATASETS}, got {settings['dataset']!r}")
+    config = TrainConfig.from_flat(**settings).check(flags=True)
+    _check_preset_fits(config)
+    return config
+
+
+@console_script('adm-edu-train', aliases={('-t', '--t'): 'diffusion_steps'}, renamed={'--sampler': 'schedule_sampler'})
+def train(
+    preset: str = 'fmnist-s',  # any preset: diffusion (fmnist-s, fmnist-16), super-resolution (fmnist-16-32), classifier (fmnist-clf)
+    dataset: str = 'fashion-mnist',  # 'fashion-mnist' or 'digits'
+    loss: str = 'hybrid',  # 'simple', 'hybrid' (iDDPM) or 'vlb'; a classifier's is cross-entropy
+    schedule: str = 'cosine',  # noise schedule: 'cosine' or 'linear'
+    diffusion_steps: int = 1000,  # diffusion steps T (as the official scripts name it; `-t` also works)
+    schedule_sampler: str = 'uniform',  # timestep sampler: 'uniform' or 'importance' (for --loss vlb)
+    epochs: int = 10,  # training epochs
+    bs: int = 64,  # batch size
+    lr: float = None,  # peak learning rate (default: 2e-4; a classifier's 1e-3)
+    ema: float = None,  # EMA decay of the weights (default: 0.9999; a classifier's 0.999; 0: none)
+    dropout: float = None,  # dropout in the residual blocks (default: the preset's)
+    p_uncond: float = 0.0,  # label dropout for classifier-free guidance
+    seed: int = 0,  # random seed
+    max_seconds: float = 0,  # wall-time budget in seconds (0: none); the learning rate follows it
+    out: str = None,  # output directory (default: runs/PRESET): last.pt, model.pt, log.jsonl
+    resume: store_true = False,  # continue from OUT/last.pt
+    init: str = None,  # start a new run from these weights: a shipped model, an exported file or a checkpoint
+    lr_sched: str = 'one_cycle',  # 'one_cycle' or 'constant' (as ADM)
+    ckpt_every: int = 1000,  # optimizer steps between checkpoints
+    log_every: int = 0,  # optimizer steps between the lines of OUT/log.jsonl (0: no log)
+    mixed_precision: str = 'auto',  # 'auto' (bf16/fp16 on CUDA, fp32 elsewhere), 'bf16', 'fp16' or 'fp32'
+    compile: str = None,  # torch.compile the network: 'default', 'reduce-overhead' or 'max-autotune'
+    device: str = 'auto',  # 'auto', 'cpu', 'cuda', 'mps'
+):
+    "Train the network of any preset (a diffusion U-Net, an upsampler, a noisy classifier); resumable."
+    options = dict(locals())
+    config = train_config({k: v for k, v in options.items() if k != 'device'})
     dev = check_device(device)
-    if mixed_precision == 'fp16':
+    if config.options.mixed_precision == 'fp16':
         from adm_edu.device import default_device
-        _check(default_device(dev).type == 'cuda', f"--mixed-precision fp16 needs CUDA (loss scaling); use bf16 or fp32 on {default_device(dev).type}")
-    out_dir = check_out(out, '--out', kind='dir')
-    _check(not (resume and init), "--resume continues OUT/last.pt, --init starts a new run from given weights: pick one")
-    if resume: check_resume(out_dir / 'last.pt', dict(dataset=dataset, preset=preset, schedule=schedule, T=T, loss=loss,
-                                                      sampler=sampler, bs=bs, class_dropout_null=p_uncond > 0))
-    if init: _load(init, '--init', 'diffusion', 'cpu', inference=False)
-    _heavy()
-    from adm_edu.learner import train_diffusion
-    learn = train_diffusion(dataset=dataset, preset=preset, loss=loss, schedule=schedule, T=T, sampler=sampler, epochs=epochs,
-                            bs=bs, lr=lr, ema=ema, out_dir=out_dir, resume=resume, seed=seed, p_uncond=p_uncond,
-                            max_seconds=max_seconds or None, ckpt_every=ckpt_every, mixed_precision=mixed_precision, init=init,
-                            device=dev, compile_mode=compile)
+
+        kind = default_device(dev).type
+        _check(kind == 'cuda', f"--mixed-precision fp16 needs CUDA (loss scaling); use bf16 or fp32 on {kind}")
+    out_dir = check_out(config.out_dir, '--out', kind='dir')
+    if config.resume:
+        check_resume(out_dir / 'last.pt', config)
+    if config.init:
+        _load(config.init, '--init', 'classifier' if config.kind == 'classifier' else 'diffusion', 'cpu', False)
+    from adm_edu.learner import train_model
+
+    learn = train_model(config, device=dev)
     print(f"wrote {out_dir / 'model.pt'} (EMA weights + config) and {out_dir / 'last.pt'} (training state)")
     return learn
 

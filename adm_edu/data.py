@@ -6,193 +6,301 @@ Docs: https://adm-edu.github.io/adm_edu/data.html.md"""
 
 # %% ../nbs/08a_data.ipynb #887e896d
 from __future__ import annotations
-import gzip, hashlib, json, os, struct, tempfile, urllib.request
+import gzip
+import hashlib
+import json
+import os
+import struct
+import tempfile
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 import torch
 from .errors import MissingResource
+from .sampling import to_uint8  # the inverse of `to_unit_range`, used by `generate`
 
 # %% auto #0
 __all__ = ['FMNIST_FILES', 'FMNIST_URL', 'FMNIST_CLASSES', 'DEBIAN_FMNIST', 'DATASETS', 'RESULTS_DIR', 'DatasetError',
-           'parse_idx', 'read_idx_gz', 'atomic_write', 'fashion_mnist_dir', 'ImageDataset', 'to_unit_range', 'to_uint8',
+           'parse_idx', 'read_idx_gz', 'atomic_write', 'fashion_mnist_dir', 'ImageDataset', 'to_unit_range',
            'area_downsample', 'fashion_mnist', 'digits', 'load_dataset', 'result_path', 'load_result']
 
 # %% ../nbs/08a_data.ipynb #ab7e469a
 FMNIST_FILES = {  # name: (SHA-256 of the *decompressed* IDX payload, expected shape)
-    'train-images-idx3-ubyte.gz': ('c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888', (60000, 28, 28)),
-    'train-labels-idx1-ubyte.gz': ('bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9', (60000,)),
-    't10k-images-idx3-ubyte.gz': ('5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b', (10000, 28, 28)),
-    't10k-labels-idx1-ubyte.gz': ('0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34', (10000,)),
+    'train-images-idx3-ubyte.gz': (
+        'c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888',
+        (60000, 28, 28),
+    ),
+    'train-labels-idx1-ubyte.gz': (
+        'bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9',
+        (60000,),
+    ),
+    't10k-images-idx3-ubyte.gz': (
+        '5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b',
+        (10000, 28, 28),
+    ),
+    't10k-labels-idx1-ubyte.gz': (
+        '0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34',
+        (10000,),
+    ),
 }
 FMNIST_URL = 'http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/'
-FMNIST_CLASSES = ('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot')
+FMNIST_CLASSES = (
+    'T-shirt/top',
+    'Trouser',
+    'Pullover',
+    'Dress',
+    'Coat',
+    'Sandal',
+    'Shirt',
+    'Sneaker',
+    'Bag',
+    'Ankle boot',
+)
 DEBIAN_FMNIST = Path('/usr/share/datasets/fashion-mnist')
+
 
 class DatasetError(MissingResource):
     "A dataset is missing or corrupt; the message names every path tried and what was wrong."
 
 # %% ../nbs/08a_data.ipynb #8a2315de
-def parse_idx(raw:bytes, # decompressed IDX bytes
-              name:str='IDX data', # used in error messages
-              shape:tuple|None=None # expected shape, checked when given
-             ) -> np.ndarray:
+def parse_idx(
+    raw: bytes,  # decompressed IDX bytes
+    name: str = 'IDX data',  # used in error messages
+    shape: tuple | None = None,  # expected shape, checked when given
+) -> np.ndarray:
     "Parse unsigned-byte IDX data, validating the magic number, dimensions and size."
-    if len(raw) < 4: raise DatasetError(f"{name}: only {len(raw)} bytes, too short for an IDX header")
+    if len(raw) < 4:
+        raise DatasetError(f"{name}: only {len(raw)} bytes, too short for an IDX header")
     zero, dtype, ndim = struct.unpack('>HBB', raw[:4])
     if zero != 0 or dtype != 0x08 or not 1 <= ndim <= 4:
-        raise DatasetError(f"{name}: bad IDX magic number {raw[:4].hex()} (expected 0000 08 0N for unsigned bytes)")
-    if len(raw) < 4 + 4 * ndim: raise DatasetError(f"{name}: truncated IDX header")
-    dims = struct.unpack(f'>{ndim}I', raw[4:4 + 4 * ndim])
+        raise DatasetError(
+            f"{name}: bad IDX magic number {raw[:4].hex()} (expected 0000 08 0N for unsigned bytes)"
+        )
+    if len(raw) < 4 + 4 * ndim:
+        raise DatasetError(f"{name}: truncated IDX header")
+    dims = struct.unpack(f'>{ndim}I', raw[4 : 4 + 4 * ndim])
     if shape is not None and tuple(dims) != tuple(shape):
         raise DatasetError(f"{name}: dimensions {dims}, expected {tuple(shape)}")
     n, have = int(np.prod(dims)), len(raw) - 4 - 4 * ndim
-    if have != n: raise DatasetError(f"{name}: {have} data bytes, expected {n} for dimensions {dims} (truncated or corrupt)")
+    if have != n:
+        raise DatasetError(
+            f"{name}: {have} data bytes, expected {n} for dimensions {dims} (truncated or corrupt)"
+        )
     return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
-def read_idx_gz(path, shape=None, sha256:str|None=None) -> np.ndarray:
-    "Read and validate one gzipped IDX file (optionally checking the SHA-256 of the decompressed bytes)."
+
+def read_idx_gz(
+    path,  # a .gz file
+    shape=None,  # expected shape, checked when given
+    sha256: str | None = None,  # expected SHA-256 of the decompressed bytes, checked when given
+) -> np.ndarray:
+    "Read and validate one gzipped IDX file (and the checksum of its decompressed bytes)."
     path = Path(path)
-    try: raw = gzip.decompress(path.read_bytes())
-    except FileNotFoundError: raise DatasetError(f"{path}: file not found") from None
-    except (OSError, EOFError, gzip.BadGzipFile) as e: raise DatasetError(f"{path}: not a valid gzip file ({e})") from None
+    try:
+        raw = gzip.decompress(path.read_bytes())
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: file not found") from None
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        raise DatasetError(f"{path}: not a valid gzip file ({e})") from None
     if sha256 and hashlib.sha256(raw).hexdigest() != sha256:
-        arr = parse_idx(raw, str(path), shape)  # a clearer message if the structure itself is wrong
-        raise DatasetError(f"{path}: checksum mismatch (SHA-256 of the decompressed data is not the canonical one)")
+        parse_idx(raw, str(path), shape)  # a clearer message if the structure itself is wrong
+        raise DatasetError(
+            f"{path}: checksum mismatch (SHA-256 of the decompressed data is not the canonical one)"
+        )
     return parse_idx(raw, str(path), shape)
 
 # %% ../nbs/08a_data.ipynb #3c384e54
 def _cache_dir() -> Path:
-    return Path(os.environ.get('XDG_CACHE_HOME', Path.home() / '.cache')) / 'adm_edu' / 'fashion-mnist'
+    return (
+        Path(os.environ.get('XDG_CACHE_HOME', Path.home() / '.cache')) / 'adm_edu' / 'fashion-mnist'
+    )
 
-def atomic_write(path, # destination file
-                 write, # write(f) fills the open temporary file
-                 mode:str='wb' # 'wb' or 'w'
-                ) -> Path:
-    "Write a file atomically: `write` fills a temporary file in the same directory, which is fsynced and renamed over `path`."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+
+def atomic_write(
+    path,  # destination file
+    write,  # write(f) fills the open temporary file
+    mode: str = 'wb',  # 'wb' or 'w'
+) -> Path:
+    "Write a file atomically: `write` fills a temporary file, fsynced and renamed over `path`."
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
     try:
-        with os.fdopen(fd, mode) as f: write(f); f.flush(); os.fsync(f.fileno())
+        with os.fdopen(fd, mode) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes the file private
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp): os.unlink(tmp)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
         raise
     if hasattr(os, 'O_DIRECTORY'):  # make the rename itself durable
         dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try: os.fsync(dfd)
-        finally: os.close(dfd)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
     return path
 
-def _download(url:str, dest:Path, sha256:str, timeout:float=30):
-    "Download `url` to `dest` atomically (temporary file + rename) after checking the payload's SHA-256."
-    with urllib.request.urlopen(url, timeout=timeout) as r: data = r.read()
-    if hashlib.sha256(gzip.decompress(data)).hexdigest() != sha256: raise DatasetError(f"{url}: downloaded data fails its checksum")
+
+def _download(url: str, dest: Path, sha256: str, timeout: float = 30):
+    "Download `url` to `dest` atomically once the SHA-256 of its decompressed payload checks out."
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        data = r.read()
+    if hashlib.sha256(gzip.decompress(data)).hexdigest() != sha256:
+        raise DatasetError(f"{url}: downloaded data fails its checksum")
     atomic_write(dest, lambda f: f.write(data))
 
-def fashion_mnist_dir(path=None, # explicit directory holding the four .gz files
-                      download:bool=True # download into the cache if no directory has them
-                     ) -> Path:
-    "The first directory holding all four Fashion-MNIST files: path -> $ADM_EDU_DATA -> Debian's package -> cache (download)."
+
+def fashion_mnist_dir(
+    path=None,  # explicit directory holding the four .gz files
+    download: bool = True,  # download into the cache if no directory has them
+) -> Path:
+    "The first directory with the four files: path, $ADM_EDU_DATA, Debian's, the cache (download)."
     tried = []
-    cands = [('argument', path), ('ADM_EDU_DATA', os.environ.get('ADM_EDU_DATA')), ('Debian package', DEBIAN_FMNIST),
-             ('cache', _cache_dir())]
+    cands = [
+        ('argument', path),
+        ('ADM_EDU_DATA', os.environ.get('ADM_EDU_DATA')),
+        ('Debian package', DEBIAN_FMNIST),
+        ('cache', _cache_dir()),
+    ]
     for label, d in cands:
-        if d is None: continue
+        if d is None:
+            continue
         d = Path(d)
         missing = [f for f in FMNIST_FILES if not (d / f).is_file()]
-        if not missing: return d
+        if not missing:
+            return d
         tried.append(f"{d} ({label}): missing {', '.join(missing)}")
-        if label == 'argument': break  # an explicit path is never silently replaced by another source
+        if label == 'argument':
+            break  # an explicit path is never silently replaced by another source
     else:
         if download:
             d = _cache_dir()
             try:
                 for f, (sha, _) in FMNIST_FILES.items():
-                    if not (d / f).is_file(): _download(FMNIST_URL + f, d / f, sha)
+                    if not (d / f).is_file():
+                        _download(FMNIST_URL + f, d / f, sha)
                 return d
-            except DatasetError: raise
-            except Exception as e: tried.append(f"download from {FMNIST_URL} into {d} failed: {e}")
-    raise DatasetError("Fashion-MNIST not found. Tried:\n  " + "\n  ".join(tried) +
-                       "\nInstall it with `apt-get install dataset-fashion-mnist`, set ADM_EDU_DATA to a directory "
-                       "holding the four .gz files, or allow the download.")
+            except DatasetError:
+                raise
+            except Exception as e:
+                tried.append(f"download from {FMNIST_URL} into {d} failed: {e}")
+    how_to_get = (
+        "Install it with `apt-get install dataset-fashion-mnist`, set ADM_EDU_DATA to a directory "
+        "holding the four .gz files, or allow the download."
+    )
+    raise DatasetError(
+        "Fashion-MNIST not found. Tried:\n  " + "\n  ".join(tried) + "\n" + how_to_get
+    )
 
 # %% ../nbs/08a_data.ipynb #551ba618
 @dataclass
 class ImageDataset:
     "Images in [-1, 1] (N, C, H, W) float32, integer labels (N,) and class names."
+
     images: torch.Tensor
     labels: torch.Tensor
     classes: tuple
     name: str = ''
-    def __len__(self): return len(self.images)
-    def __getitem__(self, i): return self.images[i], self.labels[i]
-    @property
-    def image_size(self) -> int: return self.images.shape[-1]
-    @property
-    def channels(self) -> int: return self.images.shape[1]
-    def __repr__(self): return f"ImageDataset({self.name!r}, n={len(self)}, shape={tuple(self.images.shape[1:])}, classes={len(self.classes)})"
 
-def to_unit_range(x_uint8, max_val:float=255.) -> torch.Tensor:
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        return self.images[i], self.labels[i]
+
+    @property
+    def image_size(self) -> int:
+        return self.images.shape[-1]
+
+    @property
+    def channels(self) -> int:
+        return self.images.shape[1]
+
+    def __repr__(self):
+        shape = tuple(self.images.shape[1:])
+        n, n_classes = len(self), len(self.classes)
+        return f"ImageDataset({self.name!r}, n={n}, shape={shape}, classes={n_classes})"
+
+
+def to_unit_range(x_uint8, max_val: float = 255.0) -> torch.Tensor:
     "Map integer pixel levels in [0, max_val] to [-1, 1] (level k -> 2k/max_val - 1)."
     return torch.from_numpy(np.array(x_uint8, dtype=np.float32)) * (2 / max_val) - 1
 
-def to_uint8(x:torch.Tensor # images in [-1, 1], (N, C, H, W)
-            ) -> np.ndarray: # uint8 (N, H, W, C)
-    "Map images in [-1, 1] back to 8-bit pixels, channels last: round((x+1)*127.5), clipped (the exact inverse of `to_unit_range`)."
-    if x.ndim != 4: raise ValueError(f"expected images (N, C, H, W), got shape {tuple(x.shape)}")
-    return ((x.detach().float().cpu() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
-def area_downsample(x:torch.Tensor, # images (N, C, H, W)
-                    size:int # target side; H and W must be multiples of it
-                   ) -> torch.Tensor:
-    "Average each (H/size)x(W/size) block: area downsampling, as the official super-resolution data loader makes its low-res inputs."
-    if x.ndim != 4: raise ValueError(f"expected images (N, C, H, W), got shape {tuple(x.shape)}")
+def area_downsample(
+    x: torch.Tensor,  # images (N, C, H, W)
+    size: int,  # target side; H and W must be multiples of it
+) -> torch.Tensor:
+    "Average each (H/size)x(W/size) block (area downsampling), as the official super-res loader."
+    if x.ndim != 4:
+        raise ValueError(f"expected images (N, C, H, W), got shape {tuple(x.shape)}")
     if size < 1 or x.shape[-1] % size or x.shape[-2] % size:
         raise ValueError(f"size must divide the image side {tuple(x.shape[-2:])}, got {size}")
     return torch.nn.functional.interpolate(x, size=(size, size), mode='area')
 
-def fashion_mnist(split:str='train', # 'train' (60,000) or 'test' (10,000)
-                  path=None, # explicit directory with the .gz files
-                  pad:bool=True, # pad 28x28 to 32x32 with background (-1), as U-Nets with 3 downsamplings want
-                  download:bool=True,
-                  size:int|None=None # None: 32 (padded) or 28; 16, 8, 4: the padded 32x32 images area-downsampled
-                 ):
+
+def fashion_mnist(
+    split: str = 'train',  # 'train' (60,000) or 'test' (10,000)
+    path=None,  # explicit directory with the .gz files
+    pad: bool = True,  # pad 28x28 to 32x32 with background (-1) for U-Nets with 3 downsamplings
+    download: bool = True,  # download into the cache if no directory has the files
+    size: int | None = None,  # None: 32 (padded) or 28; 16, 8, 4: area-downsampled from 32
+):
     "Fashion-MNIST as an `ImageDataset` in [-1, 1], padded to 32x32 by default."
-    if split not in ('train', 'test'): raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    if split not in ('train', 'test'):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     if size is not None and size not in (32, 28, 16, 8, 4):
-        raise ValueError(f"size must be 32, 28 (unpadded) or 16, 8, 4 (area-downsampled from 32), got {size}")
-    if size == 28: pad = False
-    elif size is not None: pad = True
+        raise ValueError(
+            f"size must be 32, 28 (unpadded) or 16, 8, 4 (area-downsampled from 32), got {size}"
+        )
+    if size == 28:
+        pad = False
+    elif size is not None:
+        pad = True
     d = fashion_mnist_dir(path, download)
     pre = 'train' if split == 'train' else 't10k'
     fi, fl = f'{pre}-images-idx3-ubyte.gz', f'{pre}-labels-idx1-ubyte.gz'
     imgs = read_idx_gz(d / fi, FMNIST_FILES[fi][1], FMNIST_FILES[fi][0])
     labels = read_idx_gz(d / fl, FMNIST_FILES[fl][1], FMNIST_FILES[fl][0])
-    if labels.max() > 9: raise DatasetError(f"{d / fl}: label {labels.max()} out of range 0..9")
+    if labels.max() > 9:
+        raise DatasetError(f"{d / fl}: label {labels.max()} out of range 0..9")
     x = to_unit_range(imgs)[:, None]
-    if pad: x = torch.nn.functional.pad(x, (2, 2, 2, 2), value=-1.)
+    if pad:
+        x = torch.nn.functional.pad(x, (2, 2, 2, 2), value=-1.0)
     name = f'fashion-mnist/{split}'
-    if size is not None and size < 28: x, name = area_downsample(x, size), f'fashion-mnist-{size}/{split}'
+    if size is not None and size < 28:
+        x, name = area_downsample(x, size), f'fashion-mnist-{size}/{split}'
     return ImageDataset(x, torch.as_tensor(labels.astype(np.int64)), FMNIST_CLASSES, name)
 
 # %% ../nbs/08a_data.ipynb #4b0baa10
-def digits(split:str='train', # 'train' (1,437), 'test' (360) or 'all' (1,797)
-           size:int=8 # 8 (native) or a multiple of 8, upsampled with nearest neighbours
-          ) -> ImageDataset:
+def digits(
+    split: str = 'train',  # 'train' (1,437), 'test' (360) or 'all' (1,797)
+    size: int = 8,  # 8 (native) or a multiple of 8, upsampled with nearest neighbours
+) -> ImageDataset:
     "scikit-learn's 8x8 digits in [-1, 1]; a fixed stratified 80/20 train/test split."
     from sklearn.datasets import load_digits
-    if split not in ('train', 'test', 'all'): raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
-    if size % 8: raise ValueError(f"size must be a multiple of 8, got {size}")
+
+    if split not in ('train', 'test', 'all'):
+        raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
+    if size % 8:
+        raise ValueError(f"size must be a multiple of 8, got {size}")
     d = load_digits()
-    x = to_unit_range(d.images, 16.)[:, None]
-    if size != 8: x = torch.nn.functional.interpolate(x, scale_factor=size // 8, mode='nearest')
+    x = to_unit_range(d.images, 16.0)[:, None]
+    if size != 8:
+        x = torch.nn.functional.interpolate(x, scale_factor=size // 8, mode='nearest')
     y = torch.as_tensor(d.target, dtype=torch.long)
-    rng = np.random.default_rng(0); test_idx = []
+    rng = np.random.default_rng(0)
+    test_idx = []
     for c in range(10):
-        idx = np.flatnonzero(d.target == c); test_idx += list(rng.choice(idx, size=round(len(idx) * 0.2), replace=False))
-    is_test = np.zeros(len(y), bool); is_test[test_idx] = True
+        idx = np.flatnonzero(d.target == c)
+        test_idx += list(rng.choice(idx, size=round(len(idx) * 0.2), replace=False))
+    is_test = np.zeros(len(y), bool)
+    is_test[test_idx] = True
     sel = {'train': ~is_test, 'test': is_test, 'all': np.ones(len(y), bool)}[split]
     sel = torch.as_tensor(sel)
     return ImageDataset(x[sel], y[sel], tuple(str(i) for i in range(10)), f'digits/{split}')
@@ -200,36 +308,60 @@ def digits(split:str='train', # 'train' (1,437), 'test' (360) or 'all' (1,797)
 # %% ../nbs/08a_data.ipynb #86572b9e
 DATASETS = ('fashion-mnist', 'digits')
 
-def load_dataset(name:str='fashion-mnist', # 'fashion-mnist' or 'digits'
-                 split:str='train', path=None, download:bool=True,
-                 fallback:str|None=None, # 'digits': say so in one line and use digits when Fashion-MNIST is unavailable
-                 size:int|None=None # image side: Fashion-MNIST 32/28/16/8/4 (see `fashion_mnist`), digits a multiple of 8
-                ) -> ImageDataset:
+
+def load_dataset(
+    name: str = 'fashion-mnist',  # 'fashion-mnist' or 'digits'
+    split: str = 'train',  # 'train' or 'test' (digits: also 'all')
+    path=None,  # Fashion-MNIST: explicit directory with the .gz files
+    download: bool = True,  # Fashion-MNIST: download into the cache if no directory has them
+    fallback: str | None = None,  # 'digits': say so in one line, use digits without Fashion-MNIST
+    size: int
+    | None = None,  # Fashion-MNIST 32/28/16/8/4 (`fashion_mnist`); digits: a multiple of 8
+) -> ImageDataset:
     "Load a dataset by name as an `ImageDataset` in [-1, 1]."
     if name in ('fashion-mnist', 'fmnist', 'fashion_mnist'):
-        try: return fashion_mnist(split, path, download=download, size=size)
+        try:
+            return fashion_mnist(split, path, download=download, size=size)
         except DatasetError as e:
-            if fallback != 'digits': raise
-            print(f"Fashion-MNIST unavailable ({str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else e}); "
-                  "using the embedded digits. Get it with `apt-get install dataset-fashion-mnist` or set ADM_EDU_DATA.")
+            if fallback != 'digits':
+                raise
+            lines = str(e).splitlines()
+            reason = lines[1].strip() if len(lines) > 1 else e  # the first path tried
+            print(
+                f"Fashion-MNIST unavailable ({reason}); using the embedded digits. "
+                "Get it with `apt-get install dataset-fashion-mnist` or set ADM_EDU_DATA."
+            )
             return digits(split)
-    if name == 'digits': return digits(split, size=size or 8)
+    if name == 'digits':
+        return digits(split, size=size or 8)
     raise ValueError(f"unknown dataset {name!r}; expected one of {DATASETS}")
 
 # %% ../nbs/08a_data.ipynb #d08a0002
-RESULTS_DIR = Path(__file__).resolve().parent / 'results' if '__file__' in globals() else Path('../adm_edu/results').resolve()
+RESULTS_DIR = (
+    Path(__file__).resolve().parent / 'results'
+    if '__file__' in globals()
+    else Path('../adm_edu/results').resolve()
+)
 
-def result_path(run:str, # a folder of results/, e.g. 'fmnist-v4-h100-2026-11-26'
-                name:str # a file in it, e.g. 'eval_samples.json'
-               ) -> Path:
+
+def result_path(
+    run: str,  # a folder of results/, e.g. 'fmnist-v4-h100-2026-11-26'
+    name: str,  # a file in it, e.g. 'eval_samples.json'
+) -> Path:
     "Path of a recorded result file; a clear error naming the runs that exist when it is not there."
     p = RESULTS_DIR / run / name
     if not p.is_file():
-        runs = sorted(d.name for d in RESULTS_DIR.iterdir() if d.is_dir()) if RESULTS_DIR.is_dir() else []
-        raise DatasetError(f"no recorded result {run}/{name} in {RESULTS_DIR} (runs there: {', '.join(runs) or 'none'})")
+        runs = []
+        if RESULTS_DIR.is_dir():
+            runs = sorted(d.name for d in RESULTS_DIR.iterdir() if d.is_dir())
+        raise DatasetError(
+            f"no recorded result {run}/{name} in {RESULTS_DIR} "
+            f"(runs there: {', '.join(runs) or 'none'})"
+        )
     return p
 
-def load_result(run:str, name:str):
+
+def load_result(run: str, name: str):
     "A recorded result: parsed JSON for .json files, the path otherwise (e.g. a .png figure)."
     p = result_path(run, name)
     return json.loads(p.read_text()) if p.suffix == '.json' else p

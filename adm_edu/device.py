@@ -6,7 +6,10 @@ Docs: https://adm-edu.github.io/adm_edu/device.html.md"""
 
 # %% ../nbs/00b_device.ipynb #19f0dcb0
 from __future__ import annotations
-import ctypes, os, platform, warnings
+import ctypes
+import os
+import platform
+import warnings
 from functools import lru_cache
 import torch
 from .errors import MissingResource
@@ -17,123 +20,204 @@ __all__ = ['NATIVE_BF16_FLAGS', 'ONEDNN_BF16_ISAS', 'M_TRIM_THRESHOLD', 'M_MMAP_
            'tune_malloc', 'malloc_mode', 'inference_memory_format', 'describe_device']
 
 # %% ../nbs/00b_device.ipynb #2934b103
-def default_device(device:str|torch.device|None=None # explicit choice; 'auto'/None picks the best available
-                  ) -> torch.device:
+def _mps_available() -> bool:
+    return hasattr(torch.backends, 'mps') and torch.backends.mps.is_available()
+
+
+def default_device(
+    device: str | torch.device | None = None,  # explicit choice; 'auto'/None: the best available
+) -> torch.device:
     "The device to run on: `device` if given, else $ADM_EDU_DEVICE, else CUDA, then MPS, then CPU."
-    device = device if device not in (None, 'auto') else os.environ.get('ADM_EDU_DEVICE') or None
+    if device in (None, 'auto'):
+        device = os.environ.get('ADM_EDU_DEVICE') or None
     if device is not None:
         d = torch.device(device)
-        if d.type == 'cuda' and not torch.cuda.is_available(): raise MissingResource(f"device {device!r} requested but CUDA is not available")
-        if d.type == 'mps' and not (hasattr(torch.backends, 'mps') and torch.backends.mps.is_available()):
+        if d.type == 'cuda' and not torch.cuda.is_available():
+            raise MissingResource(f"device {device!r} requested but CUDA is not available")
+        if d.type == 'mps' and not _mps_available():
             raise MissingResource(f"device {device!r} requested but MPS is not available")
         return d
-    if torch.cuda.is_available(): return torch.device('cuda')
-    if hasattr(torch.backends, 'mps') and torch.backends.mps.is_available(): return torch.device('mps')
+    if torch.cuda.is_available():
+        return torch.device('cuda')
+    if _mps_available():
+        return torch.device('mps')
     return torch.device('cpu')
 
-def autocast_dtype(device:torch.device) -> torch.dtype|None:
-    "Mixed-precision dtype for `device`: bf16 on CUDA with bf16 support, fp16 on older CUDA and MPS; on a CPU bf16 only when native, else None (stay in fp32)."
+
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """Mixed-precision dtype for `device`: bf16 on CUDA with bf16 support, fp16 on older CUDA and
+    MPS; on a CPU bf16 only when native, else None (stay in fp32)."""
     device = torch.device(device)
-    if device.type == 'cuda': return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == 'mps': return torch.float16
+    if device.type == 'cuda':
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == 'mps':
+        return torch.float16
     return torch.bfloat16 if cpu_has_native_bf16() else None
 
 # %% ../nbs/00b_device.ipynb #bf16fn01
-NATIVE_BF16_FLAGS = frozenset({'avx512_bf16', 'amx_bf16', 'bf16'})   # x86 AVX512-BF16, x86 AMX-BF16, ARM (aarch64) BF16
+# x86 AVX512-BF16, x86 AMX-BF16, ARM (aarch64) BF16
+NATIVE_BF16_FLAGS = frozenset({'avx512_bf16', 'amx_bf16', 'bf16'})
 
-def cpu_flags(cpuinfo:str|None=None # text in /proc/cpuinfo's format; None reads /proc/cpuinfo
-             ) -> set[str]:
-    "The CPU feature flags listed in `cpuinfo` (x86 'flags', ARM 'Features'); an empty set where there is no /proc/cpuinfo."
+
+def cpu_flags(
+    cpuinfo: str | None = None,  # text in /proc/cpuinfo's format; None reads /proc/cpuinfo
+) -> set[str]:
+    """The CPU feature flags listed in `cpuinfo` (x86 'flags', ARM 'Features'); an empty set where
+    there is no /proc/cpuinfo."""
     if cpuinfo is None:
         try:
-            with open('/proc/cpuinfo') as f: cpuinfo = f.read()
-        except OSError: return set()
+            with open('/proc/cpuinfo') as f:
+                cpuinfo = f.read()
+        except OSError:
+            return set()
     for line in cpuinfo.splitlines():
         key, _, val = line.partition(':')
-        if key.strip() in ('flags', 'Features'): return set(val.split())
+        if key.strip() in ('flags', 'Features'):
+            return set(val.split())
     return set()
+
 
 @lru_cache(maxsize=None)
 def _torch_says_native_bf16() -> bool:
-    try: return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
-    except Exception: return False   # private API: absent in some torch versions or builds
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except Exception:
+        return False  # private API: absent in some torch versions or builds
 
-ONEDNN_BF16_ISAS = frozenset({'AVX512_CORE_BF16', 'AVX512_CORE_FP16', 'AVX512_CORE_AMX', 'AVX512_CORE_AMX_FP16',
-                              'AVX10_1_512', 'AVX10_1_512_AMX', 'AVX10_1_512_AMX_FP16', 'ALL'})   # oneDNN ISA caps that keep bf16
 
-def isa_cap_allows_bf16(env:dict|None=None # environment to judge (for tests); None: os.environ
-                       ) -> bool:
-    "False when $ONEDNN_MAX_CPU_ISA (or $DNNL_MAX_CPU_ISA) caps oneDNN below bf16, or $ATEN_CPU_CAPABILITY is 'default'/'avx2': bf16 is then emulated."
+# oneDNN ISA caps that keep bf16
+ONEDNN_BF16_ISAS = frozenset(
+    {
+        'AVX512_CORE_BF16',
+        'AVX512_CORE_FP16',
+        'AVX512_CORE_AMX',
+        'AVX512_CORE_AMX_FP16',
+        'AVX10_1_512',
+        'AVX10_1_512_AMX',
+        'AVX10_1_512_AMX_FP16',
+        'ALL',
+    }
+)
+
+
+def isa_cap_allows_bf16(
+    env: dict | None = None,  # environment to judge (for tests); None: os.environ
+) -> bool:
+    """False when $ONEDNN_MAX_CPU_ISA (or $DNNL_MAX_CPU_ISA) caps oneDNN below bf16, or
+    $ATEN_CPU_CAPABILITY is 'default'/'avx2': bf16 is then emulated."""
     env = os.environ if env is None else env
-    cap = (env.get('ONEDNN_MAX_CPU_ISA') or env.get('DNNL_MAX_CPU_ISA') or 'ALL').strip().upper()
-    return cap in ONEDNN_BF16_ISAS and env.get('ATEN_CPU_CAPABILITY', '').strip().lower() not in ('default', 'avx2')
+    onednn_cap = env.get('ONEDNN_MAX_CPU_ISA') or env.get('DNNL_MAX_CPU_ISA') or 'ALL'
+    aten_cap = env.get('ATEN_CPU_CAPABILITY', '').strip().lower()
+    return onednn_cap.strip().upper() in ONEDNN_BF16_ISAS and aten_cap not in ('default', 'avx2')
 
-def cpu_has_native_bf16(cpuinfo:str|None=None, # /proc/cpuinfo text to judge (for tests); None: this machine (torch's check, then /proc/cpuinfo)
-                        env:dict|None=None # environment whose ISA caps to respect (for tests); None: os.environ
-                       ) -> bool:
-    "True when the CPU has bf16 instructions (AVX512-BF16, AMX-BF16 or ARM BF16) and no ISA cap hides them, so bf16 autocast is not emulated."
-    if not isa_cap_allows_bf16(env): return False
-    if cpuinfo is None and _torch_says_native_bf16(): return True
+
+def cpu_has_native_bf16(
+    cpuinfo: str | None = None,  # /proc/cpuinfo text (for tests); None: this machine
+    env: dict | None = None,  # environment whose ISA caps to respect (for tests); None: os.environ
+) -> bool:
+    """True when the CPU has bf16 instructions (AVX512-BF16, AMX-BF16 or ARM BF16) and no ISA cap
+    hides them, so bf16 autocast is not emulated. For this machine: torch's check, then
+    /proc/cpuinfo."""
+    if not isa_cap_allows_bf16(env):
+        return False
+    if cpuinfo is None and _torch_says_native_bf16():
+        return True
     return bool(cpu_flags(cpuinfo) & NATIVE_BF16_FLAGS)
 
 # %% ../nbs/00b_device.ipynb #bf16fn02
-def warn_if_emulated_bf16(device:str|torch.device|None=None, # where bf16 was asked for; None: `default_device()`
-                          what:str='bf16 mixed precision', # what was asked for, as the warning names it
-                          cpuinfo:str|None=None # /proc/cpuinfo text to judge (for tests); None: this machine
-                         ) -> bool: # True when bf16 is native on `device` (no warning)
-    "Warn (one line, `UserWarning`) when bf16 was explicitly asked for on a CPU without native bf16; returns whether it is native."
+def warn_if_emulated_bf16(
+    device: str | torch.device | None = None,  # where bf16 was asked for; None: `default_device()`
+    what: str = 'bf16 mixed precision',  # what was asked for, as the warning names it
+    cpuinfo: str | None = None,  # /proc/cpuinfo text to judge (for tests); None: this machine
+) -> bool:  # True when bf16 is native on `device` (no warning)
+    """Warn (one line, `UserWarning`) when bf16 was explicitly asked for on a CPU without native
+    bf16; returns whether it is native."""
     d = default_device(device) if device is None else torch.device(device)
-    if d.type != 'cpu' or cpu_has_native_bf16(cpuinfo): return True
-    warnings.warn(f"{what} was requested on a CPU without native bf16 (no avx512_bf16/amx_bf16): it is emulated, "
-                  "usually slower than fp32 and less accurate; use 'fp32' (or 'auto') here", UserWarning, stacklevel=2)
+    if d.type != 'cpu' or cpu_has_native_bf16(cpuinfo):
+        return True
+    warnings.warn(
+        f"{what} was requested on a CPU without native bf16 (no avx512_bf16/amx_bf16): "
+        "it is emulated, usually slower than fp32 and less accurate; use 'fp32' (or 'auto') here",
+        UserWarning,
+        stacklevel=2,
+    )
     return False
 
 # %% ../nbs/00b_device.ipynb #mallocfn1
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3     # mallopt parameters (glibc malloc.h)
-MALLOC_MODES = {'keep': (1 << 30, 2**31 - 1),   # (mmap threshold, trim threshold) in bytes (C ints): blocks up to 1 GiB from the heap, trim at 2 GiB
-                'release': (64 << 10, 128 << 10)}   # blocks >= 64 KiB mmapped, unmapped at free
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt parameters (glibc malloc.h)
+# (mmap threshold, trim threshold) in bytes (C ints)
+MALLOC_MODES = {
+    'keep': (1 << 30, 2**31 - 1),  # blocks up to 1 GiB from the heap, trim at 2 GiB
+    'release': (64 << 10, 128 << 10),  # blocks >= 64 KiB mmapped, unmapped at free
+}
+
 
 @lru_cache(maxsize=None)
 def _glibc():
-    if platform.system() != 'Linux' or platform.libc_ver()[0] != 'glibc': return None
-    try: libc = ctypes.CDLL('libc.so.6')
-    except OSError: return None
-    libc.mallopt.argtypes, libc.mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int   # int mallopt(int param, int value)
+    if platform.system() != 'Linux' or platform.libc_ver()[0] != 'glibc':
+        return None
+    try:
+        libc = ctypes.CDLL('libc.so.6')
+    except OSError:
+        return None
+    # int mallopt(int param, int value)
+    libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    libc.mallopt.restype = ctypes.c_int
     return libc
 
-def tune_malloc(mode:str='keep' # 'keep': freed memory stays in the process (faster); 'release': large blocks go back at free (for measuring)
-               ) -> bool: # True when applied (Linux with glibc), else False
-    "Set glibc's mmap and trim thresholds for the whole process: 'keep' avoids re-faulting freed activations, 'release' makes peak RSS track live memory."
-    if mode not in MALLOC_MODES: raise ValueError(f"tune_malloc mode must be one of {sorted(MALLOC_MODES)}, got {mode!r}")
+
+def tune_malloc(
+    mode: str = 'keep',  # 'keep': freed memory stays (faster); 'release': goes back (measuring)
+) -> bool:  # True when applied (Linux with glibc), else False
+    """Set glibc's mmap and trim thresholds for the whole process: 'keep' avoids re-faulting freed
+    activations, 'release' makes peak RSS track live memory."""
+    if mode not in MALLOC_MODES:
+        raise ValueError(f"tune_malloc mode must be one of {sorted(MALLOC_MODES)}, got {mode!r}")
     libc = _glibc()
-    if libc is None: return False
+    if libc is None:
+        return False
     mmap_bytes, trim_bytes = MALLOC_MODES[mode]
-    ok = bool(libc.mallopt(M_MMAP_THRESHOLD, mmap_bytes)) & bool(libc.mallopt(M_TRIM_THRESHOLD, trim_bytes))
-    if ok: _MALLOC_STATE['mode'] = mode
+    mmap_set = bool(libc.mallopt(M_MMAP_THRESHOLD, mmap_bytes))
+    trim_set = bool(libc.mallopt(M_TRIM_THRESHOLD, trim_bytes))
+    ok = mmap_set and trim_set
+    if ok:
+        _MALLOC_STATE['mode'] = mode
     return ok
 
+
 _MALLOC_STATE = {'mode': None}
-def malloc_mode() -> str|None:
+
+
+def malloc_mode() -> str | None:
     "The mode last applied by `tune_malloc` in this process (None: glibc's defaults, or not glibc)."
     return _MALLOC_STATE['mode']
 
 # %% ../nbs/00b_device.ipynb #memfmt02
-def inference_memory_format(device:str|torch.device|None=None # where the network will run; None: `default_device()`
-                           ) -> torch.memory_format:
-    "The weight layout for running a network on `device`: channels-last on a CPU (oneDNN's native layout), the default elsewhere."
+def inference_memory_format(
+    device: str | torch.device | None = None,  # where the network will run; None: default_device()
+) -> torch.memory_format:
+    """The weight layout for running a network on `device`: channels-last on a CPU (oneDNN's native
+    layout), the default elsewhere."""
     d = default_device(device) if device is None else torch.device(device)
     return torch.channels_last if d.type == 'cpu' else torch.contiguous_format
 
 # %% ../nbs/00b_device.ipynb #8f30e639
-def describe_device(device:str|torch.device|None=None # the device to describe; None: `default_device()`
-                   ) -> str:
-    "A one-line description of `device` for training and benchmark records: GPU or CPU model, threads, torch version."
+def describe_device(
+    device: str | torch.device | None = None,  # the device to describe; None: `default_device()`
+) -> str:
+    """A one-line description of `device` for training and benchmark records: GPU or CPU model,
+    threads, torch version."""
     d = default_device(device)
+    torch_version = f"torch {torch.__version__}"
     if d.type == 'cuda':
         i = d.index if d.index is not None else torch.cuda.current_device()
-        return f"{torch.cuda.get_device_name(i)} (CUDA {torch.version.cuda}), torch {torch.__version__}"
+        return f"{torch.cuda.get_device_name(i)} (CUDA {torch.version.cuda}), {torch_version}"
     cpu = platform.processor() or platform.machine()
-    try: cpu = next(l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name'))
-    except (OSError, StopIteration): pass
+    try:
+        with open('/proc/cpuinfo') as f:
+            cpu = next(l.split(':', 1)[1].strip() for l in f if l.startswith('model name'))
+    except (OSError, StopIteration):
+        pass
     kind = 'Apple MPS on ' if d.type == 'mps' else ''
-    return f"{kind}CPU {cpu} ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads), torch {torch.__version__}"
+    threads = f"{os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+    return f"{kind}CPU {cpu} ({threads}), {torch_version}"

@@ -6,7 +6,8 @@ Docs: https://adm-edu.github.io/adm_edu/errors.html.md"""
 
 # %% ../nbs/00a_errors.ipynb #e00a0004
 from __future__ import annotations
-import math, numbers
+import math
+import numbers
 import numpy as np
 
 # %% auto #0
@@ -16,33 +17,41 @@ __all__ = ['AdmEduError', 'BadArgument', 'BadFile', 'IncompatibleCheckpoint', 'M
 class AdmEduError(Exception):
     "Base class: an input adm_edu cannot use. Console scripts print it as one line and exit 1."
 
+
 class BadArgument(AdmEduError, ValueError):
     "An argument with a value it cannot mean (wrong type, out of range, not finite)."
+
 
 class BadFile(AdmEduError, ValueError):
     "A file that is missing, unreadable, of the wrong format, or at a path that cannot be written."
 
+
 class IncompatibleCheckpoint(BadFile):
     "A checkpoint whose configuration differs from what it is loaded into."
+
 
 class MissingResource(AdmEduError, RuntimeError):
     "Data, a device or a package that this machine does not have."
 
 # %% ../nbs/00a_errors.ipynb #e00a0010
-def check_T(T, # number of diffusion steps
-            name:str='T'
-           ) -> int:
+def check_T(
+    T,  # number of diffusion steps
+    name: str = 'T',
+) -> int:
     "`T` as an int, or `BadArgument` unless it is a positive integer."
     if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T < 1:
         raise BadArgument(f"{name} must be a positive integer number of diffusion steps, got {T!r}")
     return int(T)
 
-def check_real(x, # the value to check
-               name:str, # its name in the message
-               lo:float=0.0, # smallest allowed value
-               hint:str='' # what the value means, appended to the message
-              ) -> float:
+
+def check_real(
+    x,  # the value to check
+    name: str,  # its name in the message
+    lo: float = 0.0,  # smallest allowed value
+    hint: str = '',  # what the value means, appended to the message
+) -> float:
     "`x` as a float, or `BadArgument` unless it is a finite real number >= `lo`."
     if isinstance(x, bool) or not isinstance(x, numbers.Real) or not math.isfinite(x) or x < lo:
-        raise BadArgument(f"{name} must be a finite real number >= {lo:g}{' (' + hint + ')' if hint else ''}, got {x!r}")
+        meaning = f" ({hint})" if hint else ''
+        raise BadArgument(f"{name} must be a finite real number >= {lo:g}{meaning}, got {x!r}")
     return float(x)

@@ -6,16 +6,27 @@ Docs: https://adm-edu.github.io/adm_edu/training.html.md"""
 
 # %% ../nbs/08b_training.ipynb #3bffd43a
 from __future__ import annotations
-import copy, json, math, os, time, warnings
+import copy
+import json
+import math
+import numbers
+import shlex
+import time
+import warnings
+from dataclasses import asdict, dataclass, field, fields
 from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
 from fastcore.basics import patch
-with warnings.catch_warnings():   # fastai's import calls torch.jit.script, which newer torch flags as deprecated: not the user's concern
-    warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
+
+with warnings.catch_warnings():  # fastai's import calls torch.jit.script, which newer torch flags
+    warnings.filterwarnings(
+        'ignore', message='`torch.jit.script` is deprecated', category=FutureWarning
+    )
     from fastai.data.load import DataLoader
     from fastai.data.core import DataLoaders
     from fastai.learner import Learner, Metric
@@ -23,26 +34,41 @@ with warnings.catch_warnings():   # fastai's import calls torch.jit.script, whic
     from fastai.callback.progress import ProgressCallback
     from fastai.callback.training import GradientClip
     from fastai.optimizer import OptimWrapper
-    import fastai.callback.schedule, fastai.callback.fp16  # Learner.fit_one_cycle, to_fp16, to_bf16
+    import fastai.callback.schedule  # Learner.fit_one_cycle
+    import fastai.callback.fp16  # Learner.to_fp16, to_bf16
     from fastai.torch_core import rank_distrib
     from fastai.metrics import accuracy
 from .errors import BadArgument, BadFile, IncompatibleCheckpoint
 from .schedule import Schedule
-from .device import default_device, autocast_dtype, warn_if_emulated_bf16
+from .device import default_device, autocast_dtype, warn_if_emulated_bf16, describe_device
 from .losses import LOSS_TYPES  # also adds Schedule.training_losses / vb_terms_bpd
 from .resample import ScheduleSampler, UniformSampler, make_sampler, gradient_noise
 from .data import ImageDataset, load_dataset, digits, atomic_write, area_downsample
-from .unet import PRESETS, unet_from_preset
-from .upsample import SR_PRESETS, sr_from_preset
+from .unet import PRESETS, UNet
+from .upsample import SR_PRESETS, SuperResUNet
 from .classifier import NoisyClassifier, CLASSIFIER_PRESETS
-from .pretrained import CKPT_FORMAT, save_checkpoint, read_checkpoint, load_init, load_weights
+from adm_edu.pretrained import (
+    CKPT_FORMAT,
+    available,
+    export_pretrained,
+    load_checkpoint,
+    load_init,
+    load_weights,
+    read_checkpoint,
+    save_checkpoint,
+)
 
 # %% auto #0
-__all__ = ['COMPILE_MODES', 'DiffusionDL', 'diffusion_dls', 'DiffusionLoss', 'unwrap', 'DiffusionCallback', 'LossTerm',
-           'ema_decay', 'ema_update', 'EMACallback', 'AutocastCallback', 'NaNGuardCallback', 'set_precision',
-           'CheckpointCallback', 'TimeLimitCallback', 'diffusion_learner', 'make_learner', 'fit_and_save', 'save_model',
-           'SnapshotCallback', 'TrainingLog', 'read_training_log', 'train_diffusion', 'random_crop',
-           'NoisyClassifierCallback', 'classifier_learner', 'train_classifier']
+__all__ = ['DIFFUSION_DEFAULTS', 'CLASSIFIER_DEFAULTS', 'PRESET_KINDS', 'COMPILE_MODES', 'OPTION_NAMES', 'SETTING_NAMES',
+           'SETTING_CHECKS', 'FLAG_NAMES', 'CLI_SETTINGS', 'NO_EFFECT', 'RESUMABLE', 'LEARNERS', 'INIT_KEYS',
+           'DiffusionDL', 'diffusion_dls', 'DiffusionLoss', 'unwrap', 'DiffusionCallback', 'LossTerm', 'ema_decay',
+           'ema_update', 'EMACallback', 'AutocastCallback', 'NaNGuardCallback', 'set_precision', 'train_seconds',
+           'CheckpointCallback', 'TimeLimitCallback', 'PresetKind', 'Preset', 'resolve_preset', 'resumable',
+           'TrainOptions', 'TrainConfig', 'flag_name', 'resume_differences', 'network_arguments', 'Task',
+           'make_learner', 'diffusion_learner', 'random_crop', 'NoisyClassifierCallback', 'classifier_learner',
+           'TrainingLog', 'read_training_log', 'save_model', 'SnapshotCallback', 'fit_and_save', 'training_dls',
+           'build_model', 'run_callbacks', 'train_model', 'train_diffusion', 'train_classifier', 'run_record',
+           'save_training_log', 'export_run']
 
 # %% ../nbs/08b_training.ipynb #e6f9ada4
 def _mix(*xs) -> int:
@@ -144,74 +170,113 @@ class DiffusionLoss:
 # %% ../nbs/08b_training.ipynb #2685f62a
 def unwrap(model):
     "The network inside a DistributedDataParallel wrapper (or the model itself)."
-    return model.module if hasattr(model, 'module') and isinstance(model.module, nn.Module) else model
+    if hasattr(model, 'module') and isinstance(model.module, nn.Module):
+        return model.module
+    return model
+
 
 def _label_rows(model):
     "Number of label embeddings of `model` (`label_emb`/`class_emb`/... nn.Embedding), or None."
     m = unwrap(model)
     for name in ('label_emb', 'class_emb', 'class_embed', 'label_embed', 'y_emb'):
         e = getattr(m, name, None)
-        if isinstance(e, nn.Embedding): return e.num_embeddings
+        if isinstance(e, nn.Embedding):
+            return e.num_embeddings
     return None
 
-def _base_dl(dl): return getattr(dl, 'dl', dl) if type(dl).__name__ == 'DistributedDL' else dl
+
+def _base_dl(dl):
+    return getattr(dl, 'dl', dl) if type(dl).__name__ == 'DistributedDL' else dl
+
+
+def _check_schedule_sampler(s, T):
+    "`s` after checking it is a schedule sampler of T timesteps."
+    for m in ('sample', 'update', 'state_dict', 'load_state_dict'):
+        if not callable(getattr(s, m, None)):
+            raise TypeError(f"schedule sampler {s!r} has no .{m}()")
+    if getattr(s, 'T', T) != T:
+        raise ValueError(f"schedule sampler has T={s.T}, the schedule T={T}")
+    return s
+
 
 class DiffusionCallback(Callback):
-    "Turn `(x0, y)` batches into `xb=(x_t, t[, y])` and `yb=(x0, x_t, t, noise, weights)`; update a loss-aware sampler."
+    "Turn `(x0, y)` into `xb=(x_t, t[, y])`, `yb=(x0, x_t, t, noise, weights)`; update a loss-aware sampler."
+
     order = -5  # after TrainEvalCallback, before mixed precision (10) and the ParamScheduler (60)
-    def __init__(self, sched:Schedule, # training schedule (full T)
-                 sampler='uniform', # 'uniform', 'importance' or a sampler object with sample/update/state_dict
-                 cond:bool=True, # pass the labels to the model (class-conditional training)
-                 p_uncond:float=0.0, # probability of replacing a label by the null label `num_classes` (classifier-free guidance)
-                 num_classes:int|None=None, # default: the number of classes of the training dataset
-                 seed:int=0, # seeds every draw: step n uses generators seeded with (seed, rank, n)
-                 reseed_global:bool=True, # also reseed torch's global generator each step (dropout), for exact resume
-                 low_res:int|None=None # super-resolution: also give the model x0 area-downsampled to this side (its 4th input)
-                ):
-        if not isinstance(sched, Schedule): raise TypeError(f"sched must be a Schedule, got {type(sched).__name__}")
-        self.sampler = make_sampler(sampler, sched.T) if isinstance(sampler, str) else sampler
-        for m in ('sample', 'update', 'state_dict', 'load_state_dict'):
-            if not callable(getattr(self.sampler, m, None)): raise TypeError(f"sampler {self.sampler!r} has no .{m}()")
-        if getattr(self.sampler, 'T', sched.T) != sched.T: raise ValueError(f"sampler has T={self.sampler.T}, the schedule T={sched.T}")
-        if not 0 <= p_uncond < 1: raise ValueError(f"p_uncond must lie in [0, 1), got {p_uncond!r}")
-        if p_uncond > 0 and not cond: raise ValueError("p_uncond > 0 needs cond=True (labels to drop)")
-        self.sched, self.cond, self.p_uncond, self.n_classes, self.seed, self.reseed_global = sched, cond, float(p_uncond), num_classes, int(seed), reseed_global
+
+    def __init__(
+        self,
+        sched: Schedule,  # training schedule (full T)
+        schedule_sampler='uniform',  # 'uniform', 'importance' or an object with sample/update/state_dict
+        cond: bool = True,  # pass the labels to the model (class-conditional training)
+        p_uncond: float = 0.0,  # probability of replacing a label by the null label `num_classes`
+        num_classes: int | None = None,  # default: the number of classes of the training dataset
+        seed: int = 0,  # seeds every draw: step n uses generators seeded with (seed, rank, n)
+        reseed_global: bool = True,  # reseed torch's global generator each step (dropout): exact resume
+        low_res: int | None = None,  # super-resolution: x0 area-downsampled to this side, a 4th input
+    ):
+        if not isinstance(sched, Schedule):
+            raise TypeError(f"sched must be a Schedule, got {type(sched).__name__}")
+        s = schedule_sampler
+        s = make_sampler(s, sched.T) if isinstance(s, str) else s
+        self.schedule_sampler = _check_schedule_sampler(s, sched.T)
+        if not 0 <= p_uncond < 1:
+            raise ValueError(f"p_uncond must lie in [0, 1), got {p_uncond!r}")
+        if p_uncond > 0 and not cond:
+            raise ValueError("p_uncond > 0 needs cond=True (labels to drop)")
+        self.sched, self.cond, self.p_uncond = sched, cond, float(p_uncond)
+        self.n_classes, self.seed, self.reseed_global = num_classes, int(seed), reseed_global
         self.low_res = low_res
         self._valid_sampler = UniformSampler(sched.T)
-        self._learns = type(self.sampler).update is not ScheduleSampler.update
+        self._learns = type(self.schedule_sampler).update is not ScheduleSampler.update
 
     def before_fit(self):
         dev = self.dls.device or default_device()
         self._gen, self._cpu = torch.Generator(device=dev), torch.Generator()
-        if self.n_classes is None: self.n_classes = len(getattr(_base_dl(self.dls.train).dataset, 'classes', ())) or None
+        if self.n_classes is None:
+            classes = getattr(_base_dl(self.dls.train).dataset, 'classes', ())
+            self.n_classes = len(classes) or None
         if self.p_uncond > 0:
-            rows = _label_rows(self.learn.model)
-            if self.n_classes is None: raise ValueError("p_uncond > 0 needs num_classes (the null label is index num_classes)")
-            if rows is not None and rows < self.n_classes + 1:
-                raise ValueError(f"p_uncond={self.p_uncond} replaces labels by the null label {self.n_classes}, but the model has only "
-                                 f"{rows} label embeddings; build it with num_classes + 1 = {self.n_classes + 1} rows "
-                                 f"(UNet(..., class_dropout_null=True))")
+            self._check_null_label()
 
-    def before_train(self): _base_dl(self.dl).set_epoch(self.epoch)
+    def _check_null_label(self):
+        rows = _label_rows(self.learn.model)
+        if self.n_classes is None:
+            raise ValueError("p_uncond > 0 needs num_classes (the null label is index num_classes)")
+        if rows is not None and rows < self.n_classes + 1:
+            raise ValueError(
+                f"p_uncond={self.p_uncond} replaces labels by the null label {self.n_classes}, but the "
+                f"model has only {rows} label embeddings; build it with num_classes + 1 = "
+                f"{self.n_classes + 1} rows (UNet(..., class_dropout_null=True))"
+            )
+
+    def before_train(self):
+        _base_dl(self.dl).set_epoch(self.epoch)
 
     def _seed(self, *key):
-        self._cpu.manual_seed(_mix(self.seed, *key, 0)); self._gen.manual_seed(_mix(self.seed, *key, 1))
+        self._cpu.manual_seed(_mix(self.seed, *key, 0))
+        self._gen.manual_seed(_mix(self.seed, *key, 1))
 
-    def draw(self, x0:torch.Tensor, # the clean batch
-             augment=None # augment(x0, cpu_generator) -> x0, applied to training batches only (e.g. a random crop)
-            ) -> tuple: # (x0, t, weights, noise)
-        "Seed this step's generators from (seed, rank, step), then draw t and its weight, augment, and draw the noise."
+    def draw(
+        self,
+        x0: torch.Tensor,  # the clean batch
+        augment=None,  # augment(x0, cpu_generator) -> x0 for training batches (e.g. a random crop)
+    ) -> tuple:  # (x0, t, weights, noise)
+        "Seed this step's generators from (seed, rank, step), draw t and its weight, augment, draw noise."
         B = x0.shape[0]
         if self.training:
             n = self.learn.train_iter
             self._seed(rank_distrib(), n)
-            if self.reseed_global: torch.manual_seed(_mix(self.seed, rank_distrib(), n, 2))
-            t, w = self.sampler.sample(B, device=x0.device, generator=self._cpu)
-            if augment is not None: x0 = augment(x0, self._cpu)
+            if self.reseed_global:
+                torch.manual_seed(_mix(self.seed, rank_distrib(), n, 2))
+            t, w = self.schedule_sampler.sample(B, device=x0.device, generator=self._cpu)
+            if augment is not None:
+                x0 = augment(x0, self._cpu)
         else:
             self._seed(2**31 - 1, self.iter)
             t, w = self._valid_sampler.sample(B, device=x0.device, generator=self._cpu)
-        return x0, t, w, torch.randn(x0.shape, generator=self._gen, device=x0.device, dtype=x0.dtype)
+        noise = torch.randn(x0.shape, generator=self._gen, device=x0.device, dtype=x0.dtype)
+        return x0, t, w, noise
 
     def before_batch(self):
         x0, y = self.xb[0], (self.yb[0] if len(self.yb) else None)
@@ -219,30 +284,48 @@ class DiffusionCallback(Callback):
         x0, t, w, noise = self.draw(x0)
         xt = self.sched.q_sample(x0, t, noise)
         self.learn.yb = (x0, xt, t, noise, w)
-        extra = (area_downsample(x0, self.low_res),) if self.low_res else ()   # the upsampler's conditioning image, made from x0 itself
-        if not self.cond or y is None: self.learn.xb = (xt, t, None) + extra if extra else (xt, t); return
+        # the upsampler's conditioning image, made from x0 itself
+        extra = (area_downsample(x0, self.low_res),) if self.low_res else ()
+        if not self.cond or y is None:
+            self.learn.xb = (xt, t, None) + extra if extra else (xt, t)
+            return
         if self.p_uncond > 0 and self.training:
             drop = (torch.rand(B, generator=self._cpu) < self.p_uncond).to(y.device)
             y = torch.where(drop, torch.full_like(y, self.n_classes), y)
         self.learn.xb = (xt, t, y) + extra
 
     def after_loss(self):
-        if not (self.training and self._learns): return
-        # the training loss itself, as the official trainer (`losses["loss"]`); for L_hybrid that is mse + vb, not vb alone
+        if not (self.training and self._learns):
+            return
+        # the training loss itself, as the official trainer (`losses["loss"]`): for L_hybrid mse + vb
         vals = getattr(self.loss_func, 'terms', {}).get('loss')
-        if vals is not None: self.sampler.update(self.xb[1], torch.nan_to_num(vals.float(), nan=0.0, posinf=0.0))
+        if vals is not None:
+            vals = torch.nan_to_num(vals.float(), nan=0.0, posinf=0.0)
+            self.schedule_sampler.update(self.xb[1], vals)
+
 
 class LossTerm(Metric):
-    "Validation metric: the batch-size weighted mean of one per-example term ('mse', 'vb', 'loss') of `DiffusionLoss`."
-    def __init__(self, key:str): self.key = key
-    def reset(self): self.total, self.count = 0., 0
+    "Validation metric: the batch-size weighted mean of one per-example term of `DiffusionLoss`."
+
+    def __init__(self, key: str):  # 'mse', 'vb' or 'loss'
+        self.key = key
+
+    def reset(self):
+        self.total, self.count = 0.0, 0
+
     def accumulate(self, learn):
         v = getattr(learn.loss_func, 'terms', {}).get(self.key)
-        if v is not None: self.total += v.float().sum().item(); self.count += v.numel()
+        if v is not None:
+            self.total += v.float().sum().item()
+            self.count += v.numel()
+
     @property
-    def value(self): return self.total / self.count if self.count else None
+    def value(self):
+        return self.total / self.count if self.count else None
+
     @property
-    def name(self): return self.key
+    def name(self):
+        return self.key
 
 # %% ../nbs/08b_training.ipynb #87556868
 def ema_decay(n:int, # number of EMA updates done so far
@@ -335,64 +418,117 @@ def set_precision(learn:Learner, # the learner to configure
     return mode
 
 # %% ../nbs/08b_training.ipynb #27216197
+def train_seconds(learn: Learner) -> float | None:
+    "Seconds of training so far under a `TimeLimitCallback` (resumed runs included), else None."
+    tl = getattr(learn, 'time_limit', None)
+    return tl.elapsed if isinstance(tl, TimeLimitCallback) else None
+
+
 class CheckpointCallback(Callback):
-    "Atomically save the full training state every `every` steps and at the end of fit; resume from such a file."
+    "Atomically save the full training state every `every` steps and at the end of fit; resume from it."
+
     order, run_valid = 70, False
-    def __init__(self, path, # checkpoint file (a directory means `path/last.pt`)
-                 every:int=1000, # save after every `every` optimizer steps (0: only at the end)
-                 config:dict|None=None # run configuration stored in the checkpoint (rebuilds the model later)
-                ):
+
+    def __init__(
+        self,
+        path,  # checkpoint file (a directory means `path/last.pt`)
+        every: int = 1000,  # save after every `every` optimizer steps (0: only at the end)
+        meta: dict | None = None,  # stored in the checkpoint: the run's `config` and its `network`
+    ):
         path = Path(path)
         self.path = path / 'last.pt' if path.suffix == '' else path
-        self.every, self.config, self.last_iter, self._resume = int(every), dict(config or {}), None, None
+        self.every, self.meta = int(every), dict(meta or {})
+        self.last_iter, self._resume = None, None
 
     def state(self) -> dict:
         "Everything needed to continue training (and to sample from the EMA)."
-        l = self.learn; ema = getattr(l, 'ema', None); diff = l.diffusion; scaler = getattr(l, 'scaler', None)
-        return dict(format=CKPT_FORMAT, kind='training', iter=int(l.train_iter), epoch=int(l.epoch), n_epoch=int(l.n_epoch),
-                    n_iter=self._full, model=unwrap(l.model).state_dict(),
-                    ema=ema.state_dict() if isinstance(ema, EMACallback) else None, opt=l.opt.state_dict(),
-                    sampler=diff.sampler.state_dict(), scaler=scaler.state_dict() if scaler is not None else None,
-                    seed=diff.seed, torch_rng=torch.get_rng_state(), config=self.config, time=time.time(),
-                    train_seconds=l.time_limit.elapsed if isinstance(getattr(l, 'time_limit', None), TimeLimitCallback) else None)
+        learn, diff = self.learn, self.learn.diffusion
+        ema, scaler = getattr(learn, 'ema', None), getattr(learn, 'scaler', None)
+        return dict(
+            format=CKPT_FORMAT,
+            kind='training',
+            iter=int(learn.train_iter),
+            epoch=int(learn.epoch),
+            n_epoch=int(learn.n_epoch),
+            n_iter=self._full,
+            model=unwrap(learn.model).state_dict(),
+            ema=ema.state_dict() if isinstance(ema, EMACallback) else None,
+            opt=learn.opt.state_dict(),
+            schedule_sampler=diff.schedule_sampler.state_dict(),
+            scaler=scaler.state_dict() if scaler is not None else None,
+            seed=diff.seed,
+            torch_rng=torch.get_rng_state(),
+            time=time.time(),
+            train_seconds=train_seconds(learn),
+            precision=getattr(learn, 'precision', None),
+            **self.meta,
+        )
 
     def save(self):
-        if rank_distrib() == 0: save_checkpoint(self.state(), self.path)
+        if rank_distrib() == 0:
+            save_checkpoint(self.state(), self.path)
         self.last_iter = int(self.learn.train_iter)
 
     def load(self, ck):
-        "Restore model, EMA, optimizer and sampler from checkpoint `ck` (dict or path); fit then continues at its step."
+        "Restore model, EMA, optimizer and sampler from checkpoint `ck` (dict or path); fit continues there."
         ck = read_checkpoint(ck) if not isinstance(ck, dict) else ck
-        l = self.learn
-        load_weights(unwrap(l.model), ck['model'], 'the checkpoint to resume', "this run's model")
-        if l.opt is None: l.create_opt()
-        l.opt.load_state_dict(ck['opt'])
-        ema = getattr(l, 'ema', None)
-        if ck.get('ema') is not None and isinstance(ema, EMACallback): ema.load_state_dict(ck['ema'], l.model)
-        l.diffusion.sampler.load_state_dict(ck['sampler'])
+        self._check_same_run(ck)
+        learn = self.learn
+        load_weights(unwrap(learn.model), ck['model'], 'the checkpoint to resume', "this run's model")
+        if learn.opt is None:
+            learn.create_opt()
+        learn.opt.load_state_dict(ck['opt'])
+        ema = getattr(learn, 'ema', None)
+        if ck.get('ema') is not None and isinstance(ema, EMACallback):
+            ema.load_state_dict(ck['ema'], learn.model)
+        learn.diffusion.schedule_sampler.load_state_dict(ck['schedule_sampler'])
         torch.set_rng_state(ck['torch_rng'])
         self._resume, self.last_iter = ck, int(ck['iter'])
+
+    def _check_same_run(self, ck):
+        "An `IncompatibleCheckpoint` naming the settings that differ, when both configurations are known."
+        if 'schedule_sampler' not in ck:
+            raise IncompatibleCheckpoint(f"{self.path} holds no schedule sampler state: it cannot be resumed")
+        if ck.get('config') is None or 'config' not in self.meta:
+            return
+        diff = resume_differences(ck['config'], self.meta['config'])
+        if diff:
+            was = ', '.join(f"{k}={a!r}" for k, a, _ in diff)
+            now = ', '.join(f"{k}={b!r}" for k, _, b in diff)
+            raise IncompatibleCheckpoint(
+                f"cannot resume {self.path}: it was written with {was}, this run has {now} "
+                "(a resumed run needs the same settings)"
+            )
 
     def before_fit(self):
         self._full = len(self.dls.train)  # batches per epoch for this process (DistributedDL: per rank)
         ck = self._resume
-        if ck is None: return
+        if ck is None:
+            return
         if ck['n_iter'] != self._full:
-            raise IncompatibleCheckpoint(f"cannot resume: the checkpoint was written with {ck['n_iter']} batches per epoch, these DataLoaders have "
-                             f"{self._full} (same dataset and batch size needed)")
+            raise IncompatibleCheckpoint(
+                f"cannot resume: the checkpoint was written with {ck['n_iter']} batches per epoch, "
+                f"these DataLoaders have {self._full} (same dataset and batch size needed)"
+            )
         if ck['n_epoch'] != self.n_epoch:
-            warnings.warn(f"resuming a run of {ck['n_epoch']} epochs with n_epoch={self.n_epoch}: the learning-rate schedule differs")
-        if ck.get('scaler') is not None and getattr(self.learn, 'scaler', None) is not None: self.learn.scaler.load_state_dict(ck['scaler'])
+            warnings.warn(
+                f"resuming a run of {ck['n_epoch']} epochs with n_epoch={self.n_epoch}: "
+                "the learning-rate schedule differs"
+            )
+        if ck.get('scaler') is not None and getattr(self.learn, 'scaler', None) is not None:
+            self.learn.scaler.load_state_dict(ck['scaler'])
         self._e0, self._j = divmod(int(ck['iter']), self._full)
-        if int(ck['iter']) >= self._full * self.n_epoch:   # the run had finished: nothing to do, and nothing to overwrite
+        if int(ck['iter']) >= self._full * self.n_epoch:  # the run had finished: nothing to do or overwrite
             self.learn.train_iter, self._resume = int(ck['iter']), None
             raise CancelFitException
 
     def before_epoch(self):
-        if self._resume is not None and self.epoch < self._e0: raise CancelEpochException
+        if self._resume is not None and self.epoch < self._e0:
+            raise CancelEpochException
 
     def before_train(self):
-        if self._resume is None or self.epoch != self._e0: return
+        if self._resume is None or self.epoch != self._e0:
+            return
         _base_dl(self.dl).set_epoch(self.epoch, skip=self._j)
         self.learn.train_iter = int(self._resume['iter'])
         self.learn.pct_train = self.learn.train_iter / (self._full * self.n_epoch)
@@ -400,13 +536,16 @@ class CheckpointCallback(Callback):
     def after_batch(self):
         if self._resume is not None:  # the shortened epoch: keep fastai's one-cycle position right
             self.learn.pct_train = self.learn.train_iter / (self._full * self.n_epoch)
-        if self.every and self.learn.train_iter % self.every == 0: self.save()
+        if self.every and self.learn.train_iter % self.every == 0:
+            self.save()
 
     def after_train(self):
-        if self._resume is not None and self.epoch >= self._e0: self._resume = None
+        if self._resume is not None and self.epoch >= self._e0:
+            self._resume = None
 
     def after_fit(self):
-        if self.last_iter != self.learn.train_iter: self.save()
+        if self.last_iter != self.learn.train_iter:
+            self.save()
 
 # %% ../nbs/08b_training.ipynb #688e5da7
 class TimeLimitCallback(Callback):
@@ -443,311 +582,619 @@ class TimeLimitCallback(Callback):
             by_steps = self.learn.train_iter / (self._full * self.n_epoch)
             self.learn.pct_train = min(max(by_steps, e / self.max_seconds), 1 - 1e-9)
 
-# %% ../nbs/08b_training.ipynb #2528cf30
-def diffusion_learner(dls:DataLoaders, # from `diffusion_dls`: batches (x0, y)
-                      model:nn.Module, # called as model(x_t, t, y) (y omitted when unconditional)
-                      sched:Schedule, # the training schedule
-                      loss_type:str='hybrid', # 'simple', 'hybrid' or 'vlb'
-                      sampler='uniform', # 'uniform', 'importance' or a sampler object
-                      cond:bool|None=None, # class-conditional; default: the model has a label embedding or a `num_classes`
-                      p_uncond:float=0.0, # label dropout to the null class (classifier-free guidance)
-                      lr:float=2e-4, # default (maximum) learning rate
-                      wd:float=0.0, # decoupled weight decay (AdamW)
-                      ema:float|None=0.9999, # EMA decay, None for no EMA
-                      ema_warmup:bool=True, # warm-up of the EMA decay
-                      ckpt_path=None, # checkpoint file or directory; None: no checkpoints
-                      ckpt_every:int=1000, # steps between checkpoints
-                      config:dict|None=None, # stored in checkpoints
-                      mixed_precision:str='auto', # 'auto', 'bf16', 'fp16' or 'fp32'
-                      grad_clip:float|None=1.0, # max gradient norm; None or 0 for none
-                      seed:int=0, # seeds t, noise and label dropout of every step
-                      resume=None, # checkpoint (path) to continue from
-                      opt_func=None, # default: AdamW through `OptimWrapper`
-                      progress:bool=True, # fastprogress bars
-                      max_seconds:float|None=None, # wall-time budget (`TimeLimitCallback`); None: train for the epochs
-                      cbs=None # extra callbacks
-                     ) -> Learner:
-    "A fastai `Learner` training `model` as a diffusion model on `dls`."
-    m = unwrap(model)
-    if cond is None: cond = _label_rows(m) is not None or getattr(m, 'num_classes', None) is not None
-    learn_sigma = getattr(m, 'learn_sigma', None)
-    if loss_type != 'simple' and learn_sigma is False:
-        raise ValueError(f"loss_type={loss_type!r} trains the variance: the model must be built with learn_sigma=True")
-    metrics = [LossTerm('mse')] + ([LossTerm('vb')] if loss_type != 'simple' else [])
-    low_res = getattr(m, 'small_size', None)   # a SuperResUNet: condition on x0 downsampled to its small_size
-    return make_learner(dls, model, DiffusionCallback(sched, sampler, cond=cond, p_uncond=p_uncond, seed=seed, low_res=low_res),
-                        DiffusionLoss(sched, loss_type, learn_sigma), metrics, lr=lr, wd=wd, ema=ema, ema_warmup=ema_warmup,
-                        ckpt_path=ckpt_path, ckpt_every=ckpt_every, config=config, mixed_precision=mixed_precision,
-                        grad_clip=grad_clip, resume=resume, opt_func=opt_func, progress=progress, max_seconds=max_seconds, cbs=cbs)
+# %% ../nbs/08b_training.ipynb #c08b0002
+class PresetKind(NamedTuple):
+    "One kind of preset: its table, its network and the training defaults of its kind."
 
-def make_learner(dls:DataLoaders, # batches (x0, y)
-                 model:nn.Module, # the network to train
-                 task_cb:Callback, # turns (x0, y) into the network's inputs and targets (`DiffusionCallback` or a subclass)
-                 loss_func, # the loss on the network's output
-                 metrics:list, # fastai metrics
-                 lr:float=2e-4, wd:float=0.0, ema:float|None=0.9999, ema_warmup:bool=True, ckpt_path=None, ckpt_every:int=1000,
-                 config:dict|None=None, mixed_precision:str='auto', grad_clip:float|None=1.0, resume=None, opt_func=None,
-                 progress:bool=True, max_seconds:float|None=None, cbs=None) -> Learner:
-    "The one Learner factory: task callback, NaN guard, EMA, gradient clipping, checkpoints, time budget, precision, resume."
-    if opt_func is None: opt_func = partial(OptimWrapper, opt=torch.optim.AdamW)
-    learn_cbs = [task_cb, NaNGuardCallback()]
-    if ema is not None: learn_cbs.append(EMACallback(ema, ema_warmup))
-    if grad_clip: learn_cbs.append(GradientClip(grad_clip))
-    if ckpt_path is not None: learn_cbs.append(CheckpointCallback(ckpt_path, ckpt_every, config))
-    if max_seconds is not None: learn_cbs.append(TimeLimitCallback(max_seconds))
-    learn = Learner(dls, model, loss_func=loss_func, opt_func=opt_func, lr=lr, wd=wd, cbs=learn_cbs + list(cbs or []), metrics=metrics)
-    learn.precision = set_precision(learn, mixed_precision)
-    if not progress: learn.remove_cb(ProgressCallback)
-    if resume is not None:
-        if ckpt_path is None: raise BadArgument("resume needs ckpt_path (where the resumed run keeps checkpointing)")
-        model.to(dls.device or default_device())
-        learn.checkpoint.load(resume)
-    return learn
+    presets: dict  # name -> the network's constructor arguments
+    network: type  # the class those arguments build
+    defaults: dict  # the values of the settings a fresh `TrainConfig` leaves at None
 
-def fit_and_save(learn:Learner, # from `make_learner` (through `diffusion_learner` or `classifier_learner`)
-                 epochs:int, lr:float,
-                 out_dir, # model.pt goes here
-                 config:dict, # stored with the weights
-                 lr_sched:str='one_cycle', # 'one_cycle' or 'constant'
-                 distributed:bool=False # inside `learn.distrib_ctx()`
-                ) -> Learner:
-    "The one training loop: fit, then write `out_dir/model.pt` (raw and EMA weights with the config) on rank 0."
-    fit = (lambda: learn.fit_one_cycle(epochs, lr)) if lr_sched == 'one_cycle' else (lambda: learn.fit(epochs, lr))
-    if distributed:
-        with learn.distrib_ctx(cpu=torch.device(learn.dls.device).type == 'cpu'): fit()
-    else: fit()
-    if rank_distrib() == 0: save_model(learn, Path(out_dir) / 'model.pt', config)
-    return learn
 
-def save_model(learn:Learner, path, config:dict):
-    "Write the model file `load_checkpoint` reads: raw and EMA weights, the step and the config."
-    ema = getattr(learn, 'ema', None)
-    save_checkpoint(dict(format=CKPT_FORMAT, kind='model', iter=int(learn.train_iter), config=config, model=unwrap(learn.model).state_dict(),
-                         ema=ema.state_dict() if isinstance(ema, EMACallback) else None), Path(path))
+DIFFUSION_DEFAULTS = dict(lr=2e-4, ema=0.9999, ema_warmup=True, wd=0.0)
+CLASSIFIER_DEFAULTS = dict(lr=1e-3, ema=0.999, ema_warmup=False, wd=0.05)
+PRESET_KINDS = {
+    'diffusion': PresetKind(PRESETS, UNet, DIFFUSION_DEFAULTS),  # chapter 07
+    'super-resolution': PresetKind(SR_PRESETS, SuperResUNet, DIFFUSION_DEFAULTS),  # chapter 11
+    'classifier': PresetKind(CLASSIFIER_PRESETS, NoisyClassifier, CLASSIFIER_DEFAULTS),  # chapter 09
+}
 
-class SnapshotCallback(Callback):
-    "Write `out_dir/model-{step}.pt` (as `model.pt`: EMA weights and config) when training reaches each of `steps`."
-    order, run_valid = 71, False
-    def __init__(self, out_dir, steps, config:dict):
-        self.out_dir, self.steps, self.config = Path(out_dir), sorted(int(s) for s in steps), config
-    def after_batch(self):
-        if int(self.learn.train_iter) in self.steps and rank_distrib() == 0:
-            save_model(self.learn, self.out_dir / f'model-{int(self.learn.train_iter)}.pt', self.config)
 
-# %% ../nbs/08b_training.ipynb #l08b0202
-class TrainingLog(Callback):
-    "Every `every` steps append {step, loss[, grad_norm2, trace_cov, noise_scale], seconds} as a JSON line to `path`."
-    order, run_valid = 75, False
-    def __init__(self, path, # the JSON-lines file
-                 every:int=100, # optimizer steps between lines
-                 gns_batches:int=0 # fresh minibatches for the gradient-noise estimate (0: loss only)
-                ):
-        if every < 1: raise BadArgument(f"every must be a positive number of steps, got {every}")
-        if gns_batches == 1 or gns_batches < 0: raise BadArgument(f"gns_batches must be 0 or at least 2, got {gns_batches}")
-        self.path, self.every, self.gns_batches = Path(path), int(every), int(gns_batches)
-    def before_fit(self):
-        ck = getattr(getattr(self.learn, 'checkpoint', None), '_resume', None)   # a resumed run starts at its checkpoint's step
-        start = int(self.learn.train_iter) if ck is None else int(ck['iter'])
-        rows = [r for r in read_training_log(self.path) if r['step'] <= start] if start else []
-        atomic_write(self.path, lambda f: f.write(''.join(json.dumps(r) + '\n' for r in rows)), mode='w')
-        self._sum, self._n, self._t0 = 0., 0, time.time() - (rows[-1].get('seconds', 0.) if rows else 0.)
-    def after_batch(self):
-        self._sum += float(self.learn.loss.detach()); self._n += 1
-        step = int(self.learn.train_iter)
-        if step % self.every: return
-        row = dict(step=step, loss=self._sum / self._n)
-        if self.gns_batches: row.update(self.noise_scale(step))
-        row['seconds'] = round(time.time() - self._t0, 2)   # training wall time so far (resumes included, the estimate too)
-        self._sum, self._n = 0., 0
-        with open(self.path, 'a') as f: f.write(json.dumps(row) + '\n')
-    def noise_scale(self, step:int) -> dict:
-        "`resample.gradient_noise` at the current weights, on `gns_batches` fresh training minibatches."
-        l, diff = self.learn, self.learn.diffusion
-        ds, B, dev = _base_dl(self.dls.train).dataset, self.dls.train.bs, next(l.model.parameters()).device
-        g = torch.Generator().manual_seed(_mix(diff.seed, step, 3))
-        def loss_fn():
-            i = torch.randint(len(ds), (B,), generator=g)
-            x0, y = ds.images[i].to(dev), ds.labels[i].to(dev)
-            t, w = diff.sampler.sample(B, device=dev, generator=g)
-            noise = torch.randn(x0.shape, generator=g).to(dev)
-            xt = diff.sched.q_sample(x0, t, noise)
-            extra = (area_downsample(x0, diff.low_res),) if diff.low_res else ()
-            return l.loss_func(l.model(xt, t, y if diff.cond else None, *extra), x0, xt, t, noise, w)
-        r = gradient_noise(loss_fn, l.model.parameters(), self.gns_batches, batch_size=B)
-        return {k: float(v) for k, v in r.items()}
+class Preset(NamedTuple):
+    "A preset found by `resolve_preset`."
 
-def read_training_log(path) -> list:
-    "The rows of a `TrainingLog` file ([] when it does not exist); a torn last line (a killed run) is dropped."
-    p = Path(path)
-    if not p.exists(): return []
-    rows = []
-    for line in p.read_text().splitlines():
-        try: rows.append(json.loads(line))
-        except json.JSONDecodeError: break
-    return rows
+    name: str  # e.g. 'fmnist-16-32'
+    kind: str  # a key of `PRESET_KINDS`
+    network: str  # the class name: 'UNet', 'SuperResUNet' or 'NoisyClassifier'
+    kwargs: dict  # the network's constructor arguments
 
-# %% ../nbs/08b_training.ipynb #2d07b5eb
+
+def resolve_preset(name: str) -> Preset:
+    "The preset `name`, whichever table holds it; a one-line `BadArgument` listing every preset if none."
+    for kind, k in PRESET_KINDS.items():
+        if isinstance(name, str) and name in k.presets:
+            return Preset(name, kind, k.network.__name__, dict(k.presets[name]))
+    names = '; '.join(f"{kind}: {', '.join(sorted(k.presets))}" for kind, k in PRESET_KINDS.items())
+    raise BadArgument(f"unknown preset {name!r}; the presets are {names}")
+
+# %% ../nbs/08b_training.ipynb #c08b0005
 COMPILE_MODES = ('default', 'reduce-overhead', 'max-autotune')
 
-def train_diffusion(dataset:str='fashion-mnist', # 'fashion-mnist' or 'digits'
-                    preset:str='fmnist-s', # U-Net preset of adm_edu.unet.PRESETS
-                    loss:str='hybrid', # 'simple', 'hybrid' or 'vlb'
-                    schedule:str='cosine', # 'cosine' or 'linear'
-                    T:int=1000, # diffusion steps
-                    sampler:str='uniform', # timestep sampler: 'uniform' or 'importance'
-                    epochs:int=10, # epochs to train (the one-cycle schedule spans all of them)
-                    bs:int=64, # batch size (per process)
-                    lr:float=2e-4, # maximum learning rate
-                    ema:float|None=0.9999, # EMA decay (None: no EMA; model.pt then holds the raw weights)
-                    out_dir='runs/adm', # where last.pt (training state) and model.pt (EMA + config) go
-                    resume:bool=False, # continue from out_dir/last.pt
-                    seed:int=0, # seeds initialisation, data order, t, noise and dropout
-                    device=None, # default: `default_device()`
-                    ckpt_every:int=1000, # steps between checkpoints
-                    mixed_precision:str='auto', # 'auto', 'bf16', 'fp16' or 'fp32'
-                    grad_clip:float|None=1.0, # max gradient norm
-                    flip:bool=False, # random horizontal flips
-                    p_uncond:float=0.0, # label dropout for classifier-free guidance (adds the null class to the model)
-                    lr_sched:str='one_cycle', # 'one_cycle' (fit_one_cycle) or 'constant' (fit, as ADM)
-                    model_kwargs:dict|None=None, # overrides of the preset's UNet arguments
-                    n_valid:int|None=1024, # validation images
-                    progress:bool=True, # progress bars
-                    max_seconds:float|None=None, # stop after this much wall time, annealing the one-cycle schedule by then
-                    init=None, # start from these weights: a shipped name ('fmnist-s'), an exported file or a checkpoint (its EMA)
-                    distributed:bool=False, # wrap training in `learn.distrib_ctx()` (under `accelerate launch`/torchrun)
-                    log_every:int=0, # write out_dir/log.jsonl every this many steps (`TrainingLog`; 0: no log)
-                    gns_batches:int=0, # with log_every: minibatches for the gradient noise scale in each line (0: none)
-                    snapshots=(), # steps at which to also write out_dir/model-{step}.pt (e.g. to evaluate against training compute)
-                    compile_mode:str|None=None, # torch.compile the network: 'default', 'reduce-overhead' (CUDA graphs) or 'max-autotune'; None: eager
-                    cbs=None # extra fastai callbacks
-                   ) -> Learner:
-    "Train a diffusion U-Net with fastai and write `out_dir/last.pt` and `out_dir/model.pt`; returns the Learner."
-    sr = preset in SR_PRESETS   # the super-resolution model of chapter 11: trained on (x0, x0 area-downsampled) pairs
-    table = SR_PRESETS if sr else PRESETS
-    if preset not in table: raise BadArgument(f"unknown preset {preset!r}; choose one of {sorted(PRESETS) + sorted(SR_PRESETS)}")
-    if lr_sched not in ('one_cycle', 'constant'): raise BadArgument(f"lr_sched must be 'one_cycle' or 'constant', got {lr_sched!r}")
-    out_dir = Path(out_dir); last = out_dir / 'last.pt'
-    if compile_mode not in (None, *COMPILE_MODES): raise BadArgument(f"compile_mode must be one of {COMPILE_MODES} or None, got {compile_mode!r}")
-    if resume and not last.exists(): raise BadFile(f"resume=True but there is no checkpoint {last}")
-    if resume and init is not None: raise BadArgument("init= starts a new run from given weights, resume=True continues out_dir/last.pt: pick one")
-    kw = {**table[preset], **(model_kwargs or {})}
-    if p_uncond > 0: kw['class_dropout_null'] = True
-    torch.manual_seed(seed)
-    dls = diffusion_dls(dataset, bs=bs, flip=flip, seed=seed, device=device, n_valid=n_valid,
-                        image_size=kw['image_size'] if isinstance(dataset, str) else None)
-    ds = dls.train.dataset
-    if ds.image_size != kw['image_size'] or ds.channels != kw['in_channels']:
-        raise BadArgument(f"preset {preset!r} expects {kw['in_channels']}x{kw['image_size']}x{kw['image_size']} images, "
-                         f"{dataset} has {ds.channels}x{ds.image_size}x{ds.image_size}")
-    if kw.get('num_classes') is not None and kw['num_classes'] != len(ds.classes):
-        raise BadArgument(f"preset {preset!r} has {kw['num_classes']} classes, {dataset} has {len(ds.classes)}")
-    model = (sr_from_preset if sr else unet_from_preset)(preset, **{k: v for k, v in kw.items() if table[preset].get(k, object()) != v})
-    if init is not None: load_init(model, init, preset)
-    if compile_mode is not None: model.compile(mode=compile_mode)   # in place: parameters and state_dict keys are unchanged, so EMA, checkpoints and resume work as in eager mode
-    sched = Schedule.named(schedule, T)
-    config = dict(preset=preset, model_kwargs={k: v for k, v in kw.items() if table[preset].get(k, object()) != v},
-                  schedule=schedule, T=T, learn_sigma=bool(kw.get('learn_sigma')), num_classes=kw.get('num_classes'),
-                  class_dropout_null=bool(kw.get('class_dropout_null')), image_size=kw['image_size'], channels=kw['in_channels'],
-                  dataset=dataset, classes=list(ds.classes), loss=loss, sampler=sampler, p_uncond=p_uncond, epochs=epochs,
-                  bs=bs, lr=lr, ema=ema, seed=seed, lr_sched=lr_sched, init=None if init is None else str(init))
-    learn = diffusion_learner(dls, model, sched, loss_type=loss, sampler=sampler, p_uncond=p_uncond, lr=lr, ema=ema,
-                              ckpt_path=last, ckpt_every=ckpt_every, config=config, mixed_precision=mixed_precision,
-                              grad_clip=grad_clip, seed=seed, resume=last if resume else None, progress=progress,
-                              max_seconds=max_seconds,
-                              cbs=([TrainingLog(out_dir / 'log.jsonl', log_every, gns_batches)] if log_every else [])
-                                  + ([SnapshotCallback(out_dir, snapshots, config)] if snapshots else []) + list(cbs or []))
-    return fit_and_save(learn, epochs, lr, out_dir, config, lr_sched, distributed)
+
+def resumable(default=None):
+    "A dataclass field that a resumed run may set differently: it does not change what is learned."
+    return field(default=default, metadata={'resumable': True})
+
+
+@dataclass
+class TrainOptions:
+    "The rarely changed settings of a training run (`TrainConfig.options`)."
+
+    wd: float | None = None  # AdamW's decoupled weight decay (None: the kind's)
+    ema_warmup: bool | None = None  # EMA decay min(d, (1+n)/(10+n)) (None: the kind's)
+    grad_clip: float | None = 1.0  # largest gradient norm (None: no clipping)
+    lr_sched: str = 'one_cycle'  # 'one_cycle' (fit_one_cycle) or 'constant' (fit, as ADM)
+    flip: bool = False  # random horizontal flips of the training images
+    crop_pad: int = 2  # a classifier's random-crop shift in pixels (0: none)
+    mixed_precision: str = resumable('auto')  # 'auto' (bf16/fp16 on CUDA), 'bf16', 'fp16', 'fp32'
+    compile_mode: str | None = resumable()  # torch.compile mode, one of COMPILE_MODES (None: eager)
+    ckpt_every: int = resumable(1000)  # optimizer steps between checkpoints (0: at the end only)
+    log_every: int = resumable(0)  # steps between the lines of out_dir/log.jsonl (0: no log)
+    gns_batches: int = resumable(0)  # with log_every: minibatches for the gradient noise scale
+    snapshots: tuple = resumable(())  # steps at which out_dir/model-{step}.pt is written too
+    n_valid: int | None = resumable(1024)  # validation images (None: the whole test split)
+    progress: bool = resumable(True)  # progress bars
+    distributed: bool = resumable(False)  # inside learn.distrib_ctx() (accelerate launch, torchrun)
+
+
+OPTION_NAMES = tuple(f.name for f in fields(TrainOptions))
+
+
+@dataclass
+class TrainConfig:
+    "Every setting of a training run: the CLI builds it, training reads it, checkpoints store it."
+
+    preset: str = 'fmnist-s'  # a preset of any kind (`resolve_preset`)
+    dataset: str = 'fashion-mnist'  # 'fashion-mnist' or 'digits'
+    model_kwargs: dict = field(default_factory=dict)  # changes to the preset's network arguments
+    dropout: float | None = None  # the residual blocks' dropout (None: the preset's)
+    schedule: str = 'cosine'  # noise schedule: 'cosine' or 'linear'
+    T: int = 1000  # diffusion steps
+    loss: str = 'hybrid'  # 'simple', 'hybrid' or 'vlb' (a classifier's is cross-entropy)
+    schedule_sampler: str = 'uniform'  # how t is drawn: 'uniform' or 'importance' (chapter 05)
+    p_uncond: float = 0.0  # label dropout to the null label (classifier-free guidance)
+    bs: int = 64  # batch size (per process)
+    lr: float | None = None  # peak learning rate (None: the kind's)
+    ema: float | None = None  # EMA decay of the weights (0: no EMA; None: the kind's)
+    seed: int = 0  # seeds initialisation, data order, t, noise and dropout
+    epochs: int = resumable(10)  # epochs; the one-cycle schedule spans them
+    max_seconds: float | None = resumable()  # wall-time budget (None or 0: none); the lr follows it
+    out_dir: str | None = resumable()  # where last.pt, model.pt and log.jsonl go (None: runs/PRESET)
+    resume: bool = resumable(False)  # continue from out_dir/last.pt
+    init: str | None = resumable()  # start a new run from these weights (a shipped name or a file)
+    options: TrainOptions = field(default_factory=TrainOptions)  # the rarely changed settings
+
+    def __post_init__(self):
+        if isinstance(self.options, dict):
+            self.options = TrainOptions(**self.options)
+        self.out_dir = str(self.out_dir or Path('runs') / self.preset)
+        self.init = None if self.init is None else str(self.init)
+        self.options.snapshots = tuple(self.options.snapshots)
+        for name, value in PRESET_KINDS[self.kind].defaults.items():
+            owner = self.options if name in OPTION_NAMES else self
+            if getattr(owner, name) is None:
+                setattr(owner, name, value)
+
+    @property
+    def kind(self) -> str:
+        "'diffusion', 'super-resolution' or 'classifier': the kind of `preset`."
+        return resolve_preset(self.preset).kind
+
+    def flat(self) -> dict:
+        "Every setting by name, the options' included."
+        main = {f.name: getattr(self, f.name) for f in fields(self) if f.name != 'options'}
+        return {**main, **asdict(self.options)}
+
+    def to_dict(self) -> dict:
+        "The configuration as a plain dict: what checkpoints store."
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        "The configuration a checkpoint stored (`to_dict`)."
+        return cls(**{**d, 'options': TrainOptions(**d.get('options', {}))})
+
+    @classmethod
+    def from_flat(cls, **settings) -> TrainConfig:
+        "A configuration from settings by name, the options' included."
+        unknown = sorted(set(settings) - set(SETTING_NAMES))
+        if unknown:
+            raise BadArgument(f"unknown training settings {unknown}; the settings are {SETTING_NAMES}")
+        options = {k: settings.pop(k) for k in OPTION_NAMES if k in settings}
+        return cls(**settings, options=TrainOptions(**options))
+
+    def replace(self, **settings) -> TrainConfig:
+        "A copy with `settings` (by name, the options' included) changed."
+        return TrainConfig.from_flat(**{**self.flat(), **settings}) if settings else self
+
+    def check(self, flags: bool = False) -> TrainConfig:
+        "`self` after checking every setting; a `BadArgument` names the first bad one (its CLI flag)."
+        name = flag_name if flags else str
+        values = self.flat()
+        for setting, (ok, expected) in SETTING_CHECKS.items():
+            if not ok(values[setting]):
+                raise BadArgument(f"{name(setting)} must be {expected}, got {values[setting]!r}")
+        if self.resume and self.init is not None:
+            raise BadArgument(
+                f"{name('resume')} continues out_dir/last.pt, {name('init')} starts a new run "
+                "from given weights: pick one"
+            )
+        if self.p_uncond > 0 and network_arguments(self)[1].get('num_classes') is None:
+            raise BadArgument(f"{name('p_uncond')} drops labels: preset {self.preset!r} has none")
+        if self.p_uncond > 0 and self.kind == 'classifier':
+            raise BadArgument(f"{name('p_uncond')} is a diffusion model's label dropout, not a classifier's")
+        return self
+
+    def command(self) -> str:
+        "The `adm-edu-train` command that trains this configuration (its defaults left out)."
+        default, values = TrainConfig(preset=self.preset).flat(), self.flat()
+        changed = [k for k, v in values.items() if v != default[k] and k not in NO_EFFECT]
+        missing = [k for k in changed if k not in CLI_SETTINGS]
+        if missing:
+            raise BadArgument(f"adm-edu-train has no option for {missing}: no command makes this run")
+        words = ['adm-edu-train', '--preset', self.preset]
+        for k in changed:
+            if k != 'preset':
+                words += [flag_name(k)] if values[k] is True else [flag_name(k), str(values[k])]
+        return shlex.join(words)
+
+
+SETTING_NAMES = tuple(f.name for f in fields(TrainConfig) if f.name != 'options') + OPTION_NAMES
+
+# %% ../nbs/08b_training.ipynb #c08b0007
+def _real(v) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _int(v) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _one_of(*choices) -> tuple:
+    return (lambda v: v in choices), ', '.join(map(repr, choices[:-1])) + f' or {choices[-1]!r}'
+
+
+SETTING_CHECKS = {  # setting -> (test of its value, what it must be)
+    'model_kwargs': (lambda v: isinstance(v, dict), 'a dict of network arguments'),
+    'dropout': (lambda v: v is None or (_real(v) and 0 <= v < 1), 'a real number in [0, 1)'),
+    'schedule': _one_of('cosine', 'linear'),
+    'T': (lambda v: _int(v) and v >= 2, 'an integer >= 2'),
+    'loss': _one_of(*LOSS_TYPES),
+    'schedule_sampler': _one_of('uniform', 'importance'),
+    'p_uncond': (lambda v: _real(v) and 0 <= v < 1, 'a real number in [0, 1)'),
+    'bs': (lambda v: _int(v) and v >= 1, 'a positive integer'),
+    'lr': (lambda v: _real(v) and v > 0, 'a finite real number > 0'),
+    'ema': (lambda v: _real(v) and 0 <= v < 1, 'a real number in [0, 1) (0: no EMA)'),
+    'seed': (lambda v: _int(v) and 0 <= v < 2**63, 'an integer in [0, 2**63)'),
+    'epochs': (lambda v: _int(v) and v >= 1, 'a positive integer'),
+    'max_seconds': (lambda v: v is None or (_real(v) and v >= 0), 'a finite number >= 0 (0: none)'),
+    'wd': (lambda v: _real(v) and v >= 0, 'a finite real number >= 0'),
+    'grad_clip': (lambda v: v is None or (_real(v) and v > 0), 'a positive number or None'),
+    'lr_sched': _one_of('one_cycle', 'constant'),
+    'crop_pad': (lambda v: _int(v) and v >= 0, 'a non-negative integer'),
+    'mixed_precision': _one_of('auto', 'bf16', 'fp16', 'fp32'),
+    'compile_mode': (lambda v: v is None or v in COMPILE_MODES, f'one of {COMPILE_MODES} or None (eager)'),
+    'ckpt_every': (lambda v: _int(v) and v >= 0, 'a non-negative integer'),
+    'log_every': (lambda v: _int(v) and v >= 0, 'a non-negative integer'),
+    'gns_batches': (lambda v: _int(v) and (v == 0 or v >= 2), '0 or at least 2'),
+    'n_valid': (lambda v: v is None or (_int(v) and v >= 1), 'a positive integer or None'),
+}
+FLAG_NAMES = {'T': '--diffusion-steps', 'out_dir': '--out', 'compile_mode': '--compile'}
+CLI_SETTINGS = tuple(  # the settings adm-edu-train has an option for
+    'preset dataset dropout schedule T loss schedule_sampler p_uncond bs lr ema seed epochs max_seconds'
+    ' out_dir resume init lr_sched mixed_precision compile_mode ckpt_every log_every'.split()
+)
+NO_EFFECT = ('n_valid', 'progress', 'distributed', 'snapshots', 'gns_batches')  # same weights
+RESUMABLE = tuple(f.name for f in fields(TrainConfig) + fields(TrainOptions) if f.metadata.get('resumable'))
+
+
+def flag_name(setting: str) -> str:
+    "The `adm-edu-train` option of a setting: its name with dashes, or its entry in `FLAG_NAMES`."
+    return FLAG_NAMES.get(setting, '--' + setting.replace('_', '-'))
+
+
+def resume_differences(
+    old: dict,  # the configuration a checkpoint stored (`TrainConfig.to_dict`)
+    new: dict,  # the configuration of the run that resumes it
+) -> list:  # [(setting, old value, new value)]
+    "The settings, resumable ones left out, whose values differ between two stored configurations."
+    flat = lambda d: json.loads(json.dumps({**d, **d.get('options', {})}, default=str))
+    was, now = flat(old), flat(new)
+    keys = [k for k in SETTING_NAMES if k not in RESUMABLE and k in was and k in now]
+    return [(k, was[k], now[k]) for k in keys if was[k] != now[k]]
+
+
+def network_arguments(config: TrainConfig) -> tuple:  # (Preset, the network's constructor arguments)
+    "The preset of `config` and its network's arguments: the preset's, `model_kwargs`, `dropout`, null label."
+    preset = resolve_preset(config.preset)
+    kw = {**preset.kwargs, **config.model_kwargs}
+    if config.dropout is not None:
+        kw['dropout'] = config.dropout
+    if config.p_uncond > 0:
+        kw['class_dropout_null'] = True  # the null label of classifier-free guidance: one more embedding row
+    return preset, kw
+
+# %% ../nbs/08b_training.ipynb #2528cf30
+class Task(NamedTuple):
+    "What a Learner trains its network to do."
+
+    callback: Callback  # turns (x0, y) into the network's inputs and the loss's targets
+    loss_func: object  # the loss on the network's output
+    metrics: list  # fastai validation metrics
+
+
+def make_learner(
+    dls: DataLoaders,  # batches (x0, y)
+    model: nn.Module,  # the network to train
+    task: Task,  # its task callback, loss and metrics
+    config: TrainConfig,  # lr, EMA, clipping, precision, time budget, progress bars, resume
+    checkpoint: CheckpointCallback | None = None,  # where the training state goes (None: nowhere)
+    cbs=None,  # extra fastai callbacks
+) -> Learner:
+    "The one Learner factory: task, NaN guard, EMA, clipping, checkpoints, time budget, precision, resume."
+    o = config.options
+    learn_cbs = [task.callback, NaNGuardCallback()]
+    if config.ema:
+        learn_cbs.append(EMACallback(config.ema, o.ema_warmup))
+    if o.grad_clip:
+        learn_cbs.append(GradientClip(o.grad_clip))
+    if checkpoint is not None:
+        learn_cbs.append(checkpoint)
+    if config.max_seconds:
+        learn_cbs.append(TimeLimitCallback(config.max_seconds))
+    opt_func = partial(OptimWrapper, opt=torch.optim.AdamW)
+    learn = Learner(
+        dls,
+        model,
+        loss_func=task.loss_func,
+        opt_func=opt_func,
+        lr=config.lr,
+        wd=o.wd,
+        cbs=learn_cbs + list(cbs or []),
+        metrics=task.metrics,
+    )
+    learn.precision = set_precision(learn, o.mixed_precision)
+    if not o.progress:
+        learn.remove_cb(ProgressCallback)
+    if config.resume:
+        if checkpoint is None:
+            raise BadArgument("resume needs a checkpoint (where the resumed run keeps checkpointing)")
+        model.to(dls.device or default_device())
+        checkpoint.load(checkpoint.path)
+    return learn
+
+
+def diffusion_learner(
+    dls: DataLoaders,  # from `diffusion_dls`: batches (x0, y)
+    model: nn.Module,  # called as model(x_t, t, y) (y omitted when unconditional)
+    sched: Schedule,  # the training schedule
+    config: TrainConfig | None = None,  # loss, schedule sampler, label dropout, seed, optimizer, ...
+    checkpoint: CheckpointCallback | None = None,  # where the training state goes (None: nowhere)
+    cbs=None,  # extra callbacks
+    schedule_sampler=None,  # a sampler object to use instead of `config.schedule_sampler`
+) -> Learner:
+    "A fastai `Learner` training `model` as a diffusion model on `dls`."
+    config = config or TrainConfig()
+    m = unwrap(model)
+    cond = _label_rows(m) is not None or getattr(m, 'num_classes', None) is not None
+    learn_sigma = getattr(m, 'learn_sigma', None)
+    if config.loss != 'simple' and learn_sigma is False:
+        raise ValueError(
+            f"loss={config.loss!r} trains the variance: the model must be built with learn_sigma=True"
+        )
+    callback = DiffusionCallback(
+        sched,
+        schedule_sampler or config.schedule_sampler,
+        cond=cond,
+        p_uncond=config.p_uncond,
+        seed=config.seed,
+        low_res=getattr(m, 'small_size', None),  # a SuperResUNet's 4th input: x0 at its small_size
+    )
+    metrics = [LossTerm('mse')] + ([LossTerm('vb')] if config.loss != 'simple' else [])
+    task = Task(callback, DiffusionLoss(sched, config.loss, learn_sigma), metrics)
+    return make_learner(dls, model, task, config, checkpoint, cbs)
 
 # %% ../nbs/08b_training.ipynb #5a2ed970
-def random_crop(x:torch.Tensor, # images (B, C, H, W)
-                pad:int=2, # largest shift in pixels
-                generator:torch.Generator|None=None, # CPU generator for the offsets
-                fill:float=-1. # value of the padding (the background of images in [-1, 1])
-               ) -> torch.Tensor: # same shape as x
-    "ADM's random crops at small scale: pad each image by `pad` with `fill` and crop it back at an independent random offset."
-    if x.ndim != 4: raise ValueError(f"random_crop expects images (B, C, H, W), got shape {tuple(x.shape)}")
-    if isinstance(pad, bool) or not isinstance(pad, int) or pad < 0: raise ValueError(f"pad must be a non-negative int, got {pad!r}")
-    if pad == 0: return x
+def random_crop(
+    x: torch.Tensor,  # images (B, C, H, W)
+    pad: int = 2,  # largest shift in pixels
+    generator: torch.Generator | None = None,  # CPU generator for the offsets
+    fill: float = -1.0,  # value of the padding (the background of images in [-1, 1])
+) -> torch.Tensor:  # same shape as x
+    "ADM's random crops at small scale: pad each image by `pad` with `fill`, crop at a random offset."
+    if x.ndim != 4:
+        raise ValueError(f"random_crop expects images (B, C, H, W), got shape {tuple(x.shape)}")
+    if isinstance(pad, bool) or not isinstance(pad, int) or pad < 0:
+        raise ValueError(f"pad must be a non-negative int, got {pad!r}")
+    if pad == 0:
+        return x
     B, C, H, W = x.shape
     xp = F.pad(x, (pad,) * 4, value=fill)
     off = torch.randint(0, 2 * pad + 1, (2, B), generator=generator).to(x.device)
-    rows = (off[0][:, None] + torch.arange(H, device=x.device))[:, :, None]     # (B, H, 1)
-    cols = (off[1][:, None] + torch.arange(W, device=x.device))[:, None, :]     # (B, 1, W)
-    return xp[torch.arange(B, device=x.device)[:, None, None], :, rows, cols].permute(0, 3, 1, 2).contiguous()
+    rows = (off[0][:, None] + torch.arange(H, device=x.device))[:, :, None]  # (B, H, 1)
+    cols = (off[1][:, None] + torch.arange(W, device=x.device))[:, None, :]  # (B, 1, W)
+    batch = torch.arange(B, device=x.device)[:, None, None]
+    return xp[batch, :, rows, cols].permute(0, 3, 1, 2).contiguous()
 
 # %% ../nbs/08b_training.ipynb #1a956562
 class NoisyClassifierCallback(DiffusionCallback):
-    "Turn `(x0, y)` batches into `xb=(x_t, t)`, `yb=(y,)`: random crop, t ~ U{0..T-1}, x_t = q_sample(x0, t)."
-    def __init__(self, sched, # the schedule of the diffusion model to guide (full T): the classifier sees original t
-                 crop_pad:int=2, # random-crop shift in pixels (0: none)
-                 seed:int=0 # seeds t, noise and crops of every step
-                ):
+    "Turn `(x0, y)` into `xb=(x_t, t)`, `yb=(y,)`: random crop, t ~ U{0..T-1}, x_t = q_sample(x0, t)."
+
+    def __init__(
+        self,
+        sched,  # the schedule of the diffusion model to guide (full T): the classifier sees original t
+        crop_pad: int = 2,  # random-crop shift in pixels (0: none)
+        seed: int = 0,  # seeds t, noise and crops of every step
+    ):
         super().__init__(sched, 'uniform', cond=False, seed=seed)
         self.crop_pad = int(crop_pad)
+
     @property
-    def name(self): return 'diffusion'   # CheckpointCallback reads the sampler and seed from learn.diffusion
+    def name(self):
+        return 'diffusion'  # CheckpointCallback reads the sampler and seed from learn.diffusion
+
     def before_batch(self):
-        x0, t, _, noise = self.draw(self.xb[0], lambda x, g: random_crop(x, self.crop_pad, g))
+        crop = lambda x, g: random_crop(x, self.crop_pad, g)
+        x0, t, _, noise = self.draw(self.xb[0], crop)
         self.learn.xb, self.learn.yb = (self.sched.q_sample(x0, t, noise), t), (self.yb[0],)
-    def after_loss(self): pass
+
+    def after_loss(self):
+        pass
 
 # %% ../nbs/08b_training.ipynb #7f92eefe
-def classifier_learner(dls, # from `adm_edu.learner.diffusion_dls`: batches (x0, y)
-                       model:nn.Module, # a NoisyClassifier, called as model(x_t, t)
-                       sched, # the diffusion schedule the classifier will guide
-                       crop_pad:int=2, # random-crop shift in pixels
-                       lr:float=1e-3, # default (maximum) learning rate
-                       wd:float=0.05, # AdamW weight decay
-                       ema:float|None=0.999, # EMA decay (None: no EMA)
-                       ckpt_path=None, # checkpoint file or directory (None: no checkpoints)
-                       ckpt_every:int=500, # steps between checkpoints
-                       config:dict|None=None, # stored in checkpoints
-                       mixed_precision:str='auto', # 'auto', 'bf16', 'fp16' or 'fp32'
-                       grad_clip:float|None=1.0, # max gradient norm
-                       seed:int=0, # seeds t, noise and crops
-                       resume=None, # checkpoint to continue from
-                       progress:bool=True, cbs=None):
-    "A fastai `Learner` training `model` as a noisy classifier: cross-entropy on x_t, accuracy (averaged over t) as the metric."
-    K, n_ds = getattr(model, 'num_classes', None), len(getattr(getattr(dls.train, 'dataset', None), 'classes', ()) or ())
-    if K is not None and n_ds and K != n_ds: raise BadArgument(f"the classifier has {K} outputs but the dataset has {n_ds} classes")
-    return make_learner(dls, model, NoisyClassifierCallback(sched, crop_pad, seed), nn.CrossEntropyLoss(), [accuracy], lr=lr, wd=wd,
-                        ema=ema, ema_warmup=False, ckpt_path=ckpt_path, ckpt_every=ckpt_every, config=config,
-                        mixed_precision=mixed_precision, grad_clip=grad_clip, resume=resume, progress=progress, cbs=cbs)
+def classifier_learner(
+    dls: DataLoaders,  # from `diffusion_dls`: batches (x0, y)
+    model: nn.Module,  # a NoisyClassifier, called as model(x_t, t)
+    sched: Schedule,  # the diffusion schedule the classifier will guide
+    config: TrainConfig | None = None,  # crop, seed, optimizer, EMA, ... (None: fmnist-clf's defaults)
+    checkpoint: CheckpointCallback | None = None,  # where the training state goes (None: nowhere)
+    cbs=None,  # extra callbacks
+) -> Learner:
+    "A fastai `Learner` training a noisy classifier: cross-entropy on x_t, accuracy over t as metric."
+    config = config or TrainConfig(preset='fmnist-clf')
+    K = getattr(model, 'num_classes', None)
+    n_ds = len(getattr(getattr(dls.train, 'dataset', None), 'classes', ()) or ())
+    if K is not None and n_ds and K != n_ds:
+        raise BadArgument(f"the classifier has {K} outputs but the dataset has {n_ds} classes")
+    callback = NoisyClassifierCallback(sched, config.options.crop_pad, config.seed)
+    task = Task(callback, nn.CrossEntropyLoss(), [accuracy])
+    return make_learner(dls, model, task, config, checkpoint, cbs)
 
-# %% ../nbs/08b_training.ipynb #36abd9b0
-def train_classifier(dataset:str='fashion-mnist', # 'fashion-mnist' or 'digits'
-                     preset:str='fmnist-clf', # a key of CLASSIFIER_PRESETS
-                     schedule:str='cosine', # noising schedule of the diffusion model to guide
-                     T:int=1000, # its number of steps
-                     epochs:int=2, # one-cycle length
-                     bs:int=64, lr:float=1e-3, wd:float=0.05, ema:float=0.999,
-                     crop_pad:int=2, # random-crop shift in pixels
-                     out_dir='runs/fmnist-clf', # where last.pt (training state) and model.pt (EMA + config) go
-                     resume:bool=False, # continue from out_dir/last.pt
-                     seed:int=0, device=None, ckpt_every:int=500, mixed_precision:str='auto',
-                     model_kwargs:dict|None=None, # overrides of the preset
-                     n_valid:int|None=1024, progress:bool=True,
-                     max_seconds:float|None=None # wall-time budget: stop (and save) then, the one-cycle schedule annealed by then
-                    ):
-    "Train a noisy classifier with fastai; writes `out_dir/last.pt` and `out_dir/model.pt`; returns the Learner."
-    if preset not in CLASSIFIER_PRESETS: raise BadArgument(f"unknown classifier preset {preset!r}; choose one of {sorted(CLASSIFIER_PRESETS)}")
-    out_dir = Path(out_dir); last = out_dir / 'last.pt'
-    if resume and not last.exists(): raise BadFile(f"resume=True but there is no checkpoint {last}")
-    kw = {**CLASSIFIER_PRESETS[preset], **(model_kwargs or {})}
-    torch.manual_seed(seed)
-    dls = diffusion_dls(dataset, bs=bs, seed=seed, device=device, n_valid=n_valid, image_size=kw['image_size'] if isinstance(dataset, str) else None)
-    ds = dls.train.dataset
-    if (ds.image_size, ds.channels, len(ds.classes)) != (kw['image_size'], kw['in_channels'], kw['num_classes']):
-        raise BadArgument(f"preset {preset!r} expects {kw['in_channels']}x{kw['image_size']}x{kw['image_size']} images in {kw['num_classes']} "
-                         f"classes; {dataset} has {ds.channels}x{ds.image_size}x{ds.image_size} in {len(ds.classes)}")
-    model = NoisyClassifier(**kw)
-    sched = Schedule.named(schedule, T)
-    config = dict(kind='classifier', preset=preset, model_kwargs=kw, schedule=schedule, T=T, dataset=dataset, classes=list(ds.classes),
-                  epochs=epochs, bs=bs, lr=lr, wd=wd, ema=ema, crop_pad=crop_pad, seed=seed)
-    learn = classifier_learner(dls, model, sched, crop_pad=crop_pad, lr=lr, wd=wd, ema=ema, ckpt_path=last, ckpt_every=ckpt_every,
-                               config=config, mixed_precision=mixed_precision, seed=seed, resume=last if resume else None,
-                               progress=progress, cbs=[TimeLimitCallback(max_seconds)] if max_seconds else None)
-    return fit_and_save(learn, epochs, lr, out_dir, config)
+
+LEARNERS = {  # the Learner factory of each kind of preset
+    'diffusion': diffusion_learner,
+    'super-resolution': diffusion_learner,  # its callback adds the low-resolution image
+    'classifier': classifier_learner,
+}
+
+# %% ../nbs/08b_training.ipynb #l08b0202
+class TrainingLog(Callback):
+    "Every `every` steps append {step, loss[, grad_norm2, trace_cov, noise_scale], seconds} to `path`."
+
+    order, run_valid = 75, False
+
+    def __init__(
+        self,
+        path,  # the JSON-lines file
+        every: int = 100,  # optimizer steps between lines
+        gns_batches: int = 0,  # fresh minibatches for the gradient-noise estimate (0: loss only)
+    ):
+        if every < 1:
+            raise BadArgument(f"every must be a positive number of steps, got {every}")
+        if gns_batches == 1 or gns_batches < 0:
+            raise BadArgument(f"gns_batches must be 0 or at least 2, got {gns_batches}")
+        self.path, self.every, self.gns_batches = Path(path), int(every), int(gns_batches)
+
+    def before_fit(self):
+        # a resumed run starts at its checkpoint's step
+        ck = getattr(getattr(self.learn, 'checkpoint', None), '_resume', None)
+        start = int(self.learn.train_iter) if ck is None else int(ck['iter'])
+        rows = [r for r in read_training_log(self.path) if r['step'] <= start] if start else []
+        text = ''.join(json.dumps(r) + '\n' for r in rows)
+        atomic_write(self.path, lambda f: f.write(text), mode='w')
+        self._sum, self._n = 0.0, 0
+        self._t0 = time.time() - (rows[-1].get('seconds', 0.0) if rows else 0.0)
+
+    def after_batch(self):
+        self._sum += float(self.learn.loss.detach())
+        self._n += 1
+        step = int(self.learn.train_iter)
+        if step % self.every:
+            return
+        row = dict(step=step, loss=self._sum / self._n)
+        if self.gns_batches:
+            row.update(self.noise_scale(step))
+        # training wall time so far (resumes included, the estimate too)
+        row['seconds'] = round(time.time() - self._t0, 2)
+        self._sum, self._n = 0.0, 0
+        with open(self.path, 'a') as f:
+            f.write(json.dumps(row) + '\n')
+
+    def noise_scale(self, step: int) -> dict:
+        "`resample.gradient_noise` at the current weights, on `gns_batches` fresh training minibatches."
+        learn, diff = self.learn, self.learn.diffusion
+        ds, B = _base_dl(self.dls.train).dataset, self.dls.train.bs
+        dev = next(learn.model.parameters()).device
+        g = torch.Generator().manual_seed(_mix(diff.seed, step, 3))
+
+        def loss_fn():
+            i = torch.randint(len(ds), (B,), generator=g)
+            x0, y = ds.images[i].to(dev), ds.labels[i].to(dev)
+            t, w = diff.schedule_sampler.sample(B, device=dev, generator=g)
+            noise = torch.randn(x0.shape, generator=g).to(dev)
+            xt = diff.sched.q_sample(x0, t, noise)
+            extra = (area_downsample(x0, diff.low_res),) if diff.low_res else ()
+            pred = learn.model(xt, t, y if diff.cond else None, *extra)
+            return learn.loss_func(pred, x0, xt, t, noise, w)
+
+        r = gradient_noise(loss_fn, learn.model.parameters(), self.gns_batches, batch_size=B)
+        return {k: float(v) for k, v in r.items()}
+
+
+def read_training_log(path) -> list:
+    "The rows of a `TrainingLog` file ([] when it does not exist); a torn last line is dropped."
+    p = Path(path)
+    if not p.exists():
+        return []
+    rows = []
+    for line in p.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return rows
+
+# %% ../nbs/08b_training.ipynb #2d07b5eb
+def save_model(
+    learn: Learner,  # a trained Learner
+    path,  # the file to write
+    meta: dict,  # the run's `config` and `network`
+) -> Path:
+    "Write the model file `load_checkpoint` reads: raw and EMA weights, step, time, precision, `meta`."
+    ema, ckpt = getattr(learn, 'ema', None), getattr(learn, 'checkpoint', None)
+    state = dict(
+        format=CKPT_FORMAT,
+        kind='model',
+        iter=int(learn.train_iter),
+        n_iter=getattr(ckpt, '_full', None),  # batches per epoch
+        train_seconds=train_seconds(learn),
+        precision=getattr(learn, 'precision', None),
+        model=unwrap(learn.model).state_dict(),
+        ema=ema.state_dict() if isinstance(ema, EMACallback) else None,
+        **meta,
+    )
+    return save_checkpoint(state, Path(path))
+
+
+class SnapshotCallback(Callback):
+    "Write `out_dir/model-{step}.pt` (as `model.pt`: EMA weights and config) at each of `steps`."
+
+    order, run_valid = 71, False
+
+    def __init__(self, out_dir, steps, meta: dict):
+        self.out_dir, self.steps, self.meta = Path(out_dir), sorted(int(s) for s in steps), meta
+
+    def after_batch(self):
+        step = int(self.learn.train_iter)
+        if step in self.steps and rank_distrib() == 0:
+            save_model(self.learn, self.out_dir / f'model-{step}.pt', self.meta)
+
+
+def fit_and_save(
+    learn: Learner,  # from `make_learner`
+    config: TrainConfig,  # epochs, lr, its schedule, out_dir, distributed
+    meta: dict,  # stored with the weights: the run's `config` and `network`
+) -> Learner:
+    "The one training loop: fit for `config.epochs`, then write `out_dir/model.pt` on rank 0."
+    fit = learn.fit_one_cycle if config.options.lr_sched == 'one_cycle' else learn.fit
+    if config.options.distributed:
+        with learn.distrib_ctx(cpu=torch.device(learn.dls.device).type == 'cpu'):
+            fit(config.epochs, config.lr)
+    else:
+        fit(config.epochs, config.lr)
+    if rank_distrib() == 0:
+        save_model(learn, Path(config.out_dir) / 'model.pt', meta)
+    return learn
+
+
+def training_dls(config: TrainConfig, device=None) -> DataLoaders:
+    "The DataLoaders of `config`: its dataset at the size of its network, batch size, seed, flips."
+    o = config.options
+    size = network_arguments(config)[1]['image_size']
+    return diffusion_dls(
+        config.dataset,
+        config.bs,
+        flip=o.flip,
+        seed=config.seed,
+        device=device,
+        image_size=size,
+        n_valid=o.n_valid,
+    )
+
+
+def _check_fits(config: TrainConfig, kw: dict, ds: ImageDataset):
+    "A `BadArgument` unless the network `kw` of `config` takes the images and classes of `ds`."
+    K = kw.get('num_classes')
+    fits = (kw['in_channels'], kw['image_size']) == (ds.channels, ds.image_size)
+    if fits and K in (None, len(ds.classes)):
+        return
+    raise BadArgument(
+        f"preset {config.preset!r} is for {kw['in_channels']}x{kw['image_size']}x{kw['image_size']} "
+        f"images in {K or 'any number of'} classes; {config.dataset} has "
+        f"{ds.channels}x{ds.image_size}x{ds.image_size} images in {len(ds.classes)} classes"
+    )
+
+
+def build_model(config: TrainConfig, ds: ImageDataset) -> tuple:  # (network, its description)
+    "The network of `config` for data `ds`: checked, with the `init` weights, compiled if asked."
+    preset, kw = network_arguments(config)
+    _check_fits(config, kw, ds)
+    model = PRESET_KINDS[preset.kind].network(**kw)
+    if config.init is not None:
+        load_init(model, config.init, config.preset)
+    if config.options.compile_mode is not None:  # in place: the state_dict keys stay as in eager mode
+        model.compile(mode=config.options.compile_mode)
+    network = dict(kind=preset.kind, name=preset.network, kwargs=kw, classes=list(ds.classes))
+    return model, network
+
+
+def run_callbacks(config: TrainConfig, meta: dict) -> list:
+    "The training log and the snapshots that `config` asks for."
+    o, out = config.options, Path(config.out_dir)
+    log = [TrainingLog(out / 'log.jsonl', o.log_every, o.gns_batches)] if o.log_every else []
+    return log + ([SnapshotCallback(out, o.snapshots, meta)] if o.snapshots else [])
+
+
+def train_model(
+    config: TrainConfig | None = None,  # every setting of the run (None: the defaults)
+    dls: DataLoaders | None = None,  # data to train on (None: those of `config`, `training_dls`)
+    device=None,  # default: `default_device()`
+    cbs=None,  # extra fastai callbacks
+    **settings,  # changes to `config`, by name (`TrainConfig.replace`)
+) -> Learner:
+    "Train the network of any preset; write `out_dir/last.pt` and `out_dir/model.pt`; return the Learner."
+    config = (config or TrainConfig()).replace(**settings).check()
+    out = Path(config.out_dir)
+    if config.resume and not (out / 'last.pt').exists():
+        raise BadFile(f"resume=True but there is no checkpoint {out / 'last.pt'}")
+    torch.manual_seed(config.seed)
+    dls = dls or training_dls(config, device)
+    model, network = build_model(config, dls.train.dataset)
+    meta = dict(config=config.to_dict(), network=network)
+    checkpoint = CheckpointCallback(out / 'last.pt', config.options.ckpt_every, meta)
+    sched = Schedule.named(config.schedule, config.T)
+    cbs = run_callbacks(config, meta) + list(cbs or [])
+    learn = LEARNERS[config.kind](dls, model, sched, config, checkpoint, cbs)
+    return fit_and_save(learn, config, meta)
+
+
+def _of_kind(config, settings, preset, kinds) -> TrainConfig:
+    "`config` with `settings`, or a fresh one (default `preset`); a `BadArgument` for a preset not in `kinds`."
+    config = config.replace(**settings) if config else TrainConfig.from_flat(**{'preset': preset, **settings})
+    if config.kind not in kinds:
+        raise BadArgument(f"preset {config.preset!r} is a {config.kind} preset, not a {' or '.join(kinds)} one")
+    return config
+
+
+def train_diffusion(config=None, dls=None, device=None, cbs=None, **settings) -> Learner:
+    "`train_model` for a diffusion or super-resolution preset (default 'fmnist-s')."
+    config = _of_kind(config, settings, 'fmnist-s', ('diffusion', 'super-resolution'))
+    return train_model(config, dls, device, cbs)
+
+
+def train_classifier(config=None, dls=None, device=None, cbs=None, **settings) -> Learner:
+    "`train_model` for a noisy classifier's preset (default 'fmnist-clf')."
+    return train_model(_of_kind(config, settings, 'fmnist-clf', ('classifier',)), dls, device, cbs)
 
 # %% ../nbs/08b_training.ipynb #5ae3a0f3
 from fastai.distributed import DistributedDL
@@ -760,3 +1207,81 @@ def _broadcast(self:DistributedDL, t, rank):
     t = torch.as_tensor(t, dtype=torch.long, device='cuda' if nccl else 'cpu')
     dist.broadcast(t, rank)
     return t.cpu().tolist()
+
+# %% ../nbs/08b_training.ipynb #c08b0010
+INIT_KEYS = ('command', 'hardware', 'train_seconds', 'iterations', 'images_seen', 'epochs_seen', 'exported', 'init')
+
+
+def _init_record(rec: dict, init: dict) -> dict:
+    "The part of the record a run started from a shipped model keeps: that model's record and the epochs."
+    total = rec['epochs_seen'] + init.get('epochs_total', init.get('epochs_seen') or 0)
+    return dict(init={k: init[k] for k in INIT_KEYS if k in init}, epochs_total=round(total, 2))
+
+
+def run_record(
+    run_dir,  # a finished run: its model.pt and, when it logged, its log.jsonl
+    **extra,  # more entries: hardware (default: this machine), note, evaluation, ...
+) -> dict:
+    "How the run in `run_dir` was made, from its model file and training log."
+    run_dir = Path(run_dir)
+    ck, log = read_checkpoint(run_dir / 'model.pt'), read_training_log(run_dir / 'log.jsonl')
+    config, steps = TrainConfig.from_dict(ck['config']), int(ck['iter'])
+    rec = dict(
+        command=config.command(),
+        hardware=describe_device(),
+        train_seconds=ck.get('train_seconds') or (log[-1]['seconds'] if log else None),
+        iterations=steps,
+        images_seen=steps * config.bs,
+        epochs_seen=round(steps / ck['n_iter'], 2) if ck.get('n_iter') else None,
+        ema_updates=(ck.get('ema') or {}).get('num_updates'),
+        precision=ck.get('precision'),
+        final_loss=log[-1]['loss'] if log else None,
+        exported=time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime()),
+        config=ck['config'],
+    )
+    shipped = available()
+    if config.init in shipped:
+        rec.update(_init_record(rec, shipped[config.init]['record']))
+    return {**rec, **extra}
+
+
+def save_training_log(
+    path,  # the JSON file to write, e.g. results/<run>/<name>_log.json
+    name: str,  # the model's name
+    command: str,  # what made it
+    hardware: str,  # where
+    rows: list,  # the `read_training_log` rows
+) -> Path:
+    "Write a training log with what made it as one JSON file: the loss curve kept beside the results."
+    last = rows[-1]
+    rec = dict(name=name, command=command, hardware=hardware, steps=last['step'], train_seconds=last['seconds'])
+    rec['log'] = rows
+    return atomic_write(path, lambda f: f.write(json.dumps(rec, indent=1)), mode='w')
+
+
+def export_run(
+    run_dir,  # a finished run (`train_model`'s out_dir)
+    name: str,  # the shipped model's name, e.g. 'fmnist-16-32'
+    weights_dir=None,  # default: the package's weights directory
+    log_dir=None,  # also write `save_training_log` there (e.g. a results/ folder)
+    **extra,  # more entries of the record (`run_record`)
+) -> Path:
+    "Ship the EMA weights of the run in `run_dir` as `name`, with the record `run_record` writes."
+    run_dir = Path(run_dir)
+    model, _, config = load_checkpoint(run_dir / 'model.pt', device='cpu')
+    rec, net = run_record(run_dir, **extra), config['network']
+    rows = read_training_log(run_dir / 'log.jsonl')
+    if log_dir is not None and rows:
+        save_training_log(Path(log_dir) / f'{name}_log.json', name, rec['command'], rec['hardware'], rows)
+    kind = 'classifier' if net['kind'] == 'classifier' else 'diffusion'
+    return export_pretrained(
+        model,
+        name,
+        kind,
+        net['kwargs'],
+        rec,
+        schedule=config['schedule'],
+        T=config['T'],
+        classes=net['classes'],
+        weights_dir=weights_dir,
+    )

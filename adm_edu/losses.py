@@ -17,126 +17,193 @@ from .schedule import Schedule, split_model_output, call_model
 __all__ = ['LOSS_TYPES', 'mean_flat', 'normal_kl', 'approx_standard_normal_cdf', 'discretized_gaussian_log_likelihood']
 
 # %% ../nbs/03_learned_variance.ipynb #9cd465ce
-def mean_flat(x:torch.Tensor # batch (B, ...)
-             ) -> torch.Tensor: # shape (B,)
+def mean_flat(
+    x: torch.Tensor,  # batch (B, ...)
+) -> torch.Tensor:  # shape (B,)
     "Mean over every dimension except the batch dimension."
     return x.mean(dim=tuple(range(1, x.ndim))) if x.ndim > 1 else x
+
 
 def _f(x, ref=None):
     "`x` as a tensor of at least float32 (float64 stays float64), on `ref`'s device."
     if not isinstance(x, torch.Tensor):
-        return torch.tensor(float(x), dtype=ref.dtype if ref is not None else torch.float32, device=None if ref is None else ref.device)
+        if ref is None:
+            return torch.tensor(float(x), dtype=torch.float32)
+        return torch.tensor(float(x), dtype=ref.dtype, device=ref.device)
     return x.double() if x.dtype == torch.float64 else x.float()
 
-def normal_kl(mean1, # mean of the first Gaussian (tensor or float)
-              logvar1, # its log-variance
-              mean2, # mean of the second Gaussian
-              logvar2 # its log-variance
-             ) -> torch.Tensor: # elementwise KL in nats, broadcast over the arguments
+
+def normal_kl(
+    mean1,  # mean of the first Gaussian (tensor or float)
+    logvar1,  # its log-variance
+    mean2,  # mean of the second Gaussian
+    logvar2,  # its log-variance
+) -> torch.Tensor:  # elementwise KL in nats, broadcast over the arguments
     "KL( N(mean1, exp(logvar1)) || N(mean2, exp(logvar2)) ) elementwise, in nats (eq. 7)."
-    ref = next((a for a in (mean1, logvar1, mean2, logvar2) if isinstance(a, torch.Tensor)), None)
-    if ref is None: raise TypeError("normal_kl needs at least one tensor argument")
+    args = (mean1, logvar1, mean2, logvar2)
+    ref = next((a for a in args if isinstance(a, torch.Tensor)), None)
+    if ref is None:
+        raise TypeError("normal_kl needs at least one tensor argument")
     ref = _f(ref)
-    mean1, logvar1, mean2, logvar2 = [_f(a, ref) for a in (mean1, logvar1, mean2, logvar2)]
-    return 0.5 * (-1.0 + logvar2 - logvar1 + torch.exp(logvar1 - logvar2) + (mean1 - mean2) ** 2 * torch.exp(-logvar2))
+    mean1, logvar1, mean2, logvar2 = [_f(a, ref) for a in args]
+    variance_ratio = torch.exp(logvar1 - logvar2)
+    scaled_mean_gap = (mean1 - mean2) ** 2 * torch.exp(-logvar2)
+    return 0.5 * (-1.0 + logvar2 - logvar1 + variance_ratio + scaled_mean_gap)
 
 # %% ../nbs/03_learned_variance.ipynb #b4fd0253
-def approx_standard_normal_cdf(x:torch.Tensor) -> torch.Tensor:
+def approx_standard_normal_cdf(x: torch.Tensor) -> torch.Tensor:
     "The official code's tanh approximation of the standard normal CDF."
-    return 0.5 * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
+    return 0.5 * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
+
 
 def _log_prob_between(a, b):
-    "log(Phi(b) - Phi(a)) for a <= b, reflected so the interval sits where the CDF is small (accurate in both tails)."
+    """log(Phi(b) - Phi(a)) for a <= b, reflected so the interval sits where the CDF is small
+    (accurate in both tails)."""
     flip = (a + b) > 0
     a, b = torch.where(flip, -b, a), torch.where(flip, -a, b)
     la, lb = torch.special.log_ndtr(a), torch.special.log_ndtr(b)
     tiny = 1e-300 if la.dtype == torch.float64 else 1e-38
     return lb + torch.log((-torch.expm1(la - lb)).clamp_min(tiny))
 
-def discretized_gaussian_log_likelihood(x:torch.Tensor, # data in [-1, 1] on `bins` evenly spaced levels (uint8 images rescaled)
-                                        means:torch.Tensor, # Gaussian means, broadcastable to x
-                                        log_scales:torch.Tensor, # log standard deviations, broadcastable to x
-                                        bins:int=256, # number of levels of the data
-                                        min_prob:float=1e-12, # probability floor, as in the official code
-                                        cdf:str='approx' # 'approx': the official tanh CDF (the papers' NLLs); 'exact': log_ndtr
-                                       ) -> torch.Tensor: # log-probability (nats) of the bin holding x, shape of x
-    "Decoder log-likelihood (DDPM eq. 13): Gaussian mass of the bin around x, the two edge bins open to -inf / +inf."
-    if not isinstance(x, torch.Tensor): raise TypeError(f"x must be a tensor of data in [-1, 1], got {type(x).__name__}")
-    if bins < 2: raise BadArgument(f"bins must be at least 2, got {bins}")
-    if cdf not in ('approx', 'exact'): raise BadArgument(f"cdf must be 'approx' (official tanh form) or 'exact', got {cdf!r}")
+
+def _approx_bin_log_prob(x, lower, upper, edge, min_prob):
+    "The official formula, step by step: the tanh-CDF mass of each bin, the edge bins open."
+    cdf_plus = approx_standard_normal_cdf(upper)
+    cdf_min = approx_standard_normal_cdf(lower)
+    log_cdf_plus = torch.log(cdf_plus.clamp(min=min_prob))
+    log_one_minus_cdf_min = torch.log((1.0 - cdf_min).clamp(min=min_prob))
+    log_delta = torch.log((cdf_plus - cdf_min).clamp(min=min_prob))
+    inner = torch.where(x > edge, log_one_minus_cdf_min, log_delta)
+    return torch.where(x < -edge, log_cdf_plus, inner)
+
+
+def _exact_bin_log_prob(x, lower, upper, edge, min_prob):
+    "The exact normal mass of each bin (log_ndtr, accurate in both tails), the edge bins open."
+    log_mid = _log_prob_between(lower, upper)
+    log_low_edge = torch.special.log_ndtr(upper)  # P(z < upper): the lowest bin is open below
+    log_high_edge = torch.special.log_ndtr(-lower)  # P(z > lower): the highest bin is open above
+    lp = torch.where(x < -edge, log_low_edge, torch.where(x > edge, log_high_edge, log_mid))
+    return lp.clamp_min(math.log(min_prob))
+
+
+_BIN_LOG_PROBS = {'approx': _approx_bin_log_prob, 'exact': _exact_bin_log_prob}  # by `cdf` name
+
+
+def _check_discretized_data(x, bins, cdf):
+    "`TypeError`/`BadArgument`/`ValueError` unless x is a tensor in [-1, 1], bins >= 2, cdf known."
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a tensor of data in [-1, 1], got {type(x).__name__}")
+    if bins < 2:
+        raise BadArgument(f"bins must be at least 2, got {bins}")
+    if cdf not in _BIN_LOG_PROBS:
+        raise BadArgument(f"cdf must be 'approx' (official tanh form) or 'exact', got {cdf!r}")
     if x.numel() and (x.min() < -1 - 1e-3 or x.max() > 1 + 1e-3):
-        raise ValueError(f"x must lie in [-1, 1] (discretized data), got range [{x.min().item():.3g}, {x.max().item():.3g}]")
-    out_dtype = torch.float64 if torch.float64 in [getattr(a, 'dtype', None) for a in (x, means, log_scales)] else torch.float32
-    dt = torch.float32 if x.device.type == 'mps' else torch.float64   # float64 keeps the far tails exact
+        found = f"[{x.min().item():.3g}, {x.max().item():.3g}]"
+        raise ValueError(f"x must lie in [-1, 1] (discretized data), got range {found}")
+
+
+def discretized_gaussian_log_likelihood(
+    x: torch.Tensor,  # data in [-1, 1] on `bins` evenly spaced levels (uint8 images rescaled)
+    means: torch.Tensor,  # Gaussian means, broadcastable to x
+    log_scales: torch.Tensor,  # log standard deviations, broadcastable to x
+    bins: int = 256,  # number of levels of the data
+    min_prob: float = 1e-12,  # probability floor, as in the official code
+    cdf: str = 'approx',  # 'approx': the official tanh CDF (the papers' NLLs); 'exact': log_ndtr
+) -> torch.Tensor:  # log-probability (nats) of the bin holding x, shape of x
+    """Decoder log-likelihood (DDPM eq. 13): Gaussian mass of the bin around x, the two edge bins
+    open to -inf / +inf."""
+    _check_discretized_data(x, bins, cdf)
+    dtypes = [getattr(a, 'dtype', None) for a in (x, means, log_scales)]
+    out_dtype = torch.float64 if torch.float64 in dtypes else torch.float32
+    dt = torch.float32 if x.device.type == 'mps' else torch.float64  # float64: exact far tails
     x, means, log_scales = x.to(dt), _f(means, x).to(dt), _f(log_scales, x).to(dt)
-    half = 1.0 / (bins - 1)                       # half a bin width on [-1, 1]
+    half = 1.0 / (bins - 1)  # half a bin width on [-1, 1]
     inv_std = torch.exp(-log_scales)
     upper, lower = inv_std * (x - means + half), inv_std * (x - means - half)
     edge = 1 - half / 2
-    if cdf == 'approx':   # the official formula, step by step
-        cdf_plus, cdf_min = approx_standard_normal_cdf(upper), approx_standard_normal_cdf(lower)
-        log_cdf_plus = torch.log(cdf_plus.clamp(min=min_prob))
-        log_one_minus_cdf_min = torch.log((1.0 - cdf_min).clamp(min=min_prob))
-        log_delta = torch.log((cdf_plus - cdf_min).clamp(min=min_prob))
-        return torch.where(x < -edge, log_cdf_plus, torch.where(x > edge, log_one_minus_cdf_min, log_delta)).to(out_dtype)
-    log_mid = _log_prob_between(lower, upper)
-    log_low_edge = torch.special.log_ndtr(upper)     # P(z < upper): the lowest bin is open below
-    log_high_edge = torch.special.log_ndtr(-lower)   # P(z > lower): the highest bin is open above
-    lp = torch.where(x < -edge, log_low_edge, torch.where(x > edge, log_high_edge, log_mid))
-    return lp.clamp_min(math.log(min_prob)).to(out_dtype)
+    return _BIN_LOG_PROBS[cdf](x, lower, upper, edge, min_prob).to(out_dtype)
 
 # %% ../nbs/03_learned_variance.ipynb #54d5d9a4
 _LOG2 = math.log(2.0)
 
+
 @patch
-def vb_terms_bpd(self:Schedule, model_output:torch.Tensor, # raw network output (eps, or eps and v)
-                 x0:torch.Tensor, # clean data in [-1, 1]
-                 xt:torch.Tensor, # x_t drawn from q(x_t | x0)
-                 t:torch.Tensor, # timesteps (B,) of this schedule
-                 clip_denoised:bool=False, # clip x0_hat to [-1, 1] before forming the mean
-                 learn_sigma:bool|None=None, # None: infer from the channel count
-                 fixed_variance:str='small', # variance used when sigma is not learned
-                 cdf:str='approx' # decoder CDF: 'approx' (official tanh form) or 'exact'
-                ) -> tuple: # (bits/dim per example (B,), pred_x0)
-    "L_t in bits/dim: KL(q(x_{t-1}|x_t,x_0) || p(x_{t-1}|x_t)) for t > 0, the decoder NLL -log p(x_0|x_1) at t = 0."
-    out = self.p_mean_variance(model_output, xt, t, learn_sigma=learn_sigma, clip_denoised=clip_denoised, fixed_variance=fixed_variance)
+def vb_terms_bpd(
+    self: Schedule,
+    model_output: torch.Tensor,  # raw network output (eps, or eps and v)
+    x0: torch.Tensor,  # clean data in [-1, 1]
+    xt: torch.Tensor,  # x_t drawn from q(x_t | x0)
+    t: torch.Tensor,  # timesteps (B,) of this schedule
+    clip_denoised: bool = False,  # clip x0_hat to [-1, 1] before forming the mean
+    learn_sigma: bool | None = None,  # None: infer from the channel count
+    fixed_variance: str = 'small',  # variance used when sigma is not learned
+    cdf: str = 'approx',  # decoder CDF: 'approx' (official tanh form) or 'exact'
+) -> tuple:  # (bits/dim per example (B,), pred_x0)
+    """L_t in bits/dim: KL(q(x_{t-1}|x_t,x_0) || p(x_{t-1}|x_t)) for t > 0, the decoder NLL
+    -log p(x_0|x_1) at t = 0."""
+    out = self.p_mean_variance(
+        model_output,
+        xt,
+        t,
+        learn_sigma=learn_sigma,
+        clip_denoised=clip_denoised,
+        fixed_variance=fixed_variance,
+    )
     true_mean, _, true_logvar = self.q_posterior(x0, xt, t)
     kl = mean_flat(normal_kl(true_mean, true_logvar, out['mean'], out['log_variance'])) / _LOG2
-    nll = -mean_flat(discretized_gaussian_log_likelihood(x0, out['mean'], 0.5 * out['log_variance'], cdf=cdf)) / _LOG2
+    log_scales = 0.5 * out['log_variance']
+    log_p = discretized_gaussian_log_likelihood(x0, out['mean'], log_scales, cdf=cdf)
+    nll = -mean_flat(log_p) / _LOG2
     return torch.where(t.to(kl.device) == 0, nll.to(kl.dtype), kl), out['pred_x0']
 
 # %% ../nbs/03_learned_variance.ipynb #a7805e10
 @patch
-def prior_bpd(self:Schedule, x0:torch.Tensor # clean data (B, ...)
-             ) -> torch.Tensor: # (B,) bits/dim
-    "The prior term L_T = KL(q(x_T|x_0) || N(0, I)) in bits/dim; no parameters, ~0 for a good schedule."
+def prior_bpd(
+    self: Schedule,
+    x0: torch.Tensor,  # clean data (B, ...)
+) -> torch.Tensor:  # (B,) bits/dim
+    """The prior term L_T = KL(q(x_T|x_0) || N(0, I)) in bits/dim; no parameters, ~0 for a good
+    schedule."""
     t = torch.full((x0.shape[0],), self.T - 1, dtype=torch.long, device=x0.device)
     mean, _, logvar = self.q_mean_variance(x0, t)
     return mean_flat(normal_kl(mean, logvar.expand_as(mean), 0.0, 0.0)) / _LOG2
 
 # %% ../nbs/03_learned_variance.ipynb #d548923e
-@patch
-def nll_bpd(self:Schedule, model, # called as model(x_t, t, y) with *original* timesteps t
-            x0:torch.Tensor, # clean data in [-1, 1] (B, C, H, W), on the model's device
-            y:torch.Tensor|None=None, # class labels (B,) for a conditional model
-            clip_denoised:bool=True, # clip x0_hat when forming each reverse mean
-            progress:bool=True, # show a progress bar over the T terms
-            batch_t:int=1, # timesteps evaluated per model call (batch B * batch_t)
-            generator:torch.Generator|None=None, # for the noise draws (on x0's device)
-            fixed_variance:str='small', # variance used when the model does not learn sigma
-            cdf:str='approx' # decoder CDF: 'approx' (the official tanh form, as the papers' NLLs) or 'exact'
-           ) -> dict: # total_bpd (B,), prior_bpd (B,), vb (B, T), mse (B, T), xstart_mse (B, T)
-    "The full variational bound in bits/dim: every L_t for t = T-1..0 (one x_t draw each) plus L_T, as official `calc_bpd_loop`."
-    if not isinstance(batch_t, int) or batch_t < 1: raise ValueError(f"batch_t must be a positive int, got {batch_t!r}")
-    B, T, dev = x0.shape[0], self.T, x0.device
-    if y is not None and y.shape[0] != B: raise ValueError(f"y must have one label per image ({B}), got shape {tuple(y.shape)}")
-    vb, mse, xmse = (torch.zeros(B, T, device=dev) for _ in range(3))
-    chunks = [list(range(T))[::-1][i:i + batch_t] for i in range(0, T, batch_t)]
+def _timestep_chunks(T, batch_t, progress):
+    "T-1..0 in chunks of `batch_t` timesteps, behind a progress bar when asked for (and installed)."
+    chunks = [list(range(T))[::-1][i : i + batch_t] for i in range(0, T, batch_t)]
     if progress:
         try:
             from fastprogress.fastprogress import progress_bar
+
             chunks = progress_bar(chunks, leave=False)
-        except ImportError: pass
+        except ImportError:
+            pass
+    return chunks
+
+
+@patch
+def nll_bpd(
+    self: Schedule,
+    model,  # called as model(x_t, t, y) with *original* timesteps t
+    x0: torch.Tensor,  # clean data in [-1, 1] (B, C, H, W), on the model's device
+    y: torch.Tensor | None = None,  # class labels (B,) for a conditional model
+    clip_denoised: bool = True,  # clip x0_hat when forming each reverse mean
+    progress: bool = True,  # show a progress bar over the T terms
+    batch_t: int = 1,  # timesteps evaluated per model call (batch B * batch_t)
+    generator: torch.Generator | None = None,  # for the noise draws (on x0's device)
+    fixed_variance: str = 'small',  # variance used when the model does not learn sigma
+    cdf: str = 'approx',  # decoder CDF: 'approx' (official tanh form, the papers' NLLs) or 'exact'
+) -> dict:  # total_bpd (B,), prior_bpd (B,), vb (B, T), mse (B, T), xstart_mse (B, T)
+    """The full variational bound in bits/dim: every L_t for t = T-1..0 (one x_t draw each) plus
+    L_T, as official `calc_bpd_loop`."""
+    if not isinstance(batch_t, int) or batch_t < 1:
+        raise ValueError(f"batch_t must be a positive int, got {batch_t!r}")
+    B, T, dev = x0.shape[0], self.T, x0.device
+    if y is not None and y.shape[0] != B:
+        raise ValueError(f"y must have one label per image ({B}), got shape {tuple(y.shape)}")
+    vb, mse, xmse = (torch.zeros(B, T, device=dev) for _ in range(3))
+    chunks = _timestep_chunks(T, batch_t, progress)
     tmap = self.timestep_map.to(dev)
     with torch.no_grad():
         for ts in chunks:
@@ -146,7 +213,9 @@ def nll_bpd(self:Schedule, model, # called as model(x_t, t, y) with *original* t
             noise = torch.randn(xx.shape, device=dev, dtype=xx.dtype, generator=generator)
             xt = self.q_sample(xx, tt, noise)
             out = call_model(model, xt, tmap[tt], None if y is None else y.repeat(k))
-            bpd, px0 = self.vb_terms_bpd(out, xx, xt, tt, clip_denoised=clip_denoised, fixed_variance=fixed_variance, cdf=cdf)
+            bpd, px0 = self.vb_terms_bpd(
+                out, xx, xt, tt, clip_denoised=clip_denoised, fixed_variance=fixed_variance, cdf=cdf
+            )
             eps = self.eps_from_pred_x0(xt, tt, px0)
             cols = torch.tensor(ts, device=dev)
             vb[:, cols] = bpd.float().view(k, B).T
@@ -158,30 +227,41 @@ def nll_bpd(self:Schedule, model, # called as model(x_t, t, y) with *original* t
 # %% ../nbs/03_learned_variance.ipynb #8fa40974
 LOSS_TYPES = ('simple', 'hybrid', 'vlb')
 
+
 @patch
-def training_losses(self:Schedule, model_output:torch.Tensor, # raw network output for x_t (eps, or eps and v)
-                    x0:torch.Tensor, # clean batch in [-1, 1]
-                    xt:torch.Tensor, # q_sample(x0, t, noise)
-                    t:torch.Tensor, # timesteps (B,) of this schedule
-                    noise:torch.Tensor, # the eps used to make xt
-                    loss_type:str='hybrid', # 'simple' | 'hybrid' | 'vlb'
-                    learn_sigma:bool|None=None, # None: infer from the channel count
-                    rescale:bool=True # official rescaling: vb * T/1000 in 'hybrid', vb * T in 'vlb'
-                   ) -> dict: # loss (B,), mse (B,), and vb (B,) for 'hybrid'/'vlb'
-    "Per-example training losses: L_simple (eq. 14), L_hybrid = L_simple + lambda L_vlb (eq. 16) with stop-gradient on the mean, or L_vlb."
-    if loss_type not in LOSS_TYPES: raise BadArgument(f"loss_type must be one of {LOSS_TYPES}, got {loss_type!r}")
+def training_losses(
+    self: Schedule,
+    model_output: torch.Tensor,  # raw network output for x_t (eps, or eps and v)
+    x0: torch.Tensor,  # clean batch in [-1, 1]
+    xt: torch.Tensor,  # q_sample(x0, t, noise)
+    t: torch.Tensor,  # timesteps (B,) of this schedule
+    noise: torch.Tensor,  # the eps used to make xt
+    loss_type: str = 'hybrid',  # 'simple' | 'hybrid' | 'vlb'
+    learn_sigma: bool | None = None,  # None: infer from the channel count
+    rescale: bool = True,  # official rescaling: vb * T/1000 in 'hybrid', vb * T in 'vlb'
+) -> dict:  # loss (B,), mse (B,), and vb (B,) for 'hybrid'/'vlb'
+    """Per-example training losses: L_simple (eq. 14), L_hybrid = L_simple + lambda L_vlb (eq. 16)
+    with stop-gradient on the mean, or L_vlb."""
+    if loss_type not in LOSS_TYPES:
+        raise BadArgument(f"loss_type must be one of {LOSS_TYPES}, got {loss_type!r}")
     if noise.shape != x0.shape or xt.shape != x0.shape:
-        raise ValueError(f"x0, xt and noise must share one shape, got {tuple(x0.shape)}, {tuple(xt.shape)}, {tuple(noise.shape)}")
+        shapes = f"{tuple(x0.shape)}, {tuple(xt.shape)}, {tuple(noise.shape)}"
+        raise ValueError(f"x0, xt and noise must share one shape, got {shapes}")
     eps, v = split_model_output(model_output, xt, learn_sigma)
     if loss_type != 'simple' and v is None:
-        raise ValueError(f"loss_type={loss_type!r} trains the variance and needs a learned sigma: the model must output "
-                         f"{2 * xt.shape[1]} channels (eps, v), got {model_output.shape[1]}; use loss_type='simple' for a fixed variance")
+        raise ValueError(
+            f"loss_type={loss_type!r} trains the variance and needs a learned sigma: the model "
+            f"must output {2 * xt.shape[1]} channels (eps, v), got {model_output.shape[1]}; "
+            "use loss_type='simple' for a fixed variance"
+        )
     mse = mean_flat((noise.float() - eps.float()) ** 2)
-    if loss_type == 'simple': return dict(loss=mse, mse=mse)
+    if loss_type == 'simple':
+        return dict(loss=mse, mse=mse)
     if loss_type == 'hybrid':
-        frozen = torch.cat([eps.detach(), v], 1)   # stop-gradient: the VLB term trains only the variance
+        frozen = torch.cat([eps.detach(), v], 1)  # stop-gradient: the VLB term trains only v
         vb = self.vb_terms_bpd(frozen, x0, xt, t, clip_denoised=False, learn_sigma=True)[0]
-        if rescale: vb = vb * (self.T / 1000.0)   # lambda = 1/1000 times L_vlb = T * L_t
+        if rescale:
+            vb = vb * (self.T / 1000.0)  # lambda = 1/1000 times L_vlb = T * L_t
         return dict(loss=mse + vb, mse=mse, vb=vb)
     vb = self.vb_terms_bpd(model_output, x0, xt, t, clip_denoised=False, learn_sigma=True)[0]
     return dict(loss=vb * self.T if rescale else vb, mse=mse.detach(), vb=vb)

@@ -6,10 +6,15 @@ Docs: https://adm-edu.github.io/adm_edu/metrics.html.md"""
 
 # %% ../nbs/12_metrics.ipynb #a34584e8
 from __future__ import annotations
-import json, math, os, time, urllib.request
+import json
+import math
+import os
+import time
+import urllib.request
 from pathlib import Path
 import numpy as np
-import scipy.linalg, scipy.special
+import scipy.linalg
+import scipy.special
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -33,70 +38,118 @@ N_SPATIAL_CHANNELS = 7  # ADM's sFID keeps the first 7 channels of an intermedia
 
 # %% ../nbs/12_metrics.ipynb #3fd30884
 def _as_f64(x, name):
-    if isinstance(x, torch.Tensor): x = x.detach().cpu().double().numpy()
-    try: a = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError): raise TypeError(f"{name} must be an array or tensor of numbers, got {type(x).__name__}") from None
+    "`x` (array, tensor or number) as a float64 NumPy array, or a `TypeError` naming it."
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().double().numpy()
+    try:
+        a = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"{name} must be an array or tensor of numbers, got {type(x).__name__}"
+        ) from None
     return a
 
+
 def _check_gaussian(mu1, sigma1, mu2, sigma2):
+    "The two Gaussians' parameters as float64 arrays, or `BadArgument` for sizes, NaN, non-PSD."
     mu1, mu2 = np.atleast_1d(_as_f64(mu1, 'mu1')), np.atleast_1d(_as_f64(mu2, 'mu2'))
-    sigma1, sigma2 = np.atleast_2d(_as_f64(sigma1, 'sigma1')), np.atleast_2d(_as_f64(sigma2, 'sigma2'))
-    if mu1.ndim != 1 or mu1.size == 0: raise BadArgument(f"mu1 must be a non-empty vector, got shape {mu1.shape}")
+    sigma1 = np.atleast_2d(_as_f64(sigma1, 'sigma1'))
+    sigma2 = np.atleast_2d(_as_f64(sigma2, 'sigma2'))
+    if mu1.ndim != 1 or mu1.size == 0:
+        raise BadArgument(f"mu1 must be a non-empty vector, got shape {mu1.shape}")
     d = mu1.shape[0]
-    if mu2.shape != (d,): raise BadArgument(f"mean vectors differ in size: mu1 {mu1.shape}, mu2 {mu2.shape}")
+    if mu2.shape != (d,):
+        raise BadArgument(f"mean vectors differ in size: mu1 {mu1.shape}, mu2 {mu2.shape}")
     for n, s in (('sigma1', sigma1), ('sigma2', sigma2)):
-        if s.shape != (d, d): raise BadArgument(f"{n} must be ({d}, {d}) to match the means, got {s.shape}")
+        if s.shape != (d, d):
+            raise BadArgument(f"{n} must be ({d}, {d}) to match the means, got {s.shape}")
     for n, a in (('mu1', mu1), ('sigma1', sigma1), ('mu2', mu2), ('sigma2', sigma2)):
-        if not np.isfinite(a).all(): raise BadArgument(f"{n} contains NaN or infinite values")
-    for n, s in (('sigma1', sigma1), ('sigma2', sigma2)): check_covariance(s, n)
+        if not np.isfinite(a).all():
+            raise BadArgument(f"{n} contains NaN or infinite values")
+    for n, s in (('sigma1', sigma1), ('sigma2', sigma2)):
+        check_covariance(s, n)
     return mu1, sigma1, mu2, sigma2
 
-COV_RTOL = 1e-5  # asymmetry and negative eigenvalues allowed, relative to the largest variance (rounding of float32 features)
 
-def check_covariance(s:np.ndarray, # a (D, D) matrix
-                     name:str='sigma', # its name in the message
-                     rtol:float=COV_RTOL # tolerance relative to the largest diagonal entry
-                    ) -> np.ndarray:
-    "`s`, or `BadArgument` unless it is a covariance: symmetric and positive semi-definite within `rtol`."
-    scale = max(float(np.abs(np.diagonal(s)).max()) if s.size else 0., 1e-300)
-    asym = float(np.abs(s - s.T).max()) if s.size else 0.
-    if asym > rtol * scale: raise BadArgument(f"{name} is not symmetric (largest |s - s.T| = {asym:.3g}, {asym / scale:.2g} of the largest variance): not a covariance matrix")
-    try: np.linalg.cholesky((s + s.T) / 2 + np.eye(len(s)) * rtol * scale)  # cheaper than eigenvalues when it succeeds
+# asymmetry and negative eigenvalues allowed, relative to the largest variance (rounding of
+# float32 features)
+COV_RTOL = 1e-5
+
+
+def check_covariance(
+    s: np.ndarray,  # a (D, D) matrix
+    name: str = 'sigma',  # its name in the message
+    rtol: float = COV_RTOL,  # tolerance relative to the largest diagonal entry
+) -> np.ndarray:
+    """`s`, or `BadArgument` unless it is a covariance: symmetric and positive semi-definite
+    within `rtol`."""
+    scale = max(float(np.abs(np.diagonal(s)).max()) if s.size else 0.0, 1e-300)
+    asym = float(np.abs(s - s.T).max()) if s.size else 0.0
+    if asym > rtol * scale:
+        raise BadArgument(
+            f"{name} is not symmetric (largest |s - s.T| = {asym:.3g}, "
+            f"{asym / scale:.2g} of the largest variance): not a covariance matrix"
+        )
+    try:  # cheaper than eigenvalues when it succeeds
+        np.linalg.cholesky((s + s.T) / 2 + np.eye(len(s)) * rtol * scale)
     except np.linalg.LinAlgError:
         lo = float(scipy.linalg.eigvalsh((s + s.T) / 2, check_finite=False).min())
-        raise BadArgument(f"{name} is not positive semi-definite (smallest eigenvalue {lo:.3g}, {lo / scale:.2g} of the largest variance): not a covariance matrix") from None
+        raise BadArgument(
+            f"{name} is not positive semi-definite (smallest eigenvalue {lo:.3g}, "
+            f"{lo / scale:.2g} of the largest variance): not a covariance matrix"
+        ) from None
     return s
+
 
 def _psd_sqrt(s):
     "Symmetric square root of a symmetric PSD matrix, negative rounding noise clipped to 0."
     w, v = scipy.linalg.eigh((s + s.T) / 2, check_finite=False)
     return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
 
-def trace_sqrt_product(sigma1, sigma2, method:str='eigh', eps:float=1e-6) -> float:
-    "Tr((sigma1 sigma2)^(1/2)): eq. (2) with `method='eigh'`, or the reference `scipy.linalg.sqrtm` path."
-    if method == 'eigh':
-        s = _psd_sqrt(sigma1)
-        lam = scipy.linalg.eigvalsh(s @ sigma2 @ s, check_finite=False)
-        return float(np.sqrt(np.clip(lam, 0, None)).sum())
-    if method == 'sqrtm':
-        covmean = scipy.linalg.sqrtm(sigma1 @ sigma2)
-        if not np.isfinite(covmean).all():  # near-singular product: offset both covariances
-            off = np.eye(len(sigma1)) * eps
-            covmean = scipy.linalg.sqrtm((sigma1 + off) @ (sigma2 + off))
-        if np.iscomplexobj(covmean):  # rounding leaves a tiny imaginary part; a large one means a real problem
-            if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
-                raise ValueError(f"sqrtm gave a large imaginary component ({np.abs(covmean.imag).max():.3g}); covariances are not PSD?")
-            covmean = covmean.real
-        return float(np.trace(covmean))
-    raise ValueError(f"method must be 'eigh' or 'sqrtm', got {method!r}")
 
-def frechet_distance(mu1, # mean of the first Gaussian, (D,)
-                     sigma1, # covariance of the first Gaussian, (D, D)
-                     mu2, # mean of the second Gaussian, (D,)
-                     sigma2, # covariance of the second Gaussian, (D, D)
-                     method:str='eigh', # 'eigh' (symmetric, eq. 2) or 'sqrtm' (the TTUR / pytorch-fid path)
-                     eps:float=1e-6 # diagonal offset used by 'sqrtm' when the product is singular
-                    ) -> float:
+def _trace_sqrt_eigh(sigma1, sigma2, eps):
+    "Eq. (2): the eigenvalues of the symmetric sigma1^(1/2) sigma2 sigma1^(1/2)."
+    s = _psd_sqrt(sigma1)
+    lam = scipy.linalg.eigvalsh(s @ sigma2 @ s, check_finite=False)
+    return float(np.sqrt(np.clip(lam, 0, None)).sum())
+
+
+def _trace_sqrt_sqrtm(sigma1, sigma2, eps):
+    "The TTUR / pytorch-fid path: `scipy.linalg.sqrtm` of the (non-symmetric) product."
+    covmean = scipy.linalg.sqrtm(sigma1 @ sigma2)
+    if not np.isfinite(covmean).all():  # near-singular product: offset both covariances
+        off = np.eye(len(sigma1)) * eps
+        covmean = scipy.linalg.sqrtm((sigma1 + off) @ (sigma2 + off))
+    # rounding leaves a tiny imaginary part; a large one means a real problem
+    if np.iscomplexobj(covmean):
+        if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
+            raise ValueError(
+                f"sqrtm gave a large imaginary component ({np.abs(covmean.imag).max():.3g}); "
+                "covariances are not PSD?"
+            )
+        covmean = covmean.real
+    return float(np.trace(covmean))
+
+
+_TRACE_SQRT_METHODS = {'eigh': _trace_sqrt_eigh, 'sqrtm': _trace_sqrt_sqrtm}
+
+
+def trace_sqrt_product(sigma1, sigma2, method: str = 'eigh', eps: float = 1e-6) -> float:
+    """Tr((sigma1 sigma2)^(1/2)): eq. (2) with `method='eigh'`, or the reference
+    `scipy.linalg.sqrtm` path."""
+    if method not in _TRACE_SQRT_METHODS:
+        raise ValueError(f"method must be 'eigh' or 'sqrtm', got {method!r}")
+    return _TRACE_SQRT_METHODS[method](sigma1, sigma2, eps)
+
+
+def frechet_distance(
+    mu1,  # mean of the first Gaussian, (D,)
+    sigma1,  # covariance of the first Gaussian, (D, D)
+    mu2,  # mean of the second Gaussian, (D,)
+    sigma2,  # covariance of the second Gaussian, (D, D)
+    method: str = 'eigh',  # 'eigh' (symmetric, eq. 2) or 'sqrtm' (the TTUR / pytorch-fid path)
+    eps: float = 1e-6,  # diagonal offset used by 'sqrtm' when the product is singular
+) -> float:
     "Squared Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2), eq. (1)."
     mu1, sigma1, mu2, sigma2 = _check_gaussian(mu1, sigma1, mu2, sigma2)
     diff = mu1 - mu2
@@ -105,92 +158,152 @@ def frechet_distance(mu1, # mean of the first Gaussian, (D,)
 
 # %% ../nbs/12_metrics.ipynb #63811de7
 def _as_2d_features(x, name='features'):
-    if isinstance(x, np.ndarray): x = torch.from_numpy(x)
-    if not isinstance(x, torch.Tensor): raise TypeError(f"{name} must be an (N, D) array or tensor, got {type(x).__name__}")
-    if x.ndim != 2: raise ValueError(f"{name} must be 2-D (N samples, D features), got shape {tuple(x.shape)}")
-    if not x.is_floating_point(): x = x.float()
-    if not torch.isfinite(x).all(): raise ValueError(f"{name} contain NaN or infinite values")
+    "`x` as a float (N, D) tensor of finite values, or a clear error naming it."
+    if isinstance(x, np.ndarray):
+        x = torch.from_numpy(x)
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be an (N, D) array or tensor, got {type(x).__name__}")
+    if x.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (N samples, D features), got shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        x = x.float()
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name} contain NaN or infinite values")
     return x
 
+
 class FeatureStats:
-    "Running mean and covariance of feature vectors (float64), updated batch by batch with Chan's merge, eq. (3)."
-    def __init__(self, dim:int|None=None): # feature size (taken from the first batch when None)
+    """Running mean and covariance of feature vectors (float64), updated batch by batch with Chan's
+    merge, eq. (3)."""
+
+    def __init__(
+        self,
+        dim: int | None = None,  # feature size (taken from the first batch when None)
+    ):
         self.dim, self.n, self.mean, self.m2 = dim, 0, None, None
-    def update(self, x): # a batch of features (N, D), array or tensor
+
+    def update(
+        self,
+        x,  # a batch of features (N, D), array or tensor
+    ):
         "Add a batch of feature vectors; returns self."
         x = _as_2d_features(x).detach().cpu().double()
-        if self.dim is None: self.dim = x.shape[1]
-        if x.shape[1] != self.dim: raise ValueError(f"feature size {x.shape[1]} does not match the {self.dim} seen so far")
+        if self.dim is None:
+            self.dim = x.shape[1]
+        if x.shape[1] != self.dim:
+            raise ValueError(f"feature size {x.shape[1]} does not match the {self.dim} seen so far")
         nb = x.shape[0]
-        if nb == 0: return self
-        mb = x.mean(0); xc = x - mb; m2b = xc.T @ xc
+        if nb == 0:
+            return self
+        mb = x.mean(0)
+        xc = x - mb
+        m2b = xc.T @ xc
         return self._merge(nb, mb, m2b)
+
     def _merge(self, nb, mb, m2b):
-        if self.n == 0: self.n, self.mean, self.m2 = nb, mb, m2b; return self
-        n = self.n + nb; delta = mb - self.mean
+        "Chan's merge of a batch with count nb, mean mb and summed squared deviations m2b."
+        if self.n == 0:
+            self.n, self.mean, self.m2 = nb, mb, m2b
+            return self
+        n = self.n + nb
+        delta = mb - self.mean
         self.mean = self.mean + delta * (nb / n)
         self.m2 = self.m2 + m2b + torch.outer(delta, delta) * (self.n * nb / n)
-        self.n = n; return self
-    def merge(self, other:'FeatureStats'):
+        self.n = n
+        return self
+
+    def merge(self, other: 'FeatureStats'):
         "Merge another `FeatureStats` (e.g. from another worker) into this one; returns self."
-        if other.n == 0: return self
-        if self.dim is not None and other.dim != self.dim: raise ValueError(f"cannot merge stats of size {other.dim} into {self.dim}")
+        if other.n == 0:
+            return self
+        if self.dim is not None and other.dim != self.dim:
+            raise ValueError(f"cannot merge stats of size {other.dim} into {self.dim}")
         self.dim = other.dim
         return self._merge(other.n, other.mean.clone(), other.m2.clone())
+
     @property
     def cov(self) -> torch.Tensor:
         "Unbiased covariance (D, D), float64."
-        if self.n < 2: raise ValueError(f"a covariance needs at least 2 samples, got {self.n}")
+        if self.n < 2:
+            raise ValueError(f"a covariance needs at least 2 samples, got {self.n}")
         return self.m2 / (self.n - 1)
-    def mu_sigma(self): return self.mean.numpy(), self.cov.numpy()
+
+    def mu_sigma(self):
+        "Mean and covariance as NumPy arrays."
+        return self.mean.numpy(), self.cov.numpy()
+
     @classmethod
-    def from_features(cls, x, batch_size:int=4096):
+    def from_features(cls, x, batch_size: int = 4096):
         "Statistics of all rows of `x`, accumulated `batch_size` rows at a time."
-        x = _as_2d_features(x); s = cls(x.shape[1])
-        for i in range(0, len(x), batch_size): s.update(x[i:i + batch_size])
+        x = _as_2d_features(x)
+        s = cls(x.shape[1])
+        for i in range(0, len(x), batch_size):
+            s.update(x[i : i + batch_size])
         return s
-    def __repr__(self): return f"FeatureStats(n={self.n}, dim={self.dim})"
+
+    def __repr__(self):
+        return f"FeatureStats(n={self.n}, dim={self.dim})"
 
 # %% ../nbs/12_metrics.ipynb #f825bfac
 def _stats(x, name):
+    "The `FeatureStats` of features `x` (or `x` itself), with at least 2 samples."
     if isinstance(x, FeatureStats):
-        if x.n < 2: raise BadArgument(f"{name}: a covariance needs at least 2 samples, got {x.n}")
+        if x.n < 2:
+            raise BadArgument(f"{name}: a covariance needs at least 2 samples, got {x.n}")
         return x
     x = _as_2d_features(x, name)
-    if len(x) < 2: raise BadArgument(f"{name}: FID needs at least 2 samples to estimate a covariance, got {len(x)}")
+    if len(x) < 2:
+        raise BadArgument(
+            f"{name}: FID needs at least 2 samples to estimate a covariance, got {len(x)}"
+        )
     return FeatureStats.from_features(x)
 
-def fid_from_features(a, # features of the first set (N1, D), or its `FeatureStats`
-                      b, # features of the second set (N2, D), or its `FeatureStats`
-                      method:str='eigh' # see `frechet_distance`
-                     ) -> float:
+
+def fid_from_features(
+    a,  # features of the first set (N1, D), or its `FeatureStats`
+    b,  # features of the second set (N2, D), or its `FeatureStats`
+    method: str = 'eigh',  # see `frechet_distance`
+) -> float:
     "FID between two sets of feature vectors: eq. (1) on their means and covariances."
     sa, sb = _stats(a, 'a'), _stats(b, 'b')
-    if sa.dim != sb.dim: raise ValueError(f"feature sizes differ: a has {sa.dim}, b has {sb.dim}")
+    if sa.dim != sb.dim:
+        raise ValueError(f"feature sizes differ: a has {sa.dim}, b has {sb.dim}")
     return frechet_distance(*sa.mu_sigma(), *sb.mu_sigma(), method=method)
 
 # %% ../nbs/12_metrics.ipynb #c12a0011
-def fid_standard_error(real, # features of the reference set (N_r, D), or its `FeatureStats`
-                       fake, # features of the generated set (N, D)
-                       n_boot:int=20, # bootstrap replicates
-                       seed:int=0) -> float:
+def fid_standard_error(
+    real,  # features of the reference set (N_r, D), or its `FeatureStats`
+    fake,  # features of the generated set (N, D)
+    n_boot: int = 20,  # bootstrap replicates
+    seed: int = 0,  # seed of the resampling
+) -> float:
     "Bootstrap standard error of the FID over the generated set (the reference set is held fixed)."
     fake = np.asarray(fake, dtype=np.float64)
-    if len(fake) < 2 or n_boot < 2: raise BadArgument(f"need at least 2 generated features and 2 replicates, got {len(fake)} and {n_boot}")
+    if len(fake) < 2 or n_boot < 2:
+        raise BadArgument(
+            f"need at least 2 generated features and 2 replicates, got {len(fake)} and {n_boot}"
+        )
     sr, rng = _stats(real, 'real'), np.random.default_rng(seed)
-    fids = [fid_from_features(sr, fake[rng.integers(0, len(fake), len(fake))]) for _ in range(n_boot)]
+    fids = []
+    for _ in range(n_boot):
+        resampled = fake[rng.integers(0, len(fake), len(fake))]  # N draws with replacement
+        fids.append(fid_from_features(sr, resampled))
     return float(np.std(fids, ddof=1))
 
 # %% ../nbs/12_metrics.ipynb #b37f1abc
-def inception_score(probs, # class probabilities (N, C): softmax outputs, rows summing to 1
-                    splits:int=10, # number of groups, each with its own marginal p(y)
-                    return_std:bool=False # also return the standard deviation over groups
-                   ):
+def inception_score(
+    probs,  # class probabilities (N, C): softmax outputs, rows summing to 1
+    splits: int = 10,  # number of groups, each with its own marginal p(y)
+    return_std: bool = False,  # also return the standard deviation over groups
+):
     "Inception Score, eq. (4): exp(E_x KL(p(y|x) || p(y))), averaged over `splits` groups."
     p = _as_2d_features(probs, 'probs').double().numpy()
-    if len(p) == 0: raise BadArgument("probs is empty; the Inception Score needs at least one sample per split")
+    if len(p) == 0:
+        raise BadArgument("probs is empty; the Inception Score needs at least one sample per split")
     if (p < 0).any() or not np.allclose(p.sum(1), 1, atol=1e-3):
-        raise BadArgument("probs must be probabilities (non-negative rows summing to 1), e.g. a softmax output")
+        raise BadArgument(
+            "probs must be probabilities (non-negative rows summing to 1), e.g. a softmax output"
+        )
     if not isinstance(splits, int) or splits < 1 or splits > len(p):
         raise BadArgument(f"splits must be an integer in [1, N={len(p)}], got {splits!r}")
     scores = []
@@ -198,7 +311,9 @@ def inception_score(probs, # class probabilities (N, C): softmax outputs, rows s
         py = part.mean(0, keepdims=True)
         kl = scipy.special.xlogy(part, part) - scipy.special.xlogy(part, py)  # 0 log 0 = 0
         scores.append(np.exp(kl.sum(1).mean()))
-    return (float(np.mean(scores)), float(np.std(scores))) if return_std else float(np.mean(scores))
+    if return_std:
+        return float(np.mean(scores)), float(np.std(scores))
+    return float(np.mean(scores))
 
 # %% ../nbs/12_metrics.ipynb #6750c42f
 def _sqdist(a, b):
@@ -206,50 +321,76 @@ def _sqdist(a, b):
     d = (a * a).sum(1, keepdim=True) - 2 * a @ b.T + (b * b).sum(1)[None]
     return d.clamp_(min=0)
 
-def _blocks(n, size): return [(i, min(i + size, n)) for i in range(0, n, size)]
+
+def _blocks(n, size):
+    "(start, end) of consecutive blocks of `size` rows covering range(n)."
+    return [(i, min(i + size, n)) for i in range(0, n, size)]
+
 
 @torch.no_grad()
-def knn_radii(feats, # features (N, D)
-              k:int=5, # which neighbour (the point itself does not count)
-              block_size:int=4096, device=None
-             ) -> torch.Tensor: # (N,) distances to the k-th nearest other point
-    "Distance from each row of `feats` to its k-th nearest neighbour in `feats`, computed blockwise."
+def knn_radii(
+    feats,  # features (N, D)
+    k: int = 5,  # which neighbour (the point itself does not count)
+    block_size: int = 4096,  # rows/columns per distance block (memory ~ block_size^2 floats)
+    device=None,  # where to compute; default: `default_device()`
+) -> torch.Tensor:  # (N,) distances to the k-th nearest other point
+    "Distance from each row of `feats` to its k-th nearest neighbour in `feats`, blockwise."
     x = _as_2d_features(feats).to(default_device(device), torch.float32)
-    if len(x) < k + 1: raise ValueError(f"k-NN radii with k={k} need at least k+1={k + 1} samples, got {len(x)}")
-    best = torch.full((len(x), k + 1), float('inf'), device=x.device)  # running k+1 smallest squared distances per row
-    def keep(rows, d): best[rows] = torch.cat([best[rows], d.topk(min(k + 1, d.shape[1]), 1, largest=False).values], 1).topk(k + 1, 1, largest=False).values
+    if len(x) < k + 1:
+        raise ValueError(f"k-NN radii with k={k} need at least k+1={k + 1} samples, got {len(x)}")
+    # running k+1 smallest squared distances per row
+    best = torch.full((len(x), k + 1), float('inf'), device=x.device)
+
+    def keep(rows, d):
+        "Merge the smallest distances of block `d` into the running best of `rows`."
+        block_best = d.topk(min(k + 1, d.shape[1]), 1, largest=False).values
+        best[rows] = torch.cat([best[rows], block_best], 1).topk(k + 1, 1, largest=False).values
+
     blocks = _blocks(len(x), block_size)
     for a, (i0, i1) in enumerate(blocks):
-        for j0, j1 in blocks[a:]:  # distances are symmetric: each off-diagonal block serves its rows and its columns
+        # distances are symmetric: each off-diagonal block serves its rows and its columns
+        for j0, j1 in blocks[a:]:
             d = _sqdist(x[i0:i1], x[j0:j1])
-            if i0 == j0: d.diagonal().zero_()  # the point itself is at distance exactly 0
+            if i0 == j0:
+                d.diagonal().zero_()  # the point itself is at distance exactly 0
             keep(slice(i0, i1), d)
-            if i0 != j0: keep(slice(j0, j1), d.T)
+            if i0 != j0:
+                keep(slice(j0, j1), d.T)
     return best[:, k].sqrt().cpu()
 
+
 def _check_pr_inputs(real, fake, k):
-    if not isinstance(k, int) or k < 1: raise BadArgument(f"k must be a positive integer, got {k!r}")
+    "Both feature sets as (N, D) tensors of one D with more than k rows, or a clear error."
+    if not isinstance(k, int) or k < 1:
+        raise BadArgument(f"k must be a positive integer, got {k!r}")
     real, fake = _as_2d_features(real, 'real_feats'), _as_2d_features(fake, 'fake_feats')
-    if real.shape[1] != fake.shape[1]: raise ValueError(f"feature sizes differ: real {real.shape[1]}, fake {fake.shape[1]}")
+    if real.shape[1] != fake.shape[1]:
+        raise ValueError(f"feature sizes differ: real {real.shape[1]}, fake {fake.shape[1]}")
     for n, x in (('real_feats', real), ('fake_feats', fake)):
-        if len(x) < k + 1: raise BadArgument(f"{n}: precision/recall with k={k} needs at least k+1={k + 1} samples, got {len(x)}")
+        if len(x) < k + 1:
+            raise BadArgument(
+                f"{n}: precision/recall with k={k} needs at least k+1={k + 1} samples, got {len(x)}"
+            )
     return real, fake
 
+
 @torch.no_grad()
-def precision_recall(real_feats, # features of real images (N_r, D)
-                     fake_feats, # features of generated images (N_g, D)
-                     k:int=5, # neighbourhood size for the manifold radii
-                     block_size:int=4096, # rows/columns per distance block (memory ~ block_size^2 floats)
-                     device=None
-                    ) -> tuple: # (precision, recall)
+def precision_recall(
+    real_feats,  # features of real images (N_r, D)
+    fake_feats,  # features of generated images (N_g, D)
+    k: int = 5,  # neighbourhood size for the manifold radii
+    block_size: int = 4096,  # rows/columns per distance block (memory ~ block_size^2 floats)
+    device=None,  # where to compute; default: `default_device()`
+) -> tuple:  # (precision, recall)
     "Improved precision and recall (Kynkäänniemi et al. 2019), eq. (5), computed blockwise."
     real, fake = _check_pr_inputs(real_feats, fake_feats, k)
     dev = default_device(device)
-    r_real = knn_radii(real, k, block_size, dev).to(dev) ** 2  # compare squared distances: no square roots needed
+    # compare squared distances: no square roots needed
+    r_real = knn_radii(real, k, block_size, dev).to(dev) ** 2
     r_fake = knn_radii(fake, k, block_size, dev).to(dev) ** 2
     real, fake = real.to(dev, torch.float32), fake.to(dev, torch.float32)
-    fake_in = torch.zeros(len(fake), dtype=torch.bool, device=dev)  # fake sample inside some real ball -> precision
-    real_in = torch.zeros(len(real), dtype=torch.bool, device=dev)  # real sample inside some fake ball -> recall
+    fake_in = torch.zeros(len(fake), dtype=torch.bool, device=dev)  # inside a real ball: precision
+    real_in = torch.zeros(len(real), dtype=torch.bool, device=dev)  # inside a fake ball: recall
     for i0, i1 in _blocks(len(fake), block_size):
         for j0, j1 in _blocks(len(real), block_size):
             d = _sqdist(fake[i0:i1], real[j0:j1])
@@ -259,476 +400,901 @@ def precision_recall(real_feats, # features of real images (N_r, D)
 
 # %% ../nbs/12_metrics.ipynb #1983ede9
 def to_model_range(images) -> torch.Tensor:
-    "Images as float32 (N, C, H, W) in [-1, 1]: uint8 (N, H, W, C) in [0, 255] is converted, floats are checked."
-    if isinstance(images, np.ndarray): images = torch.from_numpy(images)
-    if not isinstance(images, torch.Tensor): raise TypeError(f"images must be an array or tensor, got {type(images).__name__}")
-    if images.ndim == 3: images = images[:, None] if images.dtype != torch.uint8 else images[..., None]
-    if images.ndim != 4: raise ValueError(f"images must be (N, C, H, W) floats in [-1, 1] or (N, H, W, C) uint8, got shape {tuple(images.shape)}")
+    """Images as float32 (N, C, H, W) in [-1, 1]: uint8 (N, H, W, C) in [0, 255] is converted,
+    floats are checked."""
+    if isinstance(images, np.ndarray):
+        images = torch.from_numpy(images)
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"images must be an array or tensor, got {type(images).__name__}")
+    if images.ndim == 3:
+        images = images[:, None] if images.dtype != torch.uint8 else images[..., None]
+    if images.ndim != 4:
+        raise ValueError(
+            "images must be (N, C, H, W) floats in [-1, 1] or (N, H, W, C) uint8, "
+            f"got shape {tuple(images.shape)}"
+        )
     if images.dtype == torch.uint8:
-        if images.shape[-1] not in (1, 3): raise ValueError(f"uint8 images must be (N, H, W, C) with C in (1, 3), got {tuple(images.shape)}")
+        if images.shape[-1] not in (1, 3):
+            raise ValueError(
+                f"uint8 images must be (N, H, W, C) with C in (1, 3), got {tuple(images.shape)}"
+            )
         return images.permute(0, 3, 1, 2).float() * (2 / 255) - 1
-    if not images.is_floating_point(): raise TypeError(f"images must be uint8 or floating point, got {images.dtype}")
+    if not images.is_floating_point():
+        raise TypeError(f"images must be uint8 or floating point, got {images.dtype}")
     images = images.float()
-    if len(images) and not torch.isfinite(images).all(): raise ValueError("images contain NaN or infinite values")
+    if len(images) and not torch.isfinite(images).all():
+        raise ValueError("images contain NaN or infinite values")
     if len(images) and (images.min() < -1.001 or images.max() > 1.001):
-        raise ValueError(f"float images must be in [-1, 1], got values in [{images.min().item():.3g}, {images.max().item():.3g}]")
+        found = f"[{images.min().item():.3g}, {images.max().item():.3g}]"
+        raise ValueError(f"float images must be in [-1, 1], got values in {found}")
     return images
 
+
 def _batches(images, batch_size):
+    "Model-range batches of an image array, or of an iterable of batches (or of (x, y) pairs)."
     if isinstance(images, (torch.Tensor, np.ndarray)):
-        for i in range(0, len(images), batch_size): yield to_model_range(images[i:i + batch_size])
+        for i in range(0, len(images), batch_size):
+            yield to_model_range(images[i : i + batch_size])
     else:
-        for b in images: yield to_model_range(b[0] if isinstance(b, (tuple, list)) else b)
+        for b in images:
+            yield to_model_range(b[0] if isinstance(b, (tuple, list)) else b)
+
 
 class FeatureExtractor:
-    "Base class: subclasses set `self.net` and implement `_features(x) -> dict(pool, spatial, logits)` on a device batch."
+    """Base class: subclasses set `self.net` and implement
+    `_features(x) -> dict(pool, spatial, logits)` on a device batch."""
+
     name = 'base'
-    def __init__(self, device=None, batch_size:int=250):
+
+    def __init__(self, device=None, batch_size: int = 250):
         self.device, self.batch_size = default_device(device), batch_size
-    def _prepare(self, x): return x
-    def _features(self, x): raise NotImplementedError
+
+    def _prepare(self, x):
+        "Bring a model-range batch to the network's input format (channels, size)."
+        return x
+
+    def _features(self, x):
+        "dict(pool, spatial, logits) of a prepared device batch."
+        raise NotImplementedError
+
     @torch.no_grad()
-    def features(self, images, # (N,C,H,W) in [-1,1], (N,H,W,C) uint8, or an iterable of such batches
-                 batch_size:int|None=None
-                ) -> dict: # pool (N, D), spatial (N, S), probs (N, n_classes), float32 on the CPU
-        "Pool features, spatial features and class probabilities of `images`, computed batch by batch."
-        self.net.to(self.device).eval(); out = {'pool': [], 'spatial': [], 'probs': []}
+    def features(
+        self,
+        images,  # (N,C,H,W) in [-1,1], (N,H,W,C) uint8, or an iterable of such batches
+        batch_size: int | None = None,  # images per network call; default: the extractor's
+    ) -> dict:  # pool (N, D), spatial (N, S), probs (N, n_classes), float32 on the CPU
+        """Pool features, spatial features and class probabilities of `images`, computed batch by
+        batch."""
+        self.net.to(self.device).eval()
+        out = {'pool': [], 'spatial': [], 'probs': []}
         for x in _batches(images, batch_size or self.batch_size):
             f = self._features(self._prepare(x.to(self.device)))
-            out['pool'].append(f['pool'].float().cpu()); out['spatial'].append(f['spatial'].float().cpu())
+            out['pool'].append(f['pool'].float().cpu())
+            out['spatial'].append(f['spatial'].float().cpu())
             out['probs'].append(f['logits'].float().softmax(1).cpu())
-        if not out['pool']: raise ValueError("no images given: the feature extractor needs at least one image")
+        if not out['pool']:
+            raise ValueError("no images given: the feature extractor needs at least one image")
         return {k: torch.cat(v) for k, v in out.items()}
-    def classify(self, images, batch_size:int|None=None):
+
+    def classify(self, images, batch_size: int | None = None):
         "Predicted labels (N,) and class probabilities (N, n_classes)."
         p = self.features(images, batch_size)['probs']
         return p.argmax(1), p
-    def __repr__(self): return f"{type(self).__name__}(device={self.device})"
+
+    def __repr__(self):
+        return f"{type(self).__name__}(device={self.device})"
 
 # %% ../nbs/12_metrics.ipynb #703a8b1f
 def _conv_bn(ci, co, k=3, s=1):
-    return [nn.Conv2d(ci, co, k, stride=s, padding=k // 2, bias=False), nn.BatchNorm2d(co), nn.ReLU(inplace=True)]
+    "Conv (no bias, 'same' padding) + BatchNorm + ReLU layers."
+    return [
+        nn.Conv2d(ci, co, k, stride=s, padding=k // 2, bias=False),
+        nn.BatchNorm2d(co),
+        nn.ReLU(inplace=True),
+    ]
+
 
 class FMNISTNet(nn.Module):
-    "Small CNN for 1×32×32 images in [-1, 1]; `features(x)` gives `pool` (128-d), `spatial` (7×8×8) and `logits`."
-    def __init__(self, n_classes:int=10, # number of classes
-                 width:tuple=(32, 64, 128), # channels of the stem and the two stages
-                 feat_dim:int=128, # size of the penultimate (pool) features
-                 p_drop:float=0.2): # dropout before the classifier during training
+    """Small CNN for 1×32×32 images in [-1, 1]; `features(x)` gives `pool` (128-d), `spatial`
+    (7×8×8) and `logits`."""
+
+    def __init__(
+        self,
+        n_classes: int = 10,  # number of classes
+        width: tuple = (32, 64, 128),  # channels of the stem and the two stages
+        feat_dim: int = 128,  # size of the penultimate (pool) features
+        p_drop: float = 0.2,  # dropout before the classifier during training
+    ):
         super().__init__()
         a, b, c = width
-        self.stem = nn.Sequential(*_conv_bn(1, a, 5, 2))                        # 32 -> 16
-        self.stage1 = nn.Sequential(*_conv_bn(a, b), nn.MaxPool2d(2))           # 16 -> 8 (spatial tap)
-        self.stage2 = nn.Sequential(*_conv_bn(b, c), nn.MaxPool2d(2))           # 8 -> 4
+        self.stem = nn.Sequential(*_conv_bn(1, a, 5, 2))  # 32 -> 16
+        self.stage1 = nn.Sequential(*_conv_bn(a, b), nn.MaxPool2d(2))  # 16 -> 8 (spatial tap)
+        self.stage2 = nn.Sequential(*_conv_bn(b, c), nn.MaxPool2d(2))  # 8 -> 4
         self.stage3 = nn.Sequential(*_conv_bn(c, c), nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.fc = nn.Sequential(nn.Linear(c, feat_dim), nn.ReLU(inplace=True))
         self.head = nn.Sequential(nn.Dropout(p_drop), nn.Linear(feat_dim, n_classes))
+
     def features(self, x):
         "Dict of `pool` (N,128), `spatial` (N,7*8*8) and `logits` (N,n_classes)."
         h = self.stage1(self.stem(x))
         spatial = h[:, :N_SPATIAL_CHANNELS].flatten(1)
         pool = self.fc(self.stage3(self.stage2(h)))
         return dict(pool=pool, spatial=spatial, logits=self.head(pool))
-    def forward(self, x): return self.features(x)['logits']
+
+    def forward(self, x):
+        return self.features(x)['logits']
 
 # %% ../nbs/12_metrics.ipynb #99cf3da4
 FMNIST_WEIGHTS = WEIGHTS_DIR / 'fmnist_features.pt'
 
+
 def _augment(x, gen, shift=2):
-    "Random horizontal flips and integer shifts of up to `shift` pixels (padding with the background value -1)."
+    """Random horizontal flips and integer shifts of up to `shift` pixels (padding with the
+    background value -1)."""
     n = len(x)
     flip = torch.rand(n, generator=gen) < 0.5
     x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-    p = F.pad(x, (shift,) * 4, value=-1.)
-    dx, dy = torch.randint(0, 2 * shift + 1, (2,), generator=gen).tolist()  # one shift per batch keeps it cheap
-    return p[..., dy:dy + x.shape[-2], dx:dx + x.shape[-1]]
+    p = F.pad(x, (shift,) * 4, value=-1.0)
+    # one shift per batch keeps it cheap
+    dx, dy = torch.randint(0, 2 * shift + 1, (2,), generator=gen).tolist()
+    return p[..., dy : dy + x.shape[-2], dx : dx + x.shape[-1]]
+
 
 @torch.no_grad()
-def classifier_accuracy(model:nn.Module, # returns logits for images in [-1, 1]
-                        images:torch.Tensor, labels:torch.Tensor, batch_size:int=1000, device=None) -> float:
+def classifier_accuracy(
+    model: nn.Module,  # returns logits for images in [-1, 1]
+    images: torch.Tensor,  # images (N, C, H, W) in [-1, 1]
+    labels: torch.Tensor,  # their classes (N,)
+    batch_size: int = 1000,  # images per call
+    device=None,  # where to run the model; default: `default_device()`
+) -> float:
     "Fraction of `images` that `model` classifies as `labels`."
-    device = default_device(device); model = model.to(device).eval(); correct = 0
+    device = default_device(device)
+    model = model.to(device).eval()
+    correct = 0
     for i in range(0, len(images), batch_size):
-        correct += (model(images[i:i + batch_size].to(device)).argmax(1).cpu() == labels[i:i + batch_size]).sum().item()
+        predicted = model(images[i : i + batch_size].to(device)).argmax(1).cpu()
+        correct += (predicted == labels[i : i + batch_size]).sum().item()
     return correct / len(images)
 
-def train_fmnist_extractor(epochs:int=6, # passes over the 60,000 training images
-                           batch_size:int=256, lr:float=0.1, weight_decay:float=5e-4,
-                           seed:int=0, device=None,
-                           n_train:int|None=None, # use only the first n training images (quick runs and tests)
-                           save:bool=False, # write adm_edu/weights/fmnist_features.pt and its .json record
-                           path=None, # where to save instead of the package directory
-                           num_threads:int|None=None, # CPU threads for torch (1 is fastest on a busy shared CPU)
-                           verbose:bool=True):
-    "Train `FMNISTNet` on clean Fashion-MNIST; returns (model, record) with the test accuracy in the record."
-    if num_threads: torch.set_num_threads(num_threads)
-    t0 = time.time(); torch.manual_seed(seed); gen = torch.Generator().manual_seed(seed)
+
+def _train_one_epoch(model, opt, sched, x, y, batch_size, gen, device) -> float:
+    "One pass over (x, y) in a seeded random order with augmentation; returns the mean loss."
+    model.train()
+    perm = torch.randperm(len(x), generator=gen)
+    tot = 0.0
+    for i in range(0, len(x), batch_size):
+        idx = perm[i : i + batch_size]
+        xb, yb = _augment(x[idx], gen).to(device), y[idx].to(device)
+        loss = F.cross_entropy(model(xb), yb)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        tot += loss.item() * len(idx)
+    return tot / len(x)
+
+
+def _save_extractor(model, acc, rec, path):
+    "Write the extractor's weights and its .json record next to them; adds `file_bytes`."
+    p = Path(path) if path is not None else FMNIST_WEIGHTS
+    p.parent.mkdir(parents=True, exist_ok=True)
+    checkpoint = {
+        'state_dict': model.state_dict(),
+        'config': dict(n_classes=10, width=(32, 64, 128), feat_dim=128),
+        'test_accuracy': acc,
+    }
+    save_checkpoint(checkpoint, p)
+    rec['file_bytes'] = p.stat().st_size
+    atomic_write(
+        p.with_suffix('.json'), lambda f: f.write(json.dumps(rec, indent=2) + '\n'), mode='w'
+    )
+
+
+def train_fmnist_extractor(
+    epochs: int = 6,  # passes over the 60,000 training images
+    batch_size: int = 256,  # images per step
+    lr: float = 0.1,  # peak learning rate of the one-cycle schedule
+    weight_decay: float = 5e-4,  # SGD weight decay
+    seed: int = 0,  # seed of the weights, the order and the augmentation
+    device=None,  # where to train; default: `default_device()`
+    n_train: int | None = None,  # use only the first n training images (quick runs and tests)
+    save: bool = False,  # write adm_edu/weights/fmnist_features.pt and its .json record
+    path=None,  # where to save instead of the package directory
+    num_threads: int | None = None,  # CPU threads for torch (1 is fastest on a busy shared CPU)
+    verbose: bool = True,  # print the loss of every epoch
+):
+    """Train `FMNISTNet` on clean Fashion-MNIST; returns (model, record) with the test accuracy in
+    the record."""
+    if num_threads:
+        torch.set_num_threads(num_threads)
+    t0 = time.time()
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
     device = default_device(device)
     trn, tst = load_dataset('fashion-mnist', 'train'), load_dataset('fashion-mnist', 'test')
     x, y = trn.images[:n_train], trn.labels[:n_train]
     model = FMNISTNet().to(device)
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
+    opt = torch.optim.SGD(
+        model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay
+    )
     steps = epochs * math.ceil(len(x) / batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.25)
     losses = []
     for ep in range(epochs):
-        model.train(); perm = torch.randperm(len(x), generator=gen); tot = 0.
-        for i in range(0, len(x), batch_size):
-            idx = perm[i:i + batch_size]
-            xb, yb = _augment(x[idx], gen).to(device), y[idx].to(device)
-            loss = F.cross_entropy(model(xb), yb)
-            opt.zero_grad(); loss.backward(); opt.step(); sched.step(); tot += loss.item() * len(idx)
-        losses.append(round(tot / len(x), 4))
-        if verbose: print(f"epoch {ep + 1}/{epochs}: train loss {losses[-1]:.4f}  ({time.time() - t0:.0f}s)")
+        mean_loss = _train_one_epoch(model, opt, sched, x, y, batch_size, gen, device)
+        losses.append(round(mean_loss, 4))
+        if verbose:
+            elapsed = time.time() - t0
+            print(f"epoch {ep + 1}/{epochs}: train loss {losses[-1]:.4f}  ({elapsed:.0f}s)")
     acc = classifier_accuracy(model, tst.images, tst.labels, device=device)
     model = model.cpu().eval()
     thr = f', num_threads={num_threads}' if num_threads else ''
-    rec = dict(command=f'python -c "from adm_edu.metrics import train_fmnist_extractor; train_fmnist_extractor(epochs={epochs}{thr}, save=True)"',
-               epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed, n_train=len(x),
-               hardware=describe_device(device), torch=torch.__version__,
-               wall_time_s=round(time.time() - t0, 1), test_accuracy=round(acc, 4), train_loss=losses,
-               n_params=sum(p.numel() for p in model.parameters()))
-    if verbose: print(f"test accuracy {acc:.4f}")
+    call = f'train_fmnist_extractor(epochs={epochs}{thr}, save=True)'
+    rec = dict(
+        command=f'python -c "from adm_edu.metrics import train_fmnist_extractor; {call}"',
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        weight_decay=weight_decay,
+        seed=seed,
+        n_train=len(x),
+        hardware=describe_device(device),
+        torch=torch.__version__,
+        wall_time_s=round(time.time() - t0, 1),
+        test_accuracy=round(acc, 4),
+        train_loss=losses,
+        n_params=sum(p.numel() for p in model.parameters()),
+    )
+    if verbose:
+        print(f"test accuracy {acc:.4f}")
     if save:
-        p = Path(path) if path is not None else FMNIST_WEIGHTS
-        p.parent.mkdir(parents=True, exist_ok=True)
-        save_checkpoint({'state_dict': model.state_dict(), 'config': dict(n_classes=10, width=(32, 64, 128), feat_dim=128),
-                      'test_accuracy': acc}, p)
-        rec['file_bytes'] = p.stat().st_size
-        atomic_write(p.with_suffix('.json'), lambda f: f.write(json.dumps(rec, indent=2) + '\n'), mode='w')
+        _save_extractor(model, acc, rec, path)
     return model, rec
 
 # %% ../nbs/12_metrics.ipynb #4140f2fc
 class FMNISTExtractor(FeatureExtractor):
     "Features of the small Fashion-MNIST classifier: pool (128), spatial (7x8x8 = 448), probs (10)."
-    name = 'fmnist'
-    def __init__(self, net:FMNISTNet, device=None, batch_size:int=1000):
-        super().__init__(device, batch_size); self.net = net
-    def _prepare(self, x):
-        if x.shape[1] == 3: x = x.mean(1, keepdim=True)
-        if x.shape[1] != 1: raise BadArgument(f"the Fashion-MNIST extractor takes 1- or 3-channel images, got {x.shape[1]} channels")
-        if tuple(x.shape[-2:]) == (28, 28): x = F.pad(x, (2, 2, 2, 2), value=-1.)
-        if x.shape[-1] == x.shape[-2] and x.shape[-1] in (16, 8): x = F.interpolate(x, size=(32, 32), mode='nearest')  # low-res: pixel replication
-        if tuple(x.shape[-2:]) != (32, 32): raise BadArgument(f"the Fashion-MNIST extractor takes 32x32 images (28x28 is padded, 16x16 and 8x8 pixel-replicated), got {tuple(x.shape[-2:])}")
-        return x
-    def _features(self, x): return self.net.features(x)
 
-def load_fmnist_extractor(path=None, # weights file; default: the one shipped in adm_edu/weights
-                          device=None) -> FMNISTExtractor:
+    name = 'fmnist'
+
+    def __init__(self, net: FMNISTNet, device=None, batch_size: int = 1000):
+        super().__init__(device, batch_size)
+        self.net = net
+
+    def _prepare(self, x):
+        "Grey, 32x32: RGB is averaged, 28x28 padded, 16x16 and 8x8 pixel-replicated."
+        if x.shape[1] == 3:
+            x = x.mean(1, keepdim=True)
+        if x.shape[1] != 1:
+            raise BadArgument(
+                "the Fashion-MNIST extractor takes 1- or 3-channel images, "
+                f"got {x.shape[1]} channels"
+            )
+        if tuple(x.shape[-2:]) == (28, 28):
+            x = F.pad(x, (2, 2, 2, 2), value=-1.0)
+        if x.shape[-1] == x.shape[-2] and x.shape[-1] in (16, 8):
+            x = F.interpolate(x, size=(32, 32), mode='nearest')  # low-res: pixel replication
+        if tuple(x.shape[-2:]) != (32, 32):
+            raise BadArgument(
+                "the Fashion-MNIST extractor takes 32x32 images (28x28 is padded, 16x16 and 8x8 "
+                f"pixel-replicated), got {tuple(x.shape[-2:])}"
+            )
+        return x
+
+    def _features(self, x):
+        "The network's features of a prepared batch."
+        return self.net.features(x)
+
+
+def load_fmnist_extractor(
+    path=None,  # weights file; default: the one shipped in adm_edu/weights
+    device=None,  # where to run it; default: `default_device()`
+) -> FMNISTExtractor:
     "The Fashion-MNIST feature extractor with the package's trained weights."
     p = Path(path) if path is not None else FMNIST_WEIGHTS
     if not p.is_file():
-        raise FileNotFoundError(f"Fashion-MNIST extractor weights not found at {p}. Train them with "
-                                "`python -c \"from adm_edu.metrics import train_fmnist_extractor; train_fmnist_extractor(save=True)\"`")
+        raise FileNotFoundError(
+            f"Fashion-MNIST extractor weights not found at {p}. Train them with `python -c "
+            '"from adm_edu.metrics import train_fmnist_extractor; '
+            'train_fmnist_extractor(save=True)"`'
+        )
     ck = safe_load(p, 'Fashion-MNIST extractor weights file')
-    net = FMNISTNet(**{k: tuple(v) if isinstance(v, list) else v for k, v in ck['config'].items()})
+    config = {k: tuple(v) if isinstance(v, list) else v for k, v in ck['config'].items()}
+    net = FMNISTNet(**config)
     net.load_state_dict(ck['state_dict'])
     return FMNISTExtractor(net.eval(), device)
 
 # %% ../nbs/12_metrics.ipynb #9e7d4eda
-FID_WEIGHTS_URL = 'https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth'
+FID_WEIGHTS_URL = (
+    'https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/'
+    'pt_inception-2015-12-05-6726825d.pth'
+)
 
-def _cache_root() -> Path: return Path(os.environ.get('XDG_CACHE_HOME', Path.home() / '.cache')) / 'adm_edu'
+
+def _cache_root() -> Path:
+    "adm_edu's cache directory: $XDG_CACHE_HOME/adm_edu, default ~/.cache/adm_edu."
+    return Path(os.environ.get('XDG_CACHE_HOME', Path.home() / '.cache')) / 'adm_edu'
+
 
 class _Conv(nn.Sequential):
     "Conv (no bias) + BatchNorm (eps 1e-3) + ReLU, with torchvision's `conv`/`bn` names."
-    def __init__(self, ci, co, k, s=1, p=0):
-        super().__init__(); self.conv = nn.Conv2d(ci, co, k, s, p, bias=False); self.bn = nn.BatchNorm2d(co, eps=0.001)
-    def forward(self, x): return F.relu(self.bn(self.conv(x)))
 
-def _avg3(x): return F.avg_pool2d(x, 3, 1, 1, count_include_pad=False)  # the FID graph's pooling ignores padding
+    def __init__(self, ci, co, k, s=1, p=0):
+        super().__init__()
+        self.conv = nn.Conv2d(ci, co, k, s, p, bias=False)
+        self.bn = nn.BatchNorm2d(co, eps=0.001)
+
+    def forward(self, x):
+        return F.relu(self.bn(self.conv(x)))
+
+
+def _avg3(x):
+    "3x3 average pooling, stride 1, whose border averages ignore the padding (as the FID graph)."
+    return F.avg_pool2d(x, 3, 1, 1, count_include_pad=False)
+
 
 class _BlockA(nn.Module):
+    "Inception-A (Mixed_5b-d): 1x1, 5x5, double 3x3 and pooled branches."
+
     def __init__(self, ci, pool_features):
         super().__init__()
         self.branch1x1 = _Conv(ci, 64, 1)
-        self.branch5x5_1, self.branch5x5_2 = _Conv(ci, 48, 1), _Conv(48, 64, 5, p=2)
-        self.branch3x3dbl_1, self.branch3x3dbl_2, self.branch3x3dbl_3 = _Conv(ci, 64, 1), _Conv(64, 96, 3, p=1), _Conv(96, 96, 3, p=1)
+        self.branch5x5_1 = _Conv(ci, 48, 1)
+        self.branch5x5_2 = _Conv(48, 64, 5, p=2)
+        self.branch3x3dbl_1 = _Conv(ci, 64, 1)
+        self.branch3x3dbl_2 = _Conv(64, 96, 3, p=1)
+        self.branch3x3dbl_3 = _Conv(96, 96, 3, p=1)
         self.branch_pool = _Conv(ci, pool_features, 1)
+
     def forward(self, x):
-        return torch.cat([self.branch1x1(x), self.branch5x5_2(self.branch5x5_1(x)),
-                          self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))), self.branch_pool(_avg3(x))], 1)
+        return torch.cat(
+            [
+                self.branch1x1(x),
+                self.branch5x5_2(self.branch5x5_1(x)),
+                self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
+                self.branch_pool(_avg3(x)),
+            ],
+            1,
+        )
+
 
 class _BlockB(nn.Module):
+    "Inception-B (Mixed_6a): a grid reduction by strided 3x3 convolutions and max pooling."
+
     def __init__(self, ci):
         super().__init__()
         self.branch3x3 = _Conv(ci, 384, 3, s=2)
-        self.branch3x3dbl_1, self.branch3x3dbl_2, self.branch3x3dbl_3 = _Conv(ci, 64, 1), _Conv(64, 96, 3, p=1), _Conv(96, 96, 3, s=2)
+        self.branch3x3dbl_1 = _Conv(ci, 64, 1)
+        self.branch3x3dbl_2 = _Conv(64, 96, 3, p=1)
+        self.branch3x3dbl_3 = _Conv(96, 96, 3, s=2)
+
     def forward(self, x):
-        return torch.cat([self.branch3x3(x), self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))), F.max_pool2d(x, 3, 2)], 1)
+        return torch.cat(
+            [
+                self.branch3x3(x),
+                self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
+                F.max_pool2d(x, 3, 2),
+            ],
+            1,
+        )
+
 
 class _BlockC(nn.Module):
+    "Inception-C (Mixed_6b-e): factorised 7x7 branches; its 1x1 branch is the sFID tap."
+
     def __init__(self, ci, c7):
         super().__init__()
         self.branch1x1 = _Conv(ci, 192, 1)
-        self.branch7x7_1, self.branch7x7_2, self.branch7x7_3 = _Conv(ci, c7, 1), _Conv(c7, c7, (1, 7), p=(0, 3)), _Conv(c7, 192, (7, 1), p=(3, 0))
-        self.branch7x7dbl_1, self.branch7x7dbl_2 = _Conv(ci, c7, 1), _Conv(c7, c7, (7, 1), p=(3, 0))
-        self.branch7x7dbl_3, self.branch7x7dbl_4 = _Conv(c7, c7, (1, 7), p=(0, 3)), _Conv(c7, c7, (7, 1), p=(3, 0))
+        self.branch7x7_1 = _Conv(ci, c7, 1)
+        self.branch7x7_2 = _Conv(c7, c7, (1, 7), p=(0, 3))
+        self.branch7x7_3 = _Conv(c7, 192, (7, 1), p=(3, 0))
+        self.branch7x7dbl_1 = _Conv(ci, c7, 1)
+        self.branch7x7dbl_2 = _Conv(c7, c7, (7, 1), p=(3, 0))
+        self.branch7x7dbl_3 = _Conv(c7, c7, (1, 7), p=(0, 3))
+        self.branch7x7dbl_4 = _Conv(c7, c7, (7, 1), p=(3, 0))
         self.branch7x7dbl_5 = _Conv(c7, 192, (1, 7), p=(0, 3))
         self.branch_pool = _Conv(ci, 192, 1)
+
     def forward(self, x, return_1x1=False):
         b1 = self.branch1x1(x)
         b7 = self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x)))
         bd = x
-        for i in range(1, 6): bd = getattr(self, f'branch7x7dbl_{i}')(bd)
+        for i in range(1, 6):
+            bd = getattr(self, f'branch7x7dbl_{i}')(bd)
         out = torch.cat([b1, b7, bd, self.branch_pool(_avg3(x))], 1)
         return (out, b1) if return_1x1 else out
 
+
 class _BlockD(nn.Module):
+    "Inception-D (Mixed_7a): the second grid reduction."
+
     def __init__(self, ci):
         super().__init__()
-        self.branch3x3_1, self.branch3x3_2 = _Conv(ci, 192, 1), _Conv(192, 320, 3, s=2)
-        self.branch7x7x3_1, self.branch7x7x3_2 = _Conv(ci, 192, 1), _Conv(192, 192, (1, 7), p=(0, 3))
-        self.branch7x7x3_3, self.branch7x7x3_4 = _Conv(192, 192, (7, 1), p=(3, 0)), _Conv(192, 192, 3, s=2)
+        self.branch3x3_1 = _Conv(ci, 192, 1)
+        self.branch3x3_2 = _Conv(192, 320, 3, s=2)
+        self.branch7x7x3_1 = _Conv(ci, 192, 1)
+        self.branch7x7x3_2 = _Conv(192, 192, (1, 7), p=(0, 3))
+        self.branch7x7x3_3 = _Conv(192, 192, (7, 1), p=(3, 0))
+        self.branch7x7x3_4 = _Conv(192, 192, 3, s=2)
+
     def forward(self, x):
         b7 = x
-        for i in range(1, 5): b7 = getattr(self, f'branch7x7x3_{i}')(b7)
+        for i in range(1, 5):
+            b7 = getattr(self, f'branch7x7x3_{i}')(b7)
         return torch.cat([self.branch3x3_2(self.branch3x3_1(x)), b7, F.max_pool2d(x, 3, 2)], 1)
 
+
 class _BlockE(nn.Module):
+    "Inception-E (Mixed_7b-c): split 1x3 / 3x1 branches; the last one max-pools."
+
     def __init__(self, ci, max_pool=False):
-        super().__init__(); self.max_pool = max_pool
+        super().__init__()
+        self.max_pool = max_pool
         self.branch1x1 = _Conv(ci, 320, 1)
-        self.branch3x3_1, self.branch3x3_2a, self.branch3x3_2b = _Conv(ci, 384, 1), _Conv(384, 384, (1, 3), p=(0, 1)), _Conv(384, 384, (3, 1), p=(1, 0))
-        self.branch3x3dbl_1, self.branch3x3dbl_2 = _Conv(ci, 448, 1), _Conv(448, 384, 3, p=1)
-        self.branch3x3dbl_3a, self.branch3x3dbl_3b = _Conv(384, 384, (1, 3), p=(0, 1)), _Conv(384, 384, (3, 1), p=(1, 0))
+        self.branch3x3_1 = _Conv(ci, 384, 1)
+        self.branch3x3_2a = _Conv(384, 384, (1, 3), p=(0, 1))
+        self.branch3x3_2b = _Conv(384, 384, (3, 1), p=(1, 0))
+        self.branch3x3dbl_1 = _Conv(ci, 448, 1)
+        self.branch3x3dbl_2 = _Conv(448, 384, 3, p=1)
+        self.branch3x3dbl_3a = _Conv(384, 384, (1, 3), p=(0, 1))
+        self.branch3x3dbl_3b = _Conv(384, 384, (3, 1), p=(1, 0))
         self.branch_pool = _Conv(ci, 192, 1)
+
     def forward(self, x):
-        b3 = self.branch3x3_1(x); bd = self.branch3x3dbl_2(self.branch3x3dbl_1(x))
-        pool = F.max_pool2d(x, 3, 1, 1) if self.max_pool else _avg3(x)  # the last block of the FID graph max-pools
-        return torch.cat([self.branch1x1(x), self.branch3x3_2a(b3), self.branch3x3_2b(b3),
-                          self.branch3x3dbl_3a(bd), self.branch3x3dbl_3b(bd), self.branch_pool(pool)], 1)
+        b3 = self.branch3x3_1(x)
+        bd = self.branch3x3dbl_2(self.branch3x3dbl_1(x))
+        # the last block of the FID graph max-pools
+        pool = F.max_pool2d(x, 3, 1, 1) if self.max_pool else _avg3(x)
+        return torch.cat(
+            [
+                self.branch1x1(x),
+                self.branch3x3_2a(b3),
+                self.branch3x3_2b(b3),
+                self.branch3x3dbl_3a(bd),
+                self.branch3x3dbl_3b(bd),
+                self.branch_pool(pool),
+            ],
+            1,
+        )
+
 
 class InceptionV3FID(nn.Module):
-    "Inception-V3 as in the TF FID graph (pytorch-fid's port), torchvision parameter names; `features(x)` on 299x299 inputs."
-    def __init__(self, num_classes:int=1008):
+    """Inception-V3 as in the TF FID graph (pytorch-fid's port), torchvision parameter names;
+    `features(x)` on 299x299 inputs."""
+
+    def __init__(self, num_classes: int = 1008):
         super().__init__()
-        self.Conv2d_1a_3x3, self.Conv2d_2a_3x3, self.Conv2d_2b_3x3 = _Conv(3, 32, 3, s=2), _Conv(32, 32, 3), _Conv(32, 64, 3, p=1)
-        self.Conv2d_3b_1x1, self.Conv2d_4a_3x3 = _Conv(64, 80, 1), _Conv(80, 192, 3)
-        self.Mixed_5b, self.Mixed_5c, self.Mixed_5d = _BlockA(192, 32), _BlockA(256, 64), _BlockA(288, 64)
+        self.Conv2d_1a_3x3 = _Conv(3, 32, 3, s=2)
+        self.Conv2d_2a_3x3 = _Conv(32, 32, 3)
+        self.Conv2d_2b_3x3 = _Conv(32, 64, 3, p=1)
+        self.Conv2d_3b_1x1 = _Conv(64, 80, 1)
+        self.Conv2d_4a_3x3 = _Conv(80, 192, 3)
+        self.Mixed_5b = _BlockA(192, 32)
+        self.Mixed_5c = _BlockA(256, 64)
+        self.Mixed_5d = _BlockA(288, 64)
         self.Mixed_6a = _BlockB(288)
-        self.Mixed_6b, self.Mixed_6c, self.Mixed_6d, self.Mixed_6e = _BlockC(768, 128), _BlockC(768, 160), _BlockC(768, 160), _BlockC(768, 192)
-        self.Mixed_7a, self.Mixed_7b, self.Mixed_7c = _BlockD(768), _BlockE(1280), _BlockE(2048, max_pool=True)
+        self.Mixed_6b = _BlockC(768, 128)
+        self.Mixed_6c = _BlockC(768, 160)
+        self.Mixed_6d = _BlockC(768, 160)
+        self.Mixed_6e = _BlockC(768, 192)
+        self.Mixed_7a = _BlockD(768)
+        self.Mixed_7b = _BlockE(1280)
+        self.Mixed_7c = _BlockE(2048, max_pool=True)
         self.fc = nn.Linear(2048, num_classes)
-        for m in self.modules():  # random weights that keep activations O(1) (replaced by the FID checkpoint in use)
-            if isinstance(m, nn.Conv2d): nn.init.kaiming_normal_(m.weight, nonlinearity='relu')
-    def features(self, x): # (N, 3, 299, 299) in [-1, 1]
+        # random weights that keep activations O(1) (replaced by the FID checkpoint in use)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, nonlinearity='relu')
+
+    def features(
+        self,
+        x,  # images (N, 3, 299, 299) in [-1, 1]
+    ):
         "pool_3 (N, 2048), the sFID tap `mixed_6/conv` (N, 192, 17, 17) and the logits (N, 1008)."
-        for n in ('Conv2d_1a_3x3', 'Conv2d_2a_3x3', 'Conv2d_2b_3x3'): x = getattr(self, n)(x)
+        for n in ('Conv2d_1a_3x3', 'Conv2d_2a_3x3', 'Conv2d_2b_3x3'):
+            x = getattr(self, n)(x)
         x = self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(F.max_pool2d(x, 3, 2)))
         x = F.max_pool2d(x, 3, 2)
-        for n in ('Mixed_5b', 'Mixed_5c', 'Mixed_5d', 'Mixed_6a', 'Mixed_6b', 'Mixed_6c'): x = getattr(self, n)(x)
+        for n in ('Mixed_5b', 'Mixed_5c', 'Mixed_5d', 'Mixed_6a', 'Mixed_6b', 'Mixed_6c'):
+            x = getattr(self, n)(x)
         x, mixed_6_conv = self.Mixed_6d(x, return_1x1=True)
-        for n in ('Mixed_6e', 'Mixed_7a', 'Mixed_7b', 'Mixed_7c'): x = getattr(self, n)(x)
+        for n in ('Mixed_6e', 'Mixed_7a', 'Mixed_7b', 'Mixed_7c'):
+            x = getattr(self, n)(x)
         pool = F.adaptive_avg_pool2d(x, 1).flatten(1)
         return dict(pool=pool, mixed_6_conv=mixed_6_conv, logits=self.fc(pool))
 
-def fid_inception_weights(download:bool=False, # fetch the checkpoint into the cache if it is not there
-                          path=None # explicit checkpoint path
-                         ) -> Path:
-    "Path of pytorch-fid's `pt_inception` checkpoint in ~/.cache/adm_edu, downloading it (atomically) when asked."
+
+def fid_inception_weights(
+    download: bool = False,  # fetch the checkpoint into the cache if it is not there
+    path=None,  # explicit checkpoint path
+) -> Path:
+    """Path of pytorch-fid's `pt_inception` checkpoint in ~/.cache/adm_edu, downloading it
+    (atomically) when asked."""
     p = Path(path) if path is not None else _cache_root() / FID_WEIGHTS_URL.rsplit('/', 1)[1]
-    if p.is_file(): return p
+    if p.is_file():
+        return p
     if not download or path is not None:
-        raise FileNotFoundError(f"Inception FID weights not found at {p}. Download {FID_WEIGHTS_URL} to that path, "
-                                "or call with download=True (needs network access).")
+        raise FileNotFoundError(
+            f"Inception FID weights not found at {p}. Download {FID_WEIGHTS_URL} to that path, "
+            "or call with download=True (needs network access)."
+        )
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
-        with urllib.request.urlopen(FID_WEIGHTS_URL, timeout=60) as r: data = r.read()
+        with urllib.request.urlopen(FID_WEIGHTS_URL, timeout=60) as r:
+            data = r.read()
         atomic_write(p, lambda f: f.write(data))
     except Exception as e:
-        raise FileNotFoundError(f"Inception FID weights not found at {p} and downloading {FID_WEIGHTS_URL} failed ({e}). "
-                                "Download the file by hand and put it at that path.") from None
+        raise FileNotFoundError(
+            f"Inception FID weights not found at {p} and downloading {FID_WEIGHTS_URL} failed "
+            f"({e}). Download the file by hand and put it at that path."
+        ) from None
     return p
 
+
 class InceptionExtractor(FeatureExtractor):
-    "Inception-V3 FID features: pool (2048), spatial (first 7 channels of mixed_6/conv, 2023), probs (1008)."
+    """Inception-V3 FID features: pool (2048), spatial (first 7 channels of mixed_6/conv, 2023),
+    probs (1008)."""
+
     name = 'inception'
-    def __init__(self, weights='fid', # 'fid' (pytorch-fid's checkpoint from the cache), a checkpoint path, or None (random)
-                 device=None, batch_size:int=50, download:bool=False):
+
+    def __init__(
+        self,
+        weights='fid',  # 'fid' (pytorch-fid's, from the cache), a checkpoint path, None (random)
+        device=None,  # where to run it; default: `default_device()`
+        batch_size: int = 50,  # images per network call
+        download: bool = False,  # fetch the 'fid' checkpoint when it is not in the cache
+    ):
         super().__init__(device, batch_size)
-        p = None if weights is None else fid_inception_weights(download) if weights == 'fid' else fid_inception_weights(path=weights)
+        if weights is None:
+            p = None
+        elif weights == 'fid':
+            p = fid_inception_weights(download)
+        else:
+            p = fid_inception_weights(path=weights)
         self.net = InceptionV3FID()
-        if p is not None: self.net.load_state_dict(safe_load(p, 'Inception FID weights file (a state dict)'))
+        if p is not None:
+            self.net.load_state_dict(safe_load(p, 'Inception FID weights file (a state dict)'))
         self.net.eval()
+
     def _prepare(self, x):
-        if x.shape[1] == 1: x = x.repeat(1, 3, 1, 1)
-        if x.shape[1] != 3: raise BadArgument(f"Inception takes 1- or 3-channel images, got {x.shape[1]} channels")
+        "RGB (grey is repeated), resized to 299x299 bilinearly as pytorch-fid does."
+        if x.shape[1] == 1:
+            x = x.repeat(1, 3, 1, 1)
+        if x.shape[1] != 3:
+            raise BadArgument(f"Inception takes 1- or 3-channel images, got {x.shape[1]} channels")
         return F.interpolate(x, size=(299, 299), mode='bilinear', align_corners=False)
+
     def _features(self, x):
+        "Pool features, the first channels of the sFID tap (flattened), and the logits."
         f = self.net.features(x)
-        return dict(pool=f['pool'], spatial=f['mixed_6_conv'][:, :N_SPATIAL_CHANNELS].flatten(1), logits=f['logits'])
+        return dict(
+            pool=f['pool'],
+            spatial=f['mixed_6_conv'][:, :N_SPATIAL_CHANNELS].flatten(1),
+            logits=f['logits'],
+        )
 
 # %% ../nbs/12_metrics.ipynb #b283b8f5
-IS_MIN_PER_SPLIT = 10  # fewer images per split and the split's marginal p(y) is mostly noise (1 image: IS = 1 exactly)
+# fewer images per split and the split's marginal p(y) is mostly noise (1 image: IS = 1 exactly)
+IS_MIN_PER_SPLIT = 10
+# extractor name -> fn(device=..., **kwargs) -> FeatureExtractor
+_EXTRACTORS = {'fmnist': load_fmnist_extractor, 'inception': InceptionExtractor}
 
-def get_extractor(extractor='fmnist', # 'fmnist', 'inception', or a `FeatureExtractor`
-                  device=None, **kwargs) -> FeatureExtractor:
+
+def get_extractor(
+    extractor='fmnist',  # 'fmnist', 'inception', or a `FeatureExtractor`
+    device=None,  # where to run it; default: `default_device()`
+    **kwargs,  # passed to the extractor's loader (e.g. path=, weights=)
+) -> FeatureExtractor:
     "A feature extractor by name."
-    if isinstance(extractor, FeatureExtractor): return extractor
-    if extractor == 'fmnist': return load_fmnist_extractor(device=device, **kwargs)
-    if extractor == 'inception': return InceptionExtractor(device=device, **kwargs)
-    raise ValueError(f"unknown extractor {extractor!r}; expected 'fmnist', 'inception' or a FeatureExtractor")
+    if isinstance(extractor, FeatureExtractor):
+        return extractor
+    if extractor not in _EXTRACTORS:
+        raise ValueError(
+            f"unknown extractor {extractor!r}; expected 'fmnist', 'inception' or a FeatureExtractor"
+        )
+    return _EXTRACTORS[extractor](device=device, **kwargs)
 
-def _layout_hint(a:np.ndarray) -> str:
-    if a.dtype.kind == 'f': return ("; float images (in [0, 1] or [-1, 1]) are not accepted, since their range cannot be told apart: "
-                                   "store ((x + 1) * 127.5).round().astype(np.uint8) for [-1, 1], (x * 255).round().astype(np.uint8) for [0, 1]")
-    if a.ndim == 4 and a.shape[1] in (1, 3) and a.shape[-1] not in (1, 3): return "; this looks like N×C×H×W: transpose it with a.transpose(0, 2, 3, 1)"
-    if a.ndim == 3: return "; add the channel axis: a[..., None]"
+
+def _layout_hint(a: np.ndarray) -> str:
+    "A hint for an image array in the wrong layout or dtype ('' when there is none)."
+    if a.dtype.kind == 'f':
+        return (
+            "; float images (in [0, 1] or [-1, 1]) are not accepted, since their range cannot be "
+            "told apart: store ((x + 1) * 127.5).round().astype(np.uint8) for [-1, 1], "
+            "(x * 255).round().astype(np.uint8) for [0, 1]"
+        )
+    if a.ndim == 4 and a.shape[1] in (1, 3) and a.shape[-1] not in (1, 3):
+        return "; this looks like N×C×H×W: transpose it with a.transpose(0, 2, 3, 1)"
+    if a.ndim == 3:
+        return "; add the channel axis: a[..., None]"
     return ''
 
-def load_sample_file(path # .npz with `images` (uint8 N×H×W×C) and optional `labels` (N,), as `adm-edu-sample` writes
-                    ):
-    "Images (N, C, H, W) in [-1, 1] and labels (or None) from a sample file (also ADM's `arr_0`/`arr_1` layout); `BadFile` for anything else."
+
+def _read_npz(p):
+    "The image array, its key, the label array (or None) and its key in the .npz file `p`."
     import zipfile
-    p = Path(path)
+
     try:
-        if p.is_dir(): raise BadFile(f"{p} is a directory, expected a .npz sample file")
-        if not p.exists(): raise BadFile(f"no sample file at {p}")
-        if not zipfile.is_zipfile(p): raise BadFile(f"{p} is not a .npz file (not a zip archive of arrays)")
+        if p.is_dir():
+            raise BadFile(f"{p} is a directory, expected a .npz sample file")
+        if not p.exists():
+            raise BadFile(f"no sample file at {p}")
+        if not zipfile.is_zipfile(p):
+            raise BadFile(f"{p} is not a .npz file (not a zip archive of arrays)")
         with np.load(p, allow_pickle=False) as z:
-            if not hasattr(z, 'files'): raise BadFile(f"{p} is a single .npy array, expected a .npz with 'images' (and 'labels')")
+            if not hasattr(z, 'files'):
+                raise BadFile(
+                    f"{p} is a single .npy array, expected a .npz with 'images' (and 'labels')"
+                )
             key = 'images' if 'images' in z.files else 'arr_0' if 'arr_0' in z.files else None
-            if key is None: raise BadFile(f"{p}: no 'images' (or 'arr_0') array; found {z.files}")
-            lkey = 'labels' if 'labels' in z.files else 'arr_1' if key == 'arr_0' and 'arr_1' in z.files else None
-            x, lab = z[key], (None if lkey is None else z[lkey])
-    except BadFile: raise
+            if key is None:
+                raise BadFile(f"{p}: no 'images' (or 'arr_0') array; found {z.files}")
+            if 'labels' in z.files:
+                lkey = 'labels'
+            elif key == 'arr_0' and 'arr_1' in z.files:
+                lkey = 'arr_1'  # ADM's samplers write arr_0 (images) and arr_1 (labels)
+            else:
+                lkey = None
+            return z[key], key, (None if lkey is None else z[lkey]), lkey
+    except BadFile:
+        raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
-        raise BadFile(f"cannot read {p} as a .npz sample file: {' '.join(str(e).split()) or type(e).__name__}") from None
+        reason = ' '.join(str(e).split()) or type(e).__name__
+        raise BadFile(f"cannot read {p} as a .npz sample file: {reason}") from None
+
+
+def load_sample_file(
+    path,  # .npz with `images` (uint8 N×H×W×C) and optional `labels` (N,): adm-edu-sample's
+):
+    """Images (N, C, H, W) in [-1, 1] and labels (or None) from a sample file (also ADM's
+    `arr_0`/`arr_1` layout); `BadFile` for anything else."""
+    p = Path(path)
+    x, key, lab, lkey = _read_npz(p)
     if x.dtype != np.uint8 or x.ndim != 4 or x.shape[-1] not in (1, 3) or x.shape[0] == 0:
-        raise BadFile(f"{p}: '{key}' must be uint8 N×H×W×C with C = 1 or 3 and N >= 1 (as adm-edu-sample and ADM's samplers write), "
-                      f"got {x.dtype} of shape {x.shape}{_layout_hint(x)}")
+        raise BadFile(
+            f"{p}: '{key}' must be uint8 N×H×W×C with C = 1 or 3 and N >= 1 (as adm-edu-sample "
+            f"and ADM's samplers write), got {x.dtype} of shape {x.shape}{_layout_hint(x)}"
+        )
     if lab is not None:
         if lab.dtype.kind not in 'iu' or lab.shape != (len(x),):
-            raise BadFile(f"{p}: '{lkey}' must be {len(x)} integer class indices (one per image), got {lab.dtype} of shape {lab.shape}")
+            raise BadFile(
+                f"{p}: '{lkey}' must be {len(x)} integer class indices (one per image), "
+                f"got {lab.dtype} of shape {lab.shape}"
+            )
         lab = torch.as_tensor(lab.astype(np.int64))
     return to_model_range(x), lab
 
-def evaluate_images(fake_images, # generated images: (N,C,H,W) in [-1,1], (N,H,W,C) uint8, or a batch iterable
-                    real_images=None, # reference images, an `ImageDataset`, or dict(pool=, spatial=) features; None: Fashion-MNIST test set
-                    extractor='fmnist', # 'fmnist', 'inception' or a `FeatureExtractor`
-                    k:int=5, # neighbourhood size for precision/recall (lowered, with a note, when a set has k or fewer images)
-                    labels=None, # intended classes of the generated images: adds `class_acc`
-                    splits:int=10, # Inception Score splits
-                    device=None,
-                    fid_se:int=0 # bootstrap replicates for `fid_se`, the FID's standard error (0: not computed)
-                   ) -> dict:
-    "FID, sFID, IS, precision and recall of generated images against a reference set (and class accuracy if labelled)."
-    ext = get_extractor(extractor, device)
-    if real_images is None:
-        if ext.name != 'fmnist': raise ValueError("real_images is required with the Inception extractor (e.g. the training images)")
-        real_images = load_dataset('fashion-mnist', 'test')
-    ff = ext.features(fake_images)
-    if isinstance(real_images, dict): rf = real_images
-    else: rf = ext.features(real_images.images if hasattr(real_images, 'images') else real_images)
-    n, n_real, notes = len(ff['pool']), len(rf['pool']), []
-    if labels is not None:
-        labels = torch.as_tensor(labels).long().cpu()
-        if len(labels) != n: raise BadArgument(f"{len(labels)} labels for {n} images")
-        K = ff['probs'].shape[1]
-        if len(labels) and not ((labels >= 0) & (labels < K)).all():
-            raise BadArgument(f"labels must be class indices in [0, {K}) (the extractor's classes), got values in [{int(labels.min())}, {int(labels.max())}]")
-    if n < 2: raise BadArgument(f"the sample metrics need at least 2 generated images (FID estimates a covariance), got {n}")
+
+def _reference_images(ext, real_images):
+    "The reference set: as given, or Fashion-MNIST's test set for the Fashion-MNIST extractor."
+    if real_images is not None:
+        return real_images
+    if ext.name != 'fmnist':
+        raise ValueError(
+            "real_images is required with the Inception extractor (e.g. the training images)"
+        )
+    return load_dataset('fashion-mnist', 'test')
+
+
+def _features_of(ext, images):
+    "The features of a set given as images, an `ImageDataset`, or already as a dict of features."
+    if isinstance(images, dict):
+        return images
+    return ext.features(images.images if hasattr(images, 'images') else images)
+
+
+def _checked_labels(labels, n, n_classes):
+    "`labels` as a CPU LongTensor of n class indices, or `BadArgument`."
+    labels = torch.as_tensor(labels).long().cpu()
+    if len(labels) != n:
+        raise BadArgument(f"{len(labels)} labels for {n} images")
+    if len(labels) and not ((labels >= 0) & (labels < n_classes)).all():
+        raise BadArgument(
+            f"labels must be class indices in [0, {n_classes}) (the extractor's classes), "
+            f"got values in [{int(labels.min())}, {int(labels.max())}]"
+        )
+    return labels
+
+
+def _small_set_settings(k, splits, n, n_real):
+    "k and IS splits lowered to what n generated and n_real reference images allow, with notes."
+    notes = []
     k_used = min(k, n - 1, n_real - 1)
-    if k_used < k: notes.append(f"precision/recall used k={k_used} instead of {k}: the k-th neighbour needs k+1 images and there are {min(n, n_real)}")
+    if k_used < k:
+        notes.append(
+            f"precision/recall used k={k_used} instead of {k}: the k-th neighbour needs k+1 "
+            f"images and there are {min(n, n_real)}"
+        )
     is_splits = max(1, min(splits, n // IS_MIN_PER_SPLIT))
     if is_splits < splits:
-        notes.append(f"inception_score used {is_splits} split(s) instead of {splits}: each split needs at least {IS_MIN_PER_SPLIT} "
-                     f"images and there are {n}; compare it only at equal n and splits")
-    res = dict(fid=fid_from_features(rf['pool'], ff['pool']), sfid=fid_from_features(rf['spatial'], ff['spatial']),
-               # IS splits need i.i.d. order: a fixed shuffle keeps class-sorted sets (grids, Table 4) from scoring ~1
-               inception_score=inception_score(ff['probs'][torch.randperm(n, generator=torch.Generator().manual_seed(0))], splits=is_splits))
-    res['precision'], res['recall'] = precision_recall(rf['pool'], ff['pool'], k=k_used, device=device)
-    if fid_se: res['fid_se'] = fid_standard_error(rf['pool'], ff['pool'], n_boot=fid_se)
-    if labels is not None: res['class_acc'] = (ff['probs'].argmax(1) == labels).float().mean().item()
+        notes.append(
+            f"inception_score used {is_splits} split(s) instead of {splits}: each split needs at "
+            f"least {IS_MIN_PER_SPLIT} images and there are {n}; "
+            "compare it only at equal n and splits"
+        )
+    return k_used, is_splits, notes
+
+
+def evaluate_images(
+    fake_images,  # generated images: (N,C,H,W) in [-1,1], (N,H,W,C) uint8, or a batch iterable
+    real_images=None,  # images, an `ImageDataset` or dict(pool=, spatial=); None: FMNIST test
+    extractor='fmnist',  # 'fmnist', 'inception' or a `FeatureExtractor`
+    k: int = 5,  # precision/recall neighbourhood (lowered, with a note, for sets of <= k images)
+    labels=None,  # intended classes of the generated images: adds `class_acc`
+    splits: int = 10,  # Inception Score splits
+    device=None,  # where to run the extractor; default: `default_device()`
+    fid_se: int = 0,  # bootstrap replicates for `fid_se`, the FID's standard error (0: none)
+) -> dict:
+    """FID, sFID, IS, precision and recall of generated images against a reference set (and class
+    accuracy if labelled)."""
+    ext = get_extractor(extractor, device)
+    real_images = _reference_images(ext, real_images)
+    ff = ext.features(fake_images)
+    rf = _features_of(ext, real_images)
+    n, n_real = len(ff['pool']), len(rf['pool'])
+    if labels is not None:
+        labels = _checked_labels(labels, n, ff['probs'].shape[1])
+    if n < 2:
+        raise BadArgument(
+            "the sample metrics need at least 2 generated images (FID estimates a covariance), "
+            f"got {n}"
+        )
+    k_used, is_splits, notes = _small_set_settings(k, splits, n, n_real)
+    # IS splits need i.i.d. order: a fixed shuffle keeps class-sorted sets (grids, Table 4)
+    # from scoring ~1
+    shuffled_probs = ff['probs'][torch.randperm(n, generator=torch.Generator().manual_seed(0))]
+    res = dict(
+        fid=fid_from_features(rf['pool'], ff['pool']),
+        sfid=fid_from_features(rf['spatial'], ff['spatial']),
+        inception_score=inception_score(shuffled_probs, splits=is_splits),
+    )
+    res['precision'], res['recall'] = precision_recall(
+        rf['pool'], ff['pool'], k=k_used, device=device
+    )
+    if fid_se:
+        res['fid_se'] = fid_standard_error(rf['pool'], ff['pool'], n_boot=fid_se)
+    if labels is not None:
+        res['class_acc'] = (ff['probs'].argmax(1) == labels).float().mean().item()
     res.update(n=n, n_real=n_real, extractor=ext.name, k=k_used, is_splits=is_splits)
-    if notes: res.update(k_requested=k, notes=notes)
+    if notes:
+        res.update(k_requested=k, notes=notes)
     return res
 
-def save_metrics_json(metrics:dict, path, **extra):
+
+def save_metrics_json(metrics: dict, path, **extra):
     "Write `metrics` (plus `extra` fields such as the model name) as JSON, atomically."
-    p = Path(path); p.parent.mkdir(parents=True, exist_ok=True)
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
     d = {k: (v.item() if hasattr(v, 'item') else v) for k, v in {**metrics, **extra}.items()}
     return atomic_write(p, lambda f: (json.dump(d, f, indent=2), f.write('\n')), mode='w')
 
 # %% ../nbs/12_metrics.ipynb #cffb1e6e
-def nll_bits_per_dim(model, # called as model(x_t, t) or model(x_t, t, y)
-                     sched, # the `Schedule` the model was trained with (or a respaced one)
-                     images, # clean images (N, C, H, W) in [-1, 1], or an `ImageDataset`
-                     labels=None, # class labels for a class-conditional model (taken from the dataset when it has them and `class_cond`)
-                     n:int|None=None, # evaluate only the first n images
-                     batch_size:int=128, clip_denoised:bool=True, seed:int=0, device=None, progress:bool=False,
-                     class_cond:bool=False, # pass the dataset's labels to the model
-                     fixed_variance:str='small', # variance of a model that does not learn sigma: 'small' (beta-tilde) or 'large' (beta)
-                     batch_t:int=1 # timesteps per model call (batch_size * batch_t images): faster for small batches
-                    ) -> dict: # bpd (mean), bpd_sem (standard error), prior_bpd, n, per_image (a list of N floats)
-    "Negative log-likelihood bound in bits/dim over a test set (chapter 03's `Schedule.nll_bpd`, batch by batch)."
+def nll_bits_per_dim(
+    model,  # called as model(x_t, t) or model(x_t, t, y)
+    sched,  # the `Schedule` the model was trained with (or a respaced one)
+    images,  # clean images (N, C, H, W) in [-1, 1], or an `ImageDataset`
+    labels=None,  # class labels (default: the dataset's, when it has them and `class_cond`)
+    n: int | None = None,  # evaluate only the first n images
+    batch_size: int = 128,  # images per batch
+    clip_denoised: bool = True,  # clip x0_hat to [-1, 1] in each reverse mean
+    seed: int = 0,  # seed of the noise draws
+    device=None,  # where to run the model; default: `default_device()`
+    progress: bool = False,  # show a progress bar over the T terms of each batch
+    class_cond: bool = False,  # pass the dataset's labels to the model
+    fixed_variance: str = 'small',  # without learned sigma: 'small' (beta-tilde) or 'large' (beta)
+    batch_t: int = 1,  # timesteps per model call (batch_size * batch_t images): faster when small
+) -> dict:  # bpd (mean), bpd_sem (standard error), prior_bpd, n, per_image (a list of N floats)
+    """Negative log-likelihood bound in bits/dim over a test set (chapter 03's `Schedule.nll_bpd`,
+    batch by batch)."""
     if hasattr(images, 'images'):
-        if labels is None and class_cond: labels = images.labels
+        if labels is None and class_cond:
+            labels = images.labels
         images = images.images
     images = to_model_range(images)[:n]
-    if len(images) == 0: raise ValueError("no images to evaluate the NLL on")
+    if len(images) == 0:
+        raise ValueError("no images to evaluate the NLL on")
     if labels is not None:
         labels = torch.as_tensor(labels).long()[:n]
-        if len(labels) != len(images): raise ValueError(f"{len(labels)} labels for {len(images)} images")
-    dev = default_device(device); gen = torch.Generator(device=dev).manual_seed(seed)
+        if len(labels) != len(images):
+            raise ValueError(f"{len(labels)} labels for {len(images)} images")
+    dev = default_device(device)
+    gen = torch.Generator(device=dev).manual_seed(seed)
     tot, prior = [], []
     for i in range(0, len(images), batch_size):
-        y = None if labels is None else labels[i:i + batch_size].to(dev)
-        r = sched.nll_bpd(model, images[i:i + batch_size].to(dev), y=y, clip_denoised=clip_denoised, progress=progress, generator=gen,
-                          fixed_variance=fixed_variance, batch_t=batch_t)
-        tot.append(r['total_bpd'].double().cpu()); prior.append(r['prior_bpd'].double().cpu())
+        y = None if labels is None else labels[i : i + batch_size].to(dev)
+        r = sched.nll_bpd(
+            model,
+            images[i : i + batch_size].to(dev),
+            y=y,
+            clip_denoised=clip_denoised,
+            progress=progress,
+            generator=gen,
+            fixed_variance=fixed_variance,
+            batch_t=batch_t,
+        )
+        tot.append(r['total_bpd'].double().cpu())
+        prior.append(r['prior_bpd'].double().cpu())
     tot, prior = torch.cat(tot), torch.cat(prior)
     sem = (tot.std() / math.sqrt(len(tot))).item() if len(tot) > 1 else float('nan')
-    return dict(bpd=tot.mean().item(), bpd_sem=sem, prior_bpd=prior.mean().item(), n=len(tot), per_image=tot.tolist())
+    return dict(
+        bpd=tot.mean().item(),
+        bpd_sem=sem,
+        prior_bpd=prior.mean().item(),
+        n=len(tot),
+        per_image=tot.tolist(),
+    )
 
 # %% ../nbs/12_metrics.ipynb #m12c0001
-def gaussian_blur(x:torch.Tensor, # images (N, C, H, W)
-                  sigma:float # standard deviation of the kernel in pixels (0: unchanged)
-                 ) -> torch.Tensor:
-    "Blur images with a separable Gaussian kernel (radius 3 sigma, edges replicated): the degradation the metrics are probed with."
-    if sigma <= 0: return x
-    r = math.ceil(3 * sigma); k = torch.exp(-torch.arange(-r, r + 1.) ** 2 / (2 * sigma ** 2)); k = k / k.sum()
+def gaussian_blur(
+    x: torch.Tensor,  # images (N, C, H, W)
+    sigma: float,  # standard deviation of the kernel in pixels (0: unchanged)
+) -> torch.Tensor:
+    """Blur images with a separable Gaussian kernel (radius 3 sigma, edges replicated): the
+    degradation the metrics are probed with."""
+    if sigma <= 0:
+        return x
+    r = math.ceil(3 * sigma)
+    k = torch.exp(-(torch.arange(-r, r + 1.0) ** 2) / (2 * sigma**2))
+    k = k / k.sum()
     x = F.pad(x, (r, r, r, r), mode='replicate')
-    x = F.conv2d(x, k.view(1, 1, 1, -1).expand(x.shape[1], 1, 1, -1).contiguous(), groups=x.shape[1])
-    return F.conv2d(x, k.view(1, 1, -1, 1).expand(x.shape[1], 1, -1, 1).contiguous(), groups=x.shape[1])
+    C = x.shape[1]
+    along_rows = k.view(1, 1, 1, -1).expand(C, 1, 1, -1).contiguous()  # one kernel per channel
+    along_cols = k.view(1, 1, -1, 1).expand(C, 1, -1, 1).contiguous()
+    return F.conv2d(F.conv2d(x, along_rows, groups=C), along_cols, groups=C)
 
 # %% ../nbs/12_metrics.ipynb #b33d1901
 @torch.no_grad()
-def noisy_predictions(model:nn.Module, # the classifier
-                      sched, # the noising schedule
-                      images:torch.Tensor, # clean images (N, C, H, W) in [-1, 1]
-                      t:int, # original timestep
-                      seed:int=0, batch_size:int=500
-                     ) -> torch.Tensor: # softmax probabilities (N, K) on the CPU
+def noisy_predictions(
+    model: nn.Module,  # the classifier
+    sched,  # the noising schedule
+    images: torch.Tensor,  # clean images (N, C, H, W) in [-1, 1]
+    t: int,  # original timestep
+    seed: int = 0,  # seed of the noise (combined with t)
+    batch_size: int = 500,  # images per call
+) -> torch.Tensor:  # softmax probabilities (N, K) on the CPU
     "The classifier's probabilities on q_sample(images, t) with seeded noise."
     g = torch.Generator().manual_seed(seed * 100003 + int(t))
     dev = next(model.parameters()).device
     out = []
     for i in range(0, len(images), batch_size):
-        x0 = images[i:i + batch_size]
+        x0 = images[i : i + batch_size]
         tt = torch.full((len(x0),), int(t), dtype=torch.long)
         xt = sched.q_sample(x0, tt, torch.randn(x0.shape, generator=g))
         out.append(model(xt.to(dev), tt.to(dev)).float().softmax(-1).cpu())
     return torch.cat(out)
 
-def accuracy_vs_t(model:nn.Module, sched, images:torch.Tensor, labels:torch.Tensor,
-                  ts=(0, 250, 500, 750, 999), # original timesteps
-                  seed:int=0) -> dict: # t -> accuracy
-    "Test accuracy of a noisy classifier at each timestep in `ts`."
-    return {int(t): (noisy_predictions(model, sched, images, t, seed).argmax(-1) == labels).float().mean().item() for t in ts}
 
-def calibration(probs:torch.Tensor, # (N, K) predicted probabilities
-                labels:torch.Tensor, # (N,) true classes
-                bins:int=10 # equal-width confidence bins
-               ) -> dict: # confidence, accuracy and count per bin, and ece
+def accuracy_vs_t(
+    model: nn.Module,  # the noisy classifier
+    sched,  # the noising schedule
+    images: torch.Tensor,  # clean images (N, C, H, W) in [-1, 1]
+    labels: torch.Tensor,  # their classes (N,)
+    ts=(0, 250, 500, 750, 999),  # original timesteps
+    seed: int = 0,  # seed of the noise
+) -> dict:  # t -> accuracy
+    "Test accuracy of a noisy classifier at each timestep in `ts`."
+    accuracy = {}
+    for t in ts:
+        predicted = noisy_predictions(model, sched, images, t, seed).argmax(-1)
+        accuracy[int(t)] = (predicted == labels).float().mean().item()
+    return accuracy
+
+
+def calibration(
+    probs: torch.Tensor,  # (N, K) predicted probabilities
+    labels: torch.Tensor,  # (N,) true classes
+    bins: int = 10,  # equal-width confidence bins
+) -> dict:  # confidence, accuracy and count per bin, and ece
     "Reliability diagram data and the expected calibration error (ECE) of top-1 predictions."
     conf, pred = probs.max(-1)
     correct = (pred == labels).float()
     idx = (conf * bins).long().clamp(max=bins - 1)
     count = torch.bincount(idx, minlength=bins).float()
-    csum = torch.bincount(idx, conf, minlength=bins); asum = torch.bincount(idx, correct, minlength=bins)
+    csum = torch.bincount(idx, conf, minlength=bins)
+    asum = torch.bincount(idx, correct, minlength=bins)
     nz = count > 0
-    c, a = torch.where(nz, csum / count.clamp(min=1), torch.nan), torch.where(nz, asum / count.clamp(min=1), torch.nan)
+    c = torch.where(nz, csum / count.clamp(min=1), torch.nan)  # mean confidence per bin
+    a = torch.where(nz, asum / count.clamp(min=1), torch.nan)  # accuracy per bin
     ece = ((csum - asum).abs().sum() / count.sum()).item()
     return dict(confidence=c, accuracy=a, count=count, ece=ece)

@@ -20,30 +20,40 @@ __all__ = ['ODE_METHODS', 'ODE_SAMPLER', 'to_ode', 'from_ode', 'euler_step', 'so
            'ddim_encode', 'slerp', 'interpolate']
 
 # %% ../nbs/02_ddim_ode.ipynb #5b8a209b
-def to_ode(x:torch.Tensor, # state x_t in the diffusion's (variance-preserving) scale
-           sigma # noise-to-signal ratio sqrt((1 - alpha_bar) / alpha_bar): a float or a tensor broadcasting against x
-          ) -> torch.Tensor:
-    "x_bar = x / sqrt(alpha_bar) = x * sqrt(sigma^2 + 1): the state in the ODE's (variance-exploding) scale."
+def to_ode(
+    x: torch.Tensor,  # state x_t in the diffusion's (variance-preserving) scale
+    sigma,  # noise-to-signal ratio sqrt((1 - alpha_bar) / alpha_bar): a float, or a tensor like x
+) -> torch.Tensor:
+    "x_bar = x / sqrt(alpha_bar) = x sqrt(sigma^2 + 1): x in the ODE's (variance-exploding) scale."
     return x * (torch.as_tensor(sigma, dtype=x.dtype, device=x.device) ** 2 + 1).sqrt()
 
-def from_ode(xbar:torch.Tensor, # state in the ODE's scale
-             sigma # noise-to-signal ratio (float or broadcastable tensor)
-            ) -> torch.Tensor:
+
+def from_ode(
+    xbar: torch.Tensor,  # state in the ODE's scale
+    sigma,  # noise-to-signal ratio (float or broadcastable tensor)
+) -> torch.Tensor:
     "x = x_bar / sqrt(sigma^2 + 1), the inverse of `to_ode`."
     return xbar / (torch.as_tensor(sigma, dtype=xbar.dtype, device=xbar.device) ** 2 + 1).sqrt()
 
-@patch
-def ode_sigma(self:Schedule, t:torch.Tensor, # indices (B,) of this schedule
-              x:torch.Tensor # batch the result broadcasts against
-             ) -> tuple: # (sigma_t, sigma_{t-1}), each (B, 1, ..., 1); sigma_{t-1} = 0 at t = 0
-    "The ODE's noise levels at index t and at the previous index: sqrt(1/alpha_bar - 1)."
-    return self.extract('sqrt_recipm1_alpha_bar', t, x), (1 / self.extract('alpha_bar_prev', t, x) - 1).clamp_min(0).sqrt()
 
-def euler_step(xbar:torch.Tensor, # state at sigma
-               sigma, # current noise level
-               sigma_next, # next noise level (smaller: sampling; larger: encoding)
-               eps:torch.Tensor # eps_theta evaluated at (x_bar / sqrt(sigma^2 + 1), sigma)
-              ) -> torch.Tensor:
+@patch
+def ode_sigma(
+    self: Schedule,
+    t: torch.Tensor,  # indices (B,) of this schedule
+    x: torch.Tensor,  # batch the result broadcasts against
+) -> tuple:  # (sigma_t, sigma_{t-1}), each (B, 1, ..., 1); sigma_{t-1} = 0 at t = 0
+    "The ODE's noise levels at index t and at the previous index: sqrt(1/alpha_bar - 1)."
+    sigma = self.extract('sqrt_recipm1_alpha_bar', t, x)
+    sigma_prev = (1 / self.extract('alpha_bar_prev', t, x) - 1).clamp_min(0).sqrt()
+    return sigma, sigma_prev
+
+
+def euler_step(
+    xbar: torch.Tensor,  # state at sigma
+    sigma,  # current noise level
+    sigma_next,  # next noise level (smaller: sampling; larger: encoding)
+    eps: torch.Tensor,  # eps_theta evaluated at (x_bar / sqrt(sigma^2 + 1), sigma)
+) -> torch.Tensor:
     "Euler step of eq. 14: x_bar + (sigma_next - sigma) * eps."
     return xbar + (sigma_next - sigma) * eps
 
@@ -94,7 +104,7 @@ def ode_solve(
     method: str = 'euler',  # 'euler' (= DDIM), 'song' or 'heun'
     return_trajectory: bool = False,  # also return the state at every grid point
 ):
-    "Integrate eq. 14 along `sigmas` with one of `ODE_METHODS`; the final x_bar (and the trajectory)."
+    "Integrate eq. 14 along `sigmas` with `method`: the final x_bar (and the trajectory if asked)."
     sig = _check_grid(sigmas, method)
     traj = [xbar] if return_trajectory else None
     for i, (s, s1) in enumerate(zip(sig, sig[1:])):
@@ -111,20 +121,36 @@ def ode_solve(
     return (xbar, torch.stack(traj)) if return_trajectory else xbar
 
 # %% ../nbs/02_ddim_ode.ipynb #21c5778d
-def reference_solution(eps_fn, # eps_fn(x, sigma) -> eps, at any continuous sigma (e.g. an exact oracle)
-                       xbar:torch.Tensor, # initial state (ODE scale) at sigma_start
-                       sigma_start:float, sigma_end:float, # integrate eq. 14 from sigma_start to sigma_end (both > 0)
-                       rtol:float=1e-10, atol:float=1e-10
-                      ) -> torch.Tensor:
-    "High-accuracy solution of eq. 14 with scipy's DOP853 in u = log(sigma): d x_bar / du = sigma * eps."
+def reference_solution(
+    eps_fn,  # eps_fn(x, sigma) -> eps, at any continuous sigma (e.g. an exact oracle)
+    xbar: torch.Tensor,  # initial state (ODE scale) at sigma_start
+    sigma_start: float,  # noise level of `xbar` (> 0)
+    sigma_end: float,  # noise level to integrate eq. 14 to (> 0)
+    rtol: float = 1e-10,  # relative tolerance of the solver
+    atol: float = 1e-10,  # absolute tolerance of the solver
+) -> torch.Tensor:
+    "Eq. 14 solved to high accuracy, by scipy's DOP853 in u = log(sigma): d x_bar / du = sigma eps."
     from scipy.integrate import solve_ivp
-    if sigma_start <= 0 or sigma_end <= 0: raise ValueError("the reference integrates in log(sigma): both ends must be > 0")
+
+    if sigma_start <= 0 or sigma_end <= 0:
+        raise ValueError("the reference integrates in log(sigma): both ends must be > 0")
     shape = xbar.shape
+
     def f(u, y):
-        s = math.exp(u); xb = torch.from_numpy(y).reshape(shape)
+        s = math.exp(u)
+        xb = torch.from_numpy(y).reshape(shape)
         return (s * eps_fn(from_ode(xb, s), s)).reshape(-1).numpy()
-    sol = solve_ivp(f, (math.log(sigma_start), math.log(sigma_end)), xbar.double().reshape(-1).numpy(), method='DOP853', rtol=rtol, atol=atol)
-    if not sol.success: raise RuntimeError(f"reference ODE solve failed: {sol.message}")
+
+    sol = solve_ivp(
+        f,
+        (math.log(sigma_start), math.log(sigma_end)),
+        xbar.double().reshape(-1).numpy(),
+        method='DOP853',
+        rtol=rtol,
+        atol=atol,
+    )
+    if not sol.success:
+        raise RuntimeError(f"reference ODE solve failed: {sol.message}")
     return torch.from_numpy(sol.y[:, -1]).reshape(shape)
 
 # %% ../nbs/02_ddim_ode.ipynb #c0d8792b
@@ -162,9 +188,15 @@ def heun_sampling_step(ctx: SamplingContext, x: torch.Tensor, i: int) -> tuple:
 
 
 ODE_SAMPLER = dict(prepare=ode_sigmas, stride='ddim')  # the grid of chapter 01's DDIM stride
-register_sampler('euler', euler_sampling_step, about='Euler on the DDIM ODE (= DDIM, no clipping)', **ODE_SAMPLER)
-register_sampler('heun', heun_sampling_step, about="Heun on the DDIM ODE (2 calls a step)", **ODE_SAMPLER)
-register_sampler('song', song_sampling_step, about="Song et al.'s probability-flow step", **ODE_SAMPLER)
+register_sampler(
+    'euler', euler_sampling_step, about='Euler on the DDIM ODE (= DDIM, no clipping)', **ODE_SAMPLER
+)
+register_sampler(
+    'heun', heun_sampling_step, about="Heun on the DDIM ODE (2 calls a step)", **ODE_SAMPLER
+)
+register_sampler(
+    'song', song_sampling_step, about="Song et al.'s probability-flow step", **ODE_SAMPLER
+)
 
 # %% ../nbs/02_ddim_ode.ipynb #o2enc001
 def _grid(sched: Schedule, steps) -> tuple:
@@ -196,7 +228,7 @@ def ddim_encode(
     model_kwargs: dict | None = None,  # extra keyword arguments for the model
     return_trajectory: bool = False,  # also return the states at every grid point
 ) -> torch.Tensor:  # the encoding x_T (diffusion scale), same shape as x0
-    "Encoding x_0 -> x_T: the DDIM ODE run forward over tau_1 < ... < tau_S (x_0 as the state at tau_1)."
+    "Encoding x_0 -> x_T: the DDIM ODE run forward over tau_1 < ... < tau_S, from x_0 at tau_1."
     sig, tmap = _grid(sched, steps)
     sig, tmap = sig[:-1][::-1], tmap.flip(0)  # increasing: sigma_{tau_1}, ..., sigma_{tau_S}
     if len(sig) < 2:
@@ -217,13 +249,17 @@ def slerp(
 ) -> torch.Tensor:
     "Spherical interpolation per sample (keeps the norm typical of Gaussian noise, unlike a line)."
     if z0.shape != z1.shape:
-        raise ValueError(f"z0 and z1 must have the same shape, got {tuple(z0.shape)} and {tuple(z1.shape)}")
+        raise ValueError(
+            f"z0 and z1 must have the same shape, got {tuple(z0.shape)} and {tuple(z1.shape)}"
+        )
     flat = lambda z: z.reshape(-1, z.shape[-1]) if z.ndim == 1 else z.flatten(1)
     a, b = flat(z0), flat(z1)
     cos = ((a * b).sum(-1) / (a.norm(dim=-1) * b.norm(dim=-1))).clamp(-1, 1)
     th = torch.acos(cos)[:, None]
     small = th <= 1e-6  # (nearly) parallel: the linear weights
-    w0 = torch.where(~small, torch.sin((1 - alpha) * th) / torch.sin(th), torch.full_like(th, 1 - alpha))
+    w0 = torch.where(
+        ~small, torch.sin((1 - alpha) * th) / torch.sin(th), torch.full_like(th, 1 - alpha)
+    )
     w1 = torch.where(~small, torch.sin(alpha * th) / torch.sin(th), torch.full_like(th, alpha))
     return (w0 * a + w1 * b).reshape(z0.shape)
 
@@ -241,5 +277,6 @@ def interpolate(
     "Encode two inputs, interpolate their codes and decode each interpolant; (n, *x_a.shape)."
     z = ddim_encode(model, sched, torch.stack([x_a, x_b]), steps=steps, method=method)
     lerp = lambda a: (1 - a) * z[0] + a * z[1]
-    mix = torch.stack([slerp(z[0], z[1], a) if spherical else lerp(a) for a in np.linspace(0, 1, n)])
+    mix = [slerp(z[0], z[1], a) if spherical else lerp(a) for a in np.linspace(0, 1, n)]
+    mix = torch.stack(mix)
     return sample(model, sched, mix.shape, steps, method, noise=mix)

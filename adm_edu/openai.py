@@ -6,7 +6,9 @@ Docs: https://adm-edu.github.io/adm_edu/openai_checkpoints.html.md"""
 
 # %% ../nbs/14_openai_checkpoints.ipynb #aa3a6a36
 from __future__ import annotations
-import os, shlex, urllib.request
+import os
+import shlex
+import urllib.request
 from collections import OrderedDict
 from pathlib import Path
 import torch
@@ -28,302 +30,691 @@ __all__ = ['UNET_FLAGS', 'CLASSIFIER_FLAGS', 'DIFFUSION_FLAGS', 'DEFAULT_CHANNEL
 
 # %% ../nbs/14_openai_checkpoints.ipynb #0a3fa715
 def _res_pairs(ours, off):
-    return [(f'{ours}.in_norm', f'{off}.in_layers.0', False), (f'{ours}.in_conv', f'{off}.in_layers.2', False),
-            (f'{ours}.emb_proj', f'{off}.emb_layers.1', False), (f'{ours}.out_norm', f'{off}.out_layers.0', False),
-            (f'{ours}.out_conv', f'{off}.out_layers.3', False), (f'{ours}.skip', f'{off}.skip_connection', False)]
+    "(our module, official module, stored as conv1d) for the layers of one ResBlock."
+    return [
+        (f'{ours}.in_norm', f'{off}.in_layers.0', False),
+        (f'{ours}.in_conv', f'{off}.in_layers.2', False),
+        (f'{ours}.emb_proj', f'{off}.emb_layers.1', False),
+        (f'{ours}.out_norm', f'{off}.out_layers.0', False),
+        (f'{ours}.out_conv', f'{off}.out_layers.3', False),
+        (f'{ours}.skip', f'{off}.skip_connection', False),
+    ]
+
 
 def _attn_pairs(ours, off):
-    return [(f'{ours}.norm', f'{off}.norm', False), (f'{ours}.qkv', f'{off}.qkv', True), (f'{ours}.proj', f'{off}.proj_out', True)]
+    "The same triples for one attention block (its 1x1 projections are conv1d officially)."
+    return [
+        (f'{ours}.norm', f'{off}.norm', False),
+        (f'{ours}.qkv', f'{off}.qkv', True),
+        (f'{ours}.proj', f'{off}.proj_out', True),
+    ]
+
 
 def _resampler_pairs(mod, ours, off):
-    if isinstance(mod, ResBlock): return _res_pairs(ours, off)
-    return [(f'{ours}.conv', f"{off}.{'op' if isinstance(mod, Downsample) else 'conv'}", False)]
+    "The triples of a down/upsampler: a ResBlock (BigGAN resampling) or one convolution."
+    if isinstance(mod, ResBlock):
+        return _res_pairs(ours, off)
+    conv_name = 'op' if isinstance(mod, Downsample) else 'conv'
+    return [(f'{ours}.conv', f"{off}.{conv_name}", False)]
+
 
 def _encoder_pairs(model):
+    "The triples of what the U-Net and the classifier share: embeddings, stem, down path, middle."
     pairs = [('time_embed.fc1', 'time_embed.0', False), ('time_embed.fc2', 'time_embed.2', False)]
-    if getattr(model, 'label_emb', None) is not None: pairs.append(('label_emb', 'label_emb', False))
+    if getattr(model, 'label_emb', None) is not None:
+        pairs.append(('label_emb', 'label_emb', False))
     pairs.append(('stem', 'input_blocks.0.0', False))
     n = 1
     for l, lv in enumerate(model.down):
         for j, b in enumerate(lv.blocks):
             pairs += _res_pairs(f'down.{l}.blocks.{j}.res', f'input_blocks.{n}.0')
-            if b.attn is not None: pairs += _attn_pairs(f'down.{l}.blocks.{j}.attn', f'input_blocks.{n}.1')
+            if b.attn is not None:
+                pairs += _attn_pairs(f'down.{l}.blocks.{j}.attn', f'input_blocks.{n}.1')
             n += 1
         if lv.downsample is not None:
-            pairs += _resampler_pairs(lv.downsample, f'down.{l}.downsample', f'input_blocks.{n}.0'); n += 1
-    pairs += _res_pairs('middle.res1', 'middle_block.0') + _attn_pairs('middle.attn', 'middle_block.1') + _res_pairs('middle.res2', 'middle_block.2')
+            pairs += _resampler_pairs(lv.downsample, f'down.{l}.downsample', f'input_blocks.{n}.0')
+            n += 1
+    pairs += _res_pairs('middle.res1', 'middle_block.0')
+    pairs += _attn_pairs('middle.attn', 'middle_block.1')
+    pairs += _res_pairs('middle.res2', 'middle_block.2')
     return pairs
 
-def openai_module_pairs(model:nn.Module # a UNet or NoisyClassifier
-                       ) -> list: # (our module name, official module name, stored as conv1d) triples
-    "Module-level correspondence between `model` and the official guided-diffusion class of the same configuration."
+
+def _decoder_pairs(model):
+    "The triples of the U-Net's up path and output layers."
+    pairs, n = [], 0
+    for l, lv in enumerate(model.up):
+        for j, b in enumerate(lv.blocks):
+            pairs += _res_pairs(f'up.{l}.blocks.{j}.res', f'output_blocks.{n}.0')
+            if b.attn is not None:
+                pairs += _attn_pairs(f'up.{l}.blocks.{j}.attn', f'output_blocks.{n}.1')
+            if j == len(lv.blocks) - 1 and lv.upsample is not None:
+                slot = 2 if b.attn is not None else 1  # the upsampler follows the attention block
+                up_off = f'output_blocks.{n}.{slot}'
+                pairs += _resampler_pairs(lv.upsample, f'up.{l}.upsample', up_off)
+            n += 1
+    return pairs + [('out.norm', 'out.0', False), ('out.conv', 'out.2', False)]
+
+
+_CLASSIFIER_HEAD_PAIRS = [
+    ('out_norm', 'out.0', False),
+    ('pool', 'out.2', False),
+    ('pool.qkv', 'out.2.qkv_proj', True),
+    ('pool.proj', 'out.2.c_proj', True),
+]
+
+
+def openai_module_pairs(
+    model: nn.Module,  # a UNet or NoisyClassifier
+) -> list:  # (our module name, official module name, stored as conv1d) triples
+    """Module-level correspondence between `model` and the official guided-diffusion class of the
+    same configuration."""
     pairs = _encoder_pairs(model)
     if isinstance(model, UNet):
-        n = 0
-        for l, lv in enumerate(model.up):
-            for j, b in enumerate(lv.blocks):
-                pairs += _res_pairs(f'up.{l}.blocks.{j}.res', f'output_blocks.{n}.0')
-                if b.attn is not None: pairs += _attn_pairs(f'up.{l}.blocks.{j}.attn', f'output_blocks.{n}.1')
-                if j == len(lv.blocks) - 1 and lv.upsample is not None:
-                    pairs += _resampler_pairs(lv.upsample, f'up.{l}.upsample', f'output_blocks.{n}.{2 if b.attn is not None else 1}')
-                n += 1
-        pairs += [('out.norm', 'out.0', False), ('out.conv', 'out.2', False)]
-    elif isinstance(model, NoisyClassifier):
-        pairs += [('out_norm', 'out.0', False), ('pool', 'out.2', False), ('pool.qkv', 'out.2.qkv_proj', True), ('pool.proj', 'out.2.c_proj', True)]
-    else: raise TypeError(f"expected a UNet or NoisyClassifier, got {type(model).__name__}")
-    return pairs
+        return pairs + _decoder_pairs(model)
+    if isinstance(model, NoisyClassifier):
+        return pairs + _CLASSIFIER_HEAD_PAIRS
+    raise TypeError(f"expected a UNet or NoisyClassifier, got {type(model).__name__}")
 
-def openai_key_map(model:nn.Module # a UNet or NoisyClassifier
-                  ) -> OrderedDict: # our state-dict key -> (official key, official shape)
-    "For every entry of `model.state_dict()`, its official guided-diffusion name and shape (attention projections get a trailing 1)."
+
+def openai_key_map(
+    model: nn.Module,  # a UNet or NoisyClassifier
+) -> OrderedDict:  # our state-dict key -> (official key, official shape)
+    """For every entry of `model.state_dict()`, its official guided-diffusion name and shape
+    (attention projections get a trailing 1)."""
     mods = {o: (off, c1) for o, off, c1 in openai_module_pairs(model)}
     res = OrderedDict()
     for k, v in model.state_dict().items():
         mod, _, name = k.rpartition('.')
-        if mod not in mods: raise KeyError(f"no official name for parameter {k!r} (module {mod!r}); this model has a feature the official code lacks")
+        if mod not in mods:
+            raise KeyError(
+                f"no official name for parameter {k!r} (module {mod!r}); "
+                "this model has a feature the official code lacks"
+            )
         off, conv1d = mods[mod]
-        res[k] = (f'{off}.{name}', tuple(v.shape) + ((1,) if conv1d and name == 'weight' else ()))
+        shape = tuple(v.shape) + ((1,) if conv1d and name == 'weight' else ())
+        res[k] = (f'{off}.{name}', shape)
     return res
 
 # %% ../nbs/14_openai_checkpoints.ipynb #f273663f
 class CheckpointMismatchError(IncompatibleCheckpoint):
     "An official state dict does not fit the model built from the given flags."
 
-def _fmt(shape): return '[' + ', '.join(map(str, shape)) + ']'
+
+def _fmt(shape):
+    "A shape as '[a, b, c]'."
+    return '[' + ', '.join(map(str, shape)) + ']'
+
 
 def _listing(title, items, limit=12):
-    if not items: return ''
+    "An indented list of at most `limit` items under a title with their count ('' when none)."
+    if not items:
+        return ''
     more = f"\n    ... and {len(items) - limit} more" if len(items) > limit else ''
     return f"\n  {title} ({len(items)}):\n    " + "\n    ".join(items[:limit]) + more
 
-def load_openai_state_dict(model:nn.Module, # a UNet or NoisyClassifier built with the checkpoint's configuration
-                           state_dict, # official state dict (mapping of official key -> tensor)
-                           what:str='' # description of the model for the error message (e.g. the flags)
-                          ) -> nn.Module:
-    "Load an official guided-/improved-diffusion state dict into `model` in place (one-to-one, shapes checked); returns `model`."
+
+def _mismatch_message(model, state_dict, expected, what, mism, missing, unexpected):
+    "What does not fit: the first mismatching key and why, the counts, then every key by kind."
+    first = next((k for k in state_dict if k in unexpected or k in mism), None) or missing[0]
+    if first in mism:
+        why = (
+            f"checkpoint has shape {_fmt(state_dict[first].shape)}, "
+            f"the model expects {_fmt(expected[first][1])}"
+        )
+    elif first in unexpected:
+        found = _fmt(state_dict[first].shape)
+        why = f"present in the checkpoint (shape {found}) but not in the model"
+    else:
+        wanted = _fmt(expected[first][1])
+        why = f"expected by the model (shape {wanted}) but absent from the checkpoint"
+    built_from = ' built from ' + what if what else ''
+    mism_lines = [f"{k}: {_fmt(state_dict[k].shape)} vs {_fmt(expected[k][1])}" for k in mism]
+    missing_lines = [f"{k} {_fmt(expected[k][1])}" for k in missing]
+    unexpected_lines = [f"{k} {_fmt(state_dict[k].shape)}" for k in unexpected]
+    return (
+        f"checkpoint does not fit {type(model).__name__}{built_from}: first mismatching key "
+        f"{first!r}: {why}. {len(mism)} shape mismatches, {len(missing)} missing and "
+        f"{len(unexpected)} unexpected keys; check the flags (num_channels, channel_mult, "
+        "num_res_blocks, attention_resolutions, num_head_channels, learn_sigma, class_cond, "
+        "resblock_updown, ...)."
+        + _listing('shape mismatches (checkpoint vs model)', mism_lines)
+        + _listing('missing from the checkpoint', missing_lines)
+        + _listing('unexpected in the checkpoint', unexpected_lines)
+    )
+
+
+def load_openai_state_dict(
+    model: nn.Module,  # a UNet or NoisyClassifier built with the checkpoint's configuration
+    state_dict,  # official state dict (mapping of official key -> tensor)
+    what: str = '',  # description of the model for the error message (e.g. the flags)
+) -> nn.Module:
+    """Load an official guided-/improved-diffusion state dict into `model` in place (one-to-one,
+    shapes checked); returns `model`."""
     kmap = openai_key_map(model)
     expected = {off: (ours, shape) for ours, (off, shape) in kmap.items()}
     bad_type = [k for k, v in state_dict.items() if not isinstance(v, torch.Tensor)]
-    if bad_type: raise CheckpointMismatchError(f"state dict values must be tensors; not for {bad_type[:5]}")
+    if bad_type:
+        raise CheckpointMismatchError(f"state dict values must be tensors; not for {bad_type[:5]}")
     unexpected = [k for k in state_dict if k not in expected]
     missing = [k for k in expected if k not in state_dict]
     mism = [k for k in state_dict if k in expected and tuple(state_dict[k].shape) != expected[k][1]]
     if unexpected or missing or mism:
-        first = next((k for k in state_dict if k in unexpected or k in mism), None) or missing[0]
-        if first in mism: why = f"checkpoint has shape {_fmt(state_dict[first].shape)}, the model expects {_fmt(expected[first][1])}"
-        elif first in unexpected: why = f"present in the checkpoint (shape {_fmt(state_dict[first].shape)}) but not in the model"
-        else: why = f"expected by the model (shape {_fmt(expected[first][1])}) but absent from the checkpoint"
-        msg = (f"checkpoint does not fit {type(model).__name__}{' built from ' + what if what else ''}: first mismatching key "
-               f"{first!r}: {why}. {len(mism)} shape mismatches, {len(missing)} missing and {len(unexpected)} unexpected keys; "
-               "check the flags (num_channels, channel_mult, num_res_blocks, attention_resolutions, num_head_channels, learn_sigma, class_cond, resblock_updown, ...)."
-               + _listing('shape mismatches (checkpoint vs model)', [f"{k}: {_fmt(state_dict[k].shape)} vs {_fmt(expected[k][1])}" for k in mism])
-               + _listing('missing from the checkpoint', [f"{k} {_fmt(expected[k][1])}" for k in missing])
-               + _listing('unexpected in the checkpoint', [f"{k} {_fmt(state_dict[k].shape)}" for k in unexpected]))
-        raise CheckpointMismatchError(msg)
+        raise CheckpointMismatchError(
+            _mismatch_message(model, state_dict, expected, what, mism, missing, unexpected)
+        )
     own = model.state_dict()
-    model.load_state_dict({ours: state_dict[off].reshape(own[ours].shape) for ours, (off, _) in kmap.items()}, strict=True)
+    ours_sd = {ours: state_dict[off].reshape(own[ours].shape) for ours, (off, _) in kmap.items()}
+    model.load_state_dict(ours_sd, strict=True)
     return model
 
-def to_openai_state_dict(model:nn.Module # a UNet or NoisyClassifier
-                        ) -> OrderedDict: # official key -> tensor (official shapes and order)
+
+def to_openai_state_dict(
+    model: nn.Module,  # a UNet or NoisyClassifier
+) -> OrderedDict:  # official key -> tensor (official shapes and order)
     "The official guided-diffusion state dict of `model` (e.g. to run it with the official code)."
     own = model.state_dict()
-    return OrderedDict((off, own[ours].detach().reshape(shape)) for ours, (off, shape) in openai_key_map(model).items())
+    return OrderedDict(
+        (off, own[ours].detach().reshape(shape))
+        for ours, (off, shape) in openai_key_map(model).items()
+    )
 
 # %% ../nbs/14_openai_checkpoints.ipynb #2632321f
-UNET_FLAGS = dict(image_size=64, num_channels=128, num_res_blocks=2, num_heads=4, num_heads_upsample=-1, num_head_channels=-1,
-                  attention_resolutions="16,8", channel_mult="", dropout=0.0, class_cond=False, use_checkpoint=False,
-                  use_scale_shift_norm=True, resblock_updown=False, use_fp16=False, use_new_attention_order=False, learn_sigma=False)
-CLASSIFIER_FLAGS = dict(image_size=64, classifier_use_fp16=False, classifier_width=128, classifier_depth=2,
-                        classifier_attention_resolutions="32,16,8", classifier_use_scale_shift_norm=True,
-                        classifier_resblock_updown=True, classifier_pool="attention")
-DIFFUSION_FLAGS = dict(diffusion_steps=1000, noise_schedule="linear", timestep_respacing="", use_kl=False, predict_xstart=False,
-                       rescale_timesteps=False, rescale_learned_sigmas=False, sigma_small=False)
-DEFAULT_CHANNEL_MULT = {512: (0.5, 1, 1, 2, 2, 4, 4), 256: (1, 1, 2, 2, 4, 4), 128: (1, 1, 2, 3, 4), 64: (1, 2, 3, 4), 32: (1, 2, 2, 2)}
+UNET_FLAGS = dict(
+    image_size=64,
+    num_channels=128,
+    num_res_blocks=2,
+    num_heads=4,
+    num_heads_upsample=-1,
+    num_head_channels=-1,
+    attention_resolutions="16,8",
+    channel_mult="",
+    dropout=0.0,
+    class_cond=False,
+    use_checkpoint=False,
+    use_scale_shift_norm=True,
+    resblock_updown=False,
+    use_fp16=False,
+    use_new_attention_order=False,
+    learn_sigma=False,
+)
+CLASSIFIER_FLAGS = dict(
+    image_size=64,
+    classifier_use_fp16=False,
+    classifier_width=128,
+    classifier_depth=2,
+    classifier_attention_resolutions="32,16,8",
+    classifier_use_scale_shift_norm=True,
+    classifier_resblock_updown=True,
+    classifier_pool="attention",
+)
+DIFFUSION_FLAGS = dict(
+    diffusion_steps=1000,
+    noise_schedule="linear",
+    timestep_respacing="",
+    use_kl=False,
+    predict_xstart=False,
+    rescale_timesteps=False,
+    rescale_learned_sigmas=False,
+    sigma_small=False,
+)
+DEFAULT_CHANNEL_MULT = {
+    512: (0.5, 1, 1, 2, 2, 4, 4),
+    256: (1, 1, 2, 2, 4, 4),
+    128: (1, 1, 2, 3, 4),
+    64: (1, 2, 3, 4),
+    32: (1, 2, 2, 2),
+}
 SR_FLAGS = dict(large_size=256, small_size=64)
+_TRUE_WORDS = ('yes', 'true', 't', 'y', '1')  # the official str2bool's words
+_FALSE_WORDS = ('no', 'false', 'f', 'n', '0')
+
+
+def _coerce_bool(name, value):
+    "A boolean flag from a bool or one of the official script's words for true and false."
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in _TRUE_WORDS + _FALSE_WORDS:
+        return value.lower() in _TRUE_WORDS
+    raise ValueError(f"flag {name} must be a boolean (True/False), got {value!r}")
+
 
 def _coerce(name, value, default):
+    "`value` of flag `name` as the type of its official default, or a clear error."
     if isinstance(default, bool):
-        if isinstance(value, bool): return value
-        if isinstance(value, str) and value.lower() in ('yes', 'true', 't', 'y', '1', 'no', 'false', 'f', 'n', '0'):
-            return value.lower() in ('yes', 'true', 't', 'y', '1')
-        raise ValueError(f"flag {name} must be a boolean (True/False), got {value!r}")
+        return _coerce_bool(name, value)
+    wrong_type = ValueError(f"flag {name} must be a {type(default).__name__}, got {value!r}")
+    if isinstance(default, int) and isinstance(value, bool):
+        raise wrong_type
     try:
-        if isinstance(default, int): return int(value) if not isinstance(value, bool) else _bad()
-        if isinstance(default, float): return float(value)
-    except (TypeError, ValueError): raise ValueError(f"flag {name} must be a {type(default).__name__}, got {value!r}") from None
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+    except (TypeError, ValueError):
+        raise wrong_type from None
     return value
 
-def _bad(): raise ValueError
 
-def parse_flags(flags:str # e.g. "--image_size 64 --class_cond True --num_channels 192"
-               ) -> dict:
-    "Parse an official MODEL_FLAGS/CLASSIFIER_FLAGS string into a dict, typed like the official defaults."
+def parse_flags(
+    flags: str,  # e.g. "--image_size 64 --class_cond True --num_channels 192"
+) -> dict:
+    """Parse an official MODEL_FLAGS/CLASSIFIER_FLAGS string into a dict, typed like the official
+    defaults."""
     toks, res = shlex.split(flags), {}
     defaults = {**UNET_FLAGS, **CLASSIFIER_FLAGS, **DIFFUSION_FLAGS, **SR_FLAGS}
     for i in range(0, len(toks), 2):
-        if not toks[i].startswith('--') or i + 1 >= len(toks): raise ValueError(f"expected '--name value' pairs, got {toks[i:i + 2]}")
+        if not toks[i].startswith('--') or i + 1 >= len(toks):
+            raise ValueError(f"expected '--name value' pairs, got {toks[i : i + 2]}")
         k, v = toks[i][2:], toks[i + 1]
         res[k] = _coerce(k, v, defaults[k]) if k in defaults else v
     return res
 
+
 def _check_names(flags, allowed, fn):
+    "`TypeError` naming the flags `fn` does not accept."
     bad = sorted(set(flags) - set(allowed))
-    if bad: raise TypeError(f"{fn}: unknown flag(s) {bad}; accepted: {sorted(allowed)}")
+    if bad:
+        raise TypeError(f"{fn}: unknown flag(s) {bad}; accepted: {sorted(allowed)}")
+
 
 def _channel_mult(cm, image_size, table, who):
+    "The channel multipliers: given as '1,2,4' or a sequence, or '' for the official default."
     if isinstance(cm, str) and cm == "":
-        if image_size not in table: raise ValueError(f"{who}: no default channel_mult for image_size={image_size} (known: {sorted(table)}); pass channel_mult")
+        if image_size not in table:
+            raise ValueError(
+                f"{who}: no default channel_mult for image_size={image_size} "
+                f"(known: {sorted(table)}); pass channel_mult"
+            )
         return table[image_size]
-    if isinstance(cm, str): return tuple(float(c) if '.' in c else int(c) for c in cm.split(','))
+    if isinstance(cm, str):
+        return tuple(float(c) if '.' in c else int(c) for c in cm.split(','))
     return tuple(cm)
 
+
 def _attention_pixels(res, image_size, channel_mult):
-    res = [int(r) for r in res.split(',') if r.strip()] if isinstance(res, str) else [int(r) for r in res]
+    """The resolutions (px) with attention, from the official flag ('16,8' px), keeping only those
+    the network has (as the official factory does, through downsampling factors)."""
+    if isinstance(res, str):
+        res = [int(r) for r in res.split(',') if r.strip()]
+    else:
+        res = [int(r) for r in res]
     factors = {image_size // r for r in res}
-    levels = {2 ** l for l in range(len(channel_mult))}
+    levels = {2**l for l in range(len(channel_mult))}
     return tuple(sorted((image_size // f for f in factors if f in levels), reverse=True))
 
+
+def _timestep_scale(f):
+    "What the network multiplies t by: 1000/T under the official rescale_timesteps, else 1."
+    return 1000 / f['diffusion_steps'] if f['rescale_timesteps'] else 1.0
+
+
 def unet_kwargs_from_flags(**flags) -> dict:
-    "Our `UNet` arguments for the official script flags (`UNET_FLAGS` names, diffusion flags, and a `num_classes` override)."
-    if set(SR_FLAGS) & set(flags): raise TypeError("unet_from_openai: large_size/small_size are super-resolution flags; use sr_from_openai (sr_kwargs_from_flags)")
+    """Our `UNet` arguments for the official script flags (`UNET_FLAGS` names, diffusion flags, and
+    a `num_classes` override)."""
+    if set(SR_FLAGS) & set(flags):
+        raise TypeError(
+            "unet_from_openai: large_size/small_size are super-resolution flags; "
+            "use sr_from_openai (sr_kwargs_from_flags)"
+        )
     _check_names(flags, {*UNET_FLAGS, *DIFFUSION_FLAGS, 'num_classes'}, 'unet_from_openai')
     nc = flags.pop('num_classes', None)
     f = {k: _coerce(k, flags.get(k, d), d) for k, d in {**UNET_FLAGS, **DIFFUSION_FLAGS}.items()}
-    if nc is not None and not f['class_cond']: raise ValueError("num_classes was given but class_cond=False (an unconditional model has no label embedding)")
+    if nc is not None and not f['class_cond']:
+        raise ValueError(
+            "num_classes was given but class_cond=False "
+            "(an unconditional model has no label embedding)"
+        )
     cm = _channel_mult(f['channel_mult'], f['image_size'], DEFAULT_CHANNEL_MULT, 'unet_from_openai')
-    return dict(image_size=f['image_size'], in_channels=3, model_channels=f['num_channels'], num_res_blocks=f['num_res_blocks'],
-                attention_resolutions=_attention_pixels(f['attention_resolutions'], f['image_size'], cm), channel_mult=cm,
-                num_heads=f['num_heads'], num_head_channels=f['num_head_channels'], num_heads_upsample=f['num_heads_upsample'],
-                resblock_updown=f['resblock_updown'], use_scale_shift_norm=f['use_scale_shift_norm'], dropout=f['dropout'],
-                num_classes=(nc or 1000) if f['class_cond'] else None, learn_sigma=f['learn_sigma'],
-                use_new_attention_order=f['use_new_attention_order'], use_checkpoint=f['use_checkpoint'],
-                timestep_scale=1000 / f['diffusion_steps'] if f['rescale_timesteps'] else 1.)
+    return dict(
+        image_size=f['image_size'],
+        in_channels=3,
+        model_channels=f['num_channels'],
+        num_res_blocks=f['num_res_blocks'],
+        attention_resolutions=_attention_pixels(f['attention_resolutions'], f['image_size'], cm),
+        channel_mult=cm,
+        num_heads=f['num_heads'],
+        num_head_channels=f['num_head_channels'],
+        num_heads_upsample=f['num_heads_upsample'],
+        resblock_updown=f['resblock_updown'],
+        use_scale_shift_norm=f['use_scale_shift_norm'],
+        dropout=f['dropout'],
+        num_classes=(nc or 1000) if f['class_cond'] else None,
+        learn_sigma=f['learn_sigma'],
+        use_new_attention_order=f['use_new_attention_order'],
+        use_checkpoint=f['use_checkpoint'],
+        timestep_scale=_timestep_scale(f),
+    )
+
+
+_CLASSIFIER_OVERRIDES = ('channel_mult', 'num_head_channels', 'num_classes')  # not official flags
+
 
 def classifier_kwargs_from_flags(**flags) -> dict:
-    "Our `NoisyClassifier` arguments for the official classifier flags plus `channel_mult`, `num_head_channels`, `num_classes` overrides."
-    _check_names(flags, {*CLASSIFIER_FLAGS, *DIFFUSION_FLAGS, 'channel_mult', 'num_head_channels', 'num_classes'}, 'classifier_from_openai')
-    over = {k: flags.pop(k) for k in ('channel_mult', 'num_head_channels', 'num_classes') if k in flags}
-    f = {k: _coerce(k, flags.get(k, d), d) for k, d in {**CLASSIFIER_FLAGS, **DIFFUSION_FLAGS}.items()}
-    if f['classifier_pool'] != 'attention': raise ValueError(f"only classifier_pool='attention' (the released classifiers) is supported, got {f['classifier_pool']!r}")
+    """Our `NoisyClassifier` arguments for the official classifier flags plus `channel_mult`,
+    `num_head_channels`, `num_classes` overrides."""
+    allowed = {*CLASSIFIER_FLAGS, *DIFFUSION_FLAGS, *_CLASSIFIER_OVERRIDES}
+    _check_names(flags, allowed, 'classifier_from_openai')
+    over = {k: flags.pop(k) for k in _CLASSIFIER_OVERRIDES if k in flags}
+    defaults = {**CLASSIFIER_FLAGS, **DIFFUSION_FLAGS}
+    f = {k: _coerce(k, flags.get(k, d), d) for k, d in defaults.items()}
+    if f['classifier_pool'] != 'attention':
+        raise ValueError(
+            "only classifier_pool='attention' (the released classifiers) is supported, "
+            f"got {f['classifier_pool']!r}"
+        )
     cls_table = {k: v for k, v in DEFAULT_CHANNEL_MULT.items() if k != 32}
-    cm = _channel_mult(over.get('channel_mult', ""), f['image_size'], cls_table, 'classifier_from_openai (the official factory accepts 64-512 px)')
-    return dict(image_size=f['image_size'], in_channels=3, model_channels=f['classifier_width'], num_res_blocks=f['classifier_depth'],
-                attention_resolutions=_attention_pixels(f['classifier_attention_resolutions'], f['image_size'], cm), channel_mult=cm,
-                num_head_channels=int(over.get('num_head_channels', 64)), num_classes=int(over.get('num_classes', 1000)),
-                use_scale_shift_norm=f['classifier_use_scale_shift_norm'], resblock_updown=f['classifier_resblock_updown'],
-                timestep_scale=1000 / f['diffusion_steps'] if f['rescale_timesteps'] else 1.)
+    who = 'classifier_from_openai (the official factory accepts 64-512 px)'
+    cm = _channel_mult(over.get('channel_mult', ""), f['image_size'], cls_table, who)
+    attention = _attention_pixels(f['classifier_attention_resolutions'], f['image_size'], cm)
+    return dict(
+        image_size=f['image_size'],
+        in_channels=3,
+        model_channels=f['classifier_width'],
+        num_res_blocks=f['classifier_depth'],
+        attention_resolutions=attention,
+        channel_mult=cm,
+        num_head_channels=int(over.get('num_head_channels', 64)),
+        num_classes=int(over.get('num_classes', 1000)),
+        use_scale_shift_norm=f['classifier_use_scale_shift_norm'],
+        resblock_updown=f['classifier_resblock_updown'],
+        timestep_scale=_timestep_scale(f),
+    )
 
-SR_CHANNEL_MULT = {512: (1, 1, 2, 2, 4, 4), 256: (1, 1, 2, 2, 4, 4), 64: (1, 2, 3, 4)}   # the official sr_create_model's table
-_SR_NOT = ('image_size', 'channel_mult', 'use_new_attention_order')   # fixed by sr_create_model, not flags of the SR scripts
+
+# the official sr_create_model's table
+SR_CHANNEL_MULT = {
+    512: (1, 1, 2, 2, 4, 4),
+    256: (1, 1, 2, 2, 4, 4),
+    64: (1, 2, 3, 4),
+}
+# fixed by sr_create_model, not flags of the SR scripts
+_SR_NOT = ('image_size', 'channel_mult', 'use_new_attention_order')
+
 
 def sr_kwargs_from_flags(**flags) -> dict:
-    "Our `SuperResUNet` arguments for the official super-resolution flags (`sr_model_and_diffusion_defaults` names + `num_classes`)."
-    _check_names(flags, {*SR_FLAGS, *(k for k in UNET_FLAGS if k not in _SR_NOT), *DIFFUSION_FLAGS, 'num_classes'}, 'sr_from_openai')
+    """Our `SuperResUNet` arguments for the official super-resolution flags
+    (`sr_model_and_diffusion_defaults` names + `num_classes`)."""
+    unet_flags = (k for k in UNET_FLAGS if k not in _SR_NOT)
+    _check_names(flags, {*SR_FLAGS, *unet_flags, *DIFFUSION_FLAGS, 'num_classes'}, 'sr_from_openai')
     large, small = (_coerce(k, flags.pop(k, d), d) for k, d in SR_FLAGS.items())
-    if large not in SR_CHANNEL_MULT: raise ValueError(f"sr_from_openai: the official sr_create_model supports large_size {sorted(SR_CHANNEL_MULT)}, got {large}")
+    if large not in SR_CHANNEL_MULT:
+        raise ValueError(
+            "sr_from_openai: the official sr_create_model supports large_size "
+            f"{sorted(SR_CHANNEL_MULT)}, got {large}"
+        )
     kw = unet_kwargs_from_flags(**flags, image_size=large, channel_mult=SR_CHANNEL_MULT[large])
     return dict(kw, small_size=small)
 
+
 def _as_state_dict(sd):
-    if isinstance(sd, (str, os.PathLike)): sd = safe_load(sd, 'official checkpoint (a state dict)')
-    if not hasattr(sd, 'items'): raise BadArgument(f"expected a state dict (mapping of name -> tensor) or a path, got {type(sd).__name__}")
+    "A state dict given as one, or read safely from a path; `BadArgument` for anything else."
+    if isinstance(sd, (str, os.PathLike)):
+        sd = safe_load(sd, 'official checkpoint (a state dict)')
+    if not hasattr(sd, 'items'):
+        raise BadArgument(
+            f"expected a state dict (mapping of name -> tensor) or a path, got {type(sd).__name__}"
+        )
     return sd
 
-def unet_from_openai(state_dict, # official UNetModel state dict, or a path to a .pt file
-                     **flags # official script flags (image_size, num_channels, ..., learn_sigma, class_cond) + num_classes
-                    ) -> UNet:
-    "Our `UNet` built from the official guided-/improved-diffusion flags with every weight of `state_dict` loaded."
+
+def unet_from_openai(
+    state_dict,  # official UNetModel state dict, or a path to a .pt file
+    **flags,  # official script flags (image_size, ..., learn_sigma, class_cond) + num_classes
+) -> UNet:
+    """Our `UNet` built from the official guided-/improved-diffusion flags with every weight of
+    `state_dict` loaded."""
     kw = unet_kwargs_from_flags(**flags)
-    sd = _as_state_dict(state_dict)   # read (and refuse a bad file) before building a possibly large network
+    # read (and refuse a bad file) before building a possibly large network
+    sd = _as_state_dict(state_dict)
     return load_openai_state_dict(UNet(**kw), sd, what=f"flags {flags}")
 
-def classifier_from_openai(state_dict, # official EncoderUNetModel state dict, or a path
-                           **flags # image_size, classifier_* flags, + channel_mult, num_head_channels, num_classes overrides
-                          ) -> NoisyClassifier:
-    "Our `NoisyClassifier` built from the official classifier flags with every weight of `state_dict` loaded."
+
+def classifier_from_openai(
+    state_dict,  # official EncoderUNetModel state dict, or a path
+    **flags,  # image_size, classifier_* flags + channel_mult, num_head_channels, num_classes
+) -> NoisyClassifier:
+    """Our `NoisyClassifier` built from the official classifier flags with every weight of
+    `state_dict` loaded."""
     kw = classifier_kwargs_from_flags(**flags)
     sd = _as_state_dict(state_dict)
     return load_openai_state_dict(NoisyClassifier(**kw), sd, what=f"flags {flags}")
 
-def sr_from_openai(state_dict, # official SuperResModel state dict, or a path to a .pt file
-                   **flags # official super-resolution flags (large_size, small_size, num_channels, ..., class_cond) + num_classes
-                  ) -> SuperResUNet:
-    "Our `SuperResUNet` (chapter 11) built from the official super-resolution flags with every weight of `state_dict` loaded."
+
+def sr_from_openai(
+    state_dict,  # official SuperResModel state dict, or a path to a .pt file
+    **flags,  # official super-resolution flags (large_size, small_size, ...) + num_classes
+) -> SuperResUNet:
+    """Our `SuperResUNet` (chapter 11) built from the official super-resolution flags with every
+    weight of `state_dict` loaded."""
     kw = sr_kwargs_from_flags(**flags)
     sd = _as_state_dict(state_dict)
     return load_openai_state_dict(SuperResUNet(**kw), sd, what=f"flags {flags}")
 
 # %% ../nbs/14_openai_checkpoints.ipynb #adceb4ba
-_JUL, _MAR = 'https://openaipublic.blob.core.windows.net/diffusion/jul-2021/', 'https://openaipublic.blob.core.windows.net/diffusion/march-2021/'
-_ADM = "--attention_resolutions 32,16,8 --diffusion_steps 1000 --learn_sigma True --resblock_updown True --use_scale_shift_norm True"
-_LSUN = _ADM + " --class_cond False --dropout 0.1 --image_size 256 --noise_schedule linear --num_channels 256 --num_head_channels 64 --num_res_blocks 2 --use_fp16 True"
+_BLOB = 'https://openaipublic.blob.core.windows.net/diffusion/'
+_JUL, _MAR = _BLOB + 'jul-2021/', _BLOB + 'march-2021/'  # guided- and improved-diffusion
+_ADM = (
+    "--attention_resolutions 32,16,8 --diffusion_steps 1000 --learn_sigma True"
+    " --resblock_updown True --use_scale_shift_norm True"
+)
+_LSUN = _ADM + (
+    " --class_cond False --dropout 0.1 --image_size 256 --noise_schedule linear"
+    " --num_channels 256 --num_head_channels 64 --num_res_blocks 2 --use_fp16 True"
+)
 OFFICIAL_CHECKPOINTS = {
-    '64x64_diffusion': dict(url=_JUL + '64x64_diffusion.pt', kind='unet', flags=_ADM + " --class_cond True --dropout 0.1 --image_size 64 --noise_schedule cosine --num_channels 192 --num_head_channels 64 --num_res_blocks 3 --use_new_attention_order True --use_fp16 True", classifier_scale=1.0),
-    '64x64_classifier': dict(url=_JUL + '64x64_classifier.pt', kind='classifier', flags="--image_size 64 --classifier_depth 4"),
-    '128x128_diffusion': dict(url=_JUL + '128x128_diffusion.pt', kind='unet', flags=_ADM + " --class_cond True --image_size 128 --noise_schedule linear --num_channels 256 --num_heads 4 --num_res_blocks 2 --use_fp16 True", classifier_scale=0.5),
-    '128x128_classifier': dict(url=_JUL + '128x128_classifier.pt', kind='classifier', flags="--image_size 128 --classifier_attention_resolutions 32,16,8 --classifier_depth 2 --classifier_width 128 --classifier_pool attention --classifier_resblock_updown True --classifier_use_scale_shift_norm True"),
-    '256x256_diffusion': dict(url=_JUL + '256x256_diffusion.pt', kind='unet', flags=_ADM + " --class_cond True --image_size 256 --noise_schedule linear --num_channels 256 --num_head_channels 64 --num_res_blocks 2 --use_fp16 True", classifier_scale=1.0),
-    '256x256_diffusion_uncond': dict(url=_JUL + '256x256_diffusion_uncond.pt', kind='unet', flags=_ADM + " --class_cond False --image_size 256 --noise_schedule linear --num_channels 256 --num_head_channels 64 --num_res_blocks 2 --use_fp16 True", classifier_scale=10.0),
-    '256x256_classifier': dict(url=_JUL + '256x256_classifier.pt', kind='classifier', flags="--image_size 256"),
-    '512x512_diffusion': dict(url=_JUL + '512x512_diffusion.pt', kind='unet', flags=_ADM + " --class_cond True --image_size 512 --noise_schedule linear --num_channels 256 --num_head_channels 64 --num_res_blocks 2 --use_fp16 False", classifier_scale=4.0),
-    '512x512_classifier': dict(url=_JUL + '512x512_classifier.pt', kind='classifier', flags="--image_size 512"),
+    '64x64_diffusion': dict(
+        url=_JUL + '64x64_diffusion.pt',
+        kind='unet',
+        flags=_ADM
+        + (
+            " --class_cond True --dropout 0.1 --image_size 64 --noise_schedule cosine"
+            " --num_channels 192 --num_head_channels 64 --num_res_blocks 3"
+            " --use_new_attention_order True --use_fp16 True"
+        ),
+        classifier_scale=1.0,
+    ),
+    '64x64_classifier': dict(
+        url=_JUL + '64x64_classifier.pt',
+        kind='classifier',
+        flags="--image_size 64 --classifier_depth 4",
+    ),
+    '128x128_diffusion': dict(
+        url=_JUL + '128x128_diffusion.pt',
+        kind='unet',
+        flags=_ADM
+        + (
+            " --class_cond True --image_size 128 --noise_schedule linear --num_channels 256"
+            " --num_heads 4 --num_res_blocks 2 --use_fp16 True"
+        ),
+        classifier_scale=0.5,
+    ),
+    '128x128_classifier': dict(
+        url=_JUL + '128x128_classifier.pt',
+        kind='classifier',
+        flags=(
+            "--image_size 128 --classifier_attention_resolutions 32,16,8 --classifier_depth 2"
+            " --classifier_width 128 --classifier_pool attention --classifier_resblock_updown True"
+            " --classifier_use_scale_shift_norm True"
+        ),
+    ),
+    '256x256_diffusion': dict(
+        url=_JUL + '256x256_diffusion.pt',
+        kind='unet',
+        flags=_ADM
+        + (
+            " --class_cond True --image_size 256 --noise_schedule linear --num_channels 256"
+            " --num_head_channels 64 --num_res_blocks 2 --use_fp16 True"
+        ),
+        classifier_scale=1.0,
+    ),
+    '256x256_diffusion_uncond': dict(
+        url=_JUL + '256x256_diffusion_uncond.pt',
+        kind='unet',
+        flags=_ADM
+        + (
+            " --class_cond False --image_size 256 --noise_schedule linear --num_channels 256"
+            " --num_head_channels 64 --num_res_blocks 2 --use_fp16 True"
+        ),
+        classifier_scale=10.0,
+    ),
+    '256x256_classifier': dict(
+        url=_JUL + '256x256_classifier.pt', kind='classifier', flags="--image_size 256"
+    ),
+    '512x512_diffusion': dict(
+        url=_JUL + '512x512_diffusion.pt',
+        kind='unet',
+        flags=_ADM
+        + (
+            " --class_cond True --image_size 512 --noise_schedule linear --num_channels 256"
+            " --num_head_channels 64 --num_res_blocks 2 --use_fp16 False"
+        ),
+        classifier_scale=4.0,
+    ),
+    '512x512_classifier': dict(
+        url=_JUL + '512x512_classifier.pt', kind='classifier', flags="--image_size 512"
+    ),
     'lsun_bedroom': dict(url=_JUL + 'lsun_bedroom.pt', kind='unet', flags=_LSUN),
     'lsun_cat': dict(url=_JUL + 'lsun_cat.pt', kind='unet', flags=_LSUN),
     'lsun_horse': dict(url=_JUL + 'lsun_horse.pt', kind='unet', flags=_LSUN),
-    'lsun_horse_nodropout': dict(url=_JUL + 'lsun_horse_nodropout.pt', kind='unet', flags=_LSUN.replace('--dropout 0.1', '--dropout 0.0')),
-    # improved-diffusion: its scripts default to rescale_timesteps=True unless the README says otherwise
-    'imagenet64_uncond_100M_1500K': dict(url=_MAR + 'imagenet64_uncond_100M_1500K.pt', kind='unet', flags="--image_size 64 --num_channels 128 --num_res_blocks 3 --learn_sigma True --diffusion_steps 4000 --noise_schedule cosine --rescale_timesteps True"),
-    'cifar10_uncond_50M_500K': dict(url=_MAR + 'cifar10_uncond_50M_500K.pt', kind='unet', flags="--image_size 32 --num_channels 128 --num_res_blocks 3 --learn_sigma True --dropout 0.3 --diffusion_steps 4000 --noise_schedule cosine --rescale_timesteps True"),
-    'imagenet64_cond_270M_250K': dict(url=_MAR + 'imagenet64_cond_270M_250K.pt', kind='unet', flags="--image_size 64 --num_channels 192 --num_res_blocks 3 --learn_sigma True --class_cond True --diffusion_steps 4000 --noise_schedule cosine --rescale_learned_sigmas False --rescale_timesteps False"),
-    # guided-diffusion's upsamplers (chapter 11): conditioned on the low-res image, sampled unguided after a (guided) base model
-    '64_256_upsampler': dict(url=_JUL + '64_256_upsampler.pt', kind='sr', flags="--attention_resolutions 32,16,8 --class_cond True --diffusion_steps 1000 --large_size 256 --small_size 64 --learn_sigma True --noise_schedule linear --num_channels 192 --num_heads 4 --num_res_blocks 2 --resblock_updown True --use_fp16 True --use_scale_shift_norm True"),
-    '128_512_upsampler': dict(url=_JUL + '128_512_upsampler.pt', kind='sr', flags="--attention_resolutions 32,16 --class_cond True --diffusion_steps 1000 --large_size 512 --small_size 128 --learn_sigma True --noise_schedule linear --num_channels 192 --num_head_channels 64 --num_res_blocks 2 --resblock_updown True --use_fp16 True --use_scale_shift_norm True"),
+    'lsun_horse_nodropout': dict(
+        url=_JUL + 'lsun_horse_nodropout.pt',
+        kind='unet',
+        flags=_LSUN.replace('--dropout 0.1', '--dropout 0.0'),
+    ),
+    # improved-diffusion: its scripts default to rescale_timesteps=True unless the README says
+    # otherwise
+    'imagenet64_uncond_100M_1500K': dict(
+        url=_MAR + 'imagenet64_uncond_100M_1500K.pt',
+        kind='unet',
+        flags=(
+            "--image_size 64 --num_channels 128 --num_res_blocks 3 --learn_sigma True"
+            " --diffusion_steps 4000 --noise_schedule cosine --rescale_timesteps True"
+        ),
+    ),
+    'cifar10_uncond_50M_500K': dict(
+        url=_MAR + 'cifar10_uncond_50M_500K.pt',
+        kind='unet',
+        flags=(
+            "--image_size 32 --num_channels 128 --num_res_blocks 3 --learn_sigma True"
+            " --dropout 0.3 --diffusion_steps 4000 --noise_schedule cosine --rescale_timesteps True"
+        ),
+    ),
+    'imagenet64_cond_270M_250K': dict(
+        url=_MAR + 'imagenet64_cond_270M_250K.pt',
+        kind='unet',
+        flags=(
+            "--image_size 64 --num_channels 192 --num_res_blocks 3 --learn_sigma True"
+            " --class_cond True --diffusion_steps 4000 --noise_schedule cosine"
+            " --rescale_learned_sigmas False --rescale_timesteps False"
+        ),
+    ),
+    # guided-diffusion's upsamplers (chapter 11): conditioned on the low-res image, sampled
+    # unguided after a (guided) base model
+    '64_256_upsampler': dict(
+        url=_JUL + '64_256_upsampler.pt',
+        kind='sr',
+        flags=(
+            "--attention_resolutions 32,16,8 --class_cond True --diffusion_steps 1000"
+            " --large_size 256 --small_size 64 --learn_sigma True --noise_schedule linear"
+            " --num_channels 192 --num_heads 4 --num_res_blocks 2 --resblock_updown True"
+            " --use_fp16 True --use_scale_shift_norm True"
+        ),
+    ),
+    '128_512_upsampler': dict(
+        url=_JUL + '128_512_upsampler.pt',
+        kind='sr',
+        flags=(
+            "--attention_resolutions 32,16 --class_cond True --diffusion_steps 1000"
+            " --large_size 512 --small_size 128 --learn_sigma True --noise_schedule linear"
+            " --num_channels 192 --num_head_channels 64 --num_res_blocks 2 --resblock_updown True"
+            " --use_fp16 True --use_scale_shift_norm True"
+        ),
+    ),
 }
-OFFICIAL_BUILDERS = dict(unet=(UNet, unet_kwargs_from_flags), classifier=(NoisyClassifier, classifier_kwargs_from_flags),
-                         sr=(SuperResUNet, sr_kwargs_from_flags))   # kind -> (network class, flags -> its arguments)
+# kind -> (network class, flags -> its arguments)
+OFFICIAL_BUILDERS = dict(
+    unet=(UNet, unet_kwargs_from_flags),
+    classifier=(NoisyClassifier, classifier_kwargs_from_flags),
+    sr=(SuperResUNet, sr_kwargs_from_flags),
+)
 
-def official_network(name:str, # a key of OFFICIAL_CHECKPOINTS
-                     device=None # where to build it ('meta': no memory, to inspect the layout); default: the current default device
-                    ) -> nn.Module:
-    "The network of the official checkpoint `name`, built from its flags with fresh weights (nothing is downloaded)."
-    if name not in OFFICIAL_CHECKPOINTS: raise ValueError(f"unknown checkpoint {name!r}; choose one of {sorted(OFFICIAL_CHECKPOINTS)}")
+
+def official_network(
+    name: str,  # a key of OFFICIAL_CHECKPOINTS
+    device=None,  # where to build it ('meta': only the layout); default: torch's default device
+) -> nn.Module:
+    """The network of the official checkpoint `name`, built from its flags with fresh weights
+    (nothing is downloaded)."""
+    _check_checkpoint_name(name)
     cls, kwfn = OFFICIAL_BUILDERS[OFFICIAL_CHECKPOINTS[name]['kind']]
     kw = kwfn(**parse_flags(OFFICIAL_CHECKPOINTS[name]['flags']))
-    if device is None: return cls(**kw)
-    with torch.device(device): return cls(**kw)
+    if device is None:
+        return cls(**kw)
+    with torch.device(device):
+        return cls(**kw)
+
+
+def _check_checkpoint_name(name):
+    "`ValueError` naming the released checkpoints unless `name` is one."
+    if name not in OFFICIAL_CHECKPOINTS:
+        raise ValueError(
+            f"unknown checkpoint {name!r}; choose one of {sorted(OFFICIAL_CHECKPOINTS)}"
+        )
+
 
 class DownloadError(MissingResource):
     "A checkpoint could not be downloaded; the message says where to put a manual copy."
 
-def checkpoint_cache(cache_dir=None) -> Path:
-    "Directory for downloaded checkpoints: `cache_dir`, else $ADM_EDU_CACHE, else ~/.cache/adm_edu/openai."
-    return Path(cache_dir or os.environ.get('ADM_EDU_CACHE') or Path.home() / '.cache' / 'adm_edu' / 'openai')
 
-def download_checkpoint(name:str, # a key of OFFICIAL_CHECKPOINTS
-                        cache_dir=None, # default: checkpoint_cache()
-                        timeout:float=30. # seconds to wait for the server
-                       ) -> Path: # path of the .pt file
-    "Path of the official checkpoint `name` in the cache, downloading it (atomically) if it is not there yet."
-    if name not in OFFICIAL_CHECKPOINTS: raise ValueError(f"unknown checkpoint {name!r}; choose one of {sorted(OFFICIAL_CHECKPOINTS)}")
+def checkpoint_cache(cache_dir=None) -> Path:
+    """Directory for downloaded checkpoints: `cache_dir`, else $ADM_EDU_CACHE, else
+    ~/.cache/adm_edu/openai."""
+    default = Path.home() / '.cache' / 'adm_edu' / 'openai'
+    return Path(cache_dir or os.environ.get('ADM_EDU_CACHE') or default)
+
+
+def download_checkpoint(
+    name: str,  # a key of OFFICIAL_CHECKPOINTS
+    cache_dir=None,  # default: checkpoint_cache()
+    timeout: float = 30.0,  # seconds to wait for the server
+) -> Path:  # path of the .pt file
+    """Path of the official checkpoint `name` in the cache, downloading it (atomically) if it is
+    not there yet."""
+    _check_checkpoint_name(name)
     url = OFFICIAL_CHECKPOINTS[name]['url']
     path = checkpoint_cache(cache_dir) / url.rsplit('/', 1)[1]
-    if path.exists(): return path
+    if path.exists():
+        return path
+
     def fetch(f):
         with urllib.request.urlopen(url, timeout=timeout) as r:
-            while chunk := r.read(1 << 20): f.write(chunk)
-    try: atomic_write(path, fetch)
+            while chunk := r.read(1 << 20):
+                f.write(chunk)
+
+    try:
+        atomic_write(path, fetch)
     except Exception as e:
-        raise DownloadError(f"could not download {name!r} from {url} ({type(e).__name__}: {e}). Without network access, "
-                            f"download it elsewhere and copy it to {path} (or set $ADM_EDU_CACHE to its directory).") from e
+        raise DownloadError(
+            f"could not download {name!r} from {url} ({type(e).__name__}: {e}). "
+            f"Without network access, download it elsewhere and copy it to {path} "
+            "(or set $ADM_EDU_CACHE to its directory)."
+        ) from e
     return path
 
-def load_official(name:str, # a key of OFFICIAL_CHECKPOINTS
-                  device=None, # where to put the model (default: CPU)
-                  cache_dir=None # default: checkpoint_cache()
-                 ) -> nn.Module:
-    "Download (if needed) and load the official network `name` as our `UNet`, `NoisyClassifier` or `SuperResUNet`, in eval mode."
+
+# kind -> (state dict, **flags) -> network with the weights loaded
+_FROM_OPENAI = dict(unet=unet_from_openai, classifier=classifier_from_openai, sr=sr_from_openai)
+
+
+def load_official(
+    name: str,  # a key of OFFICIAL_CHECKPOINTS
+    device=None,  # where to put the model (default: CPU)
+    cache_dir=None,  # default: checkpoint_cache()
+) -> nn.Module:
+    """Download (if needed) and load the official network `name` as our `UNet`, `NoisyClassifier`
+    or `SuperResUNet`, in eval mode."""
     path = download_checkpoint(name, cache_dir)
     info = OFFICIAL_CHECKPOINTS[name]
-    build = dict(unet=unet_from_openai, classifier=classifier_from_openai, sr=sr_from_openai)[info['kind']]
+    build = _FROM_OPENAI[info['kind']]
     return build(path, **parse_flags(info['flags'])).eval().to(device or 'cpu')

@@ -17,32 +17,54 @@ __all__ = ['GaussianMixture', 'sliced_wasserstein', 'MixtureClassifier']
 
 # %% ../nbs/01b_oracle.ipynb #3876bb45
 def _softmax(lp):
-    "Softmax over the last dim (written out: torch.softmax is unexpectedly slow for small float64 CPU tensors)."
+    """Softmax over the last dim (written out: torch.softmax is unexpectedly slow for small float64
+    CPU tensors)."""
     e = (lp - lp.amax(-1, keepdim=True)).exp()
     return e / e.sum(-1, keepdim=True)
 
+
 def _alpha_bar_at(sched, t, x):
-    "alpha_bar (B,) float64 on x's device at *original* timesteps t of `sched` (which may be respaced)."
+    "alpha_bar (B,) float64 on x's device at *original* timesteps t of `sched` (maybe respaced)."
     return sched.alpha_bar[sched.index_of(t)].to(x.device)
 
+
 class GaussianMixture:
-    "Data distribution sum_k w_k N(mu_k, s_k^2 I) over any event shape, with the exact eps*, class posterior and sampler."
-    def __init__(self, means, # (K, *event_shape) component means
-                 stds, # (K,) or scalar: isotropic standard deviation of each component (> 0)
-                 weights=None # (K,) mixture weights (normalised here); uniform if None
-                ):
-        self.means = torch.as_tensor(np.asarray(means, dtype=np.float64) if not isinstance(means, torch.Tensor) else means, dtype=torch.float64)
-        if self.means.ndim < 2: raise ValueError(f"means must have shape (K, *event_shape), got {tuple(self.means.shape)}")
+    """Data distribution sum_k w_k N(mu_k, s_k^2 I) over any event shape, with the exact eps*,
+    class posterior and sampler."""
+
+    def __init__(
+        self,
+        means,  # (K, *event_shape) component means
+        stds,  # (K,) or scalar: isotropic standard deviation of each component (> 0)
+        weights=None,  # (K,) mixture weights (normalised here); uniform if None
+    ):
+        if not isinstance(means, torch.Tensor):
+            means = np.asarray(means, dtype=np.float64)
+        self.means = torch.as_tensor(means, dtype=torch.float64)
+        if self.means.ndim < 2:
+            shape = tuple(self.means.shape)
+            raise ValueError(f"means must have shape (K, *event_shape), got {shape}")
         K = self.K = self.means.shape[0]
-        self.stds = torch.as_tensor(stds, dtype=torch.float64).flatten().expand(K).clone() if torch.as_tensor(stds).numel() == 1 else torch.as_tensor(stds, dtype=torch.float64)
-        w = torch.ones(K, dtype=torch.float64) if weights is None else torch.as_tensor(weights, dtype=torch.float64)
-        if self.stds.shape != (K,) or (self.stds <= 0).any(): raise ValueError(f"stds must be {K} positive numbers, got {stds!r}")
-        if w.shape != (K,) or (w < 0).any() or w.sum() <= 0: raise ValueError(f"weights must be {K} non-negative numbers with a positive sum, got {weights!r}")
+        std_tensor = torch.as_tensor(stds, dtype=torch.float64)
+        if std_tensor.numel() == 1:  # one standard deviation shared by every component
+            std_tensor = std_tensor.flatten().expand(K).clone()
+        self.stds = std_tensor
+        if weights is None:
+            w = torch.ones(K, dtype=torch.float64)
+        else:
+            w = torch.as_tensor(weights, dtype=torch.float64)
+        if self.stds.shape != (K,) or (self.stds <= 0).any():
+            raise ValueError(f"stds must be {K} positive numbers, got {stds!r}")
+        if w.shape != (K,) or (w < 0).any() or w.sum() <= 0:
+            raise ValueError(
+                f"weights must be {K} non-negative numbers with a positive sum, got {weights!r}"
+            )
         self.weights = w / w.sum()
         self.event_shape = tuple(self.means.shape[1:])
         self.D = int(np.prod(self.event_shape))
 
-    def __repr__(self): return f"GaussianMixture(K={self.K}, event_shape={self.event_shape})"
+    def __repr__(self):
+        return f"GaussianMixture(K={self.K}, event_shape={self.event_shape})"
 
     @property
     def mean(self) -> torch.Tensor:
@@ -52,13 +74,20 @@ class GaussianMixture:
     @property
     def cov(self) -> torch.Tensor:
         "Covariance of the flattened mixture, (D, D) float64."
-        m = self.means.reshape(self.K, -1); mu = self.weights @ m; d = m - mu
-        return torch.diag(torch.full((self.D,), float(self.weights @ self.stds ** 2), dtype=torch.float64)) + (self.weights[:, None] * d).T @ d
+        m = self.means.reshape(self.K, -1)
+        mu = self.weights @ m
+        d = m - mu
+        mean_within = float(self.weights @ self.stds**2)  # average variance inside a component
+        within = torch.diag(torch.full((self.D,), mean_within, dtype=torch.float64))
+        between = (self.weights[:, None] * d).T @ d  # the spread of the component means
+        return within + between
 
-    def sample(self, n:int, # number of samples
-               generator:torch.Generator|None=None, # for reproducible draws
-               return_labels:bool=False # also return the component index of each draw
-              ):
+    def sample(
+        self,
+        n: int,  # number of samples
+        generator: torch.Generator | None = None,  # for reproducible draws
+        return_labels: bool = False,  # also return the component index of each draw
+    ):
         "Draw `n` samples (float32, shape (n, *event_shape)) and optionally their component labels."
         k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
         z = torch.randn((n,) + self.event_shape, generator=generator, dtype=torch.float64)
@@ -70,110 +99,160 @@ class GaussianMixture:
             raise ValueError(f"x must have shape (B, *{self.event_shape}), got {tuple(x.shape)}")
 
     def _log_joint_at(self, x, ab):
-        "log pi_k + log N(x; sqrt(ab) mu_k, v_k I) for each k, shape (B, K), and v (B, K); ab float64 (B,)."
+        """log pi_k + log N(x; sqrt(ab) mu_k, v_k I) for each k, shape (B, K), v (B, K) and
+        x - sqrt(ab) mu_k (B, K, D); ab float64 (B,)."""
         self._check_x(x)
         x = x.to(torch.float64).reshape(len(x), 1, -1)
         ab = ab.to(torch.float64).reshape(-1, 1)
         m = self.means.to(x.device).reshape(1, self.K, -1)
-        v = ab * self.stds.to(x.device) ** 2 + (1 - ab)                       # (B, K)
-        d = x - ab.sqrt()[..., None] * m                                       # (B, K, D)
-        lp = self.weights.to(x.device).log() - 0.5 * (d ** 2).sum(-1) / v - 0.5 * self.D * torch.log(2 * math.pi * v)
+        v = ab * self.stds.to(x.device) ** 2 + (1 - ab)  # (B, K)
+        d = x - ab.sqrt()[..., None] * m  # (B, K, D)
+        lp = (
+            self.weights.to(x.device).log()
+            - 0.5 * (d**2).sum(-1) / v
+            - 0.5 * self.D * torch.log(2 * math.pi * v)
+        )
         return lp, v, d
 
-    def log_prob(self, x:torch.Tensor # (B, *event_shape)
-                ) -> torch.Tensor: # (B,) float64
+    def log_prob(
+        self,
+        x: torch.Tensor,  # (B, *event_shape)
+    ) -> torch.Tensor:  # (B,) float64
         "Exact log-density of the data distribution."
-        return torch.logsumexp(self._log_joint_at(x, torch.ones(len(x), dtype=torch.float64, device=x.device))[0], -1)
+        clean = torch.ones(len(x), dtype=torch.float64, device=x.device)  # alpha_bar = 1: no noise
+        return torch.logsumexp(self._log_joint_at(x, clean)[0], -1)
 
     def class_posterior_at(self, xt, ab):
         "p(k | x_t) (B, K) at continuous alpha_bar `ab` (B,)."
         return _softmax(self._log_joint_at(xt, ab)[0])
 
-    def eps_at(self, xt:torch.Tensor, # noisy batch (B, *event_shape)
-               ab:torch.Tensor, # alpha_bar (B,) (any value in (0, 1])
-               y:torch.Tensor|None=None # component labels (B,): eps of that component alone
-              ) -> torch.Tensor: # eps*, dtype of xt
+    def _responsibilities(self, lp, y):
+        "Each component's share of x_t (B, K): p(k | x_t), or one-hot on the labels `y` if given."
+        if y is None:
+            return _softmax(lp)
+        return torch.nn.functional.one_hot(y.to(lp.device).long(), self.K).to(lp.dtype)
+
+    def eps_at(
+        self,
+        xt: torch.Tensor,  # noisy batch (B, *event_shape)
+        ab: torch.Tensor,  # alpha_bar (B,) (any value in (0, 1])
+        y: torch.Tensor | None = None,  # component labels (B,): eps of that component alone
+    ) -> torch.Tensor:  # eps*, dtype of xt
         "Exact eps*(x_t) = sqrt(1-ab) sum_k r_k (x_t - sqrt(ab) mu_k) / v_k."
         lp, v, d = self._log_joint_at(xt, ab)
-        r = _softmax(lp) if y is None else torch.nn.functional.one_hot(y.to(lp.device).long(), self.K).to(lp.dtype)
+        r = self._responsibilities(lp, y)
         e = (1 - ab.to(lp).reshape(-1, 1)).sqrt() * ((r / v)[..., None] * d).sum(1)
         return e.reshape(xt.shape).to(xt.dtype)
 
-    def eps(self, xt:torch.Tensor, # noisy batch (B, *event_shape)
-            t:torch.Tensor, # original timesteps (B,) of `sched`
-            sched:Schedule, # the schedule the data were noised with
-            y:torch.Tensor|None=None # optional labels: conditional eps of component y
-           ) -> torch.Tensor:
+    def eps(
+        self,
+        xt: torch.Tensor,  # noisy batch (B, *event_shape)
+        t: torch.Tensor,  # original timesteps (B,) of `sched`
+        sched: Schedule,  # the schedule the data were noised with
+        y: torch.Tensor | None = None,  # optional labels: conditional eps of component y
+    ) -> torch.Tensor:
         "Exact eps*(x_t, t) of this mixture under `sched`."
         return self.eps_at(xt, _alpha_bar_at(sched, t, xt), y)
 
-    def class_posterior(self, xt:torch.Tensor, # noisy batch
-                        t:torch.Tensor, # original timesteps (B,) of `sched`
-                        sched:Schedule # the noising schedule
-                       ) -> torch.Tensor: # (B, K) probabilities
+    def class_posterior(
+        self,
+        xt: torch.Tensor,  # noisy batch
+        t: torch.Tensor,  # original timesteps (B,) of `sched`
+        sched: Schedule,  # the noising schedule
+    ) -> torch.Tensor:  # (B, K) probabilities
         "Exact p(y | x_t): the ideal noisy classifier."
         return self.class_posterior_at(xt, _alpha_bar_at(sched, t, xt)).to(xt.dtype)
 
     def optimal_variance(self, xt, t, sched, y=None):
-        "Optimal isotropic variance of p(x_{t-1} | x_t) (B,) float64: beta-tilde_t + c_t^2 E||x0 - E[x0|x_t]||^2 / D."
+        """Optimal isotropic variance of p(x_{t-1} | x_t) (B,) float64:
+        beta-tilde_t + c_t^2 E||x0 - E[x0|x_t]||^2 / D."""
         ab = _alpha_bar_at(sched, t, xt)
         lp, v, _ = self._log_joint_at(xt, ab)
-        r = _softmax(lp) if y is None else torch.nn.functional.one_hot(y.long(), self.K).to(lp.dtype)
+        r = self._responsibilities(lp, y)
         abr, s2 = ab.reshape(-1, 1), self.stds.to(xt.device) ** 2
         x = xt.to(torch.float64).reshape(len(xt), 1, -1)
-        m = (s2[:, None] * abr.sqrt()[..., None] * x + (1 - abr)[..., None] * self.means.to(xt.device).reshape(1, self.K, -1)) / v[..., None]
-        mbar = (r[..., None] * m).sum(1, keepdim=True)
+        means = self.means.to(xt.device).reshape(1, self.K, -1)
+        # E[x0 | x_t, k] for each component k, (B, K, D)
+        m = (s2[:, None] * abr.sqrt()[..., None] * x + (1 - abr)[..., None] * means) / v[..., None]
+        mbar = (r[..., None] * m).sum(1, keepdim=True)  # E[x0 | x_t]
         err = (r * (self.D * s2 * (1 - abr) / v + ((m - mbar) ** 2).sum(-1))).sum(-1) / self.D
         i = sched.index_of(t)
-        return sched.posterior_variance[i].to(xt.device) + sched.posterior_mean_coef1[i].to(xt.device) ** 2 * err
+        c = sched.posterior_mean_coef1[i].to(xt.device)
+        return sched.posterior_variance[i].to(xt.device) + c**2 * err
 
-    def component_stats(self, x:torch.Tensor # samples (N, *event_shape)
-                       ) -> dict: # weights (K,), means (K, *event_shape), stds (K,) — float64
-        "Fit the mixture's parameters to samples `x`, soft-assigning each sample by the exact p(k | x) (one EM M-step)."
-        r = self.class_posterior_at(x, torch.ones(len(x), dtype=torch.float64, device=x.device)).cpu()   # (N, K)
+    def component_stats(
+        self,
+        x: torch.Tensor,  # samples (N, *event_shape)
+    ) -> dict:  # weights (K,), means (K, *event_shape), stds (K,) — float64
+        """Fit the mixture's parameters to samples `x`, soft-assigning each sample by the exact
+        p(k | x) (one EM M-step)."""
+        clean = torch.ones(len(x), dtype=torch.float64, device=x.device)  # alpha_bar = 1: no noise
+        r = self.class_posterior_at(x, clean).cpu()  # (N, K)
         xf = x.detach().cpu().double().reshape(len(x), -1)
         n = r.sum(0)
         means = (r.T @ xf) / n[:, None]
         var = (r * ((xf[:, None] - means[None]) ** 2).sum(-1)).sum(0) / (n * self.D)
-        return dict(weights=n / len(x), means=means.reshape(self.K, *self.event_shape), stds=var.sqrt())
+        means = means.reshape(self.K, *self.event_shape)
+        return dict(weights=n / len(x), means=means, stds=var.sqrt())
 
-    def model(self, sched:Schedule, # the (full) schedule; the model is called with its timesteps
-              learn_sigma:bool=False # also output v channels giving the optimal variance (iDDPM eq. 15)
-             ):
-        "A callable `model(x, t, y=None)` returning the exact eps* (and v when `learn_sigma`), like a trained network."
+    def model(
+        self,
+        sched: Schedule,  # the (full) schedule; the model is called with its timesteps
+        learn_sigma: bool = False,  # also output v channels: the optimal variance (iDDPM eq. 15)
+    ):
+        """A callable `model(x, t, y=None)` returning the exact eps* (and v when `learn_sigma`),
+        like a trained network."""
+
         def oracle(x, t, y=None):
             eps = self.eps(x, t, sched, y)
-            if not learn_sigma: return eps
+            if not learn_sigma:
+                return eps
             i = sched.index_of(t).to(x.device)
-            logv = self.optimal_variance(x, t, sched, y).log().reshape(-1, *([1] * (x.ndim - 1)))
+            per_example = (-1, *([1] * (x.ndim - 1)))
+            logv = self.optimal_variance(x, t, sched, y).log().reshape(per_example)
             v = sched.v_from_log_variance(logv, i, logv).expand_as(x).to(x.dtype)
             return torch.cat([eps, v], 1)
+
         oracle.mixture, oracle.sched = self, sched
         return oracle
 
 # %% ../nbs/01b_oracle.ipynb #399ab840
-def sliced_wasserstein(x:torch.Tensor, # samples (N, ...)
-                       y:torch.Tensor, # samples (M, ...) of the same event shape; N == M
-                       n_proj:int=128, # random projection directions
-                       seed:int=0
-                      ) -> float:
-    "Sliced 1-Wasserstein distance between two equal-size sample sets (mean over random unit directions)."
+def sliced_wasserstein(
+    x: torch.Tensor,  # samples (N, ...)
+    y: torch.Tensor,  # samples (M, ...) of the same event shape; N == M
+    n_proj: int = 128,  # random projection directions
+    seed: int = 0,  # seed of the random directions
+) -> float:
+    """Sliced 1-Wasserstein distance between two equal-size sample sets (mean over random unit
+    directions)."""
     x, y = x.reshape(len(x), -1).double().cpu(), y.reshape(len(y), -1).double().cpu()
-    if x.shape != y.shape: raise ValueError(f"x and y must have the same number of samples and event size, got {tuple(x.shape)} and {tuple(y.shape)}")
-    d = torch.randn(x.shape[1], n_proj, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    if x.shape != y.shape:
+        raise ValueError(
+            "x and y must have the same number of samples and event size, "
+            f"got {tuple(x.shape)} and {tuple(y.shape)}"
+        )
+    g = torch.Generator().manual_seed(seed)
+    d = torch.randn(x.shape[1], n_proj, generator=g, dtype=torch.float64)
     d = d / d.norm(dim=0)
     return ((x @ d).sort(0).values - (y @ d).sort(0).values).abs().mean().item()
 
 # %% ../nbs/01b_oracle.ipynb #80905fd3
 class MixtureClassifier(nn.Module):
-    "The exact noisy classifier p(y | x_t) of a `GaussianMixture` (logits = log-posterior), called as clf(x_t, t_original)."
-    def __init__(self, mixture:GaussianMixture, # the data distribution (chapter 01)
-                 sched:Schedule # the schedule the data are noised with (original timesteps)
-                ):
+    """The exact noisy classifier p(y | x_t) of a `GaussianMixture` (logits = log-posterior),
+    called as clf(x_t, t_original)."""
+
+    def __init__(
+        self,
+        mixture: GaussianMixture,  # the data distribution (chapter 01)
+        sched: Schedule,  # the schedule the data are noised with (original timesteps)
+    ):
         super().__init__()
         self.mixture, self.sched, self.num_classes = mixture, sched, mixture.K
-    def forward(self, x:torch.Tensor, # x_t (B, *event_shape)
-                t:torch.Tensor # original timesteps (B,)
-               ) -> torch.Tensor: # log p(k | x_t) (B, K), dtype of x
+
+    def forward(
+        self,
+        x: torch.Tensor,  # x_t (B, *event_shape)
+        t: torch.Tensor,  # original timesteps (B,)
+    ) -> torch.Tensor:  # log p(k | x_t) (B, K), dtype of x
         lp = self.mixture._log_joint_at(x, _alpha_bar_at(self.sched, t, x))[0]
         return torch.log_softmax(lp, -1).to(x.dtype)

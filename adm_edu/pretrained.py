@@ -6,7 +6,8 @@ Docs: https://adm-edu.github.io/adm_edu/pretrained.html.md"""
 
 # %% ../nbs/16_pretrained.ipynb #4d462b6d
 from __future__ import annotations
-import json, os
+import json
+import os
 from pathlib import Path
 import numpy as np
 import torch
@@ -15,19 +16,21 @@ from .errors import BadArgument, BadFile, IncompatibleCheckpoint, MissingResourc
 from .schedule import Schedule
 from .device import default_device
 from .data import atomic_write
-from .unet import UNet, PRESETS, unet_from_preset
+from .unet import UNet
 from .classifier import NoisyClassifier
-from .upsample import SuperResUNet, SR_PRESETS, sr_from_preset
+from .upsample import SuperResUNet
 
 # %% auto #0
-__all__ = ['WEIGHTS_DIR', 'PRETRAINED_FORMAT', 'SHIPPED_MODELS', 'CKPT_FORMAT', 'available', 'export_pretrained',
-           'load_pretrained', 'plain', 'save_checkpoint', 'safe_load', 'read_checkpoint', 'load_weights',
-           'build_network', 'load_checkpoint', 'load_classifier_checkpoint', 'load_init']
+__all__ = ['WEIGHTS_DIR', 'PRETRAINED_FORMAT', 'SHIPPED_MODELS', 'CKPT_FORMAT', 'NETWORKS', 'available', 'export_pretrained',
+           'update_record', 'load_pretrained', 'plain', 'save_checkpoint', 'safe_load', 'read_checkpoint',
+           'load_weights', 'build_network', 'load_checkpoint', 'load_classifier_checkpoint', 'load_init']
 
 # %% ../nbs/16_pretrained.ipynb #7f89c690
 def _weights_dir() -> Path:
     import adm_edu
+
     return Path(adm_edu.__file__).resolve().parent / 'weights'
+
 
 WEIGHTS_DIR = _weights_dir()
 PRETRAINED_FORMAT = 'adm_edu-pretrained-v1'
@@ -38,211 +41,323 @@ SHIPPED_MODELS = {  # name -> what it is; the file is WEIGHTS_DIR/{name}.pt with
     'fmnist-16-32': 'the 16 -> 32 upsampler of the cascade (chapter 11)',
 }
 
-def available(weights_dir:Path|None=None) -> dict:
+
+def available(weights_dir: Path | None = None) -> dict:
     "Names of the shipped models mapped to their records (from the JSON beside each weight file)."
     d = Path(weights_dir or WEIGHTS_DIR)
     out = {}
     for f in sorted(d.glob('*.pt')):
         rec = f.with_suffix('.json')
-        try: meta = json.loads(rec.read_text()) if rec.exists() else {}
-        except json.JSONDecodeError: meta = {}
-        if meta.get('format') == PRETRAINED_FORMAT: out[f.stem] = meta
+        try:
+            meta = json.loads(rec.read_text()) if rec.exists() else {}
+        except json.JSONDecodeError:
+            meta = {}
+        if meta.get('format') == PRETRAINED_FORMAT:
+            out[f.stem] = meta
     return out
 
 # %% ../nbs/16_pretrained.ipynb #63f2eed0
-def export_pretrained(model:torch.nn.Module, # the network to ship (EMA weights for a diffusion model)
-                      name:str, # registry name, e.g. 'fmnist-s'
-                      kind:str, # 'diffusion' or 'classifier'
-                      model_kwargs:dict, # complete constructor arguments of the network
-                      record:dict, # how it was made: command, hardware, seconds, final loss, ...
-                      schedule:str|None=None, T:int|None=None, # diffusion settings (diffusion models and noisy classifiers)
-                      classes:list|None=None, # class names
-                      weights_dir:Path|None=None, # default: the package's weights directory
-                      half:bool=True # store float16 weights
-                     ) -> Path:
-    "Write `name.pt` (weights + config) and `name.json` (the record) into the weights directory, atomically."
-    if kind not in ('diffusion', 'classifier'): raise BadArgument(f"kind must be 'diffusion' or 'classifier', got {kind!r}")
-    if kind == 'diffusion' and (schedule is None or T is None): raise ValueError("a diffusion model needs its schedule and T")
-    d = Path(weights_dir or WEIGHTS_DIR)
-    sd = {k: (v.half() if half and v.is_floating_point() else v).cpu().clone() for k, v in model.state_dict().items()}
-    meta = dict(format=PRETRAINED_FORMAT, name=name, kind=kind, network=type(model).__name__, model_kwargs=model_kwargs,
-                schedule=schedule, T=T, classes=list(classes) if classes is not None else None, record=record)
-    save_checkpoint(dict(meta, state_dict=sd), d / f'{name}.pt')
-    atomic_write(d / f'{name}.json', lambda f: f.write(json.dumps(meta, indent=2, default=str) + '\n'), mode='w')
+def _write_meta(d: Path, meta: dict, state_dict: dict) -> Path:
+    "Write `name.pt` (weights and meta) and `name.json` (the meta) into `d`, atomically."
+    name = meta['name']
+    save_checkpoint(dict(meta, state_dict=state_dict), d / f'{name}.pt')
+    text = json.dumps(meta, indent=2, default=str) + '\n'
+    atomic_write(d / f'{name}.json', lambda f: f.write(text), mode='w')
     return d / f'{name}.pt'
+
+
+def export_pretrained(
+    model: torch.nn.Module,  # the network to ship (EMA weights for a diffusion model)
+    name: str,  # registry name, e.g. 'fmnist-s'
+    kind: str,  # 'diffusion' or 'classifier'
+    model_kwargs: dict,  # complete constructor arguments of the network
+    record: dict,  # how it was made: command, hardware, seconds, final loss, ...
+    schedule: str | None = None,  # the diffusion's schedule (diffusion models and noisy classifiers)
+    T: int | None = None,  # and its number of steps
+    classes: list | None = None,  # class names
+    weights_dir: Path | None = None,  # default: the package's weights directory
+    half: bool = True,  # store float16 weights
+) -> Path:
+    "Write `name.pt` (weights + config) and `name.json` (the record) into the weights directory."
+    if kind not in ('diffusion', 'classifier'):
+        raise BadArgument(f"kind must be 'diffusion' or 'classifier', got {kind!r}")
+    if kind == 'diffusion' and (schedule is None or T is None):
+        raise ValueError("a diffusion model needs its schedule and T")
+    cast = lambda v: v.half() if half and v.is_floating_point() else v
+    sd = {k: cast(v).cpu().clone() for k, v in model.state_dict().items()}
+    meta = dict(format=PRETRAINED_FORMAT, name=name, kind=kind, network=type(model).__name__)
+    classes = list(classes) if classes is not None else None
+    meta.update(model_kwargs=model_kwargs, schedule=schedule, T=T, classes=classes, record=record)
+    return _write_meta(Path(weights_dir or WEIGHTS_DIR), meta, sd)
+
+
+def update_record(
+    name: str,  # a shipped model
+    weights_dir: Path | None = None,  # default: the package's weights directory
+    **changes,  # the record's entries to set, e.g. evaluation=dict(...)
+) -> dict:  # the new record
+    "Set entries of shipped model `name`'s record, in its `.pt` and its `.json`; the weights are untouched."
+    d = Path(weights_dir or WEIGHTS_DIR)
+    ck = safe_load(_resolve(name, d), 'shipped model')
+    if not (isinstance(ck, dict) and ck.get('format') == PRETRAINED_FORMAT):
+        raise BadFile(f"{name} is not a shipped model (format {PRETRAINED_FORMAT!r})")
+    meta = {k: v for k, v in ck.items() if k != 'state_dict'}
+    meta['record'] = {**meta['record'], **changes}
+    _write_meta(d, meta, ck['state_dict'])
+    return meta['record']
 
 # %% ../nbs/16_pretrained.ipynb #b8218cb0
 def _resolve(name_or_path, weights_dir=None) -> Path:
     p = Path(name_or_path)
     try:
         if p.suffix == '.pt' or p.exists() or os.sep in str(name_or_path):
-            if not p.exists(): raise BadFile(f"no model file at {p}")
-            if p.is_dir(): raise BadFile(f"{p} is a directory, expected a model file (.pt)")
+            if not p.exists():
+                raise BadFile(f"no model file at {p}")
+            if p.is_dir():
+                raise BadFile(f"{p} is a directory, expected a model file (.pt)")
             return p
         f = Path(weights_dir or WEIGHTS_DIR) / f'{name_or_path}.pt'
         found = f.exists()
-    except BadFile: raise
-    except (OSError, ValueError) as e: raise BadFile(f"cannot use {str(name_or_path)!r} as a model path: {e}") from None
+    except BadFile:
+        raise
+    except (OSError, ValueError) as e:
+        raise BadFile(f"cannot use {str(name_or_path)!r} as a model path: {e}") from None
     if not found and name_or_path in SHIPPED_MODELS:
-        raise MissingResource(f"the shipped model {name_or_path!r} ({SHIPPED_MODELS[name_or_path]}) is not in this installation: "
-                              f"there is no {f}; pass the path of a trained or exported file instead")
+        raise MissingResource(
+            f"the shipped model {name_or_path!r} ({SHIPPED_MODELS[name_or_path]}) is not in this "
+            f"installation: there is no {f}; pass the path of a trained or exported file instead"
+        )
     if not found:
-        names = sorted(available(weights_dir))
-        raise BadArgument(f"unknown model {name_or_path!r}: not a file, and the shipped models are {names or 'none'} "
-                         f"(in {Path(weights_dir or WEIGHTS_DIR)})")
+        names = sorted(available(weights_dir)) or 'none'
+        raise BadArgument(
+            f"unknown model {name_or_path!r}: not a file, and the shipped models are {names} "
+            f"(in {Path(weights_dir or WEIGHTS_DIR)})"
+        )
     return f
 
-def load_pretrained(name_or_path, # registry name ('fmnist-s', 'fmnist-clf') or path to an exported/training file
-                    device=None, # default: `default_device()`
-                    weights_dir:Path|None=None,
-                    memory_format:torch.memory_format|None=None # e.g. `inference_memory_format(device)`: the weights' layout (None: as built)
-                   ) -> tuple: # (model in eval mode, Schedule or None, meta dict)
-    "Load a shipped or exported model (or a `train_diffusion` checkpoint) ready for sampling or guidance."
+
+def load_pretrained(
+    name_or_path,  # registry name ('fmnist-s', 'fmnist-clf') or path to an exported/training file
+    device=None,  # default: `default_device()`
+    weights_dir: Path | None = None,  # default: the package's weights directory
+    memory_format: torch.memory_format | None = None,  # e.g. `inference_memory_format(device)`
+) -> tuple:  # (model in eval mode, Schedule or None, meta dict)
+    "Load a shipped or exported model (or a `train_model` checkpoint) ready for sampling or guidance."
     model, sched, meta = _load_any(name_or_path, device, weights_dir)
-    return (model if memory_format is None else model.to(memory_format=memory_format)), sched, meta
+    if memory_format is not None:  # the weights' layout (None: as built)
+        model = model.to(memory_format=memory_format)
+    return model, sched, meta
+
+
+def _load_exported(ck: dict, f: Path, dev) -> tuple:
+    meta = {k: v for k, v in ck.items() if k != 'state_dict'}
+    model = build_network(meta['network'], meta['model_kwargs'])
+    sd = {k: v.float() if v.is_floating_point() else v for k, v in ck['state_dict'].items()}
+    load_weights(model, sd, str(f), meta['network'])
+    sched = Schedule.named(meta['schedule'], meta['T']) if meta.get('schedule') else None
+    if meta.get('T'):
+        model.diffusion_T = int(meta['T'])  # `sample` refuses a schedule of another T
+    return model.to(dev).eval(), sched, meta
+
 
 def _load_any(name_or_path, device, weights_dir):
     f = _resolve(name_or_path, weights_dir)
     ck = safe_load(f, 'model file (a shipped/exported model or a training checkpoint)')
     dev = default_device(device)
     if isinstance(ck, dict) and ck.get('format') == PRETRAINED_FORMAT:
-        meta = {k: v for k, v in ck.items() if k != 'state_dict'}
-        model = build_network(meta['network'], meta['model_kwargs'])
-        load_weights(model, {k: v.float() if v.is_floating_point() else v for k, v in ck['state_dict'].items()}, str(f), meta['network'])
-        sched = Schedule.named(meta['schedule'], meta['T']) if meta.get('schedule') else None
-        if meta.get('T'): model.diffusion_T = int(meta['T'])   # `sample` refuses a schedule of another T
-        return model.to(dev).eval(), sched, meta
+        return _load_exported(ck, f, dev)
     if not (isinstance(ck, dict) and ck.get('format') == CKPT_FORMAT):
-        raise BadFile(f"{f} is neither an exported adm_edu model ({PRETRAINED_FORMAT!r}) nor a training checkpoint ({CKPT_FORMAT!r})")
+        raise BadFile(
+            f"{f} is neither an exported adm_edu model ({PRETRAINED_FORMAT!r}) "
+            f"nor a training checkpoint ({CKPT_FORMAT!r})"
+        )
     model, sched, config = load_checkpoint(f, device=dev)
-    meta = dict(format='training-checkpoint', name=str(f), kind='diffusion', network=type(model).__name__,
-                model_kwargs=config.get('model_kwargs'), schedule=config['schedule'], T=config['T'],
-                classes=config.get('classes'), record=dict(config=config))
-    return model, sched, meta
+    net = config['network']
+    kind = 'classifier' if net['kind'] == 'classifier' else 'diffusion'
+    meta = dict(format='training-checkpoint', name=str(f), kind=kind, network=net['name'])
+    meta.update(model_kwargs=net['kwargs'], schedule=config['schedule'], T=config['T'])
+    return model, sched, dict(meta, classes=net['classes'], record=dict(config=config))
 
 # %% ../nbs/16_pretrained.ipynb #p16a0002
-CKPT_FORMAT = 'adm_edu.learner/1'
+CKPT_FORMAT = 'adm_edu.learner/2'  # checkpoints with the run's `config` and its `network`
+
 
 def plain(obj):
-    "`obj` with numpy scalars and arrays turned into Python numbers and tensors, so that it loads with weights_only=True."
-    if isinstance(obj, dict): return type(obj)((k, plain(v)) for k, v in obj.items())
-    if isinstance(obj, (list, tuple)): return type(obj)(plain(v) for v in obj)
-    if isinstance(obj, np.generic): return obj.item()
-    if isinstance(obj, np.ndarray): return torch.from_numpy(obj.copy())
+    "`obj` with numpy scalars and arrays as Python numbers and tensors: it loads with weights_only=True."
+    if isinstance(obj, dict):
+        return type(obj)((k, plain(v)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(plain(v) for v in obj)
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(obj.copy())
     return obj
 
-def save_checkpoint(obj:dict, # tensors, numbers, strings, lists and dicts (numpy values are converted by `plain`)
-                    path # destination file
-                   ) -> Path:
+
+def save_checkpoint(
+    obj: dict,  # tensors, numbers, strings, lists and dicts (numpy values are converted by `plain`)
+    path,  # destination file
+) -> Path:
     "torch.save `plain(obj)` atomically (temporary file in the same directory, fsync, rename)."
     obj = plain(obj)
     return atomic_write(path, lambda f: torch.save(obj, f))
 
-def safe_load(path, # a .pt file that a user may have passed
-              what:str='model file' # what the file should be, for the error message
-             ):
-    "torch.load with weights_only=True (no code in the file can run); one `BadFile` error for anything unreadable."
+
+def _why_unreadable(e: Exception) -> str:
+    "What a failed weights-only `torch.load` means, in words."
+    t = str(e)
+    if 'Unsupported global' in t or 'GLOBAL' in t:
+        return 'it holds Python objects other than tensors, numbers and containers (refused: loading it could run code)'
+    if isinstance(e, EOFError) or 'Ran out of input' in t:
+        return 'the file is empty or truncated'
+    foreign = ('Unsupported operand', 'invalid load key', 'zip archive', 'central directory')
+    if any(s in t for s in foreign) or isinstance(e, KeyError):
+        return 'not a PyTorch file (or a truncated one)'
+    if 'weights_only' in t:
+        return 'it holds data that loads only as Python objects (refused: loading it could run code)'
+    return t.strip().splitlines()[0] if t.strip() else type(e).__name__
+
+
+def safe_load(
+    path,  # a .pt file that a user may have passed
+    what: str = 'model file',  # what the file should be, for the error message
+):
+    "torch.load with weights_only=True (no code in the file can run); one `BadFile` for anything unreadable."
     p, art = Path(path), 'an' if what[:1].lower() in 'aeiou' else 'a'
-    try: isdir, exists = p.is_dir(), p.exists()
-    except (OSError, ValueError) as e: raise BadFile(f"cannot use {str(path)!r} as {art} {what}: {e}") from None
-    if isdir: raise BadFile(f"{p} is a directory, expected {art} {what}")
-    if not exists: raise BadFile(f"no {what} at {p}")
-    try: return torch.load(p, map_location='cpu', weights_only=True)
+    try:
+        isdir, exists = p.is_dir(), p.exists()
+    except (OSError, ValueError) as e:
+        raise BadFile(f"cannot use {str(path)!r} as {art} {what}: {e}") from None
+    if isdir:
+        raise BadFile(f"{p} is a directory, expected {art} {what}")
+    if not exists:
+        raise BadFile(f"no {what} at {p}")
+    try:
+        return torch.load(p, map_location='cpu', weights_only=True)
     except Exception as e:
-        t = str(e); msg = t.strip().splitlines()[0] if t.strip() else type(e).__name__
-        if 'Unsupported global' in t or 'GLOBAL' in t:
-            msg = 'it holds Python objects other than tensors, numbers and containers (refused: loading it could run code)'
-        elif isinstance(e, EOFError) or 'Ran out of input' in t: msg = 'the file is empty or truncated'
-        elif ('Unsupported operand' in t or 'invalid load key' in t or 'zip archive' in t or 'central directory' in t
-              or isinstance(e, KeyError)): msg = 'not a PyTorch file (or a truncated one)'
-        elif 'weights_only' in t: msg = 'it holds data that loads only as Python objects (refused: loading it could run code)'
-        raise BadFile(f"cannot read {p} as {art} {what}: {msg}") from None
+        raise BadFile(f"cannot read {p} as {art} {what}: {_why_unreadable(e)}") from None
+
 
 def read_checkpoint(path) -> dict:
-    "Read an adm_edu training checkpoint (`last.pt` / `model.pt`) safely, or raise `BadFile` saying what it is not."
+    "Read an adm_edu training checkpoint (`last.pt` / `model.pt`) safely, or `BadFile` saying what it is not."
     ck = safe_load(path, 'adm_edu training checkpoint')
-    if not isinstance(ck, dict) or ck.get('format') != CKPT_FORMAT:
+    fmt = ck.get('format') if isinstance(ck, dict) else None
+    if isinstance(fmt, str) and fmt.startswith('adm_edu.learner/') and fmt != CKPT_FORMAT:
+        raise BadFile(f"{path} was written by another version of adm_edu (format {fmt!r}, not {CKPT_FORMAT!r})")
+    if fmt != CKPT_FORMAT:
         raise BadFile(f"{path} is not an adm_edu training checkpoint (expected format {CKPT_FORMAT!r})")
     return ck
 
-_PART_MEANS = dict(label_emb='class conditioning (num_classes, or the null class of p_uncond > 0)', out='the output (learn_sigma, num_classes)',
-                  time_embed='the width (model_channels)', stem='the input (in_channels, model_channels)',
-                  down='the blocks (num_res_blocks, channel_mult, attention_resolutions, resblock_updown, use_scale_shift_norm)',
-                  middle='the blocks (num_res_blocks, channel_mult, attention_resolutions, resblock_updown, use_scale_shift_norm)',
-                  up='the blocks (num_res_blocks, channel_mult, attention_resolutions, resblock_updown, use_scale_shift_norm)')
+
+_BLOCKS = 'the blocks (num_res_blocks, channel_mult, attention_resolutions, resblock_updown, use_scale_shift_norm)'
+_PART_MEANS = dict(
+    label_emb='class conditioning (num_classes, or the null class of p_uncond > 0)',
+    out='the output (learn_sigma, num_classes)',
+    time_embed='the width (model_channels)',
+    stem='the input (in_channels, model_channels)',
+    down=_BLOCKS,
+    middle=_BLOCKS,
+    up=_BLOCKS,
+)
+
 
 def _groups(keys) -> str:
-    "Key names grouped by their first two components, at most three groups: 'label_emb, output_blocks.5 (6 tensors)'."
+    "Key names grouped by their first two components, at most three groups: 'label_emb, out.5 (6 tensors)'."
     from collections import Counter
+
     c = Counter('.'.join(k.split('.')[:2]) for k in keys)
     g = [f"{k} ({n} tensors)" if n > 1 else k for k, n in c.most_common(3)]
     return ', '.join(g) + (f" and {len(c) - 3} more" if len(c) > 3 else '')
 
-def _differences(model:nn.Module, sd:dict) -> str:
-    "The configuration behind a state-dict mismatch, in words: which parts differ (grouped, never every key) and the first shape."
+
+def _differences(model: nn.Module, sd: dict) -> str:
+    "The configuration behind a state-dict mismatch, in words: the parts that differ and the first shape."
     own = model.state_dict()
-    if not hasattr(sd, 'keys'): return f"the weights are a {type(sd).__name__}, not a state dict"
+    if not hasattr(sd, 'keys'):
+        return f"the weights are a {type(sd).__name__}, not a state dict"
     missing, extra = [k for k in own if k not in sd], [k for k in sd if k not in own]
-    shapes = [k for k in own if k in sd and hasattr(sd[k], 'shape') and tuple(sd[k].shape) != tuple(own[k].shape)]
+    shape = lambda v: tuple(getattr(v, 'shape', ()))
+    shapes = [k for k in own if k in sd and hasattr(sd[k], 'shape') and shape(sd[k]) != shape(own[k])]
     parts = []
-    if missing: parts.append(f"{len(missing)} weights missing from the checkpoint ({_groups(missing)})")
-    if extra: parts.append(f"{len(extra)} it has that the model lacks ({_groups(extra)})")
-    if shapes: parts.append(f"{len(shapes)} of different shape, e.g. {shapes[0]}: checkpoint {tuple(sd[shapes[0]].shape)}, model {tuple(own[shapes[0]].shape)}")
-    means = sorted({_PART_MEANS[k.split('.')[0]] for k in missing + extra + shapes if k.split('.')[0] in _PART_MEANS})
-    if means: parts.append("the configurations differ in " + '; '.join(means))
+    if missing:
+        parts.append(f"{len(missing)} weights missing from the checkpoint ({_groups(missing)})")
+    if extra:
+        parts.append(f"{len(extra)} it has that the model lacks ({_groups(extra)})")
+    if shapes:
+        k = shapes[0]
+        parts.append(
+            f"{len(shapes)} of different shape, e.g. {k}: checkpoint {shape(sd[k])}, model {shape(own[k])}"
+        )
+    heads = {k.split('.')[0] for k in missing + extra + shapes}
+    means = sorted({_PART_MEANS[h] for h in heads if h in _PART_MEANS})
+    if means:
+        parts.append("the configurations differ in " + '; '.join(means))
     return '; '.join(parts) or 'the weights do not load'
 
-def load_weights(model:nn.Module, # the network built from a configuration
-                 sd:dict, # the checkpoint's state dict
-                 source:str, # what the weights are, for the message
-                 target:str='the model' # what they are loaded into, for the message
-                ) -> nn.Module:
-    "`model.load_state_dict(sd)`, or an `IncompatibleCheckpoint` that says in one line how the two configurations differ."
-    try: model.load_state_dict(sd)
+
+def load_weights(
+    model: nn.Module,  # the network built from a configuration
+    sd: dict,  # the checkpoint's state dict
+    source: str,  # what the weights are, for the message
+    target: str = 'the model',  # what they are loaded into, for the message
+) -> nn.Module:
+    "`model.load_state_dict(sd)`, or an `IncompatibleCheckpoint` that says how the configurations differ."
+    try:
+        model.load_state_dict(sd)
     except (RuntimeError, TypeError, AttributeError, KeyError):
         raise IncompatibleCheckpoint(f"{source} does not fit {target}: {_differences(model, sd)}") from None
     return model
 
-def build_network(network:str, # 'UNet', 'SuperResUNet' or 'NoisyClassifier'
-                  model_kwargs:dict # its constructor arguments
-                 ) -> nn.Module:
+
+NETWORKS = dict(UNet=UNet, SuperResUNet=SuperResUNet, NoisyClassifier=NoisyClassifier)  # by class name
+
+
+def build_network(
+    network: str,  # 'UNet', 'SuperResUNet' or 'NoisyClassifier'
+    model_kwargs: dict,  # its constructor arguments
+) -> nn.Module:
     "Rebuild a network of this package from its class name and constructor arguments."
-    nets = dict(UNet=UNet, SuperResUNet=SuperResUNet, NoisyClassifier=NoisyClassifier)
-    if network not in nets: raise BadFile(f"unknown network {network!r} in the file (expected one of {sorted(nets)})")
-    try: return nets[network](**model_kwargs)
-    except TypeError as e: raise BadFile(f"the file's model_kwargs do not build a {network}: {e}") from None
+    if network not in NETWORKS:
+        raise BadFile(f"unknown network {network!r} in the file (expected one of {sorted(NETWORKS)})")
+    try:
+        return NETWORKS[network](**model_kwargs)
+    except TypeError as e:
+        raise BadFile(f"the file's model_kwargs do not build a {network}: {e}") from None
 
-def load_checkpoint(path, # `model.pt` or `last.pt` written by `train_diffusion` or `train_classifier`
-                    device=None, # default: `default_device()`
-                    ema:bool=True # the EMA weights (for sampling) rather than the raw ones
-                   ) -> tuple: # (model in eval mode, Schedule, config)
-    "Rebuild the trained network (U-Net, upsampler or noisy classifier), its schedule and the run's config from a checkpoint."
+
+def load_checkpoint(
+    path,  # `model.pt` or `last.pt` written by `train_model`
+    device=None,  # default: `default_device()`
+    ema: bool = True,  # the EMA weights (for sampling) rather than the raw ones
+) -> tuple:  # (model in eval mode, Schedule, the run's config with its `network`)
+    "Rebuild the trained network (U-Net, upsampler or noisy classifier), its schedule and the run's config."
     ck = read_checkpoint(path)
-    config = ck.get('config') or {}
-    preset = config.get('preset')
-    if config.get('kind') == 'classifier': model = build_network('NoisyClassifier', config['model_kwargs'])
-    else:
-        sr = isinstance(preset, str) and preset in SR_PRESETS      # an upsampler (chapter 11)
-        if not sr and (not isinstance(preset, str) or preset not in PRESETS):
-            raise BadFile(f"{path}: the checkpoint's config names no known U-Net or super-resolution preset ({preset!r})")
-        try: model = (sr_from_preset if sr else unet_from_preset)(preset, **config.get('model_kwargs', {}))
-        except TypeError as e: raise BadFile(f"{path}: the config's model_kwargs do not build preset {preset!r}: {e}") from None
+    config, net = dict(ck.get('config') or {}), ck.get('network')
+    if not isinstance(net, dict) or 'name' not in net:
+        raise BadFile(f"{path}: the checkpoint describes no network")
+    model = build_network(net['name'], net['kwargs'])
     sd = ck['ema']['weights'] if ema and ck.get('ema') is not None else ck['model']
-    load_weights(model, sd, f"checkpoint {path}", f"its own config (preset {config.get('preset')!r})")
-    model.diffusion_T = int(config['T'])   # `sample` refuses a schedule of another T
-    return model.to(default_device(device)).eval(), Schedule.named(config['schedule'], config['T']), config
+    load_weights(model, sd, f"checkpoint {path}", f"its own network ({net['name']})")
+    model.diffusion_T = int(config['T'])  # `sample` refuses a schedule of another T
+    sched = Schedule.named(config['schedule'], config['T'])
+    return model.to(default_device(device)).eval(), sched, dict(config, network=net)
 
-def load_classifier_checkpoint(path, device=None, ema:bool=True) -> tuple:
-    "`load_checkpoint` for a `train_classifier` run; a clear error for any other file."
+
+def load_classifier_checkpoint(path, device=None, ema: bool = True) -> tuple:
+    "`load_checkpoint` for a noisy classifier's run; a clear error for any other file."
     model, sched, config = load_checkpoint(path, device, ema)
-    if config.get('kind') != 'classifier': raise BadFile(f"{path} is not a classifier checkpoint (config kind {config.get('kind')!r})")
+    if config['network']['kind'] != 'classifier':
+        raise BadFile(f"{path} is not a classifier checkpoint (its network is a {config['network']['name']})")
     return model, sched, config
 
-def load_init(model:nn.Module, # the freshly built network of a new run
-              init, # a shipped name ('fmnist-s'), an exported file or a training checkpoint (its EMA)
-              preset:str # the run's preset, for the message
-             ) -> nn.Module:
-    "Copy the weights of `init` into `model` (a new run from given weights), or say how the configurations differ."
+
+def load_init(
+    model: nn.Module,  # the freshly built network of a new run
+    init,  # a shipped name ('fmnist-s'), an exported file or a training checkpoint (its EMA)
+    preset: str,  # the run's preset, for the message
+) -> nn.Module:
+    "Copy the weights of `init` into `model` (a new run from given weights), or say how they differ."
     src, _, _ = load_pretrained(init, device='cpu')
-    return load_weights(model, src.state_dict(), f"init={str(init)!r}",
-                        f"preset {preset!r} with these overrides (p_uncond > 0 adds the null-label row)")
+    target = f"preset {preset!r} with these overrides (p_uncond > 0 adds the null-label row)"
+    return load_weights(model, src.state_dict(), f"init={str(init)!r}", target)

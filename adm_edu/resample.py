@@ -15,56 +15,93 @@ __all__ = ['ScheduleSampler', 'UniformSampler', 'ImportanceSampler', 'make_sampl
 
 # %% ../nbs/05_importance_sampling.ipynb #c9f44057
 class ScheduleSampler:
-    "Base class: draw timesteps t with probabilities `weights()` and return the unbiasing weights 1/(T p_t)."
-    def __init__(self, T:int # number of diffusion steps
-                ): self.T = check_T(T)
+    "Base class: draw timesteps t with probabilities `weights()`; return the weights 1/(T p_t)."
+
+    def __init__(
+        self,
+        T: int,  # number of diffusion steps
+    ):
+        self.T = check_T(T)
+
     def weights(self) -> np.ndarray:
         "Sampling probabilities p_t, shape (T,), summing to 1."
         raise NotImplementedError
-    def sample(self, batch_size:int, # number of timesteps to draw
-               device=None, # device of the returned tensors
-               generator:torch.Generator|None=None # CPU generator for reproducible draws
-              ) -> tuple: # (t LongTensor (B,), weights FloatTensor (B,) = 1 / (T p_t))
-        "Draw `batch_size` timesteps t ~ p and their importance weights 1/(T p_t), so E[w L_t] = mean_t L_t."
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+
+    def sample(
+        self,
+        batch_size: int,  # number of timesteps to draw
+        device=None,  # device of the returned tensors
+        generator: torch.Generator | None = None,  # CPU generator for reproducible draws
+    ) -> tuple:  # (t LongTensor (B,), weights FloatTensor (B,) = 1 / (T p_t))
+        """Draw `batch_size` timesteps t ~ p and their importance weights 1/(T p_t), so
+        E[w L_t] = mean_t L_t."""
+        is_int = isinstance(batch_size, (int, np.integer)) and not isinstance(batch_size, bool)
+        if not is_int or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         p = torch.as_tensor(self.weights(), dtype=torch.float64)
         t = torch.multinomial(p, int(batch_size), replacement=True, generator=generator)
         w = 1.0 / (self.T * p[t])
         return t.to(device), w.float().to(device)
-    def update(self, t:torch.Tensor, # timesteps (B,) the losses were computed at
-               losses:torch.Tensor # per-example losses (B,), detached
-              ): "Record losses (no-op for samplers that do not learn)."
-    def state_dict(self) -> dict: return {'T': self.T}
-    def load_state_dict(self, sd:dict):
-        if sd.get('T') != self.T: raise ValueError(f"state is for T={sd.get('T')}, this sampler has T={self.T}")
+
+    def update(
+        self,
+        t: torch.Tensor,  # timesteps (B,) the losses were computed at
+        losses: torch.Tensor,  # per-example losses (B,), detached
+    ):
+        "Record losses (no-op for samplers that do not learn)."
+
+    def state_dict(self) -> dict:
+        return {'T': self.T}
+
+    def load_state_dict(self, sd: dict):
+        if sd.get('T') != self.T:
+            raise ValueError(f"state is for T={sd.get('T')}, this sampler has T={self.T}")
+
 
 class UniformSampler(ScheduleSampler):
     "t ~ Uniform{0..T-1}; every weight is 1 (DDPM and L_simple / L_hybrid training)."
-    def weights(self): return np.full(self.T, 1.0 / self.T)
+
+    def weights(self):
+        return np.full(self.T, 1.0 / self.T)
 
 # %% ../nbs/05_importance_sampling.ipynb #e08e44d4
 def _gather(t, losses):
-    "All-gather (t, losses) across processes when torch.distributed is running, so every rank keeps the same history."
+    """All-gather (t, losses) across processes when torch.distributed is running, so every rank
+    keeps the same history."""
     import torch.distributed as dist
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1: return t, losses
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return t, losses
     n = torch.tensor([t.numel()], device=t.device)
-    sizes = [torch.zeros_like(n) for _ in range(dist.get_world_size())]; dist.all_gather(sizes, n)
-    m = int(max(s.item() for s in sizes))
-    pad = lambda x: torch.cat([x, x.new_zeros(m - x.numel())])
-    ts, ls = [t.new_zeros(m) for _ in sizes], [losses.new_zeros(m) for _ in sizes]
-    dist.all_gather(ts, pad(t)); dist.all_gather(ls, pad(losses))
-    return (torch.cat([a[:int(s.item())] for a, s in zip(ts, sizes)]), torch.cat([a[:int(s.item())] for a, s in zip(ls, sizes)]))
+    sizes = [torch.zeros_like(n) for _ in range(dist.get_world_size())]
+    dist.all_gather(sizes, n)
+    sizes = [int(s.item()) for s in sizes]
+    longest = max(sizes)
+
+    def gather_padded(x):
+        "Every rank's `x`, padded to the longest, gathered, then cut back to each rank's size."
+        parts = [x.new_zeros(longest) for _ in sizes]
+        dist.all_gather(parts, torch.cat([x, x.new_zeros(longest - x.numel())]))
+        return torch.cat([part[:size] for part, size in zip(parts, sizes)])
+
+    return gather_padded(t), gather_padded(losses)
+
 
 class ImportanceSampler(ScheduleSampler):
-    "iDDPM's loss-aware sampler: p_t ∝ sqrt(E[L_t^2]) over the last `history` losses per t, uniform until all t are warm."
-    def __init__(self, T:int, # number of diffusion steps
-                 history:int=10, # losses kept per timestep
-                 uniform_prob:float=0.001 # probability mass mixed in uniformly, so no t is starved
-                ):
+    """iDDPM's loss-aware sampler: p_t ∝ sqrt(E[L_t^2]) over the last `history` losses per t,
+    uniform until all t are warm."""
+
+    def __init__(
+        self,
+        T: int,  # number of diffusion steps
+        history: int = 10,  # losses kept per timestep
+        uniform_prob: float = 0.001,  # probability mass mixed in uniformly, so no t is starved
+    ):
         super().__init__(T)
-        if not isinstance(history, (int, np.integer)) or history < 1: raise ValueError(f"history must be a positive int, got {history!r}")
-        if not 0 <= uniform_prob <= 1: raise ValueError(f"uniform_prob must lie in [0, 1], got {uniform_prob!r}")
+        if not isinstance(history, (int, np.integer)) or history < 1:
+            raise ValueError(f"history must be a positive int, got {history!r}")
+        if not 0 <= uniform_prob <= 1:
+            raise ValueError(f"uniform_prob must lie in [0, 1], got {uniform_prob!r}")
         self.history, self.uniform_prob = int(history), float(uniform_prob)
         self.loss_history = np.zeros((self.T, self.history), dtype=np.float64)
         self.loss_counts = np.zeros(self.T, dtype=np.int64)
@@ -74,56 +111,82 @@ class ImportanceSampler(ScheduleSampler):
         return bool((self.loss_counts == self.history).all())
 
     def weights(self):
-        if not self.warmed_up(): return np.full(self.T, 1.0 / self.T)
-        w = np.sqrt(np.mean(self.loss_history ** 2, axis=-1))
-        if not np.isfinite(w).all() or w.sum() <= 0: return np.full(self.T, 1.0 / self.T)
+        if not self.warmed_up():
+            return np.full(self.T, 1.0 / self.T)
+        w = np.sqrt(np.mean(self.loss_history**2, axis=-1))
+        if not np.isfinite(w).all() or w.sum() <= 0:
+            return np.full(self.T, 1.0 / self.T)
         return (1 - self.uniform_prob) * w / w.sum() + self.uniform_prob / self.T
 
     def update(self, t, losses):
-        "Append each loss to its timestep's history (dropping the oldest once full); gathers across ranks under DDP."
+        """Append each loss to its timestep's history (dropping the oldest once full); gathers
+        across ranks under DDP."""
         t, losses = torch.as_tensor(t), torch.as_tensor(losses)
         if t.shape != losses.shape or t.ndim != 1:
-            raise ValueError(f"t and losses must both have shape (B,), got {tuple(t.shape)} and {tuple(losses.shape)}")
+            shapes = f"{tuple(t.shape)} and {tuple(losses.shape)}"
+            raise ValueError(f"t and losses must both have shape (B,), got {shapes}")
         t, losses = _gather(t.detach(), losses.detach().to(torch.float64))
         for ti, li in zip(t.cpu().tolist(), losses.cpu().tolist()):
-            if not 0 <= ti < self.T: raise IndexError(f"timestep {ti} outside [0, {self.T})")
+            if not 0 <= ti < self.T:
+                raise IndexError(f"timestep {ti} outside [0, {self.T})")
             c = self.loss_counts[ti]
             if c == self.history:
-                self.loss_history[ti, :-1] = self.loss_history[ti, 1:]; self.loss_history[ti, -1] = li
+                self.loss_history[ti, :-1] = self.loss_history[ti, 1:]
+                self.loss_history[ti, -1] = li
             else:
-                self.loss_history[ti, c] = li; self.loss_counts[ti] = c + 1
+                self.loss_history[ti, c] = li
+                self.loss_counts[ti] = c + 1
 
     def state_dict(self):
-        return dict(T=self.T, history=self.history, uniform_prob=self.uniform_prob,
-                    loss_history=torch.from_numpy(self.loss_history.copy()), loss_counts=torch.from_numpy(self.loss_counts.copy()))
+        return dict(
+            T=self.T,
+            history=self.history,
+            uniform_prob=self.uniform_prob,
+            loss_history=torch.from_numpy(self.loss_history.copy()),
+            loss_counts=torch.from_numpy(self.loss_counts.copy()),
+        )
 
     def load_state_dict(self, sd):
         super().load_state_dict(sd)
-        h = np.asarray(sd['loss_history'], dtype=np.float64)
-        if h.shape != (self.T, self.history): raise ValueError(f"loss_history must have shape {(self.T, self.history)}, got {h.shape}")
-        self.loss_history, self.loss_counts = h.copy(), np.asarray(sd['loss_counts'], dtype=np.int64).copy()
+        history = np.asarray(sd['loss_history'], dtype=np.float64)
+        if history.shape != (self.T, self.history):
+            expected = (self.T, self.history)
+            raise ValueError(f"loss_history must have shape {expected}, got {history.shape}")
+        self.loss_history = history.copy()
+        self.loss_counts = np.asarray(sd['loss_counts'], dtype=np.int64).copy()
         self.uniform_prob = float(sd.get('uniform_prob', self.uniform_prob))
 
 # %% ../nbs/05_importance_sampling.ipynb #36bb563b
-def make_sampler(name:str, # 'uniform' or 'importance'
-                 T:int, # number of diffusion steps
-                 **kwargs # passed to the sampler (history, uniform_prob)
-                ) -> ScheduleSampler:
+def make_sampler(
+    name: str,  # 'uniform' or 'importance'
+    T: int,  # number of diffusion steps
+    **kwargs,  # passed to the sampler (history, uniform_prob)
+) -> ScheduleSampler:
     "Timestep sampler by name."
-    if name == 'uniform': return UniformSampler(T)
-    if name == 'importance': return ImportanceSampler(T, **kwargs)
+    if name == 'uniform':
+        return UniformSampler(T)
+    if name == 'importance':
+        return ImportanceSampler(T, **kwargs)
     raise ValueError(f"sampler must be 'uniform' or 'importance', got {name!r}")
 
 # %% ../nbs/05_importance_sampling.ipynb #dc117379
-def gradient_noise(loss_fn, # loss_fn() -> scalar loss of one freshly drawn minibatch (it draws its own data and t)
-                   params, # parameters to differentiate (iterable of tensors)
-                   n_batches:int=16, # independent minibatches
-                   batch_size:int|None=None # examples per minibatch, to report per-example figures (None: per-batch)
-                  ) -> dict: # grad_norm2, trace_cov, noise_scale
-    "Estimate |G|^2, tr(Sigma) (per example if batch_size) and the gradient noise scale tr(Sigma)/|G|^2 from minibatch gradients."
+def gradient_noise(
+    loss_fn,  # loss_fn() -> scalar loss of a fresh minibatch (it draws its own data and t)
+    params,  # parameters to differentiate (iterable of tensors)
+    n_batches: int = 16,  # independent minibatches
+    batch_size: int | None = None,  # examples per minibatch, per-example figures (None: per batch)
+) -> dict:  # grad_norm2, trace_cov, noise_scale
+    """Estimate |G|^2, tr(Sigma) (per example if batch_size) and the gradient noise scale
+    tr(Sigma)/|G|^2 from minibatch gradients."""
     params = [p for p in params if p.requires_grad]
-    if n_batches < 2: raise ValueError(f"n_batches must be at least 2 to estimate a variance, got {n_batches}")
-    gs = torch.stack([torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss_fn(), params)]).double() for _ in range(n_batches)])
+    if n_batches < 2:
+        raise ValueError(f"n_batches must be at least 2 to estimate a variance, got {n_batches}")
+
+    def flat_grad():
+        "The gradient of one fresh minibatch's loss, as one float64 vector."
+        return torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss_fn(), params)]).double()
+
+    gs = torch.stack([flat_grad() for _ in range(n_batches)])
     b = batch_size or 1
     mean = gs.mean(0)
     trace_cov = b * ((gs - mean) ** 2).sum(1).sum().item() / (n_batches - 1)

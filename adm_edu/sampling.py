@@ -1,4 +1,4 @@
-r"""The family $q_\sigma$, its posterior and $\eta$; the generalized sampling step (DDIM at $\eta=0$, DDPM at $\eta=1$), accelerated generation on a subsequence of timesteps, and an exact Gaussian-mixture oracle to test samplers without training anything.
+r"""The family $q_\sigma$, its posterior and $\eta$; the generalized sampling step (DDIM at $\eta=0$, DDPM at $\eta=1$), accelerated generation on a subsequence of timesteps, and the one sampling loop over registered samplers (`SAMPLERS`), tested against an exact Gaussian-mixture oracle.
 
 Docs: https://adm-edu.github.io/adm_edu/ddim.html.md"""
 
@@ -8,7 +8,7 @@ Docs: https://adm-edu.github.io/adm_edu/ddim.html.md"""
 from __future__ import annotations
 import contextlib
 import time
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from typing import Callable
 import numpy as np
 import torch
@@ -21,67 +21,84 @@ from .device import default_device, warn_if_emulated_bf16
 __all__ = ['SAMPLERS', 'ddim_update', 'resolve_steps', 'model_device', 'randn_on', 'check_model_output', 'SampleOptions', 'as_options', 'Sampler', 'register_sampler', 'get_sampler', 'SamplingContext', 'ddim_constants', 'ddim_sampling_step', 'ancestral_sampling_step', 'sample', 'to_uint8', 'generate', 'quantize_8bit', 'sample_cascade']
 
 # %% ../nbs/01_ddim.ipynb #6d7dc289
-def _check_eta(eta): return check_real(eta, 'eta', hint='0: deterministic DDIM, 1: DDPM variance')
+def _check_eta(eta):
+    return check_real(eta, 'eta', hint='0: deterministic DDIM, 1: DDPM variance')
+
 
 @patch
-def ddim_sigma(self:Schedule, t:torch.Tensor, # indices (B,) of this schedule
-               x:torch.Tensor, # batch the result must broadcast against
-               eta:float=0.0 # 0: deterministic DDIM, 1: DDPM's posterior std sqrt(beta-tilde)
-              ) -> torch.Tensor: # shape (B, 1, ..., 1)
-    "DDIM eq. 16: sigma_t(eta) = eta sqrt((1-a_{t-1})/(1-a_t)) sqrt(1-a_t/a_{t-1}) = eta sqrt(posterior_variance_t)."
+def ddim_sigma(
+    self: Schedule,
+    t: torch.Tensor,  # indices (B,) of this schedule
+    x: torch.Tensor,  # batch the result must broadcast against
+    eta: float = 0.0,  # 0: deterministic DDIM, 1: DDPM's posterior std sqrt(beta-tilde)
+) -> torch.Tensor:  # shape (B, 1, ..., 1)
+    "DDIM eq. 16: eta sqrt((1-a_{t-1})/(1-a_t)) sqrt(1-a_t/a_{t-1}) = eta sqrt(posterior_variance)."
     return _check_eta(eta) * self.extract('posterior_variance', t, x).sqrt()
 
 # %% ../nbs/01_ddim.ipynb #b1617df9
 @patch
-def ddim_coefs(self:Schedule, t:torch.Tensor, # indices (B,) of this schedule
-               x:torch.Tensor, # batch the coefficients must broadcast against (gives device and dtype)
-               eta:float=0.0 # DDIM's eta
-              ) -> dict: # each value of shape (B, 1, ..., 1)
-    "Coefficients of DDIM eq. 12 at indices `t`: 1/sqrt(a_t), sqrt(1/a_t-1), sqrt(a_{t-1}), sqrt(1-a_{t-1}-sigma^2), sigma."
+def ddim_coefs(
+    self: Schedule,
+    t: torch.Tensor,  # indices (B,) of this schedule
+    x: torch.Tensor,  # batch the coefficients broadcast against (gives device and dtype)
+    eta: float = 0.0,  # DDIM's eta
+) -> dict:  # each value of shape (B, 1, ..., 1)
+    "Eq. 12 at indices t: 1/sqrt(a_t), sqrt(1/a_t-1), sqrt(a_{t-1}), sqrt(1-a_{t-1}-s^2) and s."
     sigma = self.ddim_sigma(t, x, eta)
     ab_prev = self.extract('alpha_bar_prev', t, x)
-    c = dict(recip=self.extract('sqrt_recip_alpha_bar', t, x), recipm1=self.extract('sqrt_recipm1_alpha_bar', t, x),
-             sqrt_ab_prev=ab_prev.sqrt(), dir=(1 - ab_prev - sigma ** 2).clamp_min(0).sqrt(), sigma=sigma)
+    c = dict(
+        recip=self.extract('sqrt_recip_alpha_bar', t, x),
+        recipm1=self.extract('sqrt_recipm1_alpha_bar', t, x),
+        sqrt_ab_prev=ab_prev.sqrt(),
+        dir=(1 - ab_prev - sigma**2).clamp_min(0).sqrt(),
+        sigma=sigma,
+    )
     # with eps re-derived from the clipped x0_hat, eq. 12 is a combination of x_t and x0_hat only:
     # x_{t-1} = (dir / recipm1) * recip * x_t + (sqrt_ab_prev - dir / recipm1) * x0_hat  (+ sigma z)
     c['k_x'] = c['dir'] / c['recipm1'] * c['recip']
     c['k_x0'] = c['sqrt_ab_prev'] - c['dir'] / c['recipm1']
     return c
 
-def ddim_update(c:dict, # coefficients from `Schedule.ddim_coefs`
-                xt:torch.Tensor, # current sample x_t
-                eps:torch.Tensor, # predicted noise eps_theta(x_t)
-                noise:torch.Tensor|None=None, # standard normal noise for the sigma term (unused when sigma == 0)
-                clip_denoised:bool=True, # clip x0_hat to [-1, 1] and re-derive eps from it
-                eps_hook=None # optional callable eps -> eps applied after clipping (guidance)
-               ) -> tuple: # (x_{t-1}, x0_hat)
-    "DDIM eq. 12 given precomputed coefficients: x_{t-1} = sqrt(a_{t-1}) x0_hat + sqrt(1-a_{t-1}-sigma^2) eps + sigma z."
+
+def ddim_update(
+    c: dict,  # coefficients from `Schedule.ddim_coefs`
+    xt: torch.Tensor,  # current sample x_t
+    eps: torch.Tensor,  # predicted noise eps_theta(x_t)
+    noise: torch.Tensor | None = None,  # N(0, I) noise for the sigma term (None: no noise)
+    clip_denoised: bool = True,  # clip x0_hat to [-1, 1] and re-derive eps from it
+    eps_hook=None,  # optional callable eps -> eps applied after clipping (guidance)
+) -> tuple:  # (x_{t-1}, x0_hat)
+    "Eq. 12 with precomputed coefficients: sqrt(a_{t-1}) x0_hat + sqrt(1-a_{t-1}-s^2) eps + s z."
     rx = c['recip'] * xt
-    pred_x0 = torch.addcmul(rx, c['recipm1'], eps, value=-1)     # pred_x0_from_eps: x_t / sqrt(a_t) - sqrt(1/a_t - 1) eps
+    # pred_x0_from_eps: x_t / sqrt(a_t) - sqrt(1/a_t - 1) eps
+    pred_x0 = torch.addcmul(rx, c['recipm1'], eps, value=-1)
     if clip_denoised and eps_hook is None:
-        pred_x0 = pred_x0.clamp_(-1, 1)                          # eps re-derived from it is folded into k_x, k_x0
+        pred_x0 = pred_x0.clamp_(-1, 1)  # eps re-derived from it is folded into k_x, k_x0
         out = torch.addcmul(c['k_x'] * xt, c['k_x0'], pred_x0)
     else:
         if clip_denoised:
             pred_x0 = pred_x0.clamp_(-1, 1)
-            eps = (rx - pred_x0).div_(c['recipm1'])             # eps_from_pred_x0 of the clipped guess
+            eps = (rx - pred_x0).div_(c['recipm1'])  # eps_from_pred_x0 of the clipped guess
         if eps_hook is not None:
             eps = eps_hook(eps)
             pred_x0 = torch.addcmul(rx, c['recipm1'], eps, value=-1)
         out = torch.addcmul(c['sqrt_ab_prev'] * pred_x0, c['dir'], eps)
-    if noise is not None: out = out.addcmul_(c['sigma'], noise)
+    if noise is not None:
+        out = out.addcmul_(c['sigma'], noise)
     return out, pred_x0
 
 # %% ../nbs/01_ddim.ipynb #060f3061
 @patch
-def ddim_step(self:Schedule, model_output:torch.Tensor, # raw network output: eps, or (eps, v) with 2C channels
-              xt:torch.Tensor, # current sample x_t (B, C, ...)
-              t:torch.Tensor, # indices (B,) of this schedule; steps to t-1
-              eta:float=0.0, # 0: deterministic DDIM; 1: DDPM (beta-tilde) variance
-              noise:torch.Tensor|None=None, # standard normal noise like xt; drawn when needed and None
-              clip_denoised:bool=True, # clip x0_hat to [-1, 1] (then re-derive eps from it)
-              learn_sigma:bool|None=None # whether model_output carries v channels; None infers from the channel count
-             ) -> dict: # sample (x_{t-1}) and pred_x0
+def ddim_step(
+    self: Schedule,
+    model_output: torch.Tensor,  # raw network output: eps, or (eps, v) with 2C channels
+    xt: torch.Tensor,  # current sample x_t (B, C, ...)
+    t: torch.Tensor,  # indices (B,) of this schedule; steps to t-1
+    eta: float = 0.0,  # 0: deterministic DDIM; 1: DDPM (beta-tilde) variance
+    noise: torch.Tensor | None = None,  # standard normal noise like xt; drawn when needed and None
+    clip_denoised: bool = True,  # clip x0_hat to [-1, 1] (then re-derive eps from it)
+    learn_sigma: bool | None = None,  # v channels in model_output? None: from the channel count
+) -> dict:  # sample (x_{t-1}) and pred_x0
     "One step of DDIM eq. 12 from index `t` to `t-1` of this schedule."
     eta = _check_eta(eta)
     eps, _ = split_model_output(model_output, xt, learn_sigma)
@@ -95,44 +112,64 @@ def _p_sample_from(out, xt, t, noise):
     nonzero = (t != 0).to(xt.dtype).reshape(-1, *([1] * (xt.ndim - 1)))
     return out['mean'] + nonzero * torch.exp(0.5 * out['log_variance']) * noise
 
+
 @patch
-def p_sample(self:Schedule, model_output:torch.Tensor, # raw network output: eps, or (eps, v) with 2C channels
-             xt:torch.Tensor, # current sample x_t
-             t:torch.Tensor, # indices (B,) of this schedule
-             noise:torch.Tensor|None=None, # standard normal noise like xt; drawn if None
-             clip_denoised:bool=True, # clip x0_hat to [-1, 1]
-             learn_sigma:bool|None=None, # None infers from the channel count
-             fixed_variance:str='small' # without learned sigma: 'small' (beta-tilde) or 'large' (beta)
-            ) -> dict: # sample (x_{t-1}) and pred_x0
-    "Ancestral step x_{t-1} ~ N(mu_theta(x_t), Sigma_theta(x_t)) (DDPM; iDDPM's learned variance); no noise where t == 0."
-    out = self.p_mean_variance(model_output, xt, t, learn_sigma=learn_sigma, clip_denoised=clip_denoised, fixed_variance=fixed_variance)
+def p_sample(
+    self: Schedule,
+    model_output: torch.Tensor,  # raw network output: eps, or (eps, v) with 2C channels
+    xt: torch.Tensor,  # current sample x_t
+    t: torch.Tensor,  # indices (B,) of this schedule
+    noise: torch.Tensor | None = None,  # standard normal noise like xt; drawn if None
+    clip_denoised: bool = True,  # clip x0_hat to [-1, 1]
+    learn_sigma: bool | None = None,  # None infers from the channel count
+    fixed_variance: str = 'small',  # without learned sigma: 'small' (beta-tilde) or 'large' (beta)
+) -> dict:  # sample (x_{t-1}) and pred_x0
+    "Ancestral step x_{t-1} ~ N(mu_theta, Sigma_theta) (DDPM, iDDPM); no noise where t == 0."
+    out = self.p_mean_variance(
+        model_output,
+        xt,
+        t,
+        learn_sigma=learn_sigma,
+        clip_denoised=clip_denoised,
+        fixed_variance=fixed_variance,
+    )
     return dict(sample=_p_sample_from(out, xt, t, noise_like(xt, noise)), pred_x0=out['pred_x0'])
 
 # %% ../nbs/01_ddim.ipynb #2c348951
 @patch
-def q_sigma_forward(self:Schedule, x_prev:torch.Tensor, # x_{t-1}
-                    x0:torch.Tensor, # x_0
-                    t:torch.Tensor, # indices (B,) of this schedule
-                    eta:float=0.0 # DDIM's eta
-                   ) -> tuple: # (mean, variance) of q_sigma(x_t | x_{t-1}, x_0)
-    "DDIM eq. 8 in closed form: the forward step of the non-Markovian process, which depends on x_0 unless eta = 1."
+def q_sigma_forward(
+    self: Schedule,
+    x_prev: torch.Tensor,  # x_{t-1}
+    x0: torch.Tensor,  # x_0
+    t: torch.Tensor,  # indices (B,) of this schedule
+    eta: float = 0.0,  # DDIM's eta
+) -> tuple:  # (mean, variance) of q_sigma(x_t | x_{t-1}, x_0)
+    "DDIM eq. 8 in closed form: the non-Markovian forward step; it depends on x_0 unless eta = 1."
     ab, abp = self.extract('alpha_bar', t, x_prev), self.extract('alpha_bar_prev', t, x_prev)
     c2 = self.ddim_coefs(t, x_prev, eta)['dir'] ** 2
-    k = torch.where(abp < 1, (1 - ab).sqrt() * c2.sqrt() / (1 - abp).clamp_min(1e-300), torch.zeros_like(ab))
-    var = torch.where(abp < 1, (1 - ab) * (1 - c2 / (1 - abp).clamp_min(1e-300)), 1 - ab)
+    has_prev = abp < 1  # at index 0 (alpha_0 = 1) the step is q(x_1 | x_0) itself
+    one_minus_abp = (1 - abp).clamp_min(1e-300)
+    k = torch.where(has_prev, (1 - ab).sqrt() * c2.sqrt() / one_minus_abp, torch.zeros_like(ab))
+    var = torch.where(has_prev, (1 - ab) * (1 - c2 / one_minus_abp), 1 - ab)
     return ab.sqrt() * x0 + k * (x_prev - abp.sqrt() * x0), var
 
 # %% ../nbs/01_ddim.ipynb #u7th1002
 @patch
-def ddim_gamma(self:Schedule, eta:float=1.0 # DDIM's eta; > 0 (Theorem 1 needs sigma > 0)
-              ) -> torch.Tensor: # (T,) float64, at our index t (the paper's t + 1)
-    "DDIM Theorem 1 (T1): gamma_t = d_t^2 / (2 sigma_t^2), so that J_sigma = sum_t gamma_t E||eps_theta - eps||^2 + C for sigma(eta)."
+def ddim_gamma(
+    self: Schedule,
+    eta: float = 1.0,  # DDIM's eta; > 0 (Theorem 1 needs sigma > 0)
+) -> torch.Tensor:  # (T,) float64, at our index t (the paper's t + 1)
+    "DDIM Theorem 1 (T1): gamma_t = d_t^2 / (2 sigma_t^2), so that J_sigma = L_gamma + C."
     eta = _check_eta(eta)
-    if eta <= 0: raise BadArgument(f"Theorem 1 needs sigma > 0: eta must be > 0, got {eta}")
+    if eta <= 0:
+        raise BadArgument(f"Theorem 1 needs sigma > 0: eta must be > 0, got {eta}")
     ab, abp = self.alpha_bar, self.alpha_bar_prev
-    s2 = eta ** 2 * torch.cat([self.posterior_log_variance_clipped[:1].exp(), self.posterior_variance[1:]])  # sigma_1 clipped
-    d = (abp * (1 - ab) / ab).sqrt() - (1 - abp - s2).clamp_min(0).sqrt()    # at index 0 (alpha_0 = 1) no direction term
-    return d ** 2 / (2 * s2)
+    # beta-tilde, with sigma_1 clipped to the next step's (posterior_log_variance_clipped[0])
+    beta_tilde = [self.posterior_log_variance_clipped[:1].exp(), self.posterior_variance[1:]]
+    s2 = eta**2 * torch.cat(beta_tilde)
+    # at index 0 (alpha_0 = 1) there is no direction term
+    d = (abp * (1 - ab) / ab).sqrt() - (1 - abp - s2).clamp_min(0).sqrt()
+    return d**2 / (2 * s2)
 
 # %% ../nbs/01_ddim.ipynb #13f21522
 def _check_int_steps(steps, T, spacing):
@@ -178,9 +215,9 @@ def resolve_steps(
     sched: Schedule,  # the full schedule the model was trained with
     steps=None,  # None: all of `sched`; int N: N spaced steps; list: original timesteps, decreasing
     sampler: str = 'ddim',  # a name in `SAMPLERS`: its `stride` picks the spacing of an int `steps`
-    spacing: str = 'official',  # int `steps`: 'official' (the sampler's stride) or 'trailing' (from T-1)
+    spacing: str = 'official',  # int `steps`: 'official' (the sampler's stride) or 'trailing'
 ) -> Schedule:
-    "The schedule to sample with: `sched` itself or `sched.respace(...)` on the chosen sub-sequence tau."
+    "The schedule to sample with: `sched` itself, or `sched.respace(...)` on the sub-sequence tau."
     if steps is None:
         return sched
     T = sched.T
@@ -199,7 +236,7 @@ def model_device(
     model,  # a network (its parameters' device is used) or any callable
     device=None,  # an explicit choice wins
 ) -> torch.device:
-    "Where to sample: `device` if given, else the model's parameters' device, else `default_device()`."
+    "Where to sample: `device` if given, else where the model's parameters are, else the default."
     if device is not None:
         return default_device(device)
     params = getattr(model, 'parameters', None)
@@ -210,8 +247,13 @@ def model_device(
     return default_device()
 
 
-def randn_on(shape: tuple, generator: torch.Generator | None, device: torch.device, dtype) -> torch.Tensor:
-    "N(0, I) of `shape` drawn with `generator` (on the generator's own device) and moved to `device`."
+def randn_on(
+    shape: tuple,  # shape of the draw
+    generator: torch.Generator | None,  # draws on its own device; None: torch's global generator
+    device: torch.device,  # where the result goes
+    dtype,  # its dtype
+) -> torch.Tensor:
+    "N(0, I) of `shape`, drawn with `generator` on the generator's device and moved to `device`."
     gen_device = generator.device if generator is not None else device
     z = torch.randn(shape, generator=generator, device=gen_device, dtype=dtype)
     return z if gen_device == device else z.to(device)
@@ -240,9 +282,10 @@ class SampleOptions:
     "The rarely changed settings of `sample`, `generate` and `sample_cascade`, in one place."
 
     clip_denoised: bool = True  # clip x0_hat to [-1, 1] (DDIM then re-derives eps from it)
-    fixed_variance: str = 'small'  # ancestral without learned sigma: 'small' (beta-tilde) or 'large'
+    fixed_variance: str = 'small'  # ancestral, no learned sigma: 'small' (beta-tilde) or 'large'
+
     spacing: str = 'official'  # int `steps`: 'official' (the sampler's stride) or 'trailing'
-    learn_sigma: bool | None = None  # does the output carry v channels? None: from the channel count
+    learn_sigma: bool | None = None  # v channels in the output? None: from the channel count
     model_kwargs: dict | None = None  # extra keyword arguments for the model (e.g. low_res=)
     device: str | torch.device | None = None  # default: the model's device, else `default_device()`
     dtype: torch.dtype = torch.float32  # dtype of x and of every update
@@ -264,9 +307,13 @@ def as_options(
             raise BadArgument(f"unknown sampling options {unknown}; known: {sorted(names)}")
         options = SampleOptions(**options)
     elif not isinstance(options, SampleOptions):
-        raise BadArgument(f"options must be a SampleOptions or a dict, got {type(options).__name__}")
+        raise BadArgument(
+            f"options must be a SampleOptions or a dict, got {type(options).__name__}"
+        )
     if options.fixed_variance not in ('small', 'large'):
-        raise BadArgument(f"fixed_variance must be 'small' or 'large', got {options.fixed_variance!r}")
+        raise BadArgument(
+            f"fixed_variance must be 'small' or 'large', got {options.fixed_variance!r}"
+        )
     if options.autocast not in (None, torch.bfloat16, torch.float16):
         raise BadArgument(
             f"autocast must be None, torch.bfloat16 or torch.float16, got {options.autocast!r}"
@@ -309,7 +356,7 @@ def get_sampler(name: str) -> Sampler:
 
 # %% ../nbs/01_ddim.ipynb #s1ctx003
 class SamplingContext:
-    "What a sampler's step may use: the schedule being sampled, the network call, guidance and noise."
+    "What a sampler's step may use: the schedule it samples, the network call, guidance and noise."
 
     def __init__(
         self,
@@ -335,7 +382,9 @@ class SamplingContext:
     def model_output(self, x: torch.Tensor, i: int) -> torch.Tensor:
         "The raw network output at index i (eps, or eps and v), checked, in x's dtype."
         o = self.options
-        amp = torch.autocast(self.device.type, dtype=o.autocast) if o.autocast else contextlib.nullcontext()
+        amp = contextlib.nullcontext()
+        if o.autocast:
+            amp = torch.autocast(self.device.type, dtype=o.autocast)
         with amp:
             out = call_model(self.model, x, self.t_orig[i], self.y, **(o.model_kwargs or {}))
         check_model_output(out, x, o.learn_sigma)
@@ -375,7 +424,7 @@ def ddim_constants(ctx: SamplingContext) -> dict:
 
 
 def ddim_sampling_step(ctx: SamplingContext, x: torch.Tensor, i: int) -> tuple:
-    "DDIM eq. 12 from index i to i-1; sigma(eta) z is added for eta > 0 (no noise at the last step)."
+    "DDIM eq. 12 from index i to i-1; sigma(eta) z is added for eta > 0 (not at the last step)."
     c = {k: v[i] for k, v in ctx.constants.items()}
     eps = ctx.model_output(x, i)[:, : ctx.shape[1]]
     z = ctx.noise() if ctx.eta > 0 and i > 0 else None
@@ -383,7 +432,7 @@ def ddim_sampling_step(ctx: SamplingContext, x: torch.Tensor, i: int) -> tuple:
 
 
 def ancestral_sampling_step(ctx: SamplingContext, x: torch.Tensor, i: int) -> tuple:
-    "x_{t-1} ~ N(mu_theta, Sigma_theta): DDPM, with iDDPM's learned variance when the model has one."
+    "x_{t-1} ~ N(mu_theta, Sigma_theta): DDPM, with iDDPM's learned variance if the model has one."
     o = ctx.options
     out = ctx.sched.p_mean_variance(
         ctx.model_output(x, i),
@@ -436,8 +485,8 @@ def _check_model_T(model, sched: Schedule):
     if T_model is not None and T_model != T_sched:
         raise BadArgument(
             f"the model was trained with T={T_model} diffusion steps but the schedule has "
-            f"T={T_sched}: sample with the schedule it was trained with (load_pretrained returns it) "
-            "and choose `steps` to go faster"
+            f"T={T_sched}: sample with the schedule it was trained with "
+            "(load_pretrained returns it) and choose `steps` to go faster"
         )
 
 
@@ -463,7 +512,7 @@ def sample(
     sched: Schedule,  # the schedule the model was trained with (full T)
     shape: tuple,  # output shape (B, C, ...)
     steps=None,  # None: every step; int N; or strictly decreasing original timesteps
-    sampler: str = 'ddim',  # a name in `SAMPLERS`: 'ddim', 'ancestral', 'euler', 'heun', 'song', ...
+    sampler: str = 'ddim',  # a name in `SAMPLERS`: 'ddim', 'ancestral', 'euler', 'heun', 'song'...
     eta: float = 0.0,  # DDIM's eta (0 deterministic, 1 DDPM's variance); 'ddim' only
     y: torch.Tensor | None = None,  # class labels (B,) for the model and the guidance
     guidance=None,  # from `make_guidance` (or any object with .eps / .mean / .prepare hooks)
@@ -472,11 +521,13 @@ def sample(
     return_trajectory: bool = False,  # also return every x_t and x0_hat (stacked, on the device)
     options: SampleOptions | dict | None = None,  # rarely changed settings (`SampleOptions`)
 ):
-    "Generate `shape` samples with a registered sampler over `steps`; x_0, or a dict with the trajectory."
+    "Generate `shape` samples with a registered sampler: x_0, or a dict with the trajectory."
     method = get_sampler(sampler)
     eta = _check_eta(eta)
     if eta != 0 and not method.uses_eta:
-        raise BadArgument(f"eta is a parameter of 'ddim'; sampler {sampler!r} takes none (use eta=0)")
+        raise BadArgument(
+            f"eta is a parameter of 'ddim'; sampler {sampler!r} takes none (use eta=0)"
+        )
     shape = _check_shape(shape)
     if not callable(model):
         raise BadArgument(f"model must be a callable model(x, t[, y]), got {type(model).__name__}")
@@ -505,8 +556,10 @@ def sample(
     return dict(sample=x, trajectory=torch.stack(xs), pred_x0=torch.stack(x0s), timesteps=timesteps)
 
 # %% ../nbs/01_ddim.ipynb #s1gen008
-def to_uint8(x: torch.Tensor) -> np.ndarray:  # images in [-1, 1], (N, C, H, W) -> uint8 (N, H, W, C)
-    "8-bit pixels, channels last: round((x+1)*127.5), clipped (the inverse of `data.to_unit_range`)."
+def to_uint8(
+    x: torch.Tensor,  # images in [-1, 1], (N, C, H, W)
+) -> np.ndarray:  # uint8 (N, H, W, C)
+    "8-bit pixels, channels last: round((x+1) 127.5), clipped; the inverse of `data.to_unit_range`."
     if x.ndim != 4:
         raise ValueError(f"expected images (N, C, H, W), got shape {tuple(x.shape)}")
     pixels = ((x.detach().float().cpu() + 1) * 127.5).round().clamp(0, 255)
@@ -545,7 +598,7 @@ def generate(
 
 # %% ../nbs/11_upsampling.ipynb #u11a0022
 def quantize_8bit(x: torch.Tensor) -> torch.Tensor:
-    "Images in [-1, 1] rounded to the 256 levels of an 8-bit file (what the official pipeline hands on)."
+    "Images in [-1, 1] rounded to the 256 levels of an 8-bit file, as the official code saves them."
     return ((x + 1) * 127.5).round().clamp(0, 255) / 127.5 - 1
 
 
@@ -553,7 +606,9 @@ def _sample_shape(model, what: str) -> tuple:
     "(channels, side) a model makes, from its `in_channels` and `image_size` attributes."
     C, S = getattr(model, 'in_channels', None), getattr(model, 'image_size', None)
     if not isinstance(C, int) or not isinstance(S, int):
-        raise BadArgument(f"the {what} must say what it makes: in_channels and image_size attributes")
+        raise BadArgument(
+            f"the {what} must say what it makes: in_channels and image_size attributes"
+        )
     return C, S
 
 
@@ -563,11 +618,13 @@ def _check_cascade(base, upsampler) -> tuple:
     small = getattr(upsampler, 'small_size', None)
     if small is None:
         raise BadArgument(
-            "the upsampler must be a super-resolution model (a SuperResUNet: small_size, low_res input)"
+            "the upsampler must be a super-resolution model "
+            "(a SuperResUNet: small_size, low_res input)"
         )
     if (small, C1) != (S0, C0):
         raise BadArgument(
-            f"the upsampler takes {C1}x{small}x{small} low-res images, the base model makes {C0}x{S0}x{S0}"
+            f"the upsampler takes {C1}x{small}x{small} low-res images, "
+            f"the base model makes {C0}x{S0}x{S0}"
         )
     return (C0, S0), (C1, S1)
 
@@ -594,7 +651,7 @@ def _pair(v, name: str) -> tuple:
         raise BadArgument(f"{name} must be one value or a (base, upsampler) pair, got {v!r}")
     return pair
 
-
+# %% ../nbs/11_upsampling.ipynb #u11a0043
 def sample_cascade(
     base,  # low-resolution diffusion model, called as base(x, t[, y])
     base_sched: Schedule,  # the schedule `base` was trained with
@@ -605,7 +662,7 @@ def sample_cascade(
     steps=(25, 25),  # steps of (base, upsampler), each as in `sample`; one value for both
     sampler=('ddim', 'ddim'),  # samplers of (base, upsampler), names in `SAMPLERS`; or one for both
     eta=(0.0, 0.0),  # DDIM's eta of (base, upsampler); or one for both
-    guidance=None,  # `make_guidance(...)` for the base only (ADM-G + ADM-U); the upsampler is unguided
+    guidance=None,  # `make_guidance(...)` for the base only (ADM-G + ADM-U); upsampler: unguided
     generator: torch.Generator | None = None,  # seeds both stages
     batch_size: int | None = None,  # images per batch (default: all n at once)
     options: SampleOptions | dict | None = None,  # for both stages, as in `sample` (device, ...)
@@ -621,19 +678,38 @@ def sample_cascade(
     base_eta, up_eta = _pair(eta, 'eta')
     opts = as_options(options)
     opts = replace(opts, device=model_device(base, opts.device))
-    base_y = getattr(base, 'num_classes', None) is not None or guidance is not None
-    up_y = getattr(upsampler, 'num_classes', None) is not None
+    base_takes_y = getattr(base, 'num_classes', None) is not None or guidance is not None
+    up_takes_y = getattr(upsampler, 'num_classes', None) is not None
     lows, highs = [], []
     for i in range(0, n, bs):
-        yb = None if y is None else y[i : i + min(bs, n - i)].to(opts.device)
-        b = len(yb) if yb is not None else min(bs, n - i)
-        low = sample(base, base_sched, (b, C0, S0, S0), base_steps, base_sampler, base_eta,
-                     y=yb if base_y else None, guidance=guidance, generator=generator, options=opts)
-        # like the official pipeline, which saves the base samples as 8-bit files and reads them back
+        b = min(bs, n - i)
+        yb = None if y is None else y[i : i + b].to(opts.device)
+        low = sample(
+            base,
+            base_sched,
+            (b, C0, S0, S0),
+            base_steps,
+            base_sampler,
+            base_eta,
+            y=yb if base_takes_y else None,
+            guidance=guidance,
+            generator=generator,
+            options=opts,
+        )
+        # like the official pipeline, which saves the base samples as 8-bit files and reads them
         low = quantize_8bit(low)
         up_opts = replace(opts, model_kwargs={**(opts.model_kwargs or {}), 'low_res': low})
-        high = sample(upsampler, up_sched, (b, C1, S1, S1), up_steps, up_sampler, up_eta,
-                      y=yb if up_y else None, generator=generator, options=up_opts)
+        high = sample(
+            upsampler,
+            up_sched,
+            (b, C1, S1, S1),
+            up_steps,
+            up_sampler,
+            up_eta,
+            y=yb if up_takes_y else None,
+            generator=generator,
+            options=up_opts,
+        )
         lows.append(low)
         highs.append(high)
     return torch.cat(lows), torch.cat(highs)

@@ -17,47 +17,92 @@ __all__ = ['linear_betas', 'betas_for_alpha_bar', 'cosine_betas', 'Schedule', 'c
            'split_model_output', 'space_timesteps']
 
 # %% ../nbs/00_schedule.ipynb #ce3f819c
-def linear_betas(T:int # number of diffusion steps
-                ) -> np.ndarray: # float64 array of shape (T,)
+def linear_betas(
+    T: int,  # number of diffusion steps
+) -> np.ndarray:  # float64 array of shape (T,)
     "Ho et al.'s linear schedule, from 1e-4 to 0.02 at T=1000, both ends scaled by 1000/T."
     T = check_T(T)
     scale = 1000 / T
     return np.linspace(scale * 1e-4, scale * 0.02, T, dtype=np.float64)
 
 # %% ../nbs/00_schedule.ipynb #5ae35798
-def betas_for_alpha_bar(T:int, # number of diffusion steps
-                        alpha_bar_fn, # continuous alpha_bar(u) for u in [0, 1], with alpha_bar(0) = 1
-                        max_beta:float=0.999 # upper clip for each beta
-                       ) -> np.ndarray: # float64 array of shape (T,)
-    "Discretise a continuous `alpha_bar_fn` into T betas: beta_i = min(1 - abar((i+1)/T) / abar(i/T), max_beta)."
+def betas_for_alpha_bar(
+    T: int,  # number of diffusion steps
+    alpha_bar_fn,  # continuous alpha_bar(u) for u in [0, 1], with alpha_bar(0) = 1
+    max_beta: float = 0.999,  # upper clip for each beta
+) -> np.ndarray:  # float64 array of shape (T,)
+    """Discretise a continuous `alpha_bar_fn` into T betas:
+    beta_i = min(1 - abar((i+1)/T) / abar(i/T), max_beta)."""
     T = check_T(T)
     u = np.arange(T + 1, dtype=np.float64) / T
     ab = np.array([alpha_bar_fn(x) for x in u], dtype=np.float64)
     return np.minimum(1 - ab[1:] / ab[:-1], max_beta)
 
-def cosine_betas(T:int, # number of diffusion steps
-                 s:float=0.008, # small offset so that beta at t=0 is not vanishingly small
-                 max_beta:float=0.999 # upper clip, avoids beta=1 at t=T
-                ) -> np.ndarray: # float64 array of shape (T,)
-    "Nichol & Dhariwal's cosine schedule (eq. 17): alpha_bar(t) = f(t)/f(0), f(t) = cos(((t/T+s)/(1+s)) pi/2)^2."
-    return betas_for_alpha_bar(T, lambda u: math.cos((u + s) / (1 + s) * math.pi / 2) ** 2, max_beta)
+
+def cosine_betas(
+    T: int,  # number of diffusion steps
+    s: float = 0.008,  # small offset so that beta at t=0 is not vanishingly small
+    max_beta: float = 0.999,  # upper clip, avoids beta=1 at t=T
+) -> np.ndarray:  # float64 array of shape (T,)
+    """Nichol & Dhariwal's cosine schedule (eq. 17): alpha_bar(t) = f(t)/f(0),
+    f(t) = cos(((t/T+s)/(1+s)) pi/2)^2."""
+    f = lambda u: math.cos((u + s) / (1 + s) * math.pi / 2) ** 2  # u = t/T
+    return betas_for_alpha_bar(T, f, max_beta)
 
 # %% ../nbs/00_schedule.ipynb #f1348dc9
-_ARRAYS = ('betas', 'alphas', 'alpha_bar', 'alpha_bar_prev', 'alpha_bar_next', 'sqrt_alpha_bar',
-           'sqrt_one_minus_alpha_bar', 'log_one_minus_alpha_bar', 'sqrt_recip_alpha_bar', 'sqrt_recipm1_alpha_bar',
-           'posterior_variance', 'posterior_log_variance_clipped', 'posterior_mean_coef1', 'posterior_mean_coef2',
-           'log_betas')
+_ARRAYS = (
+    'betas',
+    'alphas',
+    'alpha_bar',
+    'alpha_bar_prev',
+    'alpha_bar_next',
+    'sqrt_alpha_bar',
+    'sqrt_one_minus_alpha_bar',
+    'log_one_minus_alpha_bar',
+    'sqrt_recip_alpha_bar',
+    'sqrt_recipm1_alpha_bar',
+    'posterior_variance',
+    'posterior_log_variance_clipped',
+    'posterior_mean_coef1',
+    'posterior_mean_coef2',
+    'log_betas',
+)
+
+
+def _checked_betas(betas) -> torch.Tensor:
+    "`betas` as a float64 tensor, or `BadArgument` unless a non-empty 1-D array in (0, 1)."
+    b = torch.as_tensor(np.asarray(betas, dtype=np.float64))
+    if b.ndim != 1 or len(b) < 1:
+        raise BadArgument(f"betas must be a non-empty 1-D array, got shape {tuple(b.shape)}")
+    valid = torch.isfinite(b) & (b > 0) & (b < 1)
+    if not valid.all():
+        raise BadArgument(
+            "every beta must be finite and in (0, 1) (a beta of 1 destroys the signal and gives "
+            f"NaN), got {b[~valid][:4].tolist()}"
+        )
+    return b
+
+
+def _checked_timestep_map(timestep_map, T: int) -> torch.Tensor:
+    "`timestep_map` as a LongTensor of T original timesteps (`arange(T)` when None)."
+    if timestep_map is None:
+        return torch.arange(T)
+    tm = torch.as_tensor(timestep_map, dtype=torch.long)
+    if tm.shape != (T,):
+        raise ValueError(f"timestep_map must have one entry per beta ({T}), got {tuple(tm.shape)}")
+    return tm
+
 
 class Schedule:
-    "A diffusion schedule: `betas` and every array derived from them (float64), plus the formulas that use them."
-    def __init__(self, betas, # 1-D array of T betas in (0, 1)
-                 timestep_map=None # original timestep of each index (set by `respace`); default `arange(T)`
-                ):
-        b = torch.as_tensor(np.asarray(betas, dtype=np.float64))
-        if b.ndim != 1 or len(b) < 1: raise BadArgument(f"betas must be a non-empty 1-D array, got shape {tuple(b.shape)}")
-        if not torch.isfinite(b).all() or (b <= 0).any() or (b >= 1).any():
-            bad = b[~(torch.isfinite(b) & (b > 0) & (b < 1))]
-            raise BadArgument(f"every beta must be finite and in (0, 1) (a beta of 1 destroys the signal and gives NaN), got {bad[:4].tolist()}")
+    """A diffusion schedule: `betas` and every array derived from them (float64), plus the formulas
+    that use them."""
+
+    def __init__(
+        self,
+        betas,  # 1-D array of T betas in (0, 1)
+        timestep_map=None,  # original timestep of each index (set by `respace`); default arange(T)
+    ):
+        b = _checked_betas(betas)
         self.betas = b
         self.alphas = 1 - b
         self.alpha_bar = torch.cumprod(self.alphas, 0)
@@ -71,13 +116,15 @@ class Schedule:
         # q(x_{t-1} | x_t, x_0)
         self.posterior_variance = b * (1 - self.alpha_bar_prev) / (1 - self.alpha_bar)
         pv = self.posterior_variance
-        self.posterior_log_variance_clipped = torch.log(torch.cat([pv[1:2], pv[1:]]) if len(pv) > 1 else pv.clamp_min(1e-20))
+        # beta-tilde_0 = 0: its log is replaced by that of beta-tilde_1, as in the official code
+        pv_clipped = torch.cat([pv[1:2], pv[1:]]) if len(pv) > 1 else pv.clamp_min(1e-20)
+        self.posterior_log_variance_clipped = torch.log(pv_clipped)
         self.posterior_mean_coef1 = b * self.alpha_bar_prev.sqrt() / (1 - self.alpha_bar)
-        self.posterior_mean_coef2 = (1 - self.alpha_bar_prev) * self.alphas.sqrt() / (1 - self.alpha_bar)
+        self.posterior_mean_coef2 = (
+            (1 - self.alpha_bar_prev) * self.alphas.sqrt() / (1 - self.alpha_bar)
+        )
         self.log_betas = torch.log(b)
-        tm = torch.arange(len(b)) if timestep_map is None else torch.as_tensor(timestep_map, dtype=torch.long)
-        if tm.shape != b.shape: raise ValueError(f"timestep_map must have one entry per beta ({len(b)}), got {tuple(tm.shape)}")
-        self.timestep_map = tm
+        self.timestep_map = _checked_timestep_map(timestep_map, len(b))
         self._cache = {}
 
     @property
@@ -91,224 +138,372 @@ class Schedule:
         return torch.log(self.alpha_bar) - self.log_one_minus_alpha_bar
 
     def __repr__(self):
-        kind = '' if torch.equal(self.timestep_map, torch.arange(self.T)) else f', respaced from {int(self.timestep_map[-1]) + 1}'
-        return f"Schedule(T={self.T}{kind}, beta[0]={self.betas[0].item():.3g}, beta[-1]={self.betas[-1].item():.3g})"
+        respaced = not torch.equal(self.timestep_map, torch.arange(self.T))
+        kind = f', respaced from {int(self.timestep_map[-1]) + 1}' if respaced else ''
+        first, last = self.betas[0].item(), self.betas[-1].item()
+        return f"Schedule(T={self.T}{kind}, beta[0]={first:.3g}, beta[-1]={last:.3g})"
 
     @classmethod
-    def linear(cls, T:int=1000):
+    def linear(cls, T: int = 1000):
         "Schedule with `linear_betas(T)`."
         return cls(linear_betas(T))
 
     @classmethod
-    def cosine(cls, T:int=1000, s:float=0.008):
+    def cosine(cls, T: int = 1000, s: float = 0.008):
         "Schedule with `cosine_betas(T, s)`."
         return cls(cosine_betas(T, s))
 
     @classmethod
-    def named(cls, name:str, T:int=1000):
+    def named(cls, name: str, T: int = 1000):
         "Schedule by name: 'linear' or 'cosine'."
-        if name not in ('linear', 'cosine'): raise ValueError(f"schedule must be 'linear' or 'cosine', got {name!r}")
+        if name not in ('linear', 'cosine'):
+            raise ValueError(f"schedule must be 'linear' or 'cosine', got {name!r}")
         return getattr(cls, name)(T)
 
 # %% ../nbs/00_schedule.ipynb #cc171454
-def check_timesteps(sched, # the schedule whose indices `t` are
-                    t, # LongTensor (B,) of indices in [0, sched.T)
-                    x=None # batch that `t` must match in size, if given
-                   ):
-    "Raise a clear error unless `t` is a LongTensor (B,) of valid indices of `sched` (one per row of `x`)."
-    if not isinstance(t, torch.Tensor): raise TypeError(f"t must be a LongTensor of shape (B,), got {type(t).__name__}")
-    if t.dtype not in (torch.int64, torch.int32): raise TypeError(f"t must hold integer timesteps (int64), got dtype {t.dtype}")
-    if t.ndim != 1: raise ValueError(f"t must have shape (B,), got {tuple(t.shape)}")
+def check_timesteps(
+    sched,  # the schedule whose indices `t` are
+    t,  # LongTensor (B,) of indices in [0, sched.T)
+    x=None,  # batch that `t` must match in size, if given
+):
+    """Raise a clear error unless `t` is a LongTensor (B,) of valid indices of `sched` (one per row
+    of `x`)."""
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"t must be a LongTensor of shape (B,), got {type(t).__name__}")
+    if t.dtype not in (torch.int64, torch.int32):
+        raise TypeError(f"t must hold integer timesteps (int64), got dtype {t.dtype}")
+    if t.ndim != 1:
+        raise ValueError(f"t must have shape (B,), got {tuple(t.shape)}")
     if x is not None and t.shape[0] != x.shape[0]:
-        raise ValueError(f"batch size mismatch: t has {t.shape[0]} timesteps but x has batch {x.shape[0]}")
+        sizes = f"t has {t.shape[0]} timesteps but x has batch {x.shape[0]}"
+        raise ValueError(f"batch size mismatch: {sizes}")
     if t.numel() and (int(t.min()) < 0 or int(t.max()) >= sched.T):
-        raise IndexError(f"timesteps must lie in [0, {sched.T}), got min {int(t.min())}, max {int(t.max())}")
+        found = f"min {int(t.min())}, max {int(t.max())}"
+        raise IndexError(f"timesteps must lie in [0, {sched.T}), got {found}")
+
 
 def _work_dtype(x):
+    "The dtype formulas run in for a batch `x`: float64 for float64 data, float32 otherwise."
     return torch.float64 if x.dtype == torch.float64 else torch.float32
 
+
 @patch
-def extract(self:Schedule, name:str, # name of a schedule array, e.g. 'alpha_bar'
-            t:torch.Tensor, # LongTensor (B,) of timesteps in [0, T)
-            x:torch.Tensor # batch (B, ...) the result must broadcast against
-           ) -> torch.Tensor: # shape (B, 1, ..., 1)
+def extract(
+    self: Schedule,
+    name: str,  # name of a schedule array, e.g. 'alpha_bar'
+    t: torch.Tensor,  # LongTensor (B,) of timesteps in [0, T)
+    x: torch.Tensor,  # batch (B, ...) the result must broadcast against
+) -> torch.Tensor:  # shape (B, 1, ..., 1)
     "Array `name` at timesteps `t`, shaped (B, 1, ..., 1) to broadcast against `x`."
     check_timesteps(self, t, x)
     key = (name, x.device, _work_dtype(x))
     arr = self._cache.get(key)
-    if arr is None: arr = self._cache[key] = getattr(self, name).to(_work_dtype(x)).to(x.device)
+    if arr is None:
+        arr = self._cache[key] = getattr(self, name).to(_work_dtype(x)).to(x.device)
     return arr[t.to(x.device)].reshape(-1, *([1] * (x.ndim - 1)))
 
+
 @patch
-def index_of(self:Schedule, t:torch.Tensor # LongTensor (B,) of *original* timesteps
-            ) -> torch.Tensor: # indices (B,) of this schedule, on the CPU
-    "Indices of this (possibly respaced) schedule whose original timestep is `t`; a clear error for timesteps it does not keep."
-    if not isinstance(t, torch.Tensor) or t.ndim != 1 or t.dtype not in (torch.int64, torch.int32):
+def index_of(
+    self: Schedule,
+    t: torch.Tensor,  # LongTensor (B,) of *original* timesteps
+) -> torch.Tensor:  # indices (B,) of this schedule, on the CPU
+    """Indices of this (possibly respaced) schedule whose original timestep is `t`; a clear error
+    for timesteps it does not keep."""
+    is_long = isinstance(t, torch.Tensor) and t.dtype in (torch.int64, torch.int32)
+    if not is_long or t.ndim != 1:
         raise TypeError(f"t must be a LongTensor of original timesteps, shape (B,), got {t!r:.80}")
     t, tm = t.cpu().long().contiguous(), self.timestep_map
     idx = torch.searchsorted(tm, t).clamp(0, self.T - 1)
     if not torch.equal(tm[idx], t):
-        raise ValueError(f"timesteps must be original timesteps kept by the schedule (0..{int(tm[-1])}), got {t.tolist()[:8]}")
+        raise ValueError(
+            f"timesteps must be original timesteps kept by the schedule (0..{int(tm[-1])}), "
+            f"got {t.tolist()[:8]}"
+        )
     return idx
 
 # %% ../nbs/00_schedule.ipynb #d927967c
-def noise_like(x:torch.Tensor, # the batch the noise is for
-               noise:torch.Tensor|None # given noise (checked), or None to draw N(0, I)
-              ) -> torch.Tensor:
-    "`noise` if it has `x`'s shape and is finite, else a clear error; a fresh N(0, I) draw like `x` when None."
-    if noise is None: return torch.randn_like(x)
-    if noise.shape != x.shape: raise BadArgument(f"noise must have shape {tuple(x.shape)} (that of x), got {tuple(noise.shape)}")
-    if not torch.isfinite(noise).all(): raise BadArgument("noise must be finite (it holds NaN or infinity)")
+def noise_like(
+    x: torch.Tensor,  # the batch the noise is for
+    noise: torch.Tensor | None,  # given noise (checked), or None to draw N(0, I)
+) -> torch.Tensor:
+    """`noise` if it has `x`'s shape and is finite, else a clear error; a fresh N(0, I) draw like
+    `x` when None."""
+    if noise is None:
+        return torch.randn_like(x)
+    if noise.shape != x.shape:
+        expected = f"{tuple(x.shape)} (that of x)"
+        raise BadArgument(f"noise must have shape {expected}, got {tuple(noise.shape)}")
+    if not torch.isfinite(noise).all():
+        raise BadArgument("noise must be finite (it holds NaN or infinity)")
     return noise
 
-@patch
-def q_mean_variance(self:Schedule, x0, t):
-    "Mean, variance and log-variance of q(x_t | x_0) (eq. 4)."
-    return (self.extract('sqrt_alpha_bar', t, x0) * x0, self.extract('sqrt_one_minus_alpha_bar', t, x0) ** 2,
-            self.extract('log_one_minus_alpha_bar', t, x0))
 
 @patch
-def q_sample(self:Schedule, x0:torch.Tensor, # clean batch (B, ...)
-             t:torch.Tensor, # timesteps (B,)
-             noise:torch.Tensor|None=None # standard normal noise like x0; drawn if None
-            ) -> torch.Tensor:
+def q_mean_variance(self: Schedule, x0, t):
+    "Mean, variance and log-variance of q(x_t | x_0) (eq. 4)."
+    return (
+        self.extract('sqrt_alpha_bar', t, x0) * x0,
+        self.extract('sqrt_one_minus_alpha_bar', t, x0) ** 2,
+        self.extract('log_one_minus_alpha_bar', t, x0),
+    )
+
+
+@patch
+def q_sample(
+    self: Schedule,
+    x0: torch.Tensor,  # clean batch (B, ...)
+    t: torch.Tensor,  # timesteps (B,)
+    noise: torch.Tensor | None = None,  # standard normal noise like x0; drawn if None
+) -> torch.Tensor:
     "Sample x_t ~ q(x_t | x_0) = N(sqrt(alpha_bar_t) x_0, (1 - alpha_bar_t) I)."
     noise = noise_like(x0, noise)
-    return self.extract('sqrt_alpha_bar', t, x0) * x0 + self.extract('sqrt_one_minus_alpha_bar', t, x0) * noise
+    return (
+        self.extract('sqrt_alpha_bar', t, x0) * x0
+        + self.extract('sqrt_one_minus_alpha_bar', t, x0) * noise
+    )
+
 
 @patch
-def q_posterior(self:Schedule, x0, xt, t):
-    "Mean, variance and clipped log-variance of the forward posterior q(x_{t-1} | x_t, x_0) (DDPM eqs. 6-7)."
-    if x0.shape != xt.shape: raise ValueError(f"x0 and xt must have the same shape, got {tuple(x0.shape)} and {tuple(xt.shape)}")
-    mean = self.extract('posterior_mean_coef1', t, xt) * x0 + self.extract('posterior_mean_coef2', t, xt) * xt
-    return mean, self.extract('posterior_variance', t, xt), self.extract('posterior_log_variance_clipped', t, xt)
+def q_posterior(self: Schedule, x0, xt, t):
+    """Mean, variance and clipped log-variance of the forward posterior q(x_{t-1} | x_t, x_0)
+    (DDPM eqs. 6-7)."""
+    if x0.shape != xt.shape:
+        shapes = f"{tuple(x0.shape)} and {tuple(xt.shape)}"
+        raise ValueError(f"x0 and xt must have the same shape, got {shapes}")
+    mean = (
+        self.extract('posterior_mean_coef1', t, xt) * x0
+        + self.extract('posterior_mean_coef2', t, xt) * xt
+    )
+    return (
+        mean,
+        self.extract('posterior_variance', t, xt),
+        self.extract('posterior_log_variance_clipped', t, xt),
+    )
+
 
 @patch
-def pred_x0_from_eps(self:Schedule, xt, t, eps):
+def pred_x0_from_eps(self: Schedule, xt, t, eps):
     "Invert eq. 4: x0_hat = sqrt(1/alpha_bar_t) x_t - sqrt(1/alpha_bar_t - 1) eps."
-    return self.extract('sqrt_recip_alpha_bar', t, xt) * xt - self.extract('sqrt_recipm1_alpha_bar', t, xt) * eps
+    return (
+        self.extract('sqrt_recip_alpha_bar', t, xt) * xt
+        - self.extract('sqrt_recipm1_alpha_bar', t, xt) * eps
+    )
+
 
 @patch
-def eps_from_pred_x0(self:Schedule, xt, t, pred_x0):
+def eps_from_pred_x0(self: Schedule, xt, t, pred_x0):
     "The eps that `pred_x0_from_eps` maps to `pred_x0` (used by DDIM after clipping x0_hat)."
-    return (self.extract('sqrt_recip_alpha_bar', t, xt) * xt - pred_x0) / self.extract('sqrt_recipm1_alpha_bar', t, xt)
+    numerator = self.extract('sqrt_recip_alpha_bar', t, xt) * xt - pred_x0
+    return numerator / self.extract('sqrt_recipm1_alpha_bar', t, xt)
 
 # %% ../nbs/00_schedule.ipynb #5894ebbe
-def call_model(model, # network called as model(x, t) or model(x, t, y)
-               x:torch.Tensor, # x_t
-               t:torch.Tensor, # original timesteps (B,)
-               y:torch.Tensor|None=None, # class labels (B,), or None for model(x, t)
-               **kwargs):
-    "The one place that calls a diffusion network: with labels when there are any, without them otherwise."
+def call_model(
+    model,  # network called as model(x, t) or model(x, t, y)
+    x: torch.Tensor,  # x_t
+    t: torch.Tensor,  # original timesteps (B,)
+    y: torch.Tensor | None = None,  # class labels (B,), or None for model(x, t)
+    **kwargs,  # passed on to the model (e.g. low_res=)
+):
+    "The one place that calls a diffusion network: with labels when there are any, else without."
     return model(x, t, **kwargs) if y is None else model(x, t, y, **kwargs)
 
+
 def split_model_output(model_output, xt, learn_sigma=None):
-    "Split the raw network output into (eps, v or None); infer `learn_sigma` from the channel count when None."
+    """Split the raw network output into (eps, v or None); infer `learn_sigma` from the channel
+    count when None."""
     C = xt.shape[1]
+    out_channels = model_output.shape[1]
     if model_output.shape[0] != xt.shape[0] or model_output.shape[2:] != xt.shape[2:]:
-        raise ValueError(f"model output {tuple(model_output.shape)} does not match x_t {tuple(xt.shape)}: "
-                         f"expected (B, C or 2C, ...) with B, spatial dims of x_t")
+        raise ValueError(
+            f"model output {tuple(model_output.shape)} does not match x_t {tuple(xt.shape)}: "
+            f"expected (B, C or 2C, ...) with B, spatial dims of x_t"
+        )
     if learn_sigma is None:
-        if model_output.shape[1] not in (C, 2 * C):
-            raise ValueError(f"model output has {model_output.shape[1]} channels; expected {C} (eps) or {2*C} (eps, v) for x_t with {C}")
-        learn_sigma = model_output.shape[1] == 2 * C
+        if out_channels not in (C, 2 * C):
+            raise ValueError(
+                f"model output has {out_channels} channels; "
+                f"expected {C} (eps) or {2 * C} (eps, v) for x_t with {C}"
+            )
+        learn_sigma = out_channels == 2 * C
     want = 2 * C if learn_sigma else C
-    if model_output.shape[1] != want:
-        raise ValueError(f"model output has {model_output.shape[1]} channels, expected {want} with learn_sigma={learn_sigma}")
+    if out_channels != want:
+        raise ValueError(
+            f"model output has {out_channels} channels, "
+            f"expected {want} with learn_sigma={learn_sigma}"
+        )
     return (model_output[:, :C], model_output[:, C:]) if learn_sigma else (model_output, None)
 
-@patch
-def learned_log_variance(self:Schedule, v:torch.Tensor, # raw network output for the variance, in [-1, 1]
-                         t:torch.Tensor, # indices (B,) of this schedule
-                         x:torch.Tensor # batch the result must broadcast against
-                        ) -> torch.Tensor:
-    "iDDPM eq. 15: log Sigma = f log beta_t + (1 - f) log beta-tilde_t with f = (v + 1) / 2."
-    frac = (v + 1) / 2
-    return frac * self.extract('log_betas', t, x) + (1 - frac) * self.extract('posterior_log_variance_clipped', t, x)
 
 @patch
-def v_from_log_variance(self:Schedule, log_variance:torch.Tensor, # log Sigma (B, ...) between log beta-tilde_t and log beta_t
-                        t:torch.Tensor, # indices (B,) of this schedule
-                        x:torch.Tensor # batch the result must broadcast against
-                       ) -> torch.Tensor:
+def learned_log_variance(
+    self: Schedule,
+    v: torch.Tensor,  # raw network output for the variance, in [-1, 1]
+    t: torch.Tensor,  # indices (B,) of this schedule
+    x: torch.Tensor,  # batch the result must broadcast against
+) -> torch.Tensor:
+    "iDDPM eq. 15: log Sigma = f log beta_t + (1 - f) log beta-tilde_t with f = (v + 1) / 2."
+    frac = (v + 1) / 2
+    log_large = self.extract('log_betas', t, x)
+    log_small = self.extract('posterior_log_variance_clipped', t, x)
+    return frac * log_large + (1 - frac) * log_small
+
+
+@patch
+def v_from_log_variance(
+    self: Schedule,
+    log_variance: torch.Tensor,  # log Sigma (B, ...) between log beta-tilde_t and log beta_t
+    t: torch.Tensor,  # indices (B,) of this schedule
+    x: torch.Tensor,  # batch the result must broadcast against
+) -> torch.Tensor:
     "The inverse of `learned_log_variance`: the raw output v that gives `log_variance`."
     lo, hi = self.extract('posterior_log_variance_clipped', t, x), self.extract('log_betas', t, x)
     return 2 * (log_variance - lo) / (hi - lo) - 1
 
+
+# fixed (not learned) reverse variances by name: the schedule arrays of the variance and its log
+_FIXED_VARIANCES = {
+    'small': ('posterior_variance', 'posterior_log_variance_clipped'),  # beta-tilde_t
+    'large': ('_large_variance', '_large_log_variance'),  # beta_t
+}
+
+
 @patch
-def p_mean_variance(self:Schedule, model_output:torch.Tensor, # raw network output: eps, or (eps, v) with 2C channels
-                    xt:torch.Tensor, # noisy batch x_t
-                    t:torch.Tensor, # timesteps (B,) of *this* schedule
-                    learn_sigma:bool|None=None, # True: last C channels are v; None: infer from channel count
-                    clip_denoised:bool=True, # clip x0_hat to [-1, 1]
-                    fixed_variance:str='small' # without learned sigma: 'small' (beta-tilde) or 'large' (beta)
-                   ) -> dict: # mean, variance, log_variance, pred_x0, eps (and v if learned)
-    "Mean and variance of p(x_{t-1} | x_t) from the raw network output (eps parameterisation, iDDPM eq. 15 for v)."
+def p_mean_variance(
+    self: Schedule,
+    model_output: torch.Tensor,  # raw network output: eps, or (eps, v) with 2C channels
+    xt: torch.Tensor,  # noisy batch x_t
+    t: torch.Tensor,  # timesteps (B,) of *this* schedule
+    learn_sigma: bool | None = None,  # True: last C channels are v; None: from the channel count
+    clip_denoised: bool = True,  # clip x0_hat to [-1, 1]
+    fixed_variance: str = 'small',  # without learned sigma: 'small' (beta-tilde) or 'large' (beta)
+) -> dict:  # mean, variance, log_variance, pred_x0, eps (and v if learned)
+    """Mean and variance of p(x_{t-1} | x_t) from the raw network output (eps parameterisation,
+    iDDPM eq. 15 for v)."""
     eps, v = split_model_output(model_output, xt, learn_sigma)
     if v is not None:
         log_variance = self.learned_log_variance(v.to(_work_dtype(xt)), t, xt)
         variance = torch.exp(log_variance)
-    elif fixed_variance == 'small':
-        variance = self.extract('posterior_variance', t, xt).expand_as(xt)
-        log_variance = self.extract('posterior_log_variance_clipped', t, xt).expand_as(xt)
-    elif fixed_variance == 'large':
-        variance, log_variance = self.extract('_large_variance', t, xt), self.extract('_large_log_variance', t, xt)
-        variance, log_variance = variance.expand_as(xt), log_variance.expand_as(xt)
-    else: raise ValueError(f"fixed_variance must be 'small' or 'large', got {fixed_variance!r}")
+    elif fixed_variance in _FIXED_VARIANCES:
+        variance_name, log_variance_name = _FIXED_VARIANCES[fixed_variance]
+        variance = self.extract(variance_name, t, xt).expand_as(xt)
+        log_variance = self.extract(log_variance_name, t, xt).expand_as(xt)
+    else:
+        raise ValueError(f"fixed_variance must be 'small' or 'large', got {fixed_variance!r}")
     pred_x0 = self.pred_x0_from_eps(xt, t, eps.to(_work_dtype(xt)))
-    if clip_denoised: pred_x0 = pred_x0.clamp(-1, 1)
+    if clip_denoised:
+        pred_x0 = pred_x0.clamp(-1, 1)
     mean, _, _ = self.q_posterior(pred_x0, xt, t)
     out = dict(mean=mean, variance=variance, log_variance=log_variance, pred_x0=pred_x0, eps=eps)
-    if v is not None: out['v'] = v
+    if v is not None:
+        out['v'] = v
     return out
 
+
 @patch(as_prop=True)
-def _large_variance(self:Schedule):
-    "'Large' fixed variance: beta_t, with beta-tilde_1 at t=0 (as the official code, for a sensible decoder)."
+def _large_variance(self: Schedule):
+    """'Large' fixed variance: beta_t, with beta-tilde_1 at t=0 (as the official code, for a
+    sensible decoder)."""
     return torch.cat([self.posterior_variance[1:2], self.betas[1:]])
+
+
 @patch(as_prop=True)
-def _large_log_variance(self:Schedule): return torch.log(self._large_variance)
+def _large_log_variance(self: Schedule):
+    "The log of the 'large' fixed variance."
+    return torch.log(self._large_variance)
 
 # %% ../nbs/00_schedule.ipynb #d2e892b5
-def space_timesteps(T:int, # timesteps of the original process
-                    spec # "ddimN", "trailingN", "N", an int, or a list/comma string of per-section counts
-                   ) -> list: # sorted original timesteps to keep
-    "Choose the subsequence of original timesteps to keep, with the same meaning as iDDPM's `space_timesteps`."
+def space_timesteps(
+    T: int,  # timesteps of the original process
+    spec,  # "ddimN", "trailingN", "N", an int, or a list/comma string of per-section counts
+) -> list:  # sorted original timesteps to keep
+    """Choose the subsequence of original timesteps to keep, with the same meaning as iDDPM's
+    `space_timesteps`."""
     T = check_T(T)
     if isinstance(spec, str):
-        if spec.startswith('ddim'):
-            n = int(spec[4:]) if spec[4:].isdigit() else 0
-            if not 1 <= n <= T: raise ValueError(f"'ddimN' needs 1 <= N <= T={T}, got {spec!r}")
-            for stride in range(1, T):
-                if len(range(0, T, stride)) == n: return list(range(0, T, stride))
-            if n == T: return list(range(T))
-            raise ValueError(f"cannot make exactly {n} steps with an integer stride from T={T}; use a plain count {n} instead")
-        if spec.startswith('trailing'):
-            n = int(spec[8:]) if spec[8:].isdigit() else 0
-            if not 1 <= n <= T: raise ValueError(f"'trailingN' needs 1 <= N <= T={T}, got {spec!r}")
-            return sorted(set((np.round(np.arange(T, 0, -T / n)).astype(np.int64) - 1).tolist()))
-        try: counts = [int(c) for c in spec.split(',')]
-        except ValueError: raise ValueError(f"spec must be 'ddimN', 'trailingN', an integer count or comma-separated counts, got {spec!r}") from None
-    elif isinstance(spec, (int, np.integer)) and not isinstance(spec, bool): counts = [int(spec)]
-    else: counts = [int(c) for c in spec]
+        for prefix, spacing in _PREFIXED_SPACINGS.items():
+            if spec.startswith(prefix):
+                return spacing(T, _prefixed_count(spec, prefix, T))
+        counts = _section_counts(spec)
+    elif isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
+        counts = [int(spec)]
+    else:
+        counts = [int(c) for c in spec]
+    return _even_sections(T, counts, spec)
+
+
+def _prefixed_count(spec: str, prefix: str, T: int) -> int:
+    "N of a spec 'prefixN', or a clear error unless 1 <= N <= T."
+    n = int(spec[len(prefix) :]) if spec[len(prefix) :].isdigit() else 0
+    if not 1 <= n <= T:
+        raise ValueError(f"'{prefix}N' needs 1 <= N <= T={T}, got {spec!r}")
+    return n
+
+
+def _ddim_timesteps(T: int, n: int) -> list:
+    "'ddimN': every k-th timestep from 0, with the integer stride k that gives exactly N steps."
+    for stride in range(1, T):
+        if len(range(0, T, stride)) == n:
+            return list(range(0, T, stride))
+    if n == T:
+        return list(range(T))
+    raise ValueError(
+        f"cannot make exactly {n} steps with an integer stride from T={T}; "
+        f"use a plain count {n} instead"
+    )
+
+
+def _trailing_timesteps(T: int, n: int) -> list:
+    "'trailingN': N steps with a float stride T/N, ending at T-1 (diffusers' 'trailing')."
+    return sorted(set((np.round(np.arange(T, 0, -T / n)).astype(np.int64) - 1).tolist()))
+
+
+# spec prefixes of `space_timesteps` ('ddimN', 'trailingN') -> fn(T, N) -> timesteps
+_PREFIXED_SPACINGS = {'ddim': _ddim_timesteps, 'trailing': _trailing_timesteps}
+
+
+def _section_counts(spec: str) -> list:
+    "The per-section counts of a spec 'N' or 'a,b,c', or a clear error."
+    try:
+        return [int(c) for c in spec.split(',')]
+    except ValueError:
+        raise ValueError(
+            "spec must be 'ddimN', 'trailingN', an integer count or comma-separated counts, "
+            f"got {spec!r}"
+        ) from None
+
+
+def _even_sections(T: int, counts: list, spec) -> list:
+    "Split [0, T) into len(counts) equal sections and spread counts[i] steps evenly over section i."
     size_per, extra = divmod(T, len(counts))
     start, out = 0, []
     for i, n in enumerate(counts):
         size = size_per + (1 if i < extra else 0)
-        if not 1 <= n <= size: raise ValueError(f"cannot take {n} steps from a section of {size} timesteps (T={T}, spec={spec!r})")
+        if not 1 <= n <= size:
+            raise ValueError(
+                f"cannot take {n} steps from a section of {size} timesteps (T={T}, spec={spec!r})"
+            )
         frac = 1 if n == 1 else (size - 1) / (n - 1)
         cur = 0.0  # accumulate as the official code does, so ties round the same way
-        for _ in range(n): out.append(start + round(cur)); cur += frac
+        for _ in range(n):
+            out.append(start + round(cur))
+            cur += frac
         start += size
     return sorted(set(out))
 
+
 @patch
-def respace(self:Schedule, use_timesteps # original timesteps to keep (any iterable of ints in [0, T))
-           ) -> Schedule:
-    "A Schedule on the kept timesteps: alpha_bar preserved, betas recomputed; `.timestep_map` gives original t."
+def respace(
+    self: Schedule,
+    use_timesteps,  # original timesteps to keep (any iterable of ints in [0, T))
+) -> Schedule:
+    """A Schedule on the kept timesteps: alpha_bar preserved, betas recomputed; `.timestep_map`
+    gives original t."""
     keep = sorted(set(int(i) for i in use_timesteps))
-    if not keep: raise ValueError("use_timesteps is empty")
-    if keep[0] < 0 or keep[-1] >= self.T: raise ValueError(f"use_timesteps must lie in [0, {self.T}), got {keep[0]}..{keep[-1]}")
+    if not keep:
+        raise ValueError("use_timesteps is empty")
+    if keep[0] < 0 or keep[-1] >= self.T:
+        raise ValueError(f"use_timesteps must lie in [0, {self.T}), got {keep[0]}..{keep[-1]}")
     ab = self.alpha_bar[keep]
     betas = 1 - ab / torch.cat([ab.new_ones(1), ab[:-1]])
     return Schedule(betas, timestep_map=self.timestep_map[keep])

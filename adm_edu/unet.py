@@ -20,14 +20,17 @@ __all__ = ['PRESETS', 'timestep_embedding', 'TimestepMLP', 'GroupNorm32', 'norm_
            'build_preset', 'unet_from_preset', 'preset_table']
 
 # %% ../nbs/07_adm_unet.ipynb #620eaa4f
-def timestep_embedding(t:torch.Tensor, # timesteps (B,), integer or float
-                       dim:int, # embedding width d
-                       max_period:float=10000., # the longest wavelength, 10000 as in the Transformer
-                       scale:float=1. # multiply t by this first (1000/T for improved-diffusion's rescaled timesteps)
-                      ) -> torch.Tensor: # float32 (B, dim)
+def timestep_embedding(
+    t: torch.Tensor,  # timesteps (B,), integer or float
+    dim: int,  # embedding width d
+    max_period: float = 10000.0,  # the longest wavelength, 10000 as in the Transformer
+    scale: float = 1.0,  # multiply t by this first (1000/T for improved-diffusion's rescaled timesteps)
+) -> torch.Tensor:  # float32 (B, dim)
     "Sinusoidal embedding (E1): [cos(t w_i), sin(t w_i)] with w_i = max_period**(-i/(dim//2)); zero-padded if dim is odd."
     half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / half)
+    freqs = torch.exp(
+        -math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / half
+    )
     args = (t.float() * scale)[:, None] * freqs[None]
     emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
     return F.pad(emb, (0, 1)) if dim % 2 else emb
@@ -35,10 +38,13 @@ def timestep_embedding(t:torch.Tensor, # timesteps (B,), integer or float
 # %% ../nbs/07_adm_unet.ipynb #4d60e184
 class TimestepMLP(nn.Module):
     "emb(t) (E1) followed by Linear → SiLU → Linear, from `model_channels` to `emb_dim` features."
-    def __init__(self, model_channels:int, # width of the sinusoidal encoding
-                 emb_dim:int, # output width (4 * model_channels in ADM)
-                 scale:float=1. # timestep multiplier passed to `timestep_embedding`
-                ):
+
+    def __init__(
+        self,
+        model_channels: int,  # width of the sinusoidal encoding
+        emb_dim: int,  # output width (4 * model_channels in ADM)
+        scale: float = 1.0,  # timestep multiplier passed to `timestep_embedding`
+    ):
         super().__init__()
         self.model_channels, self.scale = model_channels, scale
         self.fc1, self.fc2 = nn.Linear(model_channels, emb_dim), nn.Linear(emb_dim, emb_dim)
@@ -50,150 +56,220 @@ class TimestepMLP(nn.Module):
 # %% ../nbs/07_adm_unet.ipynb #1a96bf1c
 class GroupNorm32(nn.GroupNorm):
     "GroupNorm evaluated in float32 and cast back to the input dtype (stable under fp16/bf16)."
-    def forward(self, x): return super().forward(x.float()).to(x.dtype)
 
-def norm_layer(channels:int, # number of channels to normalise
-               groups:int=32 # number of groups (32 in DDPM/ADM)
-              ) -> GroupNorm32:
+    def forward(self, x):
+        return super().forward(x.float()).to(x.dtype)
+
+
+def norm_layer(
+    channels: int,  # number of channels to normalise
+    groups: int = 32,  # number of groups (32 in DDPM/ADM)
+) -> GroupNorm32:
     "GroupNorm32 with `groups` groups; a clear error when `channels` is not a multiple of `groups`."
-    if channels % groups: raise ValueError(f"GroupNorm needs channels divisible by norm_groups={groups}, got {channels} channels")
+    if channels % groups:
+        raise ValueError(
+            f"GroupNorm needs channels divisible by norm_groups={groups}, got {channels} channels"
+        )
     return GroupNorm32(groups, channels)
 
-def zero_module(m:nn.Module) -> nn.Module:
+
+def zero_module(m: nn.Module) -> nn.Module:
     "Set every parameter of `m` to zero and return it (used for the last layer of every residual branch)."
-    for p in m.parameters(): nn.init.zeros_(p)
+    for p in m.parameters():
+        nn.init.zeros_(p)
     return m
 
 # %% ../nbs/07_adm_unet.ipynb #1b6ebe15
 def _resample(x, mode):
-    if mode == 'down': return F.avg_pool2d(x, 2)
-    if mode == 'up': return F.interpolate(x, scale_factor=2, mode='nearest')
+    if mode == 'down':
+        return F.avg_pool2d(x, 2)
+    if mode == 'up':
+        return F.interpolate(x, scale_factor=2, mode='nearest')
     return x
+
 
 class Downsample(nn.Module):
     "Halve H and W: stride-2 3x3 conv (`use_conv`, DDPM) or 2x2 average pooling."
-    def __init__(self, channels:int, use_conv:bool=True):
+
+    def __init__(self, channels: int, use_conv: bool = True):
         super().__init__()
         self.conv = nn.Conv2d(channels, channels, 3, stride=2, padding=1) if use_conv else None
-    def forward(self, x, emb=None): return self.conv(x) if self.conv is not None else _resample(x, 'down')
+
+    def forward(self, x, emb=None):
+        return self.conv(x) if self.conv is not None else _resample(x, 'down')
+
 
 class Upsample(nn.Module):
     "Double H and W: nearest-neighbour upsampling, then a 3x3 conv if `use_conv` (DDPM)."
-    def __init__(self, channels:int, use_conv:bool=True):
+
+    def __init__(self, channels: int, use_conv: bool = True):
         super().__init__()
         self.conv = nn.Conv2d(channels, channels, 3, padding=1) if use_conv else None
+
     def forward(self, x, emb=None):
         x = _resample(x, 'up')
         return self.conv(x) if self.conv is not None else x
 
 # %% ../nbs/07_adm_unet.ipynb #drop1601
-def dropout16(x:torch.Tensor, # activations, on the CPU
-              p:float, # drop probability, in [0, 1]
-              generator:torch.Generator|None=None # default: the global CPU generator
-             ) -> torch.Tensor: # x with each element zeroed with probability round(65536 p)/65536, the rest scaled up
+def dropout16(
+    x: torch.Tensor,  # activations, on the CPU
+    p: float,  # drop probability, in [0, 1]
+    generator: torch.Generator | None = None,  # default: the global CPU generator
+) -> (
+    torch.Tensor
+):  # x with each element zeroed with probability round(65536 p)/65536, the rest scaled up
     "Inverted dropout with a mask from 16-bit uniform draws, four per 64-bit random number (cheap on a CPU)."
     q = round(p * 65536)
-    if q == 0: return x
-    if q >= 65536: return x * 0
+    if q == 0:
+        return x
+    if q >= 65536:
+        return x * 0
     n = x.numel()
-    r = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device).random_(-2**63, 2**63 - 1, generator=generator)
-    order = sorted(range(x.dim()), key=lambda d: -x.stride(d))       # x's dims in memory order (channels-last stays so)
-    keep = r.view(torch.int16)[:n].view([x.shape[d] for d in order]) >= q - 32768    # int16 r + 32768 is uniform on [0, 65536)
+    r = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device).random_(
+        -(2**63), 2**63 - 1, generator=generator
+    )
+    order = sorted(
+        range(x.dim()), key=lambda d: -x.stride(d)
+    )  # x's dims in memory order (channels-last stays so)
+    keep = (
+        r.view(torch.int16)[:n].view([x.shape[d] for d in order]) >= q - 32768
+    )  # int16 r + 32768 is uniform on [0, 65536)
     keep = keep.permute(sorted(range(x.dim()), key=order.__getitem__))
     return torch.where(keep, x * (65536 / (65536 - q)), 0)
 
+
 class Dropout16(nn.Dropout):
     "`nn.Dropout` that uses `dropout16` for CPU tensors in training mode, `F.dropout` elsewhere."
+
     def forward(self, x):
-        if not self.training or self.p == 0: return x
-        if x.device.type != 'cpu': return F.dropout(x, self.p, True, self.inplace)
+        if not self.training or self.p == 0:
+            return x
+        if x.device.type != 'cpu':
+            return F.dropout(x, self.p, True, self.inplace)
         return dropout16(x, self.p)
 
 # %% ../nbs/07_adm_unet.ipynb #04d6b7c5
 class ResBlock(nn.Module):
     "Residual block with timestep embedding: AdaGN or addition, optional BigGAN resampling and 1/sqrt(2) rescaling."
-    def __init__(self, in_channels:int, # C_in
-                 emb_dim:int, # width of the embedding e
-                 out_channels:int|None=None, # C_out (default C_in)
-                 dropout:float=0., # dropout before the last conv
-                 use_scale_shift_norm:bool=True, # AdaGN (True, ADM) or addition + GroupNorm (False, DDPM)
-                 resample:str|None=None, # None, 'up' or 'down': BigGAN-style resampling inside the block
-                 rescale:bool=False, # divide the output by sqrt(2)
-                 norm_groups:int=32 # GroupNorm groups
-                ):
+
+    def __init__(
+        self,
+        in_channels: int,  # C_in
+        emb_dim: int,  # width of the embedding e
+        out_channels: int | None = None,  # C_out (default C_in)
+        dropout: float = 0.0,  # dropout before the last conv
+        use_scale_shift_norm: bool = True,  # AdaGN (True, ADM) or addition + GroupNorm (False, DDPM)
+        resample: str
+        | None = None,  # None, 'up' or 'down': BigGAN-style resampling inside the block
+        rescale: bool = False,  # divide the output by sqrt(2)
+        norm_groups: int = 32,  # GroupNorm groups
+    ):
         super().__init__()
         out_channels = out_channels or in_channels
-        if resample not in (None, 'up', 'down'): raise ValueError(f"resample must be None, 'up' or 'down', got {resample!r}")
-        self.resample, self.rescale, self.use_scale_shift_norm = resample, rescale, use_scale_shift_norm
+        if resample not in (None, 'up', 'down'):
+            raise ValueError(f"resample must be None, 'up' or 'down', got {resample!r}")
+        self.resample, self.rescale, self.use_scale_shift_norm = (
+            resample,
+            rescale,
+            use_scale_shift_norm,
+        )
         self.in_norm = norm_layer(in_channels, norm_groups)
         self.in_conv = nn.Conv2d(in_channels, out_channels, 3, padding=1)
-        self.emb_proj = nn.Linear(emb_dim, 2 * out_channels if use_scale_shift_norm else out_channels)
+        self.emb_proj = nn.Linear(
+            emb_dim, 2 * out_channels if use_scale_shift_norm else out_channels
+        )
         self.out_norm = norm_layer(out_channels, norm_groups)
         self.dropout = Dropout16(dropout)
         self.out_conv = zero_module(nn.Conv2d(out_channels, out_channels, 3, padding=1))
-        self.skip = nn.Identity() if out_channels == in_channels else nn.Conv2d(in_channels, out_channels, 1)
+        self.skip = (
+            nn.Identity()
+            if out_channels == in_channels
+            else nn.Conv2d(in_channels, out_channels, 1)
+        )
 
-    def forward(self, x:torch.Tensor, # (B, C_in, H, W)
-                emb:torch.Tensor # (B, emb_dim)
-               ) -> torch.Tensor: # (B, C_out, H', W'), H' = H, H/2 or 2H
+    def forward(
+        self,
+        x: torch.Tensor,  # (B, C_in, H, W)
+        emb: torch.Tensor,  # (B, emb_dim)
+    ) -> torch.Tensor:  # (B, C_out, H', W'), H' = H, H/2 or 2H
         h = F.silu(self.in_norm(x))
-        if self.resample: h, x = _resample(h, self.resample), _resample(x, self.resample)
+        if self.resample:
+            h, x = _resample(h, self.resample), _resample(x, self.resample)
         h = self.in_conv(h)
         e = self.emb_proj(F.silu(emb)).to(h.dtype)[:, :, None, None]
         if self.use_scale_shift_norm:
             scale, shift = e.chunk(2, dim=1)
-            h = self.out_norm(h) * (1 + scale) + shift          # AdaGN
-        else: h = self.out_norm(h + e)                         # addition + GroupNorm
+            h = self.out_norm(h) * (1 + scale) + shift  # AdaGN
+        else:
+            h = self.out_norm(h + e)  # addition + GroupNorm
         h = self.out_conv(self.dropout(F.silu(h)))
         out = self.skip(x) + h
         return out * (1 / math.sqrt(2)) if self.rescale else out
 
 # %% ../nbs/07_adm_unet.ipynb #0e60239c
-def split_qkv(qkv:torch.Tensor, # fused projection (B, L, 3C)
-              heads:int, # number of heads n (C = n * d)
-              order:str='legacy' # 'legacy': per head [q, k, v]; 'new': [all q, all k, all v]
-             ): # q, k, v each (B, heads, L, d)
+def split_qkv(
+    qkv: torch.Tensor,  # fused projection (B, L, 3C)
+    heads: int,  # number of heads n (C = n * d)
+    order: str = 'legacy',  # 'legacy': per head [q, k, v]; 'new': [all q, all k, all v]
+):  # q, k, v each (B, heads, L, d)
     "Split a fused q/k/v projection into per-head q, k, v in either official channel order."
     B, L, C3 = qkv.shape
     d = C3 // (3 * heads)
-    if order == 'legacy': qkv = qkv.view(B, L, heads, 3, d).permute(3, 0, 2, 1, 4)
-    elif order == 'new': qkv = qkv.view(B, L, 3, heads, d).permute(2, 0, 3, 1, 4)
-    else: raise ValueError(f"qkv order must be 'legacy' or 'new', got {order!r}")
+    if order == 'legacy':
+        qkv = qkv.view(B, L, heads, 3, d).permute(3, 0, 2, 1, 4)
+    elif order == 'new':
+        qkv = qkv.view(B, L, 3, heads, d).permute(2, 0, 3, 1, 4)
+    else:
+        raise ValueError(f"qkv order must be 'legacy' or 'new', got {order!r}")
     return qkv.unbind(0)
 
-def attention_heads(channels:int, # C
-                    num_heads:int=1, # fixed number of heads (used when num_head_channels == -1)
-                    num_head_channels:int=-1 # fixed head width d (ADM: 64); -1 to use num_heads
-                   ) -> int:
+
+def attention_heads(
+    channels: int,  # C
+    num_heads: int = 1,  # fixed number of heads (used when num_head_channels == -1)
+    num_head_channels: int = -1,  # fixed head width d (ADM: 64); -1 to use num_heads
+) -> int:
     "Number of heads for `channels`: C // num_head_channels if that is set, else num_heads; errors if C does not split evenly."
     if num_head_channels not in (-1, None):
         if num_head_channels <= 0 or channels % num_head_channels:
-            raise ValueError(f"{channels} channels cannot be split into heads of num_head_channels={num_head_channels}")
+            raise ValueError(
+                f"{channels} channels cannot be split into heads of num_head_channels={num_head_channels}"
+            )
         return channels // num_head_channels
     if num_heads <= 0 or channels % num_heads:
         raise ValueError(f"{channels} channels cannot be split into num_heads={num_heads} heads")
     return num_heads
 
+
 class AttentionBlock(nn.Module):
     "Multi-head self-attention over all positions (A1), residual, with zero-initialised output projection."
-    def __init__(self, channels:int, # C
-                 num_heads:int=1, # fixed number of heads (if num_head_channels == -1)
-                 num_head_channels:int=-1, # fixed channels per head (ADM: 64)
-                 qkv_order:str='legacy', # channel layout of the fused projection: 'legacy' or 'new'
-                 norm_groups:int=32 # GroupNorm groups
-                ):
+
+    def __init__(
+        self,
+        channels: int,  # C
+        num_heads: int = 1,  # fixed number of heads (if num_head_channels == -1)
+        num_head_channels: int = -1,  # fixed channels per head (ADM: 64)
+        qkv_order: str = 'legacy',  # channel layout of the fused projection: 'legacy' or 'new'
+        norm_groups: int = 32,  # GroupNorm groups
+    ):
         super().__init__()
-        if qkv_order not in ('legacy', 'new'): raise ValueError(f"qkv_order must be 'legacy' or 'new', got {qkv_order!r}")
-        self.heads, self.qkv_order = attention_heads(channels, num_heads, num_head_channels), qkv_order
+        if qkv_order not in ('legacy', 'new'):
+            raise ValueError(f"qkv_order must be 'legacy' or 'new', got {qkv_order!r}")
+        self.heads, self.qkv_order = (
+            attention_heads(channels, num_heads, num_head_channels),
+            qkv_order,
+        )
         self.norm = norm_layer(channels, norm_groups)
         self.qkv = nn.Linear(channels, 3 * channels)
         self.proj = zero_module(nn.Linear(channels, channels))
 
-    def forward(self, x:torch.Tensor, # (B, C, H, W)
-                emb=None # ignored; lets blocks be called uniformly
-               ) -> torch.Tensor: # (B, C, H, W)
+    def forward(
+        self,
+        x: torch.Tensor,  # (B, C, H, W)
+        emb=None,  # ignored; lets blocks be called uniformly
+    ) -> torch.Tensor:  # (B, C, H, W)
         B, C, H, W = x.shape
-        h = self.norm(x).reshape(B, C, H * W).transpose(1, 2)                 # (B, L, C)
+        h = self.norm(x).reshape(B, C, H * W).transpose(1, 2)  # (B, L, C)
         q, k, v = split_qkv(self.qkv(h), self.heads, self.qkv_order)
         a = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(B, H * W, C)
         return x + self.proj(a).transpose(1, 2).reshape(B, C, H, W)
@@ -201,217 +277,398 @@ class AttentionBlock(nn.Module):
 # %% ../nbs/07_adm_unet.ipynb #02478fb7
 class ResAttnBlock(nn.Module):
     "A residual block optionally followed by self-attention: the unit that produces one skip connection."
-    def __init__(self, res:ResBlock, attn:AttentionBlock|None=None):
+
+    def __init__(self, res: ResBlock, attn: AttentionBlock | None = None):
         super().__init__()
         self.res, self.attn = res, attn
+
     def forward(self, x, emb):
         h = self.res(x, emb)
         return self.attn(h) if self.attn is not None else h
 
+
 class Level(nn.Module):
     "One resolution of the encoder or decoder: a list of `blocks` and an optional `downsample`/`upsample` module."
-    def __init__(self, blocks, resolution:int, downsample=None, upsample=None):
+
+    def __init__(self, blocks, resolution: int, downsample=None, upsample=None):
         super().__init__()
         self.blocks, self.resolution = nn.ModuleList(blocks), resolution
         self.downsample, self.upsample = downsample, upsample
 
+
 class MiddleBlock(nn.Module):
     "ResBlock → self-attention → ResBlock at the lowest resolution."
+
     def __init__(self, res1, attn, res2):
         super().__init__()
         self.res1, self.attn, self.res2 = res1, attn, res2
-    def forward(self, h, emb): return self.res2(self.attn(self.res1(h, emb)), emb)
+
+    def forward(self, h, emb):
+        return self.res2(self.attn(self.res1(h, emb)), emb)
+
 
 class OutputHead(nn.Module):
     "GroupNorm → SiLU → zero-initialised 3x3 conv to the output channels."
+
     def __init__(self, channels, out_channels, norm_groups=32):
         super().__init__()
-        self.norm, self.conv = norm_layer(channels, norm_groups), zero_module(nn.Conv2d(channels, out_channels, 3, padding=1))
-    def forward(self, h): return self.conv(F.silu(self.norm(h)))
+        self.norm, self.conv = (
+            norm_layer(channels, norm_groups),
+            zero_module(nn.Conv2d(channels, out_channels, 3, padding=1)),
+        )
+
+    def forward(self, h):
+        return self.conv(F.silu(self.norm(h)))
 
 # %% ../nbs/07_adm_unet.ipynb #77df6f4a
-def check_net_timesteps(t:torch.Tensor, x:torch.Tensor):
+def check_net_timesteps(t: torch.Tensor, x: torch.Tensor):
     "A clear error unless `t` holds one (integer or real) timestep per image of `x`."
-    if not isinstance(t, torch.Tensor): raise TypeError(f"t must be a tensor of timesteps of shape (B,), got {type(t).__name__}")
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"t must be a tensor of timesteps of shape (B,), got {type(t).__name__}")
     if t.ndim != 1 or t.shape[0] != x.shape[0]:
-        raise ValueError(f"t must have shape (B,) = ({x.shape[0]},), one timestep per image; got {tuple(t.shape)}")
-    if t.dtype == torch.bool or t.is_complex(): raise TypeError(f"t must hold integer (or real) timesteps, got {t.dtype}")
+        raise ValueError(
+            f"t must have shape (B,) = ({x.shape[0]},), one timestep per image; got {tuple(t.shape)}"
+        )
+    if t.dtype == torch.bool or t.is_complex():
+        raise TypeError(f"t must hold integer (or real) timesteps, got {t.dtype}")
 
-def check_images(x:torch.Tensor, in_channels:int, image_size:int):
+
+def check_images(x: torch.Tensor, in_channels: int, image_size: int):
     "A clear error unless `x` is a batch (B, in_channels, image_size, image_size)."
     if not isinstance(x, torch.Tensor) or x.ndim != 4:
-        raise ValueError(f"x must be a batch of images (B, {in_channels}, {image_size}, {image_size}), got "
-                         f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
+        raise ValueError(
+            f"x must be a batch of images (B, {in_channels}, {image_size}, {image_size}), got "
+            f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}"
+        )
     if x.shape[1] != in_channels or tuple(x.shape[2:]) != (image_size, image_size):
-        raise ValueError(f"x must have shape (B, {in_channels}, {image_size}, {image_size}) for this model, got {tuple(x.shape)}")
+        raise ValueError(
+            f"x must have shape (B, {in_channels}, {image_size}, {image_size}) for this model, got {tuple(x.shape)}"
+        )
+
 
 def _check_levels(image_size, channel_mult, attention_resolutions):
-    if not channel_mult: raise ValueError("channel_mult must list at least one level")
+    if not channel_mult:
+        raise ValueError("channel_mult must list at least one level")
     if image_size % 2 ** (len(channel_mult) - 1):
-        raise ValueError(f"image_size={image_size} cannot be halved {len(channel_mult) - 1} times (channel_mult has {len(channel_mult)} levels)")
-    res = [image_size // 2 ** l for l in range(len(channel_mult))]
+        raise ValueError(
+            f"image_size={image_size} cannot be halved {len(channel_mult) - 1} times (channel_mult has {len(channel_mult)} levels)"
+        )
+    res = [image_size // 2**l for l in range(len(channel_mult))]
     bad = [r for r in attention_resolutions if r not in res]
-    if bad: raise ValueError(f"attention_resolutions {tuple(bad)} are not feature-map sizes of this network; they are {tuple(res)} (pixels)")
+    if bad:
+        raise ValueError(
+            f"attention_resolutions {tuple(bad)} are not feature-map sizes of this network; they are {tuple(res)} (pixels)"
+        )
     return res
 
-def build_encoder(image_size, in_channels, model_channels, emb_dim, num_res_blocks, attention_resolutions, channel_mult,
-                  attn_kw, dropout, use_scale_shift_norm, resblock_updown, conv_resample, rescale_residual, norm_groups):
+
+def build_encoder(
+    image_size,
+    in_channels,
+    model_channels,
+    emb_dim,
+    num_res_blocks,
+    attention_resolutions,
+    channel_mult,
+    attn_kw,
+    dropout,
+    use_scale_shift_norm,
+    resblock_updown,
+    conv_resample,
+    rescale_residual,
+    norm_groups,
+):
     "Stem conv + encoder levels shared by `UNet` and the noisy classifier; returns (stem, levels, skip channels, width)."
     res = _check_levels(image_size, channel_mult, attention_resolutions)
     ch = int(channel_mult[0] * model_channels)
     stem, skip_chans, levels = nn.Conv2d(in_channels, ch, 3, padding=1), [ch], []
-    rb = dict(emb_dim=emb_dim, dropout=dropout, use_scale_shift_norm=use_scale_shift_norm, rescale=rescale_residual, norm_groups=norm_groups)
+    rb = dict(
+        emb_dim=emb_dim,
+        dropout=dropout,
+        use_scale_shift_norm=use_scale_shift_norm,
+        rescale=rescale_residual,
+        norm_groups=norm_groups,
+    )
     for l, mult in enumerate(channel_mult):
         blocks = []
         for _ in range(num_res_blocks):
             out = int(mult * model_channels)
-            attn = AttentionBlock(out, norm_groups=norm_groups, **attn_kw) if res[l] in attention_resolutions else None
+            attn = (
+                AttentionBlock(out, norm_groups=norm_groups, **attn_kw)
+                if res[l] in attention_resolutions
+                else None
+            )
             blocks.append(ResAttnBlock(ResBlock(ch, out_channels=out, **rb), attn))
-            ch = out; skip_chans.append(ch)
+            ch = out
+            skip_chans.append(ch)
         down = None
         if l < len(channel_mult) - 1:
-            down = ResBlock(ch, resample='down', **rb) if resblock_updown else Downsample(ch, conv_resample)
+            down = (
+                ResBlock(ch, resample='down', **rb)
+                if resblock_updown
+                else Downsample(ch, conv_resample)
+            )
             skip_chans.append(ch)
         levels.append(Level(blocks, res[l], downsample=down))
     return stem, nn.ModuleList(levels), skip_chans, ch
 
-def _autocast_on(device_type):
-    try: return torch.is_autocast_enabled(device_type)
-    except RuntimeError: return False   # e.g. the meta device
 
-def run_block(module:nn.Module, use_ckpt:bool, *args):
+def _autocast_on(device_type):
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except RuntimeError:
+        return False  # e.g. the meta device
+
+
+def run_block(module: nn.Module, use_ckpt: bool, *args):
     "`module(*args)`, through gradient checkpointing when `use_ckpt` and gradients are on."
-    if use_ckpt and torch.is_grad_enabled(): return _checkpoint(module, *args, use_reentrant=False)
+    if use_ckpt and torch.is_grad_enabled():
+        return _checkpoint(module, *args, use_reentrant=False)
     return module(*args)
 
 # %% ../nbs/07_adm_unet.ipynb #4086ed43
 class UNet(nn.Module):
     "The DDPM/ADM U-Net; `model(x, t, y=None)` returns eps (and v with a learned variance) for images x at timesteps t."
-    def __init__(self, image_size:int=64, # side of the (square) input images
-                 in_channels:int=3, # image channels
-                 model_channels:int=128, # base width; level l has channel_mult[l] * model_channels channels
-                 out_channels:int|None=None, # default: in_channels, doubled when learn_sigma
-                 num_res_blocks:int=2, # residual blocks per encoder level (decoder: one more)
-                 attention_resolutions=(16, 8), # feature-map sizes (pixels) with self-attention (ADM: 32, 16, 8)
-                 channel_mult=(1, 2, 3, 4), # width multiplier per level
-                 num_heads:int=4, # heads when num_head_channels == -1
-                 num_head_channels:int=-1, # fixed channels per head (ADM: 64), -1 to use num_heads
-                 resblock_updown:bool=False, # BigGAN residual up/down-sampling (ADM) instead of conv/pool
-                 use_scale_shift_norm:bool=True, # AdaGN (ADM) instead of addition + GroupNorm (DDPM)
-                 rescale_residual:bool=False, # divide residual-block outputs by sqrt(2) (ablated, off in ADM)
-                 dropout:float=0., # dropout in every residual block
-                 num_classes:int|None=None, # class-conditional with this many classes, or None
-                 learn_sigma:bool=False, # also output the variance interpolation v (doubles out_channels)
-                 class_dropout_null:bool=False, # add a "null" class (index num_classes) for classifier-free guidance
-                 num_heads_upsample:int=-1, # heads in the decoder's attention (default num_heads)
-                 use_new_attention_order:bool=False, # 'new' instead of 'legacy' fused qkv layout
-                 conv_resample:bool=True, # conv in Downsample/Upsample when not resblock_updown
-                 use_checkpoint:bool=False, # gradient checkpointing (recompute blocks in backward to save memory)
-                 norm_groups:int=32, # GroupNorm groups
-                 timestep_scale:float=1., # t is multiplied by this before the embedding (improved-diffusion rescaling)
-                 cond_channels:int=0 # channels of an image concatenated to x before the stem (chapter 11: the upsampled low-res image)
-                ):
+
+    def __init__(
+        self,
+        image_size: int = 64,  # side of the (square) input images
+        in_channels: int = 3,  # image channels
+        model_channels: int = 128,  # base width; level l has channel_mult[l] * model_channels channels
+        out_channels: int | None = None,  # default: in_channels, doubled when learn_sigma
+        num_res_blocks: int = 2,  # residual blocks per encoder level (decoder: one more)
+        attention_resolutions=(
+            16,
+            8,
+        ),  # feature-map sizes (pixels) with self-attention (ADM: 32, 16, 8)
+        channel_mult=(1, 2, 3, 4),  # width multiplier per level
+        num_heads: int = 4,  # heads when num_head_channels == -1
+        num_head_channels: int = -1,  # fixed channels per head (ADM: 64), -1 to use num_heads
+        resblock_updown: bool = False,  # BigGAN residual up/down-sampling (ADM) instead of conv/pool
+        use_scale_shift_norm: bool = True,  # AdaGN (ADM) instead of addition + GroupNorm (DDPM)
+        rescale_residual: bool = False,  # divide residual-block outputs by sqrt(2) (ablated, off in ADM)
+        dropout: float = 0.0,  # dropout in every residual block
+        num_classes: int | None = None,  # class-conditional with this many classes, or None
+        learn_sigma: bool = False,  # also output the variance interpolation v (doubles out_channels)
+        class_dropout_null: bool = False,  # add a "null" class (index num_classes) for classifier-free guidance
+        num_heads_upsample: int = -1,  # heads in the decoder's attention (default num_heads)
+        use_new_attention_order: bool = False,  # 'new' instead of 'legacy' fused qkv layout
+        conv_resample: bool = True,  # conv in Downsample/Upsample when not resblock_updown
+        use_checkpoint: bool = False,  # gradient checkpointing (recompute blocks in backward to save memory)
+        norm_groups: int = 32,  # GroupNorm groups
+        timestep_scale: float = 1.0,  # t is multiplied by this before the embedding (improved-diffusion rescaling)
+        cond_channels: int = 0,  # channels of an image concatenated to x before the stem (chapter 11: the upsampled low-res image)
+    ):
         super().__init__()
-        if isinstance(cond_channels, bool) or not isinstance(cond_channels, int) or cond_channels < 0:
+        if (
+            isinstance(cond_channels, bool)
+            or not isinstance(cond_channels, int)
+            or cond_channels < 0
+        ):
             raise ValueError(f"cond_channels must be an int >= 0, got {cond_channels!r}")
         default_out = in_channels * (2 if learn_sigma else 1)
         if out_channels is not None and out_channels != default_out and learn_sigma:
-            raise ValueError(f"learn_sigma=True needs out_channels = 2 * in_channels = {default_out}, got {out_channels}")
+            raise ValueError(
+                f"learn_sigma=True needs out_channels = 2 * in_channels = {default_out}, got {out_channels}"
+            )
         if num_classes is not None and (isinstance(num_classes, bool) or num_classes < 1):
             raise ValueError(f"num_classes must be a positive int or None, got {num_classes!r}")
-        if class_dropout_null and num_classes is None: raise ValueError("class_dropout_null=True needs num_classes")
-        attention_resolutions, channel_mult = tuple(int(r) for r in attention_resolutions), tuple(channel_mult)
-        self.image_size, self.in_channels, self.model_channels = image_size, in_channels, model_channels
+        if class_dropout_null and num_classes is None:
+            raise ValueError("class_dropout_null=True needs num_classes")
+        attention_resolutions, channel_mult = (
+            tuple(int(r) for r in attention_resolutions),
+            tuple(channel_mult),
+        )
+        self.image_size, self.in_channels, self.model_channels = (
+            image_size,
+            in_channels,
+            model_channels,
+        )
         self.out_channels = out_channels or default_out
-        self.num_classes, self.class_dropout_null, self.learn_sigma = num_classes, class_dropout_null, learn_sigma
-        self.attention_resolutions, self.channel_mult, self.num_res_blocks = attention_resolutions, channel_mult, num_res_blocks
+        self.num_classes, self.class_dropout_null, self.learn_sigma = (
+            num_classes,
+            class_dropout_null,
+            learn_sigma,
+        )
+        self.attention_resolutions, self.channel_mult, self.num_res_blocks = (
+            attention_resolutions,
+            channel_mult,
+            num_res_blocks,
+        )
         self.use_checkpoint, self.cond_channels = use_checkpoint, cond_channels
         emb_dim = 4 * model_channels
         self.time_embed = TimestepMLP(model_channels, emb_dim, scale=timestep_scale)
-        self.label_emb = nn.Embedding(num_classes + int(class_dropout_null), emb_dim) if num_classes is not None else None
+        self.label_emb = (
+            nn.Embedding(num_classes + int(class_dropout_null), emb_dim)
+            if num_classes is not None
+            else None
+        )
         order = 'new' if use_new_attention_order else 'legacy'
         self.stem, self.down, skip_chans, ch = build_encoder(
-            image_size, in_channels + cond_channels, model_channels, emb_dim, num_res_blocks, attention_resolutions, channel_mult,
+            image_size,
+            in_channels + cond_channels,
+            model_channels,
+            emb_dim,
+            num_res_blocks,
+            attention_resolutions,
+            channel_mult,
             dict(num_heads=num_heads, num_head_channels=num_head_channels, qkv_order=order),
-            dropout, use_scale_shift_norm, resblock_updown, conv_resample, rescale_residual, norm_groups)
-        rb = dict(emb_dim=emb_dim, dropout=dropout, use_scale_shift_norm=use_scale_shift_norm, rescale=rescale_residual, norm_groups=norm_groups)
-        attn = lambda c, nh: AttentionBlock(c, num_heads=nh, num_head_channels=num_head_channels, qkv_order=order, norm_groups=norm_groups)
+            dropout,
+            use_scale_shift_norm,
+            resblock_updown,
+            conv_resample,
+            rescale_residual,
+            norm_groups,
+        )
+        rb = dict(
+            emb_dim=emb_dim,
+            dropout=dropout,
+            use_scale_shift_norm=use_scale_shift_norm,
+            rescale=rescale_residual,
+            norm_groups=norm_groups,
+        )
+        attn = lambda c, nh: AttentionBlock(
+            c,
+            num_heads=nh,
+            num_head_channels=num_head_channels,
+            qkv_order=order,
+            norm_groups=norm_groups,
+        )
         self.middle = MiddleBlock(ResBlock(ch, **rb), attn(ch, num_heads), ResBlock(ch, **rb))
         nh_up = num_heads if num_heads_upsample == -1 else num_heads_upsample
         up = []
         for l, mult in reversed(list(enumerate(channel_mult))):
-            blocks, r = [], image_size // 2 ** l
+            blocks, r = [], image_size // 2**l
             for _ in range(num_res_blocks + 1):
                 out = int(mult * model_channels)
-                blocks.append(ResAttnBlock(ResBlock(ch + skip_chans.pop(), out_channels=out, **rb),
-                                           attn(out, nh_up) if r in attention_resolutions else None))
+                blocks.append(
+                    ResAttnBlock(
+                        ResBlock(ch + skip_chans.pop(), out_channels=out, **rb),
+                        attn(out, nh_up) if r in attention_resolutions else None,
+                    )
+                )
                 ch = out
             ups = None
-            if l > 0: ups = ResBlock(ch, resample='up', **rb) if resblock_updown else Upsample(ch, conv_resample)
+            if l > 0:
+                ups = (
+                    ResBlock(ch, resample='up', **rb)
+                    if resblock_updown
+                    else Upsample(ch, conv_resample)
+                )
             up.append(Level(blocks, r, upsample=ups))
         self.up = nn.ModuleList(up)
         self.out = OutputHead(ch, self.out_channels, norm_groups)
 
     @property
-    def null_class(self) -> int|None:
+    def null_class(self) -> int | None:
         "Label of the extra 'null' class (classifier-free guidance), or None."
         return self.num_classes if self.class_dropout_null else None
 
     def _check_inputs(self, x, t, y):
-        check_images(x, self.in_channels, self.image_size); check_net_timesteps(t, x)
+        check_images(x, self.in_channels, self.image_size)
+        check_net_timesteps(t, x)
         if self.num_classes is None:
-            if y is not None: raise ValueError("this UNet is unconditional (num_classes=None) but class labels y were given")
+            if y is not None:
+                raise ValueError(
+                    "this UNet is unconditional (num_classes=None) but class labels y were given"
+                )
             return
-        if y is None: raise ValueError(f"this UNet is class-conditional (num_classes={self.num_classes}): pass labels y of shape (B,)")
-        if not isinstance(y, torch.Tensor) or y.dtype not in (torch.int64, torch.int32) or y.shape != (x.shape[0],):
-            raise ValueError(f"y must be an integer LongTensor of shape ({x.shape[0]},), got "
-                             f"{(y.dtype, tuple(y.shape)) if isinstance(y, torch.Tensor) else type(y).__name__}")
+        if y is None:
+            raise ValueError(
+                f"this UNet is class-conditional (num_classes={self.num_classes}): pass labels y of shape (B,)"
+            )
+        if (
+            not isinstance(y, torch.Tensor)
+            or y.dtype not in (torch.int64, torch.int32)
+            or y.shape != (x.shape[0],)
+        ):
+            raise ValueError(
+                f"y must be an integer LongTensor of shape ({x.shape[0]},), got "
+                f"{(y.dtype, tuple(y.shape)) if isinstance(y, torch.Tensor) else type(y).__name__}"
+            )
         n = self.label_emb.num_embeddings
-        if torch.compiler.is_compiling() or y.device.type == 'meta' or not y.numel(): return
-        if y.device.type != 'cpu':   # no host-device sync on accelerators: the check runs on the device
-            torch._assert_async(((y >= 0) & (y < n)).all()); return
+        if torch.compiler.is_compiling() or y.device.type == 'meta' or not y.numel():
+            return
+        if (
+            y.device.type != 'cpu'
+        ):  # no host-device sync on accelerators: the check runs on the device
+            torch._assert_async(((y >= 0) & (y < n)).all())
+            return
         if int(y.min()) < 0 or int(y.max()) >= n:
-            extra = f" (label {self.num_classes} is the null class)" if self.class_dropout_null else ""
-            raise ValueError(f"class labels must lie in [0, {n}){extra}, got min {int(y.min())}, max {int(y.max())}")
+            extra = (
+                f" (label {self.num_classes} is the null class)" if self.class_dropout_null else ""
+            )
+            raise ValueError(
+                f"class labels must lie in [0, {n}){extra}, got min {int(y.min())}, max {int(y.max())}"
+            )
 
     def _check_cond(self, cond, x):
         if not self.cond_channels:
-            if cond is not None: raise ValueError("this UNet takes no conditioning image (cond_channels=0) but cond was given")
+            if cond is not None:
+                raise ValueError(
+                    "this UNet takes no conditioning image (cond_channels=0) but cond was given"
+                )
             return
         want = (x.shape[0], self.cond_channels) + tuple(x.shape[2:])
-        if not isinstance(cond, torch.Tensor) or not cond.is_floating_point() or tuple(cond.shape) != want:
-            raise ValueError(f"this UNet concatenates a conditioning image to x (cond_channels={self.cond_channels}): pass cond, "
-                             f"a float tensor of shape {want}; got {(cond.dtype, tuple(cond.shape)) if isinstance(cond, torch.Tensor) else cond!r}")
+        if (
+            not isinstance(cond, torch.Tensor)
+            or not cond.is_floating_point()
+            or tuple(cond.shape) != want
+        ):
+            raise ValueError(
+                f"this UNet concatenates a conditioning image to x (cond_channels={self.cond_channels}): pass cond, "
+                f"a float tensor of shape {want}; got {(cond.dtype, tuple(cond.shape)) if isinstance(cond, torch.Tensor) else cond!r}"
+            )
 
-    def extra_inputs(self, batch_size:int=1, device=None) -> tuple:
+    def extra_inputs(self, batch_size: int = 1, device=None) -> tuple:
         "Zero tensors for the inputs after (x, t, y) (`example_inputs`): `cond` when the network takes a conditioning image."
-        if not self.cond_channels: return ()
-        return (torch.zeros(batch_size, self.cond_channels, self.image_size, self.image_size, device=device),)
+        if not self.cond_channels:
+            return ()
+        return (
+            torch.zeros(
+                batch_size, self.cond_channels, self.image_size, self.image_size, device=device
+            ),
+        )
 
-    def forward(self, x:torch.Tensor, # noisy images (B, in_channels, image_size, image_size)
-                t:torch.Tensor, # timesteps (B,), 0-indexed original timesteps (unscaled)
-                y:torch.Tensor|None=None, # class labels (B,), required iff num_classes is set
-                cond:torch.Tensor|None=None # conditioning image (B, cond_channels, image_size, image_size), required iff cond_channels > 0
-               ) -> torch.Tensor: # (B, out_channels, image_size, image_size), dtype of x
-        self._check_inputs(x, t, y); self._check_cond(cond, x)
+    def forward(
+        self,
+        x: torch.Tensor,  # noisy images (B, in_channels, image_size, image_size)
+        t: torch.Tensor,  # timesteps (B,), 0-indexed original timesteps (unscaled)
+        y: torch.Tensor | None = None,  # class labels (B,), required iff num_classes is set
+        cond: torch.Tensor
+        | None = None,  # conditioning image (B, cond_channels, image_size, image_size), required iff cond_channels > 0
+    ) -> torch.Tensor:  # (B, out_channels, image_size, image_size), dtype of x
+        self._check_inputs(x, t, y)
+        self._check_cond(cond, x)
         emb = self.time_embed(t)
-        if self.label_emb is not None: emb = emb + self.label_emb(y)
+        if self.label_emb is not None:
+            emb = emb + self.label_emb(y)
         ck = self.use_checkpoint and self.training
-        if cond is not None: x_in = torch.cat([x, cond.to(x.dtype)], dim=1)   # channel-wise concatenation, before the stem
-        else: x_in = x
+        if cond is not None:
+            x_in = torch.cat(
+                [x, cond.to(x.dtype)], dim=1
+            )  # channel-wise concatenation, before the stem
+        else:
+            x_in = x
         h = self.stem(x_in if _autocast_on(x.device.type) else x_in.to(self.stem.weight.dtype))
         skips = [h]
         for level in self.down:
-            for blk in level.blocks: h = run_block(blk, ck, h, emb); skips.append(h)
-            if level.downsample is not None: h = run_block(level.downsample, ck, h, emb); skips.append(h)
+            for blk in level.blocks:
+                h = run_block(blk, ck, h, emb)
+                skips.append(h)
+            if level.downsample is not None:
+                h = run_block(level.downsample, ck, h, emb)
+                skips.append(h)
         h = run_block(self.middle, ck, h, emb)
         for level in self.up:
-            for blk in level.blocks: h = run_block(blk, ck, torch.cat([h, skips.pop()], dim=1), emb)
-            if level.upsample is not None: h = run_block(level.upsample, ck, h, emb)
+            for blk in level.blocks:
+                h = run_block(blk, ck, torch.cat([h, skips.pop()], dim=1), emb)
+            if level.upsample is not None:
+                h = run_block(level.upsample, ck, h, emb)
         return self.out(h).to(x.dtype)
 
 # %% ../nbs/07_adm_unet.ipynb #e42c8f3e
-def randomize_(model:nn.Module, std:float=0.05, seed:int=0) -> nn.Module:
+def randomize_(model: nn.Module, std: float = 0.05, seed: int = 0) -> nn.Module:
     "Fill every parameter with N(0, std^2) noise (norm weights 1 + noise): an 'after training' stand-in for tests and benchmarks."
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -421,50 +678,83 @@ def randomize_(model:nn.Module, std:float=0.05, seed:int=0) -> nn.Module:
     return model
 
 # %% ../nbs/07_adm_unet.ipynb #45a8f853
-def unet_layout(model:UNet) -> list[dict]:
+def unet_layout(model: UNet) -> list[dict]:
     "One row per block of `model`: where it is, its resolution, input → output channels, attention heads and resampling."
     rows = []
+
     def add(stage, name, blk, res):
         r = blk.res if isinstance(blk, ResAttnBlock) else blk
         attn = blk.attn if isinstance(blk, ResAttnBlock) else None
-        if isinstance(r, ResBlock): cin, cout = r.in_conv.in_channels, r.in_conv.out_channels
-        else: cin = cout = r.conv.in_channels if r.conv is not None else None
-        rows.append(dict(stage=stage, block=name, resolution=res, channels=f'{cin} → {cout}', heads=attn.heads if attn else '',
-                         resample=getattr(r, 'resample', None) or ('down' if isinstance(r, Downsample) else 'up' if isinstance(r, Upsample) else '')))
+        if isinstance(r, ResBlock):
+            cin, cout = r.in_conv.in_channels, r.in_conv.out_channels
+        else:
+            cin = cout = r.conv.in_channels if r.conv is not None else None
+        rows.append(
+            dict(
+                stage=stage,
+                block=name,
+                resolution=res,
+                channels=f'{cin} → {cout}',
+                heads=attn.heads if attn else '',
+                resample=getattr(r, 'resample', None)
+                or (
+                    'down' if isinstance(r, Downsample) else 'up' if isinstance(r, Upsample) else ''
+                ),
+            )
+        )
+
     for l, lv in enumerate(model.down):
-        for j, b in enumerate(lv.blocks): add('down', f'down[{l}].blocks[{j}]', b, lv.resolution)
-        if lv.downsample is not None: add('down', f'down[{l}].downsample', lv.downsample, lv.resolution)
+        for j, b in enumerate(lv.blocks):
+            add('down', f'down[{l}].blocks[{j}]', b, lv.resolution)
+        if lv.downsample is not None:
+            add('down', f'down[{l}].downsample', lv.downsample, lv.resolution)
     mid = model.middle
     add('middle', 'middle.res1', ResAttnBlock(mid.res1, mid.attn), model.down[-1].resolution)
     add('middle', 'middle.res2', mid.res2, model.down[-1].resolution)
     for l, lv in enumerate(model.up):
-        for j, b in enumerate(lv.blocks): add('up', f'up[{l}].blocks[{j}]', b, lv.resolution)
-        if lv.upsample is not None: add('up', f'up[{l}].upsample', lv.upsample, lv.resolution)
+        for j, b in enumerate(lv.blocks):
+            add('up', f'up[{l}].blocks[{j}]', b, lv.resolution)
+        if lv.upsample is not None:
+            add('up', f'up[{l}].upsample', lv.upsample, lv.resolution)
     return rows
 
-def count_params(model:nn.Module) -> int:
+
+def count_params(model: nn.Module) -> int:
     "Number of parameters (works on the meta device)."
     return sum(p.numel() for p in model.parameters())
 
-def example_inputs(model:nn.Module, batch_size:int=1, device=None) -> tuple:
+
+def example_inputs(model: nn.Module, batch_size: int = 1, device=None) -> tuple:
     "Zero inputs (x, t, y, *extra) of the right shapes for `model` (a `UNet`, its subclasses, or a `NoisyClassifier`), on `device` (default: the model's)."
     device = device or next(model.parameters()).device
-    x = torch.zeros(batch_size, model.in_channels, model.image_size, model.image_size, device=device)
+    x = torch.zeros(
+        batch_size, model.in_channels, model.image_size, model.image_size, device=device
+    )
     t = torch.zeros(batch_size, dtype=torch.long, device=device)
-    y = torch.zeros(batch_size, dtype=torch.long, device=device) if getattr(model, 'label_emb', None) is not None else None
+    y = (
+        torch.zeros(batch_size, dtype=torch.long, device=device)
+        if getattr(model, 'label_emb', None) is not None
+        else None
+    )
     extra = model.extra_inputs(batch_size, device) if hasattr(model, 'extra_inputs') else ()
     return (x, t, y, *extra)
 
-def count_flops(model:nn.Module, # a UNet or NoisyClassifier (on any device; it is copied to 'meta')
-                batch_size:int=1) -> int: # forward FLOPs for one batch
+
+def count_flops(
+    model: nn.Module,  # a UNet or NoisyClassifier (on any device; it is copied to 'meta')
+    batch_size: int = 1,
+) -> int:  # forward FLOPs for one batch
     "Forward FLOPs counted by `torch.utils.flop_counter.FlopCounterMode` on a meta-device copy (nothing is computed)."
     from torch.utils.flop_counter import FlopCounterMode
     import copy
+
     m = model if next(model.parameters()).device.type == 'meta' else copy.deepcopy(model).to('meta')
-    with torch.no_grad(), FlopCounterMode(display=False) as fc: m(*example_inputs(m, batch_size))
+    with torch.no_grad(), FlopCounterMode(display=False) as fc:
+        m(*example_inputs(m, batch_size))
     return fc.get_total_flops()
 
-def markdown_table(rows:list[dict]) -> str:
+
+def markdown_table(rows: list[dict]) -> str:
     "Render a list of dicts (same keys) as a Markdown table."
     keys = list(rows[0])
     lines = ['| ' + ' | '.join(keys) + ' |', '|' + '---|' * len(keys)]
@@ -472,55 +762,135 @@ def markdown_table(rows:list[dict]) -> str:
 
 # %% ../nbs/07_adm_unet.ipynb #0d3a39aa
 PRESETS = {
-    'fmnist-s': dict(image_size=32, in_channels=1, model_channels=32, channel_mult=(1, 2, 2), num_res_blocks=2,
-                     attention_resolutions=(16, 8), num_head_channels=32, resblock_updown=True, use_scale_shift_norm=True,
-                     dropout=0.1, num_classes=10, learn_sigma=True),
-    'fmnist-16': dict(image_size=16, in_channels=1, model_channels=32, channel_mult=(1, 2, 2), num_res_blocks=2,
-                      attention_resolutions=(8, 4), num_head_channels=32, resblock_updown=True, use_scale_shift_norm=True,
-                      dropout=0.1, num_classes=10, learn_sigma=True),
-    'fmnist-m': dict(image_size=32, in_channels=1, model_channels=96, channel_mult=(1, 2, 2), num_res_blocks=3,
-                     attention_resolutions=(16, 8), num_head_channels=32, resblock_updown=True, use_scale_shift_norm=True,
-                     dropout=0.1, num_classes=10, learn_sigma=True),
-    'adm-imagenet64': dict(image_size=64, in_channels=3, model_channels=192, channel_mult=(1, 2, 3, 4), num_res_blocks=3,
-                           attention_resolutions=(32, 16, 8), num_head_channels=64, use_new_attention_order=True,
-                           resblock_updown=True, use_scale_shift_norm=True, dropout=0.1, num_classes=1000, learn_sigma=True),
-    'ablation-baseline': dict(image_size=128, in_channels=3, model_channels=160, channel_mult=(1, 1, 2, 3, 4), num_res_blocks=2,
-                              attention_resolutions=(16,), num_heads=1, resblock_updown=False, use_scale_shift_norm=False,
-                              num_classes=1000, learn_sigma=True),
-    'ablation-adm': dict(image_size=128, in_channels=3, model_channels=160, channel_mult=(1, 1, 2, 3, 4), num_res_blocks=2,
-                         attention_resolutions=(32, 16, 8), num_heads=4, resblock_updown=True, use_scale_shift_norm=True,
-                         num_classes=1000, learn_sigma=True),
+    'fmnist-s': dict(
+        image_size=32,
+        in_channels=1,
+        model_channels=32,
+        channel_mult=(1, 2, 2),
+        num_res_blocks=2,
+        attention_resolutions=(16, 8),
+        num_head_channels=32,
+        resblock_updown=True,
+        use_scale_shift_norm=True,
+        dropout=0.1,
+        num_classes=10,
+        learn_sigma=True,
+    ),
+    'fmnist-16': dict(
+        image_size=16,
+        in_channels=1,
+        model_channels=32,
+        channel_mult=(1, 2, 2),
+        num_res_blocks=2,
+        attention_resolutions=(8, 4),
+        num_head_channels=32,
+        resblock_updown=True,
+        use_scale_shift_norm=True,
+        dropout=0.1,
+        num_classes=10,
+        learn_sigma=True,
+    ),
+    'fmnist-m': dict(
+        image_size=32,
+        in_channels=1,
+        model_channels=96,
+        channel_mult=(1, 2, 2),
+        num_res_blocks=3,
+        attention_resolutions=(16, 8),
+        num_head_channels=32,
+        resblock_updown=True,
+        use_scale_shift_norm=True,
+        dropout=0.1,
+        num_classes=10,
+        learn_sigma=True,
+    ),
+    'adm-imagenet64': dict(
+        image_size=64,
+        in_channels=3,
+        model_channels=192,
+        channel_mult=(1, 2, 3, 4),
+        num_res_blocks=3,
+        attention_resolutions=(32, 16, 8),
+        num_head_channels=64,
+        use_new_attention_order=True,
+        resblock_updown=True,
+        use_scale_shift_norm=True,
+        dropout=0.1,
+        num_classes=1000,
+        learn_sigma=True,
+    ),
+    'ablation-baseline': dict(
+        image_size=128,
+        in_channels=3,
+        model_channels=160,
+        channel_mult=(1, 1, 2, 3, 4),
+        num_res_blocks=2,
+        attention_resolutions=(16,),
+        num_heads=1,
+        resblock_updown=False,
+        use_scale_shift_norm=False,
+        num_classes=1000,
+        learn_sigma=True,
+    ),
+    'ablation-adm': dict(
+        image_size=128,
+        in_channels=3,
+        model_channels=160,
+        channel_mult=(1, 1, 2, 3, 4),
+        num_res_blocks=2,
+        attention_resolutions=(32, 16, 8),
+        num_heads=4,
+        resblock_updown=True,
+        use_scale_shift_norm=True,
+        num_classes=1000,
+        learn_sigma=True,
+    ),
 }
 
-def build_preset(cls, # the network class
-                 presets:dict, # name -> constructor arguments
-                 name:str, # a key of `presets`
-                 device=None, # where to build it ('meta' to only count parameters/FLOPs); default: the current default device
-                 what:str='preset', # how errors name the preset kind
-                 **overrides # constructor arguments replacing the preset's
-                ):
-    "`cls(**presets[name], **overrides)`, built on `device`; a clear error naming the choices for an unknown `name`."
-    if name not in presets: raise ValueError(f"unknown {what} {name!r}; choose one of {sorted(presets)}")
-    kw = {**presets[name], **overrides}
-    if device is None: return cls(**kw)     # respects an enclosing `with torch.device(...)`
-    with torch.device(device): return cls(**kw)
 
-def unet_from_preset(name:str, # a key of PRESETS
-                     device=None, # where to build it ('meta' to only count parameters/FLOPs); default: the current default device
-                     **overrides # any UNet argument, replacing the preset's
-                    ) -> UNet:
+def build_preset(
+    cls,  # the network class
+    presets: dict,  # name -> constructor arguments
+    name: str,  # a key of `presets`
+    device=None,  # where to build it ('meta' to only count parameters/FLOPs); default: the current default device
+    what: str = 'preset',  # how errors name the preset kind
+    **overrides,  # constructor arguments replacing the preset's
+):
+    "`cls(**presets[name], **overrides)`, built on `device`; a clear error naming the choices for an unknown `name`."
+    if name not in presets:
+        raise ValueError(f"unknown {what} {name!r}; choose one of {sorted(presets)}")
+    kw = {**presets[name], **overrides}
+    if device is None:
+        return cls(**kw)  # respects an enclosing `with torch.device(...)`
+    with torch.device(device):
+        return cls(**kw)
+
+
+def unet_from_preset(
+    name: str,  # a key of PRESETS
+    device=None,  # where to build it ('meta' to only count parameters/FLOPs); default: the current default device
+    **overrides,  # any UNet argument, replacing the preset's
+) -> UNet:
     "Build the `UNet` of preset `name`, with `overrides` applied."
     return build_preset(UNet, PRESETS, name, device, **overrides)
 
-def preset_table(names=None, # presets to list (default: all)
-                 presets:dict|None=None, # the preset dict (default PRESETS)
-                 build=None # constructor (default unet_from_preset)
-                ) -> list[dict]:
+
+def preset_table(
+    names=None,  # presets to list (default: all)
+    presets: dict | None = None,  # the preset dict (default PRESETS)
+    build=None,  # constructor (default unet_from_preset)
+) -> list[dict]:
     "Parameters and forward GFLOPs (batch 1) of each preset, built on the meta device."
     presets, build = presets or PRESETS, build or unet_from_preset
     rows = []
     for n in names or presets:
         m = build(n, device='meta')
-        rows.append(dict(preset=n, image=f"{m.image_size}×{m.image_size}×{m.in_channels}", params=f"{count_params(m) / 1e6:.2f}M",
-                         fwd_GFLOPs=f"{count_flops(m) / 1e9:.2f}"))
+        rows.append(
+            dict(
+                preset=n,
+                image=f"{m.image_size}×{m.image_size}×{m.in_channels}",
+                params=f"{count_params(m) / 1e6:.2f}M",
+                fwd_GFLOPs=f"{count_flops(m) / 1e9:.2f}",
+            )
+        )
     return rows

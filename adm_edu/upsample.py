@@ -17,57 +17,122 @@ __all__ = ['SR_PRESETS', 'SuperResUNet', 'sr_from_preset']
 
 # %% ../nbs/11_upsampling.ipynb #u11a0007
 class SuperResUNet(UNet):
-    "ADM's super-resolution U-Net (ADM-U): `model(x, t, y=None, low_res=...)` returns eps (and v) for x_t given the low-res images (U2)."
-    def __init__(self, image_size:int=256, # side of the high-resolution images x_t (the official large_size)
-                 small_size:int=64, # side of the low-resolution images it is conditioned on (the official small_size)
-                 in_channels:int=3, # image channels, of x_t and of the low-res image alike
-                 **kwargs # every other `UNet` argument: model_channels, channel_mult, num_classes, learn_sigma, ...
-                ):
-        if 'cond_channels' in kwargs: raise BadArgument("SuperResUNet sets cond_channels itself (= in_channels: the upsampled low-res image)")
-        if isinstance(small_size, bool) or not isinstance(small_size, int) or not 1 <= small_size <= image_size:
-            raise BadArgument(f"small_size must be an int in [1, image_size={image_size}], got {small_size!r}")
-        super().__init__(image_size=image_size, in_channels=in_channels, cond_channels=in_channels, **kwargs)
+    "ADM's super-resolution U-Net (ADM-U): eps (and v) for x_t given low-resolution images (U2)."
+
+    def __init__(
+        self,
+        image_size: int = 256,  # side of the high-resolution images x_t (the official large_size)
+        small_size: int = 64,  # side of the low-resolution images it is conditioned on
+        in_channels: int = 3,  # image channels, of x_t and of the low-res image alike
+        **kwargs,  # every other `UNet` argument: model_channels, channel_mult, num_classes, ...
+    ):
+        if 'cond_channels' in kwargs:
+            raise BadArgument(
+                "SuperResUNet sets cond_channels itself "
+                "(= in_channels: the upsampled low-res image)"
+            )
+        is_int = isinstance(small_size, int) and not isinstance(small_size, bool)
+        if not is_int or not 1 <= small_size <= image_size:
+            raise BadArgument(
+                f"small_size must be an int in [1, image_size={image_size}], got {small_size!r}"
+            )
+        super().__init__(
+            image_size=image_size, in_channels=in_channels, cond_channels=in_channels, **kwargs
+        )
         self.small_size = small_size
 
     def _check_low_res(self, low_res, x):
         want = (x.shape[0], self.in_channels, self.small_size, self.small_size)
         if low_res is None:
-            raise BadArgument(f"this super-resolution model needs low_res, the low-resolution images {want} "
-                              "(when sampling: model_kwargs=dict(low_res=...))")
-        if not isinstance(low_res, torch.Tensor) or not low_res.is_floating_point() or tuple(low_res.shape) != want:
-            got = (low_res.dtype, tuple(low_res.shape)) if isinstance(low_res, torch.Tensor) else type(low_res).__name__
-            raise BadArgument(f"low_res must be a float tensor of shape {want} (B, C, small_size, small_size) in [-1, 1], got {got}")
+            raise BadArgument(
+                f"this super-resolution model needs low_res, the low-resolution images {want} "
+                "(when sampling: model_kwargs=dict(low_res=...))"
+            )
+        is_tensor = isinstance(low_res, torch.Tensor)
+        if is_tensor and low_res.is_floating_point() and tuple(low_res.shape) == want:
+            return
+        got = (low_res.dtype, tuple(low_res.shape)) if is_tensor else type(low_res).__name__
+        raise BadArgument(
+            f"low_res must be a float tensor of shape {want} (B, C, small_size, small_size) "
+            f"in [-1, 1], got {got}"
+        )
 
-    def extra_inputs(self, batch_size:int=1, device=None) -> tuple:
+    def extra_inputs(self, batch_size: int = 1, device=None) -> tuple:
         "Zero low-res images for `example_inputs` (so that `count_flops` works)."
-        return (torch.zeros(batch_size, self.in_channels, self.small_size, self.small_size, device=device),)
+        side = self.small_size
+        return (torch.zeros(batch_size, self.in_channels, side, side, device=device),)
 
-    def forward(self, x:torch.Tensor, # noisy high-resolution images (B, C, image_size, image_size)
-                t:torch.Tensor, # timesteps (B,), original (unscaled)
-                y:torch.Tensor|None=None, # class labels (B,), required iff num_classes is set
-                low_res:torch.Tensor|None=None # the low-resolution images (B, C, small_size, small_size) in [-1, 1]
-               ) -> torch.Tensor: # (B, out_channels, image_size, image_size)
-        "eps (and v) for x_t: `low_res` upsampled bilinearly to the size of x (U2), concatenated to x, through the U-Net."
-        check_images(x, self.in_channels, self.image_size); self._check_low_res(low_res, x)
-        up = F.interpolate(low_res.to(x.dtype), tuple(x.shape[2:]), mode='bilinear')   # (U2), as the official SuperResModel
+    def forward(
+        self,
+        x: torch.Tensor,  # noisy high-resolution images (B, C, image_size, image_size)
+        t: torch.Tensor,  # timesteps (B,), original (unscaled)
+        y: torch.Tensor | None = None,  # class labels (B,), required iff num_classes is set
+        low_res: torch.Tensor
+        | None = None,  # low-res images (B, C, small_size, small_size), [-1, 1]
+    ) -> torch.Tensor:  # (B, out_channels, image_size, image_size)
+        "eps (and v) for x_t: `low_res`, bilinearly upsampled to x's size, concatenated to x (U2)."
+        check_images(x, self.in_channels, self.image_size)
+        self._check_low_res(low_res, x)
+        # (U2), as the official SuperResModel
+        up = F.interpolate(low_res.to(x.dtype), tuple(x.shape[2:]), mode='bilinear')
         return super().forward(x, t, y, cond=up)
 
 # %% ../nbs/11_upsampling.ipynb #u11a0019
 SR_PRESETS = {
-    'fmnist-16-32': dict(image_size=32, small_size=16, in_channels=1, model_channels=32, channel_mult=(1, 2, 2), num_res_blocks=2,
-                         attention_resolutions=(8,), num_head_channels=32, resblock_updown=True, use_scale_shift_norm=True,
-                         dropout=0.0, num_classes=10, learn_sigma=True),
-    'adm-64-256': dict(image_size=256, small_size=64, in_channels=3, model_channels=192, channel_mult=(1, 1, 2, 2, 4, 4),
-                       num_res_blocks=2, attention_resolutions=(32, 16, 8), num_heads=4, resblock_updown=True,
-                       use_scale_shift_norm=True, dropout=0.0, num_classes=1000, learn_sigma=True),
-    'adm-128-512': dict(image_size=512, small_size=128, in_channels=3, model_channels=192, channel_mult=(1, 1, 2, 2, 4, 4),
-                        num_res_blocks=2, attention_resolutions=(32, 16), num_head_channels=64, resblock_updown=True,
-                        use_scale_shift_norm=True, dropout=0.0, num_classes=1000, learn_sigma=True),
+    'fmnist-16-32': dict(
+        image_size=32,
+        small_size=16,
+        in_channels=1,
+        model_channels=32,
+        channel_mult=(1, 2, 2),
+        num_res_blocks=2,
+        attention_resolutions=(8,),
+        num_head_channels=32,
+        resblock_updown=True,
+        use_scale_shift_norm=True,
+        dropout=0.0,
+        num_classes=10,
+        learn_sigma=True,
+    ),
+    'adm-64-256': dict(
+        image_size=256,
+        small_size=64,
+        in_channels=3,
+        model_channels=192,
+        channel_mult=(1, 1, 2, 2, 4, 4),
+        num_res_blocks=2,
+        attention_resolutions=(32, 16, 8),
+        num_heads=4,
+        resblock_updown=True,
+        use_scale_shift_norm=True,
+        dropout=0.0,
+        num_classes=1000,
+        learn_sigma=True,
+    ),
+    'adm-128-512': dict(
+        image_size=512,
+        small_size=128,
+        in_channels=3,
+        model_channels=192,
+        channel_mult=(1, 1, 2, 2, 4, 4),
+        num_res_blocks=2,
+        attention_resolutions=(32, 16),
+        num_head_channels=64,
+        resblock_updown=True,
+        use_scale_shift_norm=True,
+        dropout=0.0,
+        num_classes=1000,
+        learn_sigma=True,
+    ),
 }
 
-def sr_from_preset(name:str, # a key of SR_PRESETS
-                   device=None, # where to build it ('meta' to only count parameters/FLOPs); default: the current default device
-                   **overrides # any SuperResUNet argument, replacing the preset's
-                  ) -> SuperResUNet:
+
+def sr_from_preset(
+    name: str,  # a key of SR_PRESETS
+    device=None,  # where to build it ('meta': only count parameters/FLOPs); default: torch's
+    **overrides,  # any SuperResUNet argument, replacing the preset's
+) -> SuperResUNet:
     "Build the `SuperResUNet` of preset `name`, with `overrides` applied."
-    return build_preset(SuperResUNet, SR_PRESETS, name, device, 'super-resolution preset', **overrides)
+    return build_preset(
+        SuperResUNet, SR_PRESETS, name, device, 'super-resolution preset', **overrides
+    )

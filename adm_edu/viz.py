@@ -18,7 +18,7 @@ from .oracle import GaussianMixture, sliced_wasserstein
 from .unet import split_qkv
 from .device import default_device
 from .data import atomic_write
-from .ode import ode_sample, reference_solution
+from .ode import reference_solution
 from .unet import UNet, unet_layout, count_params
 from .metrics import noisy_predictions, calibration, fid_from_features, precision_recall, gaussian_blur
 
@@ -26,7 +26,8 @@ from .metrics import noisy_predictions, calibration, fid_from_features, precisio
 __all__ = ['image_grid', 'save_grid', 'show_grid', 'plot_sample_grids', 'plot_schedules', 'plot_forward_process',
            'schedule_explorer', 'plot_trajectories_2d', 'ddim_explorer', 'plot_beta_ratio', 'variance_explorer',
            'plot_vb_terms', 'importance_weights_explorer', 'plot_qkv_layout', 'plot_tradeoff', 'guidance_panel',
-           'guidance_explorer', 'cascade_panel', 'cascade_explorer', 'ode_explorer', 'unet_explorer',
+           'guidance_explorer', 'cascade_panel', 'cascade_explorer', 'resolved_noise', 'plot_training_logs',
+           'plot_steps_curves', 'plot_widths', 'plot_class_grid', 'ode_explorer', 'unet_explorer',
            'classifier_explorer', 'metrics_explorer']
 
 # %% ../nbs/13_viz.ipynb #v13a0011
@@ -159,7 +160,7 @@ def plot_trajectories_2d(model, # eps-model for 2-D points, called as model(x, t
     for r, steps in enumerate(steps_list):
         for c, eta in enumerate(etas):
             out = sample(model, sched, (n, 2), steps=steps, eta=eta, noise=xT, generator=torch.Generator().manual_seed(seed + 1),
-                         clip_denoised=clip_denoised, progress=False, return_trajectory=True)
+                         return_trajectory=True, options=dict(clip_denoised=clip_denoised))
             tr, ax = out['trajectory'].cpu(), axs[r, c]
             if mixture is not None: ax.contour(X, Y, dens, levels=6, colors='0.75', linewidths=0.7)
             for i in range(min(n_lines, n)): ax.plot(tr[:, i, 0], tr[:, i, 1], lw=0.5, alpha=0.6)
@@ -308,7 +309,7 @@ def guidance_panel(model, # diffusion model (label dropout for the unconditional
     y = torch.full((n,), int(cls), device=device)
     check_classifier(classifier, shape, y)
     xs = sample(m, sched, shape, steps=steps, sampler=sampler, y=y, guidance=hook, generator=torch.Generator(device=device).manual_seed(seed),
-                device=device, progress=False).cpu()
+                options=dict(device=device)).cpu()
     with torch.no_grad():
         p0 = torch.softmax(classifier(xs.to(device), torch.zeros(n, dtype=torch.long, device=device)).float(), -1)[:, int(cls)].cpu()
     ts = torch.stack([t for t, _ in hook.trace])[:, 0].numpy(); ps = torch.stack([lp for _, lp in hook.trace]).exp().numpy()
@@ -348,9 +349,9 @@ def cascade_panel(base, base_sched:Schedule, upsampler, up_sched:Schedule, cls:i
     from adm_edu.guidance import make_guidance
     dev = next(base.parameters()).device if device is None else torch.device(device)
     y = torch.full((n,), int(cls), dtype=torch.long)
-    low, high = sample_cascade(base, base_sched, upsampler, up_sched, y=y, base_steps=base_steps, up_steps=up_steps,
-                               base_sampler=sampler, up_sampler=sampler, guidance=make_guidance(cfg_scale=cfg_scale),
-                               generator=torch.Generator(device=dev).manual_seed(seed), device=dev)
+    low, high = sample_cascade(base, base_sched, upsampler, up_sched, y=y, steps=(base_steps, up_steps),
+                               sampler=(sampler, sampler), guidance=make_guidance(cfg_scale=cfg_scale),
+                               generator=torch.Generator(device=dev).manual_seed(seed), options=dict(device=dev))
     bil = torch.nn.functional.interpolate(low, size=high.shape[-2:], mode='bilinear')
     fig, ax = plt.subplots(3, n, figsize=(1.6 * n, 5.2), squeeze=False)
     for j in range(n):
@@ -375,6 +376,98 @@ def cascade_explorer(base, base_sched:Schedule, upsampler, up_sched:Schedule, cl
                          cfg_scale=W.FloatSlider(value=0.0, min=0, max=5, step=0.5, description='CFG (base)'),
                          seed=W.IntSlider(value=0, min=0, max=20, description='seed'))
 
+# %% ../nbs/13_viz.ipynb #v13e0002
+def resolved_noise(gradient_noise: list) -> list:
+    "The gradient-noise points whose |G|^2 is resolved above zero (the noise scale is meaningless else)."
+    return [g for g in gradient_noise if g['grad_norm2'] > 1e-20]
+
+
+def plot_training_logs(
+    recs: dict,  # run -> record (with `loss_curve` and `gradient_noise`)
+    runs,  # the runs to draw
+    ax=None,  # two matplotlib axes, or None (a new figure)
+):
+    "Training loss and gradient noise scale against the training step for `runs` (two panels)."
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(1, 2, figsize=(10, 3.4))
+    for run in runs:
+        r = recs[run]
+        lc = np.array(r['loss_curve'])
+        ax[0].plot(lc[:, 0], lc[:, 1], label=run)
+        g = resolved_noise(r.get('gradient_noise', []))
+        ax[1].plot([x['step'] for x in g], [x['noise_scale'] for x in g], 'o-', ms=3, label=run)
+    ax[0].set(xlabel='training step', ylabel='training loss (mean over 100 steps)', yscale='log')
+    ax[1].set(xlabel='training step', ylabel='gradient noise scale tr(Σ)/|G|²', yscale='log')
+    for a in ax:
+        a.legend(fontsize=7)
+    return ax
+
+
+def plot_steps_curves(
+    recs: dict,  # curve -> record of a curves experiment (`metrics['points']`)
+    ax=None,
+):
+    "FID (with bootstrap standard errors) against the number of sampling steps, one line per curve."
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 4))
+    for run, r in recs.items():
+        pts = r['metrics']['points']
+        x, y = [p['steps'] for p in pts], [p['fid'] for p in pts]
+        err = [p.get('fid_se', 0) for p in pts]
+        ax.errorbar(x, y, yerr=err, marker='o', ms=3, capsize=2, label=run,
+                    ls='--' if 'ddim' in run else '-')
+    ax.set(xscale='log', yscale='log', xlabel='sampling steps', ylabel=f"FID ({pts[0]['n']} samples)")
+    ax.legend(fontsize=7)
+    return ax
+
+
+def plot_widths(
+    recs: dict,  # width -> record with `metrics['snapshots']`
+    ax=None,
+):
+    "FID and NLL of each width's snapshots against training FLOPs (two panels)."
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(1, 2, figsize=(10, 3.4))
+    for run, r in recs.items():
+        sn = r['metrics']['snapshots']
+        lab = f"{run} ({r['parameters'] / 1e6:.2f}M params)"
+        x = [s['train_flops'] for s in sn]
+        fid, fid_se = [s['fid'] for s in sn], [s.get('fid_se', 0) for s in sn]
+        nll, nll_se = [s['nll_bpd'] for s in sn], [s['nll_sem'] for s in sn]
+        ax[0].errorbar(x, fid, yerr=fid_se, marker='o', ms=3, capsize=2, label=lab)
+        ax[1].errorbar(x, nll, yerr=nll_se, marker='o', ms=3, capsize=2, label=lab)
+    ax[0].set(xscale='log', yscale='log', xlabel='training FLOPs', ylabel='FID')
+    ax[1].set(xscale='log', xlabel='training FLOPs', ylabel='NLL (bits/dim)')
+    for a in ax:
+        a.legend(fontsize=7)
+    return ax
+
+
+def plot_class_grid(
+    images,  # (N, C, H, W) in [-1, 1], `n_per_class` per class in class order
+    n_per_class: int,  # columns
+    names: list,  # the class names, one per row
+    title: str = '',
+):
+    "One row of samples per class, labelled with the class names; returns the figure."
+    import matplotlib.pyplot as plt
+
+    K, H = len(names), images.shape[-1] + 1
+    fig, ax = plt.subplots(figsize=(0.7 * n_per_class + 1.6, 0.7 * K))
+    show_grid(ax, images, n_per_class)
+    ax.axis('on')
+    ax.set_yticks([1 + H * i + H / 2 for i in range(K)], names, fontsize=7)
+    ax.set_xticks([])
+    ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    return fig
+
 # %% ../nbs/13_viz.ipynb #v13a0031
 def ode_explorer(mixture:GaussianMixture, # a 2-D mixture (its exact eps is the model)
                  sched:Schedule|None=None, # default: cosine, T=1000
@@ -389,7 +482,7 @@ def ode_explorer(mixture:GaussianMixture, # a 2-D mixture (its exact eps is the 
     g = torch.linspace(-2.5, 2.5, 100); X, Y = torch.meshgrid(g, g, indexing='xy')
     dens = mixture.log_prob(torch.stack([X.flatten(), Y.flatten()], 1)).exp().reshape(X.shape)
     def show(method='euler', steps=10):
-        r = ode_sample(model, sched, noise=xT, steps=steps, method=method, return_trajectory=True)
+        r = sample(model, sched, xT.shape, steps, method, noise=xT, return_trajectory=True)
         tr = r['trajectory'].cpu(); x0 = r['sample'].cpu()
         fig, ax = plt.subplots(figsize=(4.6, 4.6))
         ax.contour(X, Y, dens, levels=6, colors='0.75', linewidths=0.7)

@@ -1,9 +1,12 @@
-"Float32 tolerances that state a property: the rounding a computation of a known accumulation length can make."
+"""Float32 tolerances that state a property: the rounding a computation of a known accumulation
+length can make."""
+
 import torch
 
 
 def f32_tol(ref, k):
-    "Rounding allowance for float32 results of size |ref| made of sums of k products: k * eps_float32 * max|ref|."
+    """Rounding allowance for float32 results of size |ref| made of sums of k products:
+    k * eps_float32 * max|ref|."""
     return k * torch.finfo(torch.float32).eps * float(ref.abs().max())
 
 

@@ -1,204 +1,474 @@
 #!/usr/bin/env python
-"""Open every rendered page (make docs -> _html/) in headless Chromium and check what a learner would see.
+"""Open every rendered page (make docs -> _html/) in headless Chromium and check what a learner
+would see.
 
-    .venv/bin/python tools/browser_test.py [--html _html] [--shots _browser]        (make docs-test)
-    .venv/bin/python tools/browser_test.py --live                                     (the live-widget check only)
+    .venv/bin/python tools/browser_test.py [--html _html] [--shots _browser]    (make docs-test)
+    .venv/bin/python tools/browser_test.py --pages ddim,metrics --no-live       (two pages only)
+    .venv/bin/python tools/browser_test.py --live                  (the live-widget check only)
 
-Per page: no console errors or uncaught exceptions, no failed or off-machine requests (only file:// and localhost are
-allowed; anything else is blocked and reported), every <img> loaded (naturalWidth > 0), MathJax finished and left no
-raw TeX delimiters in the visible text (code excluded), at least as many typeset equations as the page's prose has TeX
-segments (counted by render_docs.py into pages.json), and, where widget state was saved, every widget view rendered
-(and showing a figure when the saved state holds one). Three screenshots go to --shots.
+Per page, in a 1280 x 900 window: no console errors or uncaught exceptions, no failed or
+off-machine requests (only file:// and localhost are allowed; anything else is blocked and
+reported), every <img> loaded (naturalWidth > 0), MathJax finished and left no raw TeX delimiters
+in the visible text (code excluded), at least as many typeset equations as the page's prose has TeX
+segments (counted by render_docs.py into pages.json), where widget state was saved, every widget
+view rendered (and showing a figure when the saved state holds one), and nothing cut off on the
+right: no code block (a code cell's input or a code block in the prose) and no equation wider than
+its box or reaching past the main column, and a line of `LINE_LENGTH` characters fits a code cell.
+Three screenshots go to --shots.
 
---live: serves chapter 00 with voila on 127.0.0.1, waits for its schedule explorer, moves its first slider with the keyboard
-and checks that the figure (the <img> src) changes.
+--live: serves the chapter of `adm_edu.schedule` with voila on 127.0.0.1, waits for its schedule
+explorer, moves its first slider with the keyboard and checks that the figure (the <img> src)
+changes.
 
-Chromium: $CHROMIUM, else chromium / chromium-browser / google-chrome on PATH (tools/setup_browser.sh installs
-Debian's). It is driven by Playwright's Python package through executable_path, so no browser is downloaded.
-"""
-import argparse, json, os, re, shutil, socket, subprocess, sys, time, urllib.request
+Chromium: $CHROMIUM, else chromium / chromium-browser / google-chrome on PATH
+(tools/setup_browser.sh installs Debian's). It is driven by Playwright's Python package through
+executable_path, so no browser is downloaded."""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 RAW_TEX = re.compile(r'\$\$|\\\(|\\\)|\\\[|\\\]|\\begin\{|\$\\[a-zA-Z]')
 # MathJax and the widgets manager both finish asynchronously: every wait below is bounded by these.
 PAGE_TIMEOUT_MS = 60_000
 WIDGET_TIMEOUT_MS = 20_000
+VIEWPORT = {'width': 1280, 'height': 900}
+LINE_LENGTH = 100  # the longest code line (ruff's line-length): it must fit a code cell
+WIDGET_VIEW = 'script[type="application/vnd.jupyter.widget-view+json"]'
+BROWSERS = ('chromium', 'chromium-browser', 'google-chrome', 'google-chrome-stable')
 
 
 def chromium_path():
-    for c in (os.environ.get('CHROMIUM'), 'chromium', 'chromium-browser', 'google-chrome', 'google-chrome-stable'):
-        if c and (p := shutil.which(c)): return p
+    "The Chromium to drive: $CHROMIUM, else the first of `BROWSERS` on PATH (None: none found)."
+    for c in (os.environ.get('CHROMIUM'), *BROWSERS):
+        if c and (p := shutil.which(c)):
+            return p
     return None
 
 
 def launch(p):
+    "A headless Chromium from Playwright `p`, without downloading a browser."
     exe = chromium_path()
-    if not exe: raise RuntimeError('no Chromium found: run tools/setup_browser.sh (or set $CHROMIUM)')
-    return p.chromium.launch(executable_path=exe, headless=True,
-                             args=['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run'])
+    if not exe:
+        raise RuntimeError('no Chromium found: run tools/setup_browser.sh (or set $CHROMIUM)')
+    args = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run']
+    return p.chromium.launch(executable_path=exe, headless=True, args=args)
 
 
 def _local(url: str) -> bool:
-    return url.startswith(('file:', 'data:', 'blob:', 'about:')) or re.match(r'^(https?|wss?)://(127\.0\.0\.1|localhost)(:\d+)?/', url) is not None
+    "True for a URL on this machine (file:, data:, localhost)."
+    if url.startswith(('file:', 'data:', 'blob:', 'about:')):
+        return True
+    return re.match(r'^(https?|wss?)://(127\.0\.0\.1|localhost)(:\d+)?/', url) is not None
 
 
 def new_page(browser, log):
-    "A page that records console errors, uncaught exceptions and failed requests into `log`, and blocks the network."
-    page = browser.new_page(viewport={'width': 1280, 'height': 900})
-    page.on('console', lambda m: log.append(f'console {m.type}: {m.text[:300]}') if m.type == 'error' else None)
-    page.on('pageerror', lambda e: log.append(f'uncaught exception: {str(e)[:300]}'))
-    page.on('requestfailed', lambda r: log.append(f'request failed: {r.url[:200]} ({r.failure})') if _local(r.url) else None)
+    """A page that records console errors, uncaught exceptions and failed requests into `log`, and
+    blocks the network."""
+    page = browser.new_page(viewport=VIEWPORT)
+
+    def on_console(m):
+        if m.type == 'error':
+            log.append(f'console {m.type}: {m.text[:300]}')
+
+    def on_failed(r):
+        if _local(r.url):
+            log.append(f'request failed: {r.url[:200]} ({r.failure})')
+
     def route(r):
-        if _local(r.request.url): return r.continue_()
-        log.append(f'off-machine request blocked: {r.request.url[:200]}'); return r.abort()
+        if _local(r.request.url):
+            return r.continue_()
+        log.append(f'off-machine request blocked: {r.request.url[:200]}')
+        return r.abort()
+
+    page.on('console', on_console)
+    page.on('pageerror', lambda e: log.append(f'uncaught exception: {str(e)[:300]}'))
+    page.on('requestfailed', on_failed)
     page.route('**/*', route)
     page.set_default_timeout(PAGE_TIMEOUT_MS)
     return page
 
 
+# What a page shows, read in the browser: its visible prose (code and typeset math left out),
+# equations, images and widget views.
 JS_FACTS = r"""() => {
-  const hidden = new Set(['SCRIPT', 'STYLE', 'PRE', 'CODE', 'MJX-CONTAINER', 'MJX-ASSISTIVE-MML', 'TEXTAREA', 'NOSCRIPT']);
+  const hidden = new Set(['SCRIPT', 'STYLE', 'PRE', 'CODE', 'MJX-CONTAINER', 'MJX-ASSISTIVE-MML',
+                          'TEXTAREA', 'NOSCRIPT']);
+  const isCode = (n) => n.classList.contains('highlight') || n.classList.contains('jp-InputArea');
   const parts = [];
   const walk = (n) => {
     if (n.nodeType === 3) { parts.push(n.textContent); return; }
-    if (n.nodeType !== 1 || hidden.has(n.tagName)) return;
-    if (n.classList && (n.classList.contains('highlight') || n.classList.contains('jp-InputArea'))) return;
+    if (n.nodeType !== 1 || hidden.has(n.tagName) || isCode(n)) return;
     for (const c of n.childNodes) walk(c);
   };
   walk(document.querySelector('main') || document.body);
-  const imgs = [...document.images];
-  const views = [...document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]')];
+  const views = [...document.querySelectorAll('%(view)s')];
+  const shows = (s, sel) => s.parentElement.querySelector(sel) !== null;
   return {
     text: parts.join(' '),
     n_math: document.querySelectorAll('mjx-container').length,
     mathjax_errors: document.querySelectorAll('mjx-merror, mjx-container [data-mjx-error]').length,
-    imgs: imgs.map(i => ({src: i.src.slice(0, 80), ok: i.complete && i.naturalWidth > 0})),
+    imgs: [...document.images].map(i => ({src: i.src.slice(0, 80),
+                                          ok: i.complete && i.naturalWidth > 0})),
     views: views.length,
-    views_rendered: views.filter(s => s.parentElement.querySelector('.jupyter-widgets:not(script), .widget-subarea .lm-Widget')).length,
-    views_with_img: views.filter(s => s.parentElement.querySelector('img')).length,
+    views_rendered: views.filter(s => shows(s, '.jupyter-widgets:not(script), '
+                                               + '.widget-subarea .lm-Widget')).length,
+    views_with_img: views.filter(s => shows(s, 'img')).length,
     sliders: document.querySelectorAll('.widget-slider').length,
   };
+}""" % dict(view=WIDGET_VIEW)
+
+JS_VIEWS_RENDERED = r"""n => [...document.querySelectorAll('%(view)s')]
+  .filter(s => s.parentElement.querySelector('.widget-subarea .lm-Widget')).length >= n""" % dict(
+    view=WIDGET_VIEW
+)
+
+# What is cut off on the right. A code block overflows when its text is wider than its box
+# (scrollWidth > clientWidth: the lab template hides what does not fit) or when the box itself
+# reaches past the main column or the window; an equation likewise (a display equation scrolls
+# inside its box, an inline one runs past the column). `fits`: whether a line of `chars` characters
+# fits the first code cell's box, in the code font.
+JS_OVERFLOW = r"""(chars) => {
+  const main = document.querySelector('main') || document.body;
+  const pad = parseFloat(getComputedStyle(main).paddingRight) || 0;
+  const right = Math.min(window.innerWidth, main.getBoundingClientRect().right - pad) + 1;
+  const longest = (el) => el.textContent.split('\n')
+    .reduce((a, b) => (b.length > a.length ? b : a), '');
+  const past = (el) => Math.max(el.scrollWidth - el.clientWidth - 1,
+                                el.getBoundingClientRect().right - right);
+  const cut = (sel) => [...document.querySelectorAll(sel)].filter(el => past(el) > 0)
+    .map(el => ({px: Math.ceil(past(el)), chars: longest(el).length,
+                 text: longest(el).trim().slice(0, 70)}));
+  let fits = null;
+  const editor = document.querySelector('.jp-InputArea-editor pre');
+  if (editor) {
+    const probe = editor.cloneNode(false);
+    const line = probe.appendChild(document.createElement('span'));
+    line.textContent = 'x'.repeat(chars);
+    editor.parentElement.appendChild(probe);
+    const style = getComputedStyle(probe);
+    const column = probe.clientWidth - parseFloat(style.paddingLeft)
+                   - parseFloat(style.paddingRight);
+    const text = line.getBoundingClientRect().width;
+    fits = {chars: chars, text_px: Math.round(text * 10) / 10,
+            column_px: Math.round(column * 10) / 10, ok: text <= column + 0.5};
+    probe.remove();
+  }
+  return {code: cut('.jp-InputArea-editor pre, .jp-RenderedMarkdown pre'),
+          math: cut('mjx-container'), fits: fits};
 }"""
 
 
-def check_page(browser, path: Path, facts: dict) -> tuple:
-    "(problems, seconds) for one rendered page."
-    log, probs, t0 = [], [], time.time()
-    page = new_page(browser, log)
+def overflow_problems(page, chars: int = LINE_LENGTH) -> list:
+    "What a learner would find cut off on the right of `page`, one line per kind of problem."
+    o = page.evaluate(JS_OVERFLOW, chars)
+    probs = []
+    for what, cut in (('code blocks', o['code']), ('equations', o['math'])):
+        if cut:
+            worst = max(cut, key=lambda c: c['px'])
+            probs.append(
+                f'{len(cut)} {what} cut off on the right in a {VIEWPORT["width"]}-px window; '
+                f'worst by {worst["px"]} px ({worst["chars"]} characters): {worst["text"]!r}'
+            )
+    fits = o['fits']
+    if fits and not fits['ok']:
+        probs.append(
+            f'a {chars}-character code line is {fits["text_px"]} px wide, the code column '
+            f'{fits["column_px"]} px'
+        )
+    return probs
+
+
+def _wait(page, script, arg=None, timeout=PAGE_TIMEOUT_MS) -> bool:
+    "Wait until `script` is true in `page`; False when it timed out."
     try:
-        page.goto(path.resolve().as_uri(), wait_until='load')
-        try: page.wait_for_function("document.body.getAttribute('data-mathjax') === 'done'", timeout=PAGE_TIMEOUT_MS)
-        except Exception: probs.append('MathJax did not finish typesetting')
-        if facts.get('widget_state') and facts.get('widget_views'):
-            try:
-                page.wait_for_function("""n => [...document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]')]
-                    .filter(s => s.parentElement.querySelector('.widget-subarea .lm-Widget')).length >= n""",
-                                       arg=facts['widget_views'], timeout=WIDGET_TIMEOUT_MS)
-            except Exception: pass   # reported below from the facts
-        try:
-            page.wait_for_function("[...document.images].every(i => i.complete)", timeout=PAGE_TIMEOUT_MS)
-        except Exception: pass
+        page.wait_for_function(script, arg=arg, timeout=timeout)
+        return True
+    except Exception:
+        return False
+
+
+def load(page, path: Path, facts: dict) -> list:
+    "Open `path` and wait for MathJax, the saved widgets and the images; problems found so far."
+    page.goto(path.resolve().as_uri(), wait_until='load')
+    probs = []
+    if not _wait(page, "document.body.getAttribute('data-mathjax') === 'done'"):
+        probs.append('MathJax did not finish typesetting')
+    if facts.get('widget_state') and facts.get('widget_views'):
+        # a timeout is reported from the facts
+        _wait(page, JS_VIEWS_RENDERED, facts['widget_views'], WIDGET_TIMEOUT_MS)
+    _wait(page, "[...document.images].every(i => i.complete)")
+    return probs
+
+
+def fact_problems(f: dict, facts: dict) -> list:
+    "Problems in what the page shows (`f`, from JS_FACTS) against what its source holds (`facts`)."
+    probs = []
+    bad = [i['src'] for i in f['imgs'] if not i['ok']]
+    if bad:
+        probs.append(f'{len(bad)} of {len(f["imgs"])} images not loaded: {bad[:3]}')
+    raw = sorted({m.group(0) for m in RAW_TEX.finditer(f['text'])})
+    if raw:
+        i = RAW_TEX.search(f['text']).start()
+        around = f['text'][max(0, i - 60) : i + 60]
+        probs.append(f'raw TeX left in the text {raw}: ...{around!r}...')
+    if f['n_math'] < facts.get('math_segments', 0):
+        probs.append(
+            f'{f["n_math"]} typeset equations, but the source has {facts["math_segments"]} '
+            'TeX segments'
+        )
+    if f['mathjax_errors']:
+        probs.append(f'{f["mathjax_errors"]} MathJax errors')
+    return probs + widget_problems(f, facts)
+
+
+def widget_problems(f: dict, facts: dict) -> list:
+    "Saved widget views that did not render (or render without their figure)."
+    n_views = max(facts.get('widget_views', 0), f['views'])  # the manager may drop views
+    if not n_views:
+        return []
+    probs = []
+    if not facts.get('widget_state', True):
+        probs.append('widget views without saved widget state')
+    if f['views_rendered'] < n_views:
+        probs.append(f'{f["views_rendered"]} of {n_views} widget views rendered')
+    elif facts.get('widget_state_images') and not f['views_with_img']:
+        probs.append('the saved widget state holds figures, but no widget view shows one')
+    return probs
+
+
+def check_page(browser, path: Path, facts: dict) -> tuple:
+    "(problems, seconds, page, facts read in the browser) for one rendered page."
+    log, t0 = [], time.time()
+    page = new_page(browser, log)
+    probs = []
+    try:
+        probs = load(page, path, facts)
         f = page.evaluate(JS_FACTS)
-        bad = [i['src'] for i in f['imgs'] if not i['ok']]
-        if bad: probs.append(f'{len(bad)} of {len(f["imgs"])} images not loaded: {bad[:3]}')
-        raw = sorted({m.group(0) for m in RAW_TEX.finditer(f['text'])})
-        if raw:
-            i = RAW_TEX.search(f['text']).start()
-            probs.append(f'raw TeX left in the text {raw}: ...{f["text"][max(0, i - 60):i + 60]!r}...')
-        if f['n_math'] < facts.get('math_segments', 0):
-            probs.append(f'{f["n_math"]} typeset equations, but the source has {facts["math_segments"]} TeX segments')
-        if f['mathjax_errors']: probs.append(f'{f["mathjax_errors"]} MathJax errors')
-        n_views = max(facts.get('widget_views', 0), f['views'])   # the manager may drop views it cannot render
-        if n_views:
-            if not facts.get('widget_state', True): probs.append('widget views without saved widget state')
-            if f['views_rendered'] < n_views: probs.append(f'{f["views_rendered"]} of {n_views} widget views rendered')
-            elif facts.get('widget_state_images') and not f['views_with_img']:
-                probs.append('the saved widget state holds figures, but no widget view shows one')
-        probs.extend(log)
-        return probs, time.time() - t0, page, f
+        probs += fact_problems(f, facts) + overflow_problems(page)
+        return probs + log, time.time() - t0, page, f
     except Exception as e:
         return probs + log + [f'{type(e).__name__}: {str(e)[:300]}'], time.time() - t0, page, {}
 
 
-def check_site(html: Path, shots: Path, verbose=True) -> dict:
-    "Check every page of `html`; returns {page: problems}; writes 3 screenshots into `shots`."
-    from playwright.sync_api import sync_playwright
-    html, t_all = Path(html), time.time()
-    manifest = {d['page']: d for d in json.loads((html / 'pages.json').read_text())} if (html / 'pages.json').exists() else {}
+def select_pages(html: Path, names=None) -> list:
+    "The pages of `html` to check: every *.html, or those named (`ddim` or `ddim.html`)."
     pages = sorted(html.glob('*.html'))
-    if not pages: raise RuntimeError(f'no pages in {html}: run `make docs` first')
-    shots.mkdir(parents=True, exist_ok=True)
+    if not pages:
+        raise RuntimeError(f'no pages in {html}: run `make docs` first')
+    if not names:
+        return pages
+    want = {n if n.endswith('.html') else f'{n}.html' for n in names}
+    missing = want - {p.name for p in pages}
+    if missing:
+        raise RuntimeError(f'no such pages in {html}: {", ".join(sorted(missing))}')
+    return [p for p in pages if p.name in want]
+
+
+def screenshot_plan(html: Path, pages: list, manifest: dict) -> dict:
+    "{page name: 'page' | 'math' | 'widget'}: the three pages to take a screenshot of."
     with_math = [p for p in pages if manifest.get(p.name, {}).get('math_segments')]
     with_widget = [p for p in pages if manifest.get(p.name, {}).get('widget_views')]
-    want = {pages[0].name if not (html / 'index.html').exists() else 'index.html': 'page',
-            (with_math[1] if len(with_math) > 1 else pages[0]).name: 'math',
-            (with_widget[0] if with_widget else pages[-1]).name: 'widget'}
+    home = 'index.html' if (html / 'index.html') in pages else pages[0].name
+    return {
+        home: 'page',
+        (with_math[1] if len(with_math) > 1 else pages[0]).name: 'math',
+        (with_widget[0] if with_widget else pages[-1]).name: 'widget',
+    }
+
+
+def screenshot(page, kind: str, dest: Path):
+    "A screenshot of `page` scrolled to what `kind` shows (a widget slider, a display equation)."
+    target = {'widget': '.widget-slider', 'math': 'mjx-container[display="true"]'}.get(kind)
+    if target and page.locator(target).count():
+        page.locator(target).first.scroll_into_view_if_needed()
+    page.screenshot(path=str(dest))
+
+
+def report(path: Path, probs: list, secs: float, f: dict):
+    "One line per page, then its problems."
+    views = f'{f.get("views_rendered", 0)}/{f.get("views", 0)} widgets'
+    print(
+        f'{"FAIL" if probs else "ok  "} {path.name:28s} {secs:5.1f} s  '
+        f'{f.get("n_math", 0):4d} equations  {len(f.get("imgs", [])):3d} images  {views}'
+    )
+    for m in probs:
+        print(f'     {m}')
+
+
+def check_site(html: Path, shots: Path, verbose=True, pages=None) -> dict:
+    """Check the pages of `html` (every one, or those named in `pages`); returns {page: problems};
+    writes up to 3 screenshots into `shots`."""
+    from playwright.sync_api import sync_playwright
+
+    html, shots, t_all = Path(html), Path(shots), time.time()
+    manifest_file = html / 'pages.json'
+    manifest = {}
+    if manifest_file.exists():
+        manifest = {d['page']: d for d in json.loads(manifest_file.read_text())}
+    paths = select_pages(html, pages)
+    shots.mkdir(parents=True, exist_ok=True)
+    plan = screenshot_plan(html, paths, manifest)
     results = {}
     with sync_playwright() as p:
         browser = launch(p)
         try:
-            for path in pages:
+            for path in paths:
                 probs, secs, page, f = check_page(browser, path, manifest.get(path.name, {}))
                 results[path.name] = probs
                 if verbose:
-                    print(f'{"FAIL" if probs else "ok  "} {path.name:28s} {secs:5.1f} s  {f.get("n_math", 0):4d} equations  '
-                          f'{len(f.get("imgs", [])):3d} images  {f.get("views_rendered", 0)}/{f.get("views", 0)} widgets')
-                    for m in probs: print(f'     {m}')
-                if path.name in want:
+                    report(path, probs, secs, f)
+                if path.name in plan:
+                    kind = plan[path.name]
                     try:
-                        if want[path.name] == 'widget' and f.get('sliders'):
-                            page.locator('.widget-slider').first.scroll_into_view_if_needed()
-                        elif want[path.name] == 'math':
-                            page.locator('mjx-container[display="true"]').first.scroll_into_view_if_needed()
-                        page.screenshot(path=str(shots / f'{want[path.name]}_{path.stem}.png'))
-                    except Exception as e: print(f'     screenshot failed: {e}')
+                        screenshot(page, kind, shots / f'{kind}_{path.stem}.png')
+                    except Exception as e:
+                        print(f'     screenshot failed: {e}')
                 page.close()
-        finally: browser.close()
+        finally:
+            browser.close()
     if verbose:
         n_bad = sum(bool(v) for v in results.values())
-        print(f'{len(pages)} pages checked in {time.time() - t_all:.1f} s: {n_bad} with problems; screenshots in {shots}')
+        print(
+            f'{len(paths)} pages checked in {time.time() - t_all:.1f} s: {n_bad} with problems; '
+            f'screenshots in {shots}'
+        )
     return results
 
 
-# ---------------------------------------------------------------------------------------------- live widget (voila)
+# ---- live widget (voila) -------------------------------------------------------------------------
+def schedule_chapter(nbs: Path = ROOT / 'nbs') -> Path:
+    "The chapter that exports `adm_edu.schedule` (it holds the schedule explorer)."
+    for nb in sorted(nbs.glob('*.ipynb')):
+        if re.search(r'#\s*\|\s*default_exp\s+schedule\b', nb.read_text(encoding='utf-8')):
+            return nb
+    raise FileNotFoundError(f'no notebook in {nbs} exports adm_edu.schedule')
+
+
 def _free_port():
     with socket.socket() as s:
-        s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
 
 
 def _wait_http(url, proc, timeout):
-    """Wait until the server accepts connections. (Not a GET of the page: voila runs the notebook in a new kernel for every
-    request, so probing the page with short time-outs would start kernel after kernel.)"""
-    import socket
-    from urllib.parse import urlparse
+    """Wait until the server accepts connections. (Not a GET of the page: voila runs the notebook in
+    a new kernel for every request, so probing the page with short time-outs would start kernel
+    after kernel.)"""
     u, t0 = urlparse(url), time.time()
     while time.time() - t0 < timeout:
-        if proc.poll() is not None: raise RuntimeError(f'voila exited with status {proc.returncode}')
+        if proc.poll() is not None:
+            raise RuntimeError(f'voila exited with status {proc.returncode}')
         try:
-            with socket.create_connection((u.hostname, u.port), timeout=2): return
-        except OSError: time.sleep(0.3)
+            with socket.create_connection((u.hostname, u.port), timeout=2):
+                return
+        except OSError:
+            time.sleep(0.3)
     raise TimeoutError(f'{url} did not answer within {timeout} s')
 
 
-def live_widget_check(nb=ROOT / 'nbs' / '00_schedule.ipynb', shots=None, timeout=180, verbose=True) -> dict:
-    """Serve `nb` with voila on 127.0.0.1, move its FloatSlider with the keyboard in Chromium and check that the figure
-    changes. Returns {'ok', 'before', 'after', 'value_before', 'value_after', 'seconds', 'problems'}."""
-    from playwright.sync_api import sync_playwright
-    import nbformat, tempfile
-    nb, t0 = Path(nb).resolve(), time.time()
-    # serve a copy without the cells nbdev-test leaves out (library export, slow, GPU-only), in a scratch folder
+def servable_copy(nb: Path) -> Path:
+    """A copy of `nb` in a scratch folder without the cells nbdev-test leaves out (library export,
+    slow, GPU-only)."""
+    import nbformat
+
+    def left_out(c):
+        src = c.source.lstrip()
+        return c.cell_type == 'code' and (
+            'nbdev_export' in src or src.startswith(('#| slow', '#| gpu'))
+        )
+
     book = nbformat.read(nb, as_version=4)
-    book.cells = [c for c in book.cells if not (c.cell_type == 'code' and ('nbdev_export' in c.source or c.source.lstrip().startswith(('#| slow', '#| gpu'))))]
-    tmpd = Path(tempfile.mkdtemp(prefix='live-')); nb = tmpd / nb.name; nbformat.write(book, nb)
-    port = _free_port()
+    book.cells = [c for c in book.cells if not left_out(c)]
+    copy = Path(tempfile.mkdtemp(prefix='live-')) / nb.name
+    nbformat.write(book, copy)
+    return copy
+
+
+def start_voila(nb: Path, port: int, timeout: int, log):
+    "voila serving `nb` on 127.0.0.1:`port` (IN_TEST unset: the chapter runs in full)."
     voila = Path(sys.executable).parent / 'voila'
-    cmd = [str(voila) if voila.exists() else 'voila', str(nb), '--no-browser', f'--port={port}', '--Voila.ip=127.0.0.1',
-           '--show_tracebacks=True', f'--ExecutePreprocessor.timeout={timeout}']
-    env = {**os.environ, 'IN_TEST': ''}; env.pop('IN_TEST')
-    if shots: Path(shots).mkdir(parents=True, exist_ok=True)
+    cmd = [
+        str(voila) if voila.exists() else 'voila',
+        str(nb),
+        '--no-browser',
+        f'--port={port}',
+        '--Voila.ip=127.0.0.1',
+        '--show_tracebacks=True',
+        f'--ExecutePreprocessor.timeout={timeout}',
+    ]
+    env = {k: v for k, v in os.environ.items() if k != 'IN_TEST'}
+    return subprocess.Popen(
+        cmd, cwd=nb.parent, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def stop(proc):
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+# the explorer: an ipywidgets `interactive` box holding the slider and the figure it draws
+EXPLORER_IMG = '.widget-interact .widget-output img'
+EXPLORER_HANDLE = '.widget-interact .widget-slider .noUi-handle'
+JS_NEW_FIGURE = r"""([sel, old]) => {
+  const i = document.querySelector(sel);
+  return i && i.complete && i.naturalWidth > 0 && i.src !== old;
+}"""
+
+
+def move_slider(page, url: str, timeout_ms: int) -> dict:
+    """Open the served chapter, press the right arrow four times on the explorer's first slider;
+    the figure and the slider's readout before and after."""
+    page.goto(url, wait_until='domcontentloaded', timeout=timeout_ms)  # voila runs the chapter
+    page.wait_for_selector(EXPLORER_HANDLE, timeout=timeout_ms)
+    page.wait_for_selector(EXPLORER_IMG, timeout=timeout_ms)
+    box = page.locator('.widget-interact').first
+    readout = box.locator('.widget-slider .widget-readout').first
+    before = box.locator('.widget-output img').first.get_attribute('src')
+    value_before = readout.inner_text()
+    box.locator('.widget-slider .noUi-handle').first.focus()
+    for _ in range(4):
+        page.keyboard.press('ArrowRight')
+    page.wait_for_function(JS_NEW_FIGURE, arg=[EXPLORER_IMG, before], timeout=timeout_ms)
+    page.wait_for_timeout(500)  # let interactive's last redraw land (it redraws per key press)
+    after = box.locator('.widget-output img').first.get_attribute('src')
+    return dict(
+        before=before[:60],
+        after=after[:60],
+        value_before=value_before,
+        value_after=readout.inner_text(),
+        changed=after != before,
+    )
+
+
+def live_widget_check(nb=None, shots=None, timeout=180, verbose=True) -> dict:
+    """Serve `nb` (default: the schedule chapter) with voila on 127.0.0.1, move its FloatSlider with
+    the keyboard in Chromium and check that the figure changes. Returns {'ok', 'before', 'after',
+    'value_before', 'value_after', 'seconds', 'problems'}."""
+    from playwright.sync_api import sync_playwright
+
+    t0 = time.time()
+    nb = servable_copy(Path(nb or schedule_chapter()).resolve())
+    port = _free_port()
+    if shots:
+        Path(shots).mkdir(parents=True, exist_ok=True)
     logf = open(Path(shots) / 'voila.log' if shots else os.devnull, 'w')
-    proc = subprocess.Popen(cmd, cwd=nb.parent, env=env, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = start_voila(nb, port, timeout, logf)
     res = dict(ok=False, problems=[])
     try:
         _wait_http(f'http://127.0.0.1:{port}/', proc, timeout)
@@ -207,54 +477,46 @@ def live_widget_check(nb=ROOT / 'nbs' / '00_schedule.ipynb', shots=None, timeout
             try:
                 log = []
                 page = new_page(browser, log)
-                page.goto(f'http://127.0.0.1:{port}/', wait_until='domcontentloaded', timeout=timeout * 1000)   # voila runs the chapter first
-                # the explorer: an ipywidgets `interactive` box holding the slider and the figure it draws
-                img = '.widget-interact .widget-output img'
-                page.wait_for_selector('.widget-interact .widget-slider .noUi-handle', timeout=timeout * 1000)
-                page.wait_for_selector(img, timeout=timeout * 1000)
-                box = page.locator('.widget-interact').first
-                before = box.locator('.widget-output img').first.get_attribute('src')
-                val = lambda: box.locator('.widget-slider .widget-readout').first.inner_text()
-                res['value_before'] = val()
-                handle = box.locator('.widget-slider .noUi-handle').first
-                handle.focus()
-                for _ in range(4): page.keyboard.press('ArrowRight')   # four steps of the explorer's first slider
-                page.wait_for_function("""([sel, old]) => { const i = document.querySelector(sel);
-                                             return i && i.complete && i.naturalWidth > 0 && i.src !== old; }""",
-                                       arg=[img, before], timeout=timeout * 1000)
-                page.wait_for_timeout(500)  # let interactive's last redraw land (it redraws per key press)
-                after = box.locator('.widget-output img').first.get_attribute('src')
-                res.update(before=before[:60], after=after[:60], value_after=val(), changed=after != before)
-                if shots: page.screenshot(path=str(Path(shots) / 'live_widget.png'))
+                res.update(move_slider(page, f'http://127.0.0.1:{port}/', timeout * 1000))
+                if shots:
+                    page.screenshot(path=str(Path(shots) / 'live_widget.png'))
                 res['problems'] = [m for m in log if 'favicon' not in m]
                 res['ok'] = res['changed'] and res['value_after'] != res['value_before']
-                if not res['ok']: res['problems'].append('the figure or the readout did not change')
-            finally: browser.close()
+                if not res['ok']:
+                    res['problems'].append('the figure or the readout did not change')
+            finally:
+                browser.close()
     except Exception as e:
         res['problems'].append(f'{type(e).__name__}: {str(e)[:400]}')
     finally:
-        proc.terminate()
-        try: proc.wait(timeout=20)
-        except subprocess.TimeoutExpired: proc.kill(); proc.wait(timeout=10)
+        stop(proc)
         logf.close()
     res['seconds'] = round(time.time() - t0, 1)
     if verbose:
-        print(f'{"ok  " if res["ok"] else "FAIL"} live widget via voila: slider {res.get("value_before")} -> '
-              f'{res.get("value_after")}, figure changed: {res.get("changed")}  ({res["seconds"]} s)')
-        for m in res['problems']: print(f'     {m}')
+        print(
+            f'{"ok  " if res["ok"] else "FAIL"} live widget via voila: slider '
+            f'{res.get("value_before")} -> {res.get("value_after")}, '
+            f'figure changed: {res.get("changed")}  ({res["seconds"]} s)'
+        )
+        for m in res['problems']:
+            print(f'     {m}')
     return res
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--html', default=str(ROOT / '_html'))
-    ap.add_argument('--shots', default=str(ROOT / '_browser'), help='folder for the screenshots (gitignored)')
+    ap.add_argument(
+        '--shots', default=str(ROOT / '_browser'), help='folder for the screenshots (gitignored)'
+    )
+    ap.add_argument('--pages', default='', help='comma-separated page names (default: every page)')
     ap.add_argument('--live', action='store_true', help='only the live-widget check')
     ap.add_argument('--no-live', action='store_true', help='skip the live-widget check')
     a = ap.parse_args(argv)
     t0, bad = time.time(), False
     if not a.live:
-        res = check_site(Path(a.html), Path(a.shots))
+        pages = [n for n in a.pages.split(',') if n]
+        res = check_site(Path(a.html), Path(a.shots), pages=pages)
         bad |= any(res.values())
     if not a.no_live:
         bad |= not live_widget_check(shots=Path(a.shots))['ok']
