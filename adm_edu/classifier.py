@@ -9,60 +9,88 @@ from __future__ import annotations
 import torch
 from torch import nn
 import torch.nn.functional as F
-from .unet import (TimestepMLP, ResBlock, AttentionBlock, MiddleBlock, build_encoder, norm_layer, split_qkv,
-                          attention_heads, count_params, count_flops, build_preset, check_images, check_net_timesteps, run_block)
+from adm_edu.unet import (
+    TimestepMLP,
+    ResBlock,
+    AttentionBlock,
+    MiddleBlock,
+    build_encoder,
+    norm_layer,
+    split_qkv,
+    attention_heads,
+    count_params,
+    count_flops,
+    build_preset,
+    check_images,
+    check_net_timesteps,
+    run_block,
+)
 
 # %% auto #0
 __all__ = ['CLASSIFIER_PRESETS', 'FMNIST_CLF_SMALL', 'AttentionPool', 'NoisyClassifier', 'classifier_from_preset']
 
 # %% ../nbs/09_classifier.ipynb #dfaebfb0
 class AttentionPool(nn.Module):
-    "CLIP-style attention pooling (P1): mean token + positional embedding → multi-head attention → projection of token 0."
-    def __init__(self, spatial:int, # side of the (square) input feature map
-                 channels:int, # C
-                 num_head_channels:int, # channels per head
-                 out_dim:int # output features (number of classes)
-                ):
+    "CLIP-style attention pooling (P1): mean token + positions → multi-head attention → token 0."
+
+    def __init__(
+        self,
+        spatial: int,  # side of the (square) input feature map
+        channels: int,  # C
+        num_head_channels: int,  # channels per head
+        out_dim: int,  # output features (number of classes)
+    ):
         super().__init__()
         self.heads = attention_heads(channels, num_head_channels=num_head_channels)
-        self.positional_embedding = nn.Parameter(torch.randn(channels, spatial ** 2 + 1) / channels ** 0.5)
+        self.positional_embedding = nn.Parameter(
+            torch.randn(channels, spatial**2 + 1) / channels**0.5
+        )
         self.qkv = nn.Linear(channels, 3 * channels)
         self.proj = nn.Linear(channels, out_dim)
 
-    def forward(self, x:torch.Tensor # (B, C, H, W)
-               ) -> torch.Tensor: # (B, out_dim)
+    def forward(
+        self,
+        x: torch.Tensor,  # (B, C, H, W)
+    ) -> torch.Tensor:  # (B, out_dim)
         B, C = x.shape[:2]
         x = x.reshape(B, C, -1)
-        z = torch.cat([x.mean(-1, keepdim=True), x], -1) + self.positional_embedding[None].to(x.dtype)   # (B, C, L+1)
+        # (B, C, L+1)
+        z = torch.cat([x.mean(-1, keepdim=True), x], -1) + self.positional_embedding[None].to(
+            x.dtype
+        )
         q, k, v = split_qkv(self.qkv(z.transpose(1, 2)), self.heads, 'new')
-        q = q[:, :, :1]                                   # only the pooled token's output is used
-        a = F.scaled_dot_product_attention(q, k, v)       # (B, heads, 1, d)
+        q = q[:, :, :1]  # only the pooled token's output is used
+        a = F.scaled_dot_product_attention(q, k, v)  # (B, heads, 1, d)
         return self.proj(a.transpose(1, 2).reshape(B, C))
 
 # %% ../nbs/09_classifier.ipynb #b8ec83c3
 class NoisyClassifier(nn.Module):
-    "ADM's noisy-image classifier: timestep MLP + U-Net encoder + middle block + attention pooling; `model(x, t)` gives logits."
-    def __init__(self, image_size:int=64, # side of the (square) input images
-                 in_channels:int=3, # image channels
-                 model_channels:int=128, # base width (official flag classifier_width)
-                 num_classes:int=1000, # number of output logits
-                 num_res_blocks:int=2, # residual blocks per level (classifier_depth)
-                 attention_resolutions=(32, 16, 8), # feature-map sizes (pixels) with self-attention
-                 channel_mult=(1, 2, 3, 4), # width multiplier per level
-                 num_heads:int=1, # heads when num_head_channels == -1
-                 num_head_channels:int=64, # channels per head (the official factory hard-wires 64)
-                 use_scale_shift_norm:bool=True, # AdaGN
-                 resblock_updown:bool=True, # BigGAN residual down-sampling
-                 dropout:float=0., # dropout in the residual blocks
-                 use_new_attention_order:bool=False, # 'new' fused qkv layout in the trunk's attention blocks
-                 conv_resample:bool=True, # conv in Downsample when not resblock_updown
-                 rescale_residual:bool=False, # divide residual-block outputs by sqrt(2)
-                 use_checkpoint:bool=False, # gradient checkpointing
-                 norm_groups:int=32, # GroupNorm groups
-                 timestep_scale:float=1. # t is multiplied by this before the embedding
-                ):
+    "ADM's noisy-image classifier: timestep MLP, U-Net encoder, middle block, attention pooling."
+
+    def __init__(
+        self,
+        image_size: int = 64,  # side of the (square) input images
+        in_channels: int = 3,  # image channels
+        model_channels: int = 128,  # base width (official flag classifier_width)
+        num_classes: int = 1000,  # number of output logits
+        num_res_blocks: int = 2,  # residual blocks per level (classifier_depth)
+        attention_resolutions=(32, 16, 8),  # feature-map sizes (pixels) with self-attention
+        channel_mult=(1, 2, 3, 4),  # width multiplier per level
+        num_heads: int = 1,  # heads when num_head_channels == -1
+        num_head_channels: int = 64,  # channels per head (the official factory hard-wires 64)
+        use_scale_shift_norm: bool = True,  # AdaGN
+        resblock_updown: bool = True,  # BigGAN residual down-sampling
+        dropout: float = 0.0,  # dropout in the residual blocks
+        use_new_attention_order: bool = False,  # 'new' fused qkv layout in the trunk's attention
+        conv_resample: bool = True,  # conv in Downsample when not resblock_updown
+        rescale_residual: bool = False,  # divide residual-block outputs by sqrt(2)
+        use_checkpoint: bool = False,  # gradient checkpointing
+        norm_groups: int = 32,  # GroupNorm groups
+        timestep_scale: float = 1.0,  # t is multiplied by this before the embedding
+    ):
         super().__init__()
-        if isinstance(num_classes, bool) or int(num_classes) < 1: raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+        if isinstance(num_classes, bool) or int(num_classes) < 1:
+            raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
         self.image_size, self.in_channels, self.num_classes = image_size, in_channels, num_classes
         self.use_checkpoint = use_checkpoint
         emb_dim = 4 * model_channels
@@ -70,44 +98,108 @@ class NoisyClassifier(nn.Module):
         attention_resolutions = tuple(int(r) for r in attention_resolutions)
         self.time_embed = TimestepMLP(model_channels, emb_dim, scale=timestep_scale)
         attn_kw = dict(num_heads=num_heads, num_head_channels=num_head_channels, qkv_order=order)
-        self.stem, self.down, _, ch = build_encoder(image_size, in_channels, model_channels, emb_dim, num_res_blocks,
-                                                    attention_resolutions, tuple(channel_mult), attn_kw, dropout,
-                                                    use_scale_shift_norm, resblock_updown, conv_resample, rescale_residual, norm_groups)
-        rb = dict(emb_dim=emb_dim, dropout=dropout, use_scale_shift_norm=use_scale_shift_norm, rescale=rescale_residual, norm_groups=norm_groups)
-        self.middle = MiddleBlock(ResBlock(ch, **rb), AttentionBlock(ch, norm_groups=norm_groups, **attn_kw), ResBlock(ch, **rb))
+        self.stem, self.down, _, ch = build_encoder(
+            image_size,
+            in_channels,
+            model_channels,
+            emb_dim,
+            num_res_blocks,
+            attention_resolutions,
+            tuple(channel_mult),
+            attn_kw,
+            dropout,
+            use_scale_shift_norm,
+            resblock_updown,
+            conv_resample,
+            rescale_residual,
+            norm_groups,
+        )
+        rb = dict(
+            emb_dim=emb_dim,
+            dropout=dropout,
+            use_scale_shift_norm=use_scale_shift_norm,
+            rescale=rescale_residual,
+            norm_groups=norm_groups,
+        )
+        self.middle = MiddleBlock(
+            ResBlock(ch, **rb),
+            AttentionBlock(ch, norm_groups=norm_groups, **attn_kw),
+            ResBlock(ch, **rb),
+        )
         self.out_norm = norm_layer(ch, norm_groups)
-        self.pool = AttentionPool(image_size // 2 ** (len(channel_mult) - 1), ch, num_head_channels, num_classes)
+        self.pool = AttentionPool(
+            image_size // 2 ** (len(channel_mult) - 1), ch, num_head_channels, num_classes
+        )
 
-    def forward(self, x:torch.Tensor, # noisy images (B, in_channels, image_size, image_size)
-                t:torch.Tensor, # timesteps (B,), 0-indexed original timesteps
-                y=None # must be None: the classifier predicts y (take log_softmax(...)[y] yourself)
-               ) -> torch.Tensor: # logits (B, num_classes), float32 unless x is float64
-        check_images(x, self.in_channels, self.image_size); check_net_timesteps(t, x)
-        if y is not None: raise ValueError("NoisyClassifier predicts the class: call it as model(x, t) and select log_softmax(logits)[y]")
+    def forward(
+        self,
+        x: torch.Tensor,  # noisy images (B, in_channels, image_size, image_size)
+        t: torch.Tensor,  # timesteps (B,), 0-indexed original timesteps
+        y=None,  # must be None: the classifier predicts y (take log_softmax(...)[y] yourself)
+    ) -> torch.Tensor:  # logits (B, num_classes), float32 unless x is float64
+        check_images(x, self.in_channels, self.image_size)
+        check_net_timesteps(t, x)
+        if y is not None:
+            raise ValueError(
+                "NoisyClassifier predicts the class: call it as model(x, t) "
+                "and select log_softmax(logits)[y]"
+            )
         emb = self.time_embed(t)
         ck = self.use_checkpoint and self.training
         h = self.stem(x)
         for level in self.down:
-            for blk in level.blocks: h = run_block(blk, ck, h, emb)
-            if level.downsample is not None: h = run_block(level.downsample, ck, h, emb)
+            for blk in level.blocks:
+                h = run_block(blk, ck, h, emb)
+            if level.downsample is not None:
+                h = run_block(level.downsample, ck, h, emb)
         h = run_block(self.middle, ck, h, emb)
-        return self.pool(F.silu(self.out_norm(h))).to(x.dtype if x.dtype == torch.float64 else torch.float32)
+        return self.pool(F.silu(self.out_norm(h))).to(
+            x.dtype if x.dtype == torch.float64 else torch.float32
+        )
 
 # %% ../nbs/09_classifier.ipynb #a3439141
 CLASSIFIER_PRESETS = {
-    'fmnist-clf': dict(image_size=32, in_channels=1, model_channels=16, num_classes=10, num_res_blocks=1, norm_groups=8,
-                       attention_resolutions=(8,), channel_mult=(1, 2, 4), num_head_channels=32),  # sized for CPU training
-    'adm-imagenet64-clf': dict(image_size=64, in_channels=3, model_channels=128, num_classes=1000, num_res_blocks=4,
-                               attention_resolutions=(32, 16, 8), channel_mult=(1, 2, 3, 4), num_head_channels=64),
+    'fmnist-clf': dict(
+        image_size=32,
+        in_channels=1,
+        model_channels=16,
+        num_classes=10,
+        num_res_blocks=1,
+        norm_groups=8,
+        attention_resolutions=(8,),
+        channel_mult=(1, 2, 4),
+        num_head_channels=32,
+    ),  # sized for CPU training
+    'adm-imagenet64-clf': dict(
+        image_size=64,
+        in_channels=3,
+        model_channels=128,
+        num_classes=1000,
+        num_res_blocks=4,
+        attention_resolutions=(32, 16, 8),
+        channel_mult=(1, 2, 3, 4),
+        num_head_channels=64,
+    ),
 }
 
-def classifier_from_preset(name:str, # a key of CLASSIFIER_PRESETS
-                           device=None, # where to build it ('meta' to only count parameters/FLOPs); default: the current default device
-                           **overrides # any NoisyClassifier argument, replacing the preset's
-                          ) -> NoisyClassifier:
+
+def classifier_from_preset(
+    name: str,  # a key of CLASSIFIER_PRESETS
+    device=None,  # where to build it ('meta': only count parameters/FLOPs); default: the current
+    **overrides,  # any NoisyClassifier argument, replacing the preset's
+) -> NoisyClassifier:
     "Build the `NoisyClassifier` of preset `name`, with `overrides` applied."
-    return build_preset(NoisyClassifier, CLASSIFIER_PRESETS, name, device, 'classifier preset', **overrides)
+    return build_preset(
+        NoisyClassifier, CLASSIFIER_PRESETS, name, device, 'classifier preset', **overrides
+    )
 
 # %% ../nbs/09_classifier.ipynb #fc582aad
-FMNIST_CLF_SMALL = dict(model_channels=16, norm_groups=8, num_res_blocks=1, channel_mult=(1, 2, 4), attention_resolutions=(8,),
-                        num_head_channels=32)  # overrides of the 'fmnist-clf' preset used for the shipped weights (small enough for a CPU)
+# overrides of the 'fmnist-clf' preset used for the shipped weights (small enough for a CPU)
+FMNIST_CLF_SMALL = dict(
+    model_channels=16,
+    norm_groups=8,
+    num_res_blocks=1,
+    channel_mult=(1, 2, 4),
+    attention_resolutions=(8,),
+    num_head_channels=32,
+)

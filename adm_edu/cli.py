@@ -26,7 +26,11 @@ __all__ = ['USER_ERRORS', 'one_line', 'debug_mode', 'Renamed', 'run_script', 'co
            'forward_process_demo', 'sampling_demo', 'train_demo', 'demo_autocast', 'demo', 'experiment']
 
 # %% ../nbs/15_cli.ipynb #7b769bd5
-USER_ERRORS = (AdmEduError, CliError)  # printed as one line; any other exception is a bug: a traceback
+# printed as one line; any other exception is a bug: a traceback
+USER_ERRORS = (
+    AdmEduError,
+    CliError,
+)
 
 
 def _heavy():
@@ -53,7 +57,7 @@ def debug_mode() -> bool:
 
 
 class Renamed(argparse.Action):
-    "An option's old name: it sets the new option and prints a one-line note on stderr that says so."
+    "An option's old name: it sets the new option and prints a one-line note that says so."
 
     def __call__(self, parser, namespace, value, option_string=None):
         new = '--' + self.dest.replace('_', '-')
@@ -63,7 +67,7 @@ class Renamed(argparse.Action):
 
 
 def _add_spellings(parser, func):
-    "The hidden extra spellings of `func`'s options: `aliases` (silent) and `renamed` (with a note)."
+    "The hidden extra spellings of `func`'s options: `aliases`, and `renamed` (with a note)."
     types = {a.dest: a.type for a in parser._actions}
     hidden = dict(default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     for flags, dest in getattr(func, 'aliases', {}).items():
@@ -77,7 +81,7 @@ def run_script(
     argv: list | None = None,  # its arguments; default `sys.argv[1:]`
     prog: str | None = None,  # program name for messages; default the script's
 ):
-    "Parse `argv` for `func` and run it as its script does: a user error is one line and `SystemExit(1)`."
+    "Parse `argv` for `func`, run it as its script does: a user error is one line, `SystemExit(1)`."
     f = getattr(func, '__wrapped__', func)
     prog = prog or getattr(func, 'prog', None) or f.__name__
     p = anno_parser(f, prog=prog)
@@ -112,7 +116,7 @@ def console_script(
     aliases: dict | None = None,  # more spellings of options: {('-t', '--t'): 'diffusion_steps'}
     renamed: dict | None = None,  # old option names, with a note: {'--sampler': 'schedule_sampler'}
 ):
-    "Decorator: a fastcore `call_parse` function that, run from its console script, goes through `run_script`."
+    "Decorator: a fastcore `call_parse` function that runs through `run_script` as a script."
 
     def deco(func):
         cp = call_parse(func)
@@ -121,7 +125,8 @@ def console_script(
         def _f(*args, **kwargs):
             if args or kwargs or not _is_script_run(inspect.currentframe().f_back):
                 return cp(*args, **kwargs)
-            tune_malloc('keep')  # this process is the command's: freed activations stay in it (chapter 00b)
+            # this process is the command's: freed activations stay in it (chapter 00b)
+            tune_malloc('keep')
             res = run_script(_f, prog=prog)
             return res if isinstance(res, int) else None  # the launcher passes it to sys.exit
 
@@ -140,7 +145,7 @@ def _fs(what, fn):
 
 
 def _try_writing_in(d: Path, what: str):
-    "Create the missing directories of `d` and a file in it, then remove them: `BadFile` if that fails."
+    "Create the missing directories of `d` and a file in it, then remove them: `BadFile` if not."
     made, q = [], d
     while not _fs(what, q.exists) and q != q.parent:
         made.append(q)
@@ -172,7 +177,7 @@ def check_out(
     flag: str = '--out',  # the option, for the message
     kind: str = 'file',  # 'file' (written atomically) or 'dir' (a directory the command fills)
 ) -> Path:
-    "`path`, after checking before any work that the command can write there: `BadFile` saying why not."
+    "`path`, after checking before any work that the command can write there; else a `BadFile`."
     _check(str(path).strip() != '', f"{flag} is empty")
     p, what = Path(path), f"{flag} {path}"
     if kind == 'file' and _fs(what, p.is_dir):
@@ -188,7 +193,7 @@ def check_out(
 def check_device(
     device: str | None,  # 'auto' (or None), 'cpu', 'cuda', 'cuda:N', 'mps'
 ) -> str | None:  # None for 'auto'
-    "`device` after checking this machine has it: `MissingResource` if not, `BadArgument` if it is none."
+    "`device` once checked: `MissingResource` if this machine has none, `BadArgument` if no device."
     import torch
 
     name = '--device'
@@ -201,17 +206,23 @@ def check_device(
     except (RuntimeError, ValueError, TypeError):
         d = None
     if d is None or d.type not in ('cpu', 'cuda', 'mps'):
-        raise BadArgument(f"{name} must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {device!r}")
+        raise BadArgument(
+            f"{name} must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {device!r}"
+        )
     if d.type == 'cuda' and not torch.cuda.is_available():
         raise MissingResource(
             f"{name} {device}: CUDA is not available on this machine (torch {torch.__version__}); "
             "use cpu or auto"
         )
     if d.type == 'cuda' and d.index is not None and d.index >= torch.cuda.device_count():
-        raise MissingResource(f"{name} {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+        raise MissingResource(
+            f"{name} {device}: this machine has {torch.cuda.device_count()} CUDA device(s)"
+        )
     mps = hasattr(torch.backends, 'mps') and torch.backends.mps.is_available()
     if d.type == 'mps' and not mps:
-        raise MissingResource(f"{name} {device}: Apple MPS is not available on this machine; use cpu or auto")
+        raise MissingResource(
+            f"{name} {device}: Apple MPS is not available on this machine; use cpu or auto"
+        )
     return None if name == '$ADM_EDU_DEVICE' else device
 
 
@@ -228,7 +239,7 @@ def parse_classes(
     n: int,  # number of samples
     num_classes: int | None,  # classes of the model (None: unconditional)
 ):
-    "Labels for `n` samples: balanced (0,1,..,K-1,0,..) or cycling through `classes`; None: unconditional."
+    "Labels of `n` samples: balanced (0,1,..,K-1,0,..), or cycling through `classes`; or None."
     import torch
 
     if classes in (None, '', 'all'):
@@ -242,7 +253,7 @@ def parse_classes(
 
 
 def _load(model, flag, kind, device=None, inference=True):
-    "load_pretrained for option `flag`, checking the network's kind (`inference`: the device's layout)."
+    "load_pretrained for option `flag`, checking the network's kind (`inference`: device layout)."
     from adm_edu.pretrained import load_pretrained
 
     fmt = inference_memory_format(device) if inference else None
@@ -255,13 +266,22 @@ def _load(model, flag, kind, device=None, inference=True):
 
 
 def cascade_images(
-    base, base_sched, up, up_sched,  # the two models and their schedules
-    n: int, labels,  # number of images, their labels (or None)
-    steps: int, up_steps: int, sampler: str, up_sampler: str, eta: float,  # each stage's; eta for both
+    base,
+    base_sched,
+    up,
+    up_sched,  # the two models and their schedules
+    n: int,
+    labels,  # number of images, their labels (or None)
+    steps: int,
+    up_steps: int,
+    sampler: str,
+    up_sampler: str,
+    eta: float,  # each stage's; eta for both
     guidance,  # for the base only
-    seed: int, batch_size: int,
+    seed: int,
+    batch_size: int,
 ) -> tuple:  # (uint8 N×H×W×C high-resolution images, seconds)
-    "`adm_edu.sampling.sample_cascade` seeded like `generate`, as the uint8 images `adm-edu-sample` writes."
+    "`adm_edu.sampling.sample_cascade` seeded like `generate`, as uint8 images."
     import torch
     from adm_edu.sampling import sample_cascade
     from adm_edu.data import to_uint8
@@ -269,86 +289,174 @@ def cascade_images(
     g = torch.Generator(device=next(base.parameters()).device).manual_seed(seed)
     t0 = time.time()
     _, hi = sample_cascade(
-        base, base_sched, up, up_sched, labels, n=n, base_steps=steps, up_steps=up_steps,
-        base_sampler=sampler, up_sampler=up_sampler, base_eta=eta, up_eta=eta, guidance=guidance,
-        generator=g, batch_size=batch_size, progress=True,
+        base,
+        base_sched,
+        up,
+        up_sched,
+        labels,
+        n=n,
+        base_steps=steps,
+        up_steps=up_steps,
+        base_sampler=sampler,
+        up_sampler=up_sampler,
+        base_eta=eta,
+        up_eta=eta,
+        guidance=guidance,
+        generator=g,
+        batch_size=batch_size,
+        progress=True,
     )
     return to_uint8(hi), time.time() - t0
 
 # %% ../nbs/15_cli.ipynb #fa6d3030
 @console_script('adm-edu-sample')
-def sample_cli(model:str='fmnist-s', # shipped model name (see adm_edu.pretrained.available()) or a checkpoint path
-               n:int=100, # number of images
-               steps:int=25, # sampling steps (respaced from the model's T)
-               sampler:str='ddim', # 'ddim' or 'ancestral' (uses the learned variance when the model has one)
-               eta:float=0.0, # DDIM eta: 0 deterministic, 1 DDPM-like
-               guidance:float=0.0, # classifier-guidance scale s (0: off); uses --classifier
-               classifier:str='fmnist-clf', # noisy classifier for --guidance (shipped name or path)
-               cfg:float=0.0, # classifier-free guidance weight w (0: off; model must be trained with label dropout)
-               classes:str=None, # comma-separated class indices to cycle through (default: balanced over all classes)
-               seed:int=0, # random seed
-               out:str='samples.npz', # .npz (images uint8 N×H×W×C, labels) or .png (a grid)
-               batch_size:int=256, # images per batch
-               device:str='auto', # 'auto', 'cpu', 'cuda', 'mps'
-               upsampler:str=None, # a super-resolution model (name or path): --model samples at low resolution, this upsamples (chapter 11)
-               upsample_steps:int=None, # the upsampler's sampling steps (default: --steps)
-               upsample_sampler:str=None): # the upsampler's sampler, 'ddim' or 'ancestral' (default: --sampler); --eta applies to both
-    "Generate images with a diffusion model (or a base model and an upsampler) and save them as .npz (images, labels) or a .png grid."
+def sample_cli(
+    model: str = 'fmnist-s',  # shipped model name (adm_edu.pretrained.available()) or checkpoint
+    n: int = 100,  # number of images
+    steps: int = 25,  # sampling steps (respaced from the model's T)
+    sampler: str = 'ddim',  # 'ddim' or 'ancestral' (with the model's learned variance if any)
+    eta: float = 0.0,  # DDIM eta: 0 deterministic, 1 DDPM-like
+    guidance: float = 0.0,  # classifier-guidance scale s (0: off); uses --classifier
+    classifier: str = 'fmnist-clf',  # noisy classifier for --guidance (shipped name or path)
+    cfg: float = 0.0,  # classifier-free guidance weight w (0: off; a model with label dropout)
+    classes: str = None,  # comma-separated class indices to cycle through (default: all, balanced)
+    seed: int = 0,  # random seed
+    out: str = 'samples.npz',  # .npz (images uint8 N×H×W×C, labels) or .png (a grid)
+    batch_size: int = 256,  # images per batch
+    device: str = 'auto',  # 'auto', 'cpu', 'cuda', 'mps'
+    upsampler: str = None,  # a super-resolution model (chapter 11) that upsamples --model's images
+    upsample_steps: int = None,  # the upsampler's sampling steps (default: --steps)
+    upsample_sampler: str = None,  # the upsampler's: 'ddim' or 'ancestral' (default: --sampler)
+):
+    "Generate images with a diffusion model (or a base model and an upsampler): .npz or .png grid."
     import numpy as np
+
     _check(n >= 1, f"--n must be at least 1, got {n}")
     _check(steps >= 1, f"--steps must be at least 1, got {steps}")
-    _check(sampler in ('ddim', 'ancestral'), f"--sampler must be 'ddim' or 'ancestral', got {sampler!r}")
+    _check(
+        sampler in ('ddim', 'ancestral'),
+        f"--sampler must be 'ddim' or 'ancestral', got {sampler!r}",
+    )
     eta = check_real(eta, '--eta', hint='0: deterministic DDIM, 1: DDPM-like')
-    guidance, cfg = check_real(guidance, '--guidance', hint='0: off'), check_real(cfg, '--cfg', hint='0: off')
+    guidance, cfg = (
+        check_real(guidance, '--guidance', hint='0: off'),
+        check_real(cfg, '--cfg', hint='0: off'),
+    )
     _check(batch_size >= 1, f"--batch-size must be at least 1, got {batch_size}")
     _check(0 <= seed < 2**63, f"--seed must lie in [0, 2**63), got {seed}")
     _check(str(out).endswith(('.npz', '.png')), f"--out must end in .npz or .png, got {out!r}")
     if upsampler is None:
-        _check(upsample_steps is None and upsample_sampler is None, "--upsample-steps and --upsample-sampler need --upsampler")
-    up_steps, up_sampler = steps if upsample_steps is None else upsample_steps, upsample_sampler or sampler
+        _check(
+            upsample_steps is None and upsample_sampler is None,
+            "--upsample-steps and --upsample-sampler need --upsampler",
+        )
+    up_steps, up_sampler = (
+        steps if upsample_steps is None else upsample_steps,
+        upsample_sampler or sampler,
+    )
     _check(up_steps >= 1, f"--upsample-steps must be at least 1, got {up_steps}")
-    _check(up_sampler in ('ddim', 'ancestral'), f"--upsample-sampler must be 'ddim' or 'ancestral', got {up_sampler!r}")
+    _check(
+        up_sampler in ('ddim', 'ancestral'),
+        f"--upsample-sampler must be 'ddim' or 'ancestral', got {up_sampler!r}",
+    )
     out = check_out(out)
     dev = check_device(device)
-    if classes not in (None, '', 'all'): _int_list(classes)  # syntax, before loading anything
+    if classes not in (None, '', 'all'):
+        _int_list(classes)  # syntax, before loading anything
     net, sched, meta = _load(model, '--model', 'diffusion', dev)
-    _check(getattr(net, 'small_size', None) is None, f"--model {model} is a super-resolution model: pass it as --upsampler, "
-                                                      "with the base model that makes its low-resolution input as --model")
+    _check(
+        getattr(net, 'small_size', None) is None,
+        f"--model {model} is a super-resolution model: pass it as --upsampler, "
+        "with the base model that makes its low-resolution input as --model",
+    )
     _check(steps <= sched.T, f"--steps must be between 1 and the model's T={sched.T}, got {steps}")
     up = None
     if upsampler is not None:
-        up, up_sched, _ = _load(upsampler, '--upsampler', 'diffusion', next(net.parameters()).device)
-        _check(getattr(up, 'small_size', None) is not None, f"--upsampler {upsampler} is not a super-resolution model (it takes no low-res image)")
-        _check((up.in_channels, up.small_size) == (net.in_channels, net.image_size),
-               f"--upsampler {upsampler} upsamples {up.in_channels}x{up.small_size}x{up.small_size} images, "
-               f"--model {model} makes {net.in_channels}x{net.image_size}x{net.image_size}")
-        _check(not (up.num_classes and net.num_classes) or up.num_classes == net.num_classes,
-               f"--upsampler {upsampler} has {up.num_classes} classes, --model {model} {net.num_classes}")
-        _check(up_steps <= up_sched.T, f"--upsample-steps must be between 1 and the upsampler's T={up_sched.T}, got {up_steps}")
-    if cfg: _check(getattr(net, 'null_class', None) is not None,
-                   f"--cfg needs a model trained with label dropout (adm-edu-train --p-uncond > 0); {model} has no null class")
+        up, up_sched, _ = _load(
+            upsampler, '--upsampler', 'diffusion', next(net.parameters()).device
+        )
+        _check(
+            getattr(up, 'small_size', None) is not None,
+            f"--upsampler {upsampler} is not a super-resolution model (it takes no low-res image)",
+        )
+        _check(
+            (up.in_channels, up.small_size) == (net.in_channels, net.image_size),
+            f"--upsampler {upsampler} upsamples "
+            f"{up.in_channels}x{up.small_size}x{up.small_size} images, "
+            f"--model {model} makes {net.in_channels}x{net.image_size}x{net.image_size}",
+        )
+        _check(
+            not (up.num_classes and net.num_classes) or up.num_classes == net.num_classes,
+            f"--upsampler {upsampler} has {up.num_classes} classes, "
+            f"--model {model} {net.num_classes}",
+        )
+        _check(
+            up_steps <= up_sched.T,
+            f"--upsample-steps must be between 1 and the upsampler's T={up_sched.T}, "
+            f"got {up_steps}",
+        )
+    if cfg:
+        _check(
+            getattr(net, 'null_class', None) is not None,
+            "--cfg needs a model trained with label dropout (adm-edu-train --p-uncond > 0); "
+            f"{model} has no null class",
+        )
     clf = None
     if guidance:
-        clf, _, cmeta = _load(classifier, '--classifier', 'classifier', next(net.parameters()).device)
-        _check((clf.in_channels, clf.image_size) == (net.in_channels, net.image_size),
-               f"--classifier {classifier} takes {clf.in_channels}x{clf.image_size}x{clf.image_size} images, "
-               f"the model makes {net.in_channels}x{net.image_size}x{net.image_size}")
-        _check(not net.num_classes or clf.num_classes == net.num_classes,
-               f"--classifier {classifier} has {clf.num_classes} classes, the model {net.num_classes}")
-    num_classes = (getattr(net, 'num_classes', None) or (getattr(clf, 'num_classes', None) if clf is not None else None)
-                   or (getattr(up, 'num_classes', None) if up is not None else None))
+        clf, _, cmeta = _load(
+            classifier, '--classifier', 'classifier', next(net.parameters()).device
+        )
+        _check(
+            (clf.in_channels, clf.image_size) == (net.in_channels, net.image_size),
+            f"--classifier {classifier} takes "
+            f"{clf.in_channels}x{clf.image_size}x{clf.image_size} images, "
+            f"the model makes {net.in_channels}x{net.image_size}x{net.image_size}",
+        )
+        _check(
+            not net.num_classes or clf.num_classes == net.num_classes,
+            f"--classifier {classifier} has {clf.num_classes} classes, the model {net.num_classes}",
+        )
+    num_classes = (
+        getattr(net, 'num_classes', None)
+        or (getattr(clf, 'num_classes', None) if clf is not None else None)
+        or (getattr(up, 'num_classes', None) if up is not None else None)
+    )
     labels = parse_classes(classes, n, num_classes)
     gd = make_guidance(clf, scale=guidance, cfg_scale=cfg)
     generate, _, save_grid = _heavy()
-    if up is None: imgs, labels, secs = generate(net, sched, n, steps, sampler, eta, labels, seed, batch_size, guidance=gd, progress=True)
-    else: imgs, secs = cascade_images(net, sched, up, up_sched, n, labels, steps, up_steps, sampler, up_sampler, eta, gd, seed, batch_size)
+    if up is None:
+        imgs, labels, secs = generate(
+            net, sched, n, steps, sampler, eta, labels, seed, batch_size, guidance=gd, progress=True
+        )
+    else:
+        imgs, secs = cascade_images(
+            net,
+            sched,
+            up,
+            up_sched,
+            n,
+            labels,
+            steps,
+            up_steps,
+            sampler,
+            up_sampler,
+            eta,
+            gd,
+            seed,
+            batch_size,
+        )
     lab = np.full(n, -1, np.int64) if labels is None else labels.numpy().astype(np.int64)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == '.png': save_grid(imgs, out, nrow=int(num_classes or 10))
+    if out.suffix == '.png':
+        save_grid(imgs, out, nrow=int(num_classes or 10))
     else:
         from adm_edu.data import atomic_write
+
         atomic_write(out, lambda f: np.savez_compressed(f, images=imgs, labels=lab))
-    print(f"wrote {n} images to {out} ({secs:.1f} s, {sampler}-{steps}" + (f", then the upsampler {up_sampler}-{up_steps})" if up is not None else ")"))
+    print(
+        f"wrote {n} images to {out} ({secs:.1f} s, {sampler}-{steps}"
+        + (f", then the upsampler {up_sampler}-{up_steps})" if up is not None else ")")
+    )
     return dict(path=str(out), seconds=secs)
 
 # %% ../nbs/15_cli.ipynb #edcaf829
@@ -356,18 +464,22 @@ def check_resume(
     last: Path,  # the run's `last.pt`
     config,  # the command's `TrainConfig`
 ) -> dict:  # the checkpoint's configuration
-    "Read `last` safely; check it is a training state of the same settings: one `BadFile`/`BadArgument` if not."
+    "Read `last` safely, and check it is a training state of the same settings (one-line errors)."
     from adm_edu.pretrained import read_checkpoint
     from adm_edu.learner import resume_differences, flag_name
 
     if not _fs(f"--resume {last}", last.exists):
-        raise BadFile(f"--resume: there is no checkpoint {last} (adm-edu-train writes it into --out)")
+        raise BadFile(
+            f"--resume: there is no checkpoint {last} (adm-edu-train writes it into --out)"
+        )
     try:
         ck = read_checkpoint(last)
     except AdmEduError as e:
         raise type(e)(f"--resume: {one_line(e)}") from None
     if ck.get('kind') != 'training' or 'opt' not in ck:
-        raise BadFile(f"--resume: {last} holds no training state (kind {ck.get('kind')!r}): it cannot go on")
+        raise BadFile(
+            f"--resume: {last} holds no training state (kind {ck.get('kind')!r}): it cannot go on"
+        )
     diff = resume_differences(ck.get('config') or {}, config.to_dict())
     if diff:
         was = ' '.join(f"{flag_name(k)} {a}" for k, a, _ in diff)
@@ -380,7 +492,7 @@ def check_resume(
 
 
 def _check_preset_fits(config):
-    "A `BadArgument` unless the preset's network takes the dataset's 1-channel images in 10 classes."
+    "A `BadArgument` unless the preset's network takes the dataset's 1-channel images, 10 classes."
     from adm_edu.learner import network_arguments
 
     kw = network_arguments(config)[1]
@@ -397,7 +509,7 @@ def _check_preset_fits(config):
 
 def train_config(
     options: dict,  # `train`'s options by parameter name (--device left out)
-):  # a checked `TrainConfig`
+):
     "The `TrainConfig` of adm-edu-train's options: a one-line `BadArgument` naming a bad option."
     from adm_edu.data import DATASETS
     from adm_edu.learner import TrainConfig, CLI_SETTINGS, flag_name, resolve_preset
@@ -408,20 +520,27 @@ def train_config(
         resolve_preset(settings['preset'])
     except BadArgument as e:
         raise BadArgument(f"--preset: {e}") from None
-    _check(settings['dataset'] in DATASETS, f"--dataset must be one of {DATASETS}, got {settings['dataset']!r}")
+    _check(
+        settings['dataset'] in DATASETS,
+        f"--dataset must be one of {DATASETS}, got {settings['dataset']!r}",
+    )
     config = TrainConfig.from_flat(**settings).check(flags=True)
     _check_preset_fits(config)
     return config
 
 
-@console_script('adm-edu-train', aliases={('-t', '--t'): 'diffusion_steps'}, renamed={'--sampler': 'schedule_sampler'})
+@console_script(
+    'adm-edu-train',
+    aliases={('-t', '--t'): 'diffusion_steps'},
+    renamed={'--sampler': 'schedule_sampler'},
+)
 def train(
-    preset: str = 'fmnist-s',  # any preset: diffusion (fmnist-s, fmnist-16), super-resolution (fmnist-16-32), classifier (fmnist-clf)
+    preset: str = 'fmnist-s',  # a diffusion, super-resolution (fmnist-16-32) or classifier preset
     dataset: str = 'fashion-mnist',  # 'fashion-mnist' or 'digits'
     loss: str = 'hybrid',  # 'simple', 'hybrid' (iDDPM) or 'vlb'; a classifier's is cross-entropy
     schedule: str = 'cosine',  # noise schedule: 'cosine' or 'linear'
-    diffusion_steps: int = 1000,  # diffusion steps T (as the official scripts name it; `-t` also works)
-    schedule_sampler: str = 'uniform',  # timestep sampler: 'uniform' or 'importance' (for --loss vlb)
+    diffusion_steps: int = 1000,  # diffusion steps T (the official scripts' name; `-t` works too)
+    schedule_sampler: str = 'uniform',  # how t is drawn: 'uniform' or 'importance' (--loss vlb)
     epochs: int = 10,  # training epochs
     bs: int = 64,  # batch size
     lr: float = None,  # peak learning rate (default: 2e-4; a classifier's 1e-3)
@@ -432,15 +551,15 @@ def train(
     max_seconds: float = 0,  # wall-time budget in seconds (0: none); the learning rate follows it
     out: str = None,  # output directory (default: runs/PRESET): last.pt, model.pt, log.jsonl
     resume: store_true = False,  # continue from OUT/last.pt
-    init: str = None,  # start a new run from these weights: a shipped model, an exported file or a checkpoint
+    init: str = None,  # a new run from these weights: shipped model, exported file or checkpoint
     lr_sched: str = 'one_cycle',  # 'one_cycle' or 'constant' (as ADM)
     ckpt_every: int = 1000,  # optimizer steps between checkpoints
     log_every: int = 0,  # optimizer steps between the lines of OUT/log.jsonl (0: no log)
-    mixed_precision: str = 'auto',  # 'auto' (bf16/fp16 on CUDA, fp32 elsewhere), 'bf16', 'fp16' or 'fp32'
-    compile: str = None,  # torch.compile the network: 'default', 'reduce-overhead' or 'max-autotune'
+    mixed_precision: str = 'auto',  # 'auto' (bf16/fp16 on CUDA, else fp32), 'bf16', 'fp16', 'fp32'
+    compile: str = None,  # torch.compile: 'default', 'reduce-overhead' or 'max-autotune'
     device: str = 'auto',  # 'auto', 'cpu', 'cuda', 'mps'
 ):
-    "Train the network of any preset (a diffusion U-Net, an upsampler, a noisy classifier); resumable."
+    "Train the network of any preset: a diffusion U-Net, an upsampler or a noisy classifier."
     options = dict(locals())
     config = train_config({k: v for k, v in options.items() if k != 'device'})
     dev = check_device(device)
@@ -448,231 +567,467 @@ def train(
         from adm_edu.device import default_device
 
         kind = default_device(dev).type
-        _check(kind == 'cuda', f"--mixed-precision fp16 needs CUDA (loss scaling); use bf16 or fp32 on {kind}")
+        _check(
+            kind == 'cuda',
+            f"--mixed-precision fp16 needs CUDA (loss scaling); use bf16 or fp32 on {kind}",
+        )
     out_dir = check_out(config.out_dir, '--out', kind='dir')
     if config.resume:
         check_resume(out_dir / 'last.pt', config)
     if config.init:
-        _load(config.init, '--init', 'classifier' if config.kind == 'classifier' else 'diffusion', 'cpu', False)
+        _load(
+            config.init,
+            '--init',
+            'classifier' if config.kind == 'classifier' else 'diffusion',
+            'cpu',
+            False,
+        )
     from adm_edu.learner import train_model
 
     learn = train_model(config, device=dev)
-    print(f"wrote {out_dir / 'model.pt'} (EMA weights + config) and {out_dir / 'last.pt'} (training state)")
+    print(
+        f"wrote {out_dir / 'model.pt'} (EMA weights + config) "
+        f"and {out_dir / 'last.pt'} (training state)"
+    )
     return learn
 
 # %% ../nbs/15_cli.ipynb #24d6bcd9
 def _check_fmnist_layout(c, h, what):
-    _check(c == 1 and h in (28, 32), f"the sample metrics use the Fashion-MNIST feature extractor, which takes 1-channel 28x28 "
-                                     f"or 32x32 images; {what} {c}x{h}x{h}")
+    _check(
+        c == 1 and h in (28, 32),
+        f"the sample metrics use the Fashion-MNIST feature extractor, which takes 1-channel 28x28 "
+        f"or 32x32 images; {what} {c}x{h}x{h}",
+    )
 
-@console_script('adm-edu-eval')
-def evaluate(model:str=None, # model name or checkpoint path (NLL, and samples unless --samples is given)
-             samples:str=None, # .npz written by adm-edu-sample (uint8 N×H×W×C `images`, `labels`) to score instead of generating
-             n:int=1000, # images to generate for the sample metrics (0: skip)
-             n_nll:int=1000, # test images for the NLL (0: skip)
-             steps:int=25, # sampling steps when generating
-             sampler:str='ddim', # 'ddim' or 'ancestral'
-             dataset:str='fashion-mnist', # test set for NLL and reference features
-             k:int=3, # precision/recall neighbourhood (ADM's evaluator: 3); lowered, with a note, for smaller sets
-             seed:int=0, # random seed
-             out:str='metrics.json', # where to write the JSON results
-             device:str='auto'):
-    "Evaluate a model (NLL bits/dim, FID, sFID, IS, precision, recall, class accuracy) and write JSON."
-    import numpy as np, torch
-    from adm_edu.metrics import evaluate_images, nll_bits_per_dim, load_sample_file, save_metrics_json
-    from adm_edu.data import load_dataset, DATASETS
+
+def _check_eval_options(model, samples, n, n_nll, steps, sampler, dataset, k, seed):
+    "adm-edu-eval's numbers and names, checked before anything is read."
+    from adm_edu.data import DATASETS
+
     _check(model or samples, "give --model NAME_OR_PATH and/or --samples FILE.npz")
     _check(n >= 0 and n_nll >= 0, f"--n and --n-nll must be >= 0, got {n}, {n_nll}")
     _check(n != 1, "--n must be 0 (skip) or at least 2 (FID needs a covariance)")
     _check(steps >= 1, f"--steps must be at least 1, got {steps}")
-    _check(sampler in ('ddim', 'ancestral'), f"--sampler must be 'ddim' or 'ancestral', got {sampler!r}")
+    ok = sampler in ('ddim', 'ancestral')
+    _check(ok, f"--sampler must be 'ddim' or 'ancestral', got {sampler!r}")
     _check(dataset in DATASETS, f"--dataset must be one of {DATASETS}, got {dataset!r}")
     _check(k >= 1, f"--k must be at least 1, got {k}")
     _check(0 <= seed < 2**63, f"--seed must lie in [0, 2**63), got {seed}")
+
+
+def _sample_labels(labels, net, samples):
+    "The labels of a sample file, checked against the model's classes (None: unlabelled)."
+    if labels is None or (labels < 0).all():  # adm-edu-sample writes -1 for unconditional samples
+        return None
+    conditional = net is not None and net.num_classes
+    K, what = (
+        (net.num_classes, 'the model') if conditional else (10, 'the Fashion-MNIST classifier')
+    )
+    _check(
+        ((labels >= 0) & (labels < K)).all(),
+        f"{samples}: labels must be class indices in [0, {K}) ({what}'s classes) or all -1 "
+        f"(unlabelled), got values in [{int(labels.min())}, {int(labels.max())}]",
+    )
+    return labels
+
+
+def _nll(net, sched, test, n_nll, dev) -> dict:
+    "adm-edu-eval's NLL in bits/dim on the first `n_nll` test images, printed."
+    from adm_edu.metrics import nll_bits_per_dim
+
+    t0 = time.time()
+    cond = bool(net.num_classes)
+    r = nll_bits_per_dim(net, sched, test, n=n_nll, class_cond=cond, device=dev, progress=True)
+    r['seconds'] = round(time.time() - t0, 1)
+    print(f"NLL: {r['bpd']:.3f} ± {r['bpd_sem']:.3f} bits/dim on {r['n']} test images")
+    return r
+
+
+def _sample_metrics(imgs, labels, test, k, dev) -> dict:
+    "FID, sFID, IS, precision, recall and class accuracy of `imgs`, printed."
+    from adm_edu.metrics import evaluate_images
+
+    m = evaluate_images(imgs, test, 'fmnist', k=k, labels=labels, device=dev)
+    keys = ('fid', 'sfid', 'inception_score', 'precision', 'recall', 'class_acc')
+    print('  '.join(f"{key}={m[key]:.4g}" for key in keys if key in m))
+    for note in m.get('notes', []):
+        print(f"note: {note}")
+    return m
+
+
+@console_script('adm-edu-eval')
+def evaluate(
+    model: str = None,  # model name or checkpoint path (NLL, and samples unless --samples is given)
+    samples: str = None,  # an adm-edu-sample .npz (uint8 N×H×W×C `images`, `labels`) to score
+    n: int = 1000,  # images to generate for the sample metrics (0: skip)
+    n_nll: int = 1000,  # test images for the NLL (0: skip)
+    steps: int = 25,  # sampling steps when generating
+    sampler: str = 'ddim',  # 'ddim' or 'ancestral'
+    dataset: str = 'fashion-mnist',  # test set for NLL and reference features
+    k: int = 3,  # precision/recall neighbourhood (ADM's: 3); lowered, with a note, for small sets
+    seed: int = 0,  # random seed
+    out: str = 'metrics.json',  # where to write the JSON results
+    device: str = 'auto',
+):
+    "Evaluate a model (NLL bits/dim, FID, sFID, IS, precision, recall, class accuracy) into JSON."
+    from adm_edu.metrics import load_sample_file, save_metrics_json
+    from adm_edu.data import load_dataset
+
+    _check_eval_options(model, samples, n, n_nll, steps, sampler, dataset, k, seed)
     out = check_out(out)
     dev = check_device(device)
     imgs = labels = net = None
-    if samples: imgs, labels = load_sample_file(samples)
+    if samples:
+        imgs, labels = load_sample_file(samples)
     if model:
         net, sched, meta = _load(model, '--model', 'diffusion', dev)
-        _check(steps <= sched.T, f"--steps must be between 1 and the model's T={sched.T}, got {steps}")
+        _check(
+            steps <= sched.T, f"--steps must be between 1 and the model's T={sched.T}, got {steps}"
+        )
     gen = imgs is None and net is not None and n > 0
-    _check(imgs is not None or gen or (net is not None and n_nll > 0), "nothing to evaluate: --n 0 and --n-nll 0 without --samples")
+    nothing = "nothing to evaluate: --n 0 and --n-nll 0 without --samples"
+    _check(imgs is not None or gen or (net is not None and n_nll > 0), nothing)
     if imgs is not None:
         _check_fmnist_layout(imgs.shape[1], imgs.shape[2], f"{samples} holds")
-        if labels is not None and (labels < 0).all(): labels = None  # adm-edu-sample writes -1 for unconditional samples
-        if labels is not None:
-            K, what = (net.num_classes, 'the model') if net is not None and net.num_classes else (10, 'the Fashion-MNIST classifier')
-            _check(((labels >= 0) & (labels < K)).all(), f"{samples}: labels must be class indices in [0, {K}) ({what}'s classes) "
-                   f"or all -1 (unlabelled), got values in [{int(labels.min())}, {int(labels.max())}]")
-    if gen: _check_fmnist_layout(net.in_channels, net.image_size, "the model makes")
+        labels = _sample_labels(labels, net, samples)
+    if gen:
+        _check_fmnist_layout(net.in_channels, net.image_size, "the model makes")
     if imgs is not None or gen:
-        _check(dataset == 'fashion-mnist', f"the sample metrics compare with the Fashion-MNIST test set; --dataset {dataset} only serves the NLL (use --n 0)")
+        only_nll = f"--dataset {dataset} only serves the NLL (use --n 0)"
+        _check(
+            dataset == 'fashion-mnist', f"the sample metrics compare with Fashion-MNIST; {only_nll}"
+        )
     test = load_dataset(dataset, 'test')
     res = dict(model=model, samples=samples)
     if net is not None and n_nll:
-        _check((test.channels, test.image_size) == (net.in_channels, net.image_size),
-               f"--model {model} takes {net.in_channels}x{net.image_size}x{net.image_size} images, the {dataset} test set has "
-               f"{test.channels}x{test.image_size}x{test.image_size}")
-        t0 = time.time()
-        res['nll'] = nll_bits_per_dim(net, sched, test, n=n_nll, class_cond=bool(net.num_classes), device=dev, progress=True)
-        res['nll']['seconds'] = round(time.time() - t0, 1)
-        print(f"NLL: {res['nll']['bpd']:.3f} ± {res['nll']['bpd_sem']:.3f} bits/dim on {res['nll']['n']} test images")
+        size = lambda c, s: f"{c}x{s}x{s}"
+        _check(
+            (test.channels, test.image_size) == (net.in_channels, net.image_size),
+            f"--model {model} takes {size(net.in_channels, net.image_size)} images, the "
+            f"{dataset} test set has {size(test.channels, test.image_size)}",
+        )
+        res['nll'] = _nll(net, sched, test, n_nll, dev)
     if gen:
         generate = _heavy()[0]
         labels = parse_classes(None, n, net.num_classes)
         imgs, labels, secs = generate(net, sched, n, steps, sampler, 0.0, labels, seed)
         res['sampling'] = dict(n=n, steps=steps, sampler=sampler, seconds=round(secs, 1))
     if imgs is not None:
-        res['metrics'] = evaluate_images(imgs, test, 'fmnist', k=k, labels=labels, device=dev)
-        m = res['metrics']
-        print('  '.join(f"{key}={m[key]:.4g}" for key in ('fid', 'sfid', 'inception_score', 'precision', 'recall', 'class_acc') if key in m))
-        for note in m.get('notes', []): print(f"note: {note}")
+        res['metrics'] = _sample_metrics(imgs, labels, test, k, dev)
     save_metrics_json(res, out)
     print(f"wrote {out}")
     return res
 
 # %% ../nbs/15_cli.ipynb #89d1b61a
-def _savefig(fig, path:Path):
+def _savefig(fig, path: Path):
     import matplotlib.pyplot as plt
-    fig.savefig(path, dpi=110, bbox_inches='tight'); plt.close(fig)
+
+    fig.savefig(path, dpi=110, bbox_inches='tight')
+    plt.close(fig)
     return path
 
-def forward_process_demo(out_dir:Path, dataset:str='fashion-mnist', n_images:int=2) -> dict:
-    "Write the noised-image grid under both schedules and the schedule plots; return what was written."
+
+def forward_process_demo(out_dir: Path, dataset: str = 'fashion-mnist', n_images: int = 2) -> dict:
+    "Write the noised-image grid under both schedules and the schedule plots; return the files."
     from adm_edu.data import load_dataset
     from adm_edu.viz import plot_schedules, plot_forward_process
+
     ds = load_dataset(dataset, 'test', fallback='digits' if dataset == 'fashion-mnist' else None)
     idx = [int((ds.labels == c).nonzero()[0]) for c in range(n_images)]
-    files = dict(forward_process=str(_savefig(plot_forward_process(ds.images[idx]), out_dir / 'forward_process.png')),
-                 schedules=str(_savefig(plot_schedules(), out_dir / 'schedules.png')))
+    files = dict(
+        forward_process=str(
+            _savefig(plot_forward_process(ds.images[idx]), out_dir / 'forward_process.png')
+        ),
+        schedules=str(_savefig(plot_schedules(), out_dir / 'schedules.png')),
+    )
     return dict(dataset=ds.name, files=files)
 
-def sampling_demo(out_dir:Path, model='fmnist-s', seed:int=0, nll_images:int=4, device=None,
-                  autocast=None # the network's autocast dtype for sampling (see `sample`); the NLL stays in fp32
-                 ) -> dict:
-    "Class-conditional 10x10 grids with DDIM-25 and ancestral-50 (learned variance), plus the NLL of a few test images."
+
+def sampling_demo(
+    out_dir: Path,
+    model='fmnist-s',
+    seed: int = 0,
+    nll_images: int = 4,
+    device=None,
+    autocast=None,  # the network's autocast dtype in sampling (see `sample`); the NLL is fp32
+) -> dict:
+    "Class-conditional 10x10 grids, DDIM-25 and ancestral-50 (learned variance); a few test NLLs."
     import torch
     from adm_edu.pretrained import load_pretrained
-    net, sched, meta = load_pretrained(model, device=device) if isinstance(model, (str, Path)) else model
+
+    net, sched, meta = (
+        load_pretrained(model, device=device) if isinstance(model, (str, Path)) else model
+    )
     K = net.num_classes or 10
     labels = torch.arange(K).repeat_interleave(10)[:100] if net.num_classes else None
     rep = dict(model=meta.get('name', str(model)), record=meta.get('record', {}), runs={})
     generate, _, save_grid = _heavy()
-    for name, sampler, steps in (('ddim25', 'ddim', 25), ('ancestral50', 'ancestral', 50)):   # the learned variance is good at 50
-        imgs, _, secs = generate(net, sched, len(labels) if labels is not None else 100, steps, sampler, 0.0, labels, seed, autocast=autocast)
+    # the learned variance is good at 50
+    for name, sampler, steps in (
+        ('ddim25', 'ddim', 25),
+        ('ancestral50', 'ancestral', 50),
+    ):
+        imgs, _, secs = generate(
+            net,
+            sched,
+            len(labels) if labels is not None else 100,
+            steps,
+            sampler,
+            0.0,
+            labels,
+            seed,
+            autocast=autocast,
+        )
         f = save_grid(imgs, out_dir / f'samples_{name}.png', nrow=10)
-        rep['runs'][name] = dict(sampler=sampler, steps=steps, n=len(imgs), seconds=round(secs, 2), file=str(f), autocast=str(autocast))
+        rep['runs'][name] = dict(
+            sampler=sampler,
+            steps=steps,
+            n=len(imgs),
+            seconds=round(secs, 2),
+            file=str(f),
+            autocast=str(autocast),
+        )
     from adm_edu.data import load_dataset, DatasetError
+
     try:
         test = load_dataset('fashion-mnist', 'test', download=False)
-        if test.image_size != net.image_size: raise DatasetError("test images do not match the model's size")
+        if test.image_size != net.image_size:
+            raise DatasetError("test images do not match the model's size")
         t0 = time.time()
         dev = next(net.parameters()).device
-        x0, y = test.images[:nll_images].to(dev), test.labels[:nll_images].to(dev) if net.num_classes else None
-        r = sched.nll_bpd(net, x0, y, progress=False, batch_t=25, generator=torch.Generator(device=dev).manual_seed(seed))
-        rep['nll'] = dict(bpd=r['total_bpd'].mean().item(), per_image=[round(v, 3) for v in r['total_bpd'].tolist()],
-                          seconds=round(time.time() - t0, 2), note=f'full VLB over T={sched.T} terms, first {nll_images} test images')
+        x0, y = (
+            test.images[:nll_images].to(dev),
+            test.labels[:nll_images].to(dev) if net.num_classes else None,
+        )
+        r = sched.nll_bpd(
+            net,
+            x0,
+            y,
+            progress=False,
+            batch_t=25,
+            generator=torch.Generator(device=dev).manual_seed(seed),
+        )
+        rep['nll'] = dict(
+            bpd=r['total_bpd'].mean().item(),
+            per_image=[round(v, 3) for v in r['total_bpd'].tolist()],
+            seconds=round(time.time() - t0, 2),
+            note=f'full VLB over T={sched.T} terms, first {nll_images} test images',
+        )
     except DatasetError:
-        print("NLL skipped: Fashion-MNIST test data not found (apt-get install dataset-fashion-mnist, or set ADM_EDU_DATA).")
+        print(
+            "NLL skipped: Fashion-MNIST test data not found "
+            "(apt-get install dataset-fashion-mnist, or set ADM_EDU_DATA)."
+        )
         rep['nll'] = 'skipped: no Fashion-MNIST test data'
     return rep
 
-def train_demo(out_dir:Path, minutes:float=2.0, seed:int=0) -> dict:
-    "Train a small class-conditional model on the embedded digits for about `minutes`, then sample a grid from it."
+
+def train_demo(out_dir: Path, minutes: float = 2.0, seed: int = 0) -> dict:
+    "Train a small class-conditional model on the digits for about `minutes`; sample a grid of it."
     from adm_edu.learner import train_diffusion
     from adm_edu.pretrained import load_checkpoint
+
     t0 = time.time()
-    kw = dict(image_size=8, model_channels=32, channel_mult=(1, 2), num_res_blocks=1, attention_resolutions=(4,),
-              num_head_channels=32, dropout=0.0)
+    kw = dict(
+        image_size=8,
+        model_channels=32,
+        channel_mult=(1, 2),
+        num_res_blocks=1,
+        attention_resolutions=(4,),
+        num_head_channels=32,
+        dropout=0.0,
+    )
     epochs = max(1, int(minutes * 6))  # ~10 s per epoch of 1,437 digits on 2 CPU cores
-    learn = train_diffusion(dataset='digits', preset='fmnist-s', model_kwargs=kw, loss='hybrid', T=1000, epochs=epochs,
-                            bs=64, lr=2e-3, ema=0.999, out_dir=out_dir / 'digits-run', seed=seed, progress=False, n_valid=256)
+    learn = train_diffusion(
+        dataset='digits',
+        preset='fmnist-s',
+        model_kwargs=kw,
+        loss='hybrid',
+        T=1000,
+        epochs=epochs,
+        bs=64,
+        lr=2e-3,
+        ema=0.999,
+        out_dir=out_dir / 'digits-run',
+        seed=seed,
+        progress=False,
+        n_valid=256,
+    )
     net, sched, config = load_checkpoint(out_dir / 'digits-run' / 'model.pt')
     labels = __import__('torch').arange(10).repeat_interleave(10)
     generate, _, save_grid = _heavy()
     imgs, _, secs = generate(net, sched, 100, 50, 'ddim', 0.0, labels, seed)
     f = save_grid(imgs, out_dir / 'samples_digits_trained.png', nrow=10, scale=4)
-    return dict(epochs=epochs, train_seconds=round(time.time() - t0 - secs, 1), final_loss=float(learn.recorder.values[-1][0]),
-                file=str(f), sample_seconds=round(secs, 1))
+    return dict(
+        epochs=epochs,
+        train_seconds=round(time.time() - t0 - secs, 1),
+        final_loss=float(learn.recorder.values[-1][0]),
+        file=str(f),
+        sample_seconds=round(secs, 1),
+    )
 
 # %% ../nbs/15_cli.ipynb #62a468f0
-def demo_autocast(precision:str, # 'auto', 'fp32' or 'bf16'
-                  device # where the demo samples
-                 ): # torch.bfloat16 or None (fp32)
-    "The demo's sampling dtype: bf16 when asked, or with 'auto' where `device` has native bf16 (`autocast_dtype`); else fp32 (None)."
+def demo_autocast(
+    precision: str,  # 'auto', 'fp32' or 'bf16'
+    device,  # where the demo samples
+) -> torch.dtype | None:  # torch.bfloat16, or None (fp32)
+    "The demo's sampling dtype: bf16 if asked, or 'auto' where `device` has native bf16; else None."
     import torch
     from adm_edu.device import autocast_dtype
-    if precision == 'fp32': return None
-    if precision == 'bf16': return torch.bfloat16   # `sample` warns when a CPU only emulates it
+
+    if precision == 'fp32':
+        return None
+    if precision == 'bf16':
+        return torch.bfloat16  # `sample` warns when a CPU only emulates it
     return torch.bfloat16 if autocast_dtype(device) == torch.bfloat16 else None
 
-@console_script('adm-edu-demo')
-def demo(out:str='demo', # output directory for figures and report.json
-         dataset:str='fashion-mnist', # data for the forward-process figures: 'fashion-mnist' or 'digits'
-         model:str='fmnist-s', # shipped model (or checkpoint path) to sample from
-         train:store_true=False, # instead train a small model on the embedded digits (~2 min) and sample from it
-         guidance:float=5.0, # classifier-guidance scale for the guided grid (the unconditional model + fmnist-clf)
-         precision:str='auto', # sampling precision: 'auto' (bf16 where the hardware has native bf16, else fp32), 'fp32' or 'bf16'
-         seed:int=0): # random seed
-    "Run the adm_edu demo: every stage that exists, writing figures and report.json into OUT."
-    import matplotlib; matplotlib.use('Agg')
-    from adm_edu.data import DATASETS, atomic_write
-    from adm_edu.pretrained import available
+
+def _check_demo_options(dataset, guidance, seed, precision) -> float:  # the guidance scale
+    "adm-edu-demo's options, checked before any work."
+    from adm_edu.data import DATASETS
+
     _check(dataset in DATASETS, f"--dataset must be one of {DATASETS}, got {dataset!r}")
     guidance = check_real(guidance, '--guidance', hint='0: off')
     _check(0 <= seed < 2**63, f"--seed must lie in [0, 2**63), got {seed}")
-    _check(precision in ('auto', 'fp32', 'bf16'), f"--precision must be 'auto', 'fp32' or 'bf16', got {precision!r}")
-    out_dir = check_out(out, '--out', kind='dir')
-    loaded = None  # the model, loaded before any work; only the default model may be absent (an install without weights)
-    if not train and not (model == 'fmnist-s' and model not in available()): loaded = _load(model, '--model', 'diffusion')
-    out_dir.mkdir(parents=True, exist_ok=True)
-    amp = demo_autocast(precision, next(loaded[0].parameters()).device) if loaded is not None else None   # only the shipped model's grids use it
-    report, t0 = dict(settings=dict(dataset=dataset, model=model, train=train, guidance=guidance, seed=seed, precision=precision,
-                                    autocast=str(amp))), time.time()
-    stages, ts = {}, time.time()
-    def stage(name):   # wall time of each stage, in report.json
-        nonlocal ts
-        stages[name] = round(time.time() - ts, 2); ts = time.time()
-    report['forward_process'] = forward_process_demo(out_dir, dataset); stage('forward_process')
-    if train: report['train'] = train_demo(out_dir, seed=seed); stage('train')
-    elif loaded is not None:
-        report['sampling'] = sampling_demo(out_dir, loaded, seed, autocast=amp); stage('sampling_and_nll')
-        net = loaded[0]
-        if guidance and 'fmnist-clf' in available() and net.null_class is not None and (net.in_channels, net.image_size) == (1, 32):
-            report['guidance'] = _heavy()[1](out_dir, model, 'fmnist-clf', guidance_scale=guidance, unconditional=True, steps=25,
-                                             sampler='ancestral', n_per_class=8, seed=seed, autocast=amp,
-                                             memory_format=inference_memory_format(next(net.parameters()).device)); stage('guidance')
-        if isinstance(report['sampling'], dict):
-            for k, r in report['sampling']['runs'].items(): stages[f'sampling.{k}'] = r['seconds']
-            if isinstance(report['sampling'].get('nll'), dict): stages['sampling.nll'] = report['sampling']['nll']['seconds']
+    ok = precision in ('auto', 'fp32', 'bf16')
+    _check(ok, f"--precision must be 'auto', 'fp32' or 'bf16', got {precision!r}")
+    return guidance
+
+
+def _timed(stages: dict, name: str, fn):
+    "`fn()`, with its wall time in `stages[name]` (seconds)."
+    t0 = time.time()
+    out = fn()
+    stages[name] = round(time.time() - t0, 2)
+    return out
+
+
+def _guided_grid(out_dir, model, net, guidance, seed, amp) -> dict | None:
+    "The guided grid (the model through its null label, guided by fmnist-clf), where there is one."
+    from adm_edu.pretrained import available
+
+    fits = net.null_class is not None and (net.in_channels, net.image_size) == (1, 32)
+    if not (guidance and 'fmnist-clf' in available() and fits):
+        return None
+    guided_demo, fmt = _heavy()[1], inference_memory_format(next(net.parameters()).device)
+    return guided_demo(
+        out_dir,
+        model,
+        'fmnist-clf',
+        guidance_scale=guidance,
+        unconditional=True,
+        steps=25,
+        sampler='ancestral',
+        n_per_class=8,
+        seed=seed,
+        autocast=amp,
+        memory_format=fmt,
+    )
+
+
+def _sampling_stages(out_dir, model, loaded, guidance, seed, amp, stages) -> dict:
+    "The demo's sampling, NLL and guidance stages: their part of report.json."
+    rep = dict(
+        sampling=_timed(
+            stages, 'sampling_and_nll', lambda: sampling_demo(out_dir, loaded, seed, autocast=amp)
+        )
+    )
+    guided = _timed(
+        stages, 'guidance', lambda: _guided_grid(out_dir, model, loaded[0], guidance, seed, amp)
+    )
+    if guided is None:
+        del stages['guidance']
     else:
-        print(f"sampling skipped: no shipped model {model!r} in this install (shipped: {sorted(available()) or 'none'}); "
-              "try `adm-edu-demo --train` or `adm-edu-train`.")
+        rep['guidance'] = guided
+    for k, r in rep['sampling']['runs'].items():
+        stages[f'sampling.{k}'] = r['seconds']
+    if isinstance(rep['sampling'].get('nll'), dict):
+        stages['sampling.nll'] = rep['sampling']['nll']['seconds']
+    return rep
+
+
+def _write_report(out_dir: Path, report: dict):
+    "Write report.json and say which files the demo wrote."
+    from adm_edu.data import atomic_write
+
+    text = json.dumps(report, indent=2, default=str)
+    atomic_write(out_dir / 'report.json', lambda f: f.write(text), mode='w')
+    files = list(report['forward_process']['files'].values())
+    if isinstance(report.get('sampling'), dict):
+        files += [r['file'] for r in report['sampling']['runs'].values()]
+    if 'train' in report:
+        files.append(report['train']['file'])
+    if 'guidance' in report:
+        files.append(report['guidance']['image'])
+    for f in files:
+        print(f"wrote {f}")
+    print(f"wrote {out_dir / 'report.json'} ({report['seconds']:.0f} s)")
+
+
+@console_script('adm-edu-demo')
+def demo(
+    out: str = 'demo',  # output directory for figures and report.json
+    dataset: str = 'fashion-mnist',  # the forward-process figures': 'fashion-mnist' or 'digits'
+    model: str = 'fmnist-s',  # shipped model (or checkpoint path) to sample from
+    train: store_true = False,  # instead train a small model on the digits (~2 min), sample it
+    guidance: float = 5.0,  # the guided grid's classifier-guidance scale (with fmnist-clf)
+    precision: str = 'auto',  # sampling: 'auto' (bf16 where native, else fp32), 'fp32' or 'bf16'
+    seed: int = 0,  # random seed
+):
+    "Run the adm_edu demo: every stage that exists, writing figures and report.json into OUT."
+    import matplotlib
+
+    matplotlib.use('Agg')
+    from adm_edu.pretrained import available
+
+    guidance = _check_demo_options(dataset, guidance, seed, precision)
+    out_dir = check_out(out, '--out', kind='dir')
+    # the model, loaded before any work; only the default model may be absent (no weights installed)
+    loaded = None
+    if not train and not (model == 'fmnist-s' and model not in available()):
+        loaded = _load(model, '--model', 'diffusion')
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # the sampling precision of the shipped model's grids
+    amp = None if loaded is None else demo_autocast(precision, next(loaded[0].parameters()).device)
+    settings = dict(dataset=dataset, model=model, train=train, guidance=guidance, seed=seed)
+    report = dict(settings=dict(settings, precision=precision, autocast=str(amp)))
+    stages, t0 = {}, time.time()
+    report['forward_process'] = _timed(
+        stages, 'forward_process', lambda: forward_process_demo(out_dir, dataset)
+    )
+    if train:
+        report['train'] = _timed(stages, 'train', lambda: train_demo(out_dir, seed=seed))
+    elif loaded is not None:
+        report.update(_sampling_stages(out_dir, model, loaded, guidance, seed, amp, stages))
+    else:
+        shipped = sorted(available()) or 'none'
+        print(
+            f"sampling skipped: no shipped model {model!r} in this install (shipped: {shipped}); "
+            "try `adm-edu-demo --train` or `adm-edu-train`."
+        )
         report['sampling'] = f'skipped: model {model!r} not shipped'
     report['stage_seconds'] = stages
     report['seconds'] = round(time.time() - t0, 2)
-    atomic_write(out_dir / 'report.json', lambda f: f.write(json.dumps(report, indent=2, default=str)), mode='w')
-    files = list(report['forward_process']['files'].values())
-    if isinstance(report.get('sampling'), dict): files += [r['file'] for r in report['sampling']['runs'].values()]
-    if 'train' in report: files.append(report['train']['file'])
-    if 'guidance' in report: files.append(report['guidance']['image'])
-    for f in files: print(f"wrote {f}")
-    print(f"wrote {out_dir / 'report.json'} ({report['seconds']:.0f} s)")
+    _write_report(out_dir, report)
     return report
 
 # %% ../nbs/15_cli.ipynb #c15b0002
 @console_script('adm-edu-experiment')
-def experiment(name:str, # experiment name (see adm_edu.experiments.EXPERIMENTS), e.g. iddpm-table
-               scale:str='cpu', # 'cpu' (sized for a 2-core CPU) or 'gpu' (the fmnist-s configuration)
-               only:str=None, # comma-separated run names to do (default: all not done yet)
-               root:str='results/experiments', # where the run records go
-               work:str='runs/experiments'): # where the checkpoints go
-    "Train and evaluate the runs of an experiment that are not done yet; finished runs are never recomputed."
+def experiment(
+    name: str,  # experiment name (see adm_edu.experiments.EXPERIMENTS), e.g. iddpm-table
+    scale: str = 'cpu',  # 'cpu' (sized for a 2-core CPU) or 'gpu' (the fmnist-s configuration)
+    only: str = None,  # comma-separated run names to do (default: all not done yet)
+    root: str = 'results/experiments',  # where the run records go
+    work: str = 'runs/experiments',  # where the checkpoints go
+):
+    "Train and evaluate the runs of an experiment not done yet; finished runs are never recomputed."
     from adm_edu.experiments import run_experiment, EXPERIMENTS
+
     _check(name in EXPERIMENTS, f"unknown experiment {name!r}; choose one of {sorted(EXPERIMENTS)}")
-    check_out(Path(root) / name, '--root', kind='dir'); check_out(Path(work) / name, '--work', kind='dir')
+    check_out(Path(root) / name, '--root', kind='dir')
+    check_out(Path(work) / name, '--work', kind='dir')
     runs = [r.strip() for r in only.split(',') if r.strip()] if only else None
     recs = run_experiment(name, scale, runs, root, work)
-    for run, r in recs.items(): print(f"{name}/{run}: {r['status']}, {json.dumps(r.get('metrics', {}))}")
+    for run, r in recs.items():
+        print(f"{name}/{run}: {r['status']}, {json.dumps(r.get('metrics', {}))}")
     return recs

@@ -1,4 +1,4 @@
-r"""ADM's Algorithm 1 (shift the ancestral mean by $s\Sigma\nabla\log p_\phi(y|x_t)$) and Algorithm 2 (shift DDIM's $\epsilon$ by $-s\sqrt{1-\bar\alpha_t}\nabla\log p_\phi(y|x_t)$), the batched classifier gradient, classifier-free guidance, exact checks against a Gaussian-mixture oracle, and the seed's Table 4 at Fashion-MNIST scale.
+r"""ADM's Algorithm 1 (shift the ancestral mean by $s\Sigma\nabla\log p_\phi(y|x_t)$) and Algorithm 2 (shift DDIM's $\epsilon$ by $-s\sqrt{1-\bar\alpha_t}\nabla\log p_\phi(y|x_t)$), the batched classifier gradient, classifier-free guidance, exact checks against a Gaussian-mixture oracle, and the paper's Table 4 at Fashion-MNIST scale.
 
 Docs: https://adm-edu.github.io/adm_edu/guidance.html.md"""
 
@@ -16,105 +16,172 @@ __all__ = ['cond_mean', 'cond_eps', 'classifier_grad', 'check_classifier', 'Clas
            'Unconditional', 'as_unconditional', 'Guidance', 'make_guidance']
 
 # %% ../nbs/10_guidance.ipynb #867088dd
-def _check_scale(scale, name='scale'): return check_real(scale, name, hint='0: no guidance')
+def _check_scale(scale, name='scale'):
+    "A guidance scale as a float, or `BadArgument` unless finite and >= 0."
+    return check_real(scale, name, hint='0: no guidance')
 
-def cond_mean(mean:torch.Tensor, # mean mu of p(x_{t-1} | x_t) (B, C, ...)
-              variance:torch.Tensor, # its (diagonal) variance Sigma, broadcastable to `mean`
-              grad:torch.Tensor, # g = grad_{x_t} log p_phi(y | x_t), shape of `mean`
-              scale:float=1.0 # guidance scale s >= 0
-             ) -> torch.Tensor: # the guided mean mu + s Sigma g
-    "ADM Algorithm 1 (eq. 10 with scale s): the guided ancestral mean mu + s * Sigma * g; the variance is unchanged."
+
+def cond_mean(
+    mean: torch.Tensor,  # mean mu of p(x_{t-1} | x_t) (B, C, ...)
+    variance: torch.Tensor,  # its (diagonal) variance Sigma, broadcastable to `mean`
+    grad: torch.Tensor,  # g = grad_{x_t} log p_phi(y | x_t), shape of `mean`
+    scale: float = 1.0,  # guidance scale s >= 0
+) -> torch.Tensor:  # the guided mean mu + s Sigma g
+    """ADM Algorithm 1 (eq. 10 with scale s): the guided ancestral mean mu + s * Sigma * g; the
+    variance is unchanged."""
     s = _check_scale(scale)
-    if grad.shape != mean.shape: raise ValueError(f"grad must have the shape of the mean {tuple(mean.shape)}, got {tuple(grad.shape)}")
+    if grad.shape != mean.shape:
+        raise ValueError(
+            f"grad must have the shape of the mean {tuple(mean.shape)}, got {tuple(grad.shape)}"
+        )
     return mean + s * variance.to(mean.dtype) * grad.to(mean.dtype)
 
 # %% ../nbs/10_guidance.ipynb #6a84c9a4
-def cond_eps(sched:Schedule, # the schedule being sampled (respaced or not)
-             eps:torch.Tensor, # eps_theta(x_t) (B, C, ...)
-             xt:torch.Tensor, # x_t (gives shape, dtype and device for the coefficients)
-             t:torch.Tensor, # indices (B,) of `sched`
-             grad:torch.Tensor, # g = grad_{x_t} log p_phi(y | x_t), shape of `eps`
-             scale:float=1.0 # guidance scale s >= 0
-            ) -> torch.Tensor: # eps_hat = eps - s sqrt(1 - alpha_bar_t) g
+def cond_eps(
+    sched: Schedule,  # the schedule being sampled (respaced or not)
+    eps: torch.Tensor,  # eps_theta(x_t) (B, C, ...)
+    xt: torch.Tensor,  # x_t (gives shape, dtype and device for the coefficients)
+    t: torch.Tensor,  # indices (B,) of `sched`
+    grad: torch.Tensor,  # g = grad_{x_t} log p_phi(y | x_t), shape of `eps`
+    scale: float = 1.0,  # guidance scale s >= 0
+) -> torch.Tensor:  # eps_hat = eps - s sqrt(1 - alpha_bar_t) g
     "ADM eq. 14 (Algorithm 2): the classifier-guided noise prediction for DDIM."
     s = _check_scale(scale)
-    if grad.shape != eps.shape: raise ValueError(f"grad must have the shape of eps {tuple(eps.shape)}, got {tuple(grad.shape)}")
-    return eps - s * sched.extract('sqrt_one_minus_alpha_bar', t, xt).to(eps.dtype) * grad.to(eps.dtype)
+    if grad.shape != eps.shape:
+        raise ValueError(
+            f"grad must have the shape of eps {tuple(eps.shape)}, got {tuple(grad.shape)}"
+        )
+    sigma = sched.extract('sqrt_one_minus_alpha_bar', t, xt).to(eps.dtype)  # sqrt(1 - alpha_bar_t)
+    return eps - s * sigma * grad.to(eps.dtype)
 
 # %% ../nbs/10_guidance.ipynb #e86ac6f7
-def classifier_grad(classifier, # called as classifier(x, t) -> logits (B, K)
-                    x:torch.Tensor, # x_t (B, C, ...)
-                    t:torch.Tensor, # original timesteps (B,)
-                    y:torch.Tensor, # target classes (B,)
-                    return_log_prob:bool=False # also return log p(y | x_t) (B,)
-                   ):
-    "grad_{x_t} log p_phi(y | x_t) by autograd (one backward pass for the batch); works under `torch.no_grad()`."
+def classifier_grad(
+    classifier,  # called as classifier(x, t) -> logits (B, K)
+    x: torch.Tensor,  # x_t (B, C, ...)
+    t: torch.Tensor,  # original timesteps (B,)
+    y: torch.Tensor,  # target classes (B,)
+    return_log_prob: bool = False,  # also return log p(y | x_t) (B,)
+):
+    """grad_{x_t} log p_phi(y | x_t) by autograd (one backward pass for the batch); works under
+    `torch.no_grad()`."""
     y = _as_labels(y, len(x), x.device)
     with torch.enable_grad():
         xi = x.detach().requires_grad_(True)
         logits = classifier(xi, t)
-        if not isinstance(logits, torch.Tensor) or logits.ndim != 2 or logits.shape[0] != len(x):
-            raise ValueError(f"the classifier must return logits of shape ({len(x)}, num_classes), got "
-                             f"{tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__}")
-        if int(y.max()) >= logits.shape[1]:
-            raise ValueError(f"labels must lie in [0, {logits.shape[1]}) for this classifier, got {int(y.max())}")
+        _check_logits(logits, len(x), y)
         lp = torch.log_softmax(logits if logits.dtype == torch.float64 else logits.float(), -1)
         sel = lp.gather(1, y.view(-1, 1)).squeeze(1)
-        g, = torch.autograd.grad(sel.sum(), xi)
+        (g,) = torch.autograd.grad(sel.sum(), xi)
     g = g.detach().to(x.dtype)
     return (g, sel.detach()) if return_log_prob else g
 
+
+def _check_logits(logits, B, y):
+    "A clear error unless `logits` are (B, K) with every label of `y` below K."
+    if not isinstance(logits, torch.Tensor) or logits.ndim != 2 or logits.shape[0] != B:
+        found = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise ValueError(
+            f"the classifier must return logits of shape ({B}, num_classes), got {found}"
+        )
+    if int(y.max()) >= logits.shape[1]:
+        raise ValueError(
+            f"labels must lie in [0, {logits.shape[1]}) for this classifier, got {int(y.max())}"
+        )
+
+
 def _as_labels(y, B, device):
-    if y is None: raise ValueError("classifier guidance needs target labels y (one class index per sample)")
+    "`y` as a LongTensor (B,) of non-negative class indices on `device`, or a clear error."
+    if y is None:
+        raise ValueError("classifier guidance needs target labels y (one class index per sample)")
     y = torch.as_tensor(y, device=device)
-    if y.dtype.is_floating_point or y.dtype == torch.bool: raise TypeError(f"labels must be integers, got dtype {y.dtype}")
+    if y.dtype.is_floating_point or y.dtype == torch.bool:
+        raise TypeError(f"labels must be integers, got dtype {y.dtype}")
     y = y.long().reshape(-1)
-    if y.shape != (B,): raise ValueError(f"expected {B} labels (one per sample), got shape {tuple(y.shape)}")
-    if B and int(y.min()) < 0: raise ValueError(f"labels must be >= 0, got {int(y.min())}")
+    if y.shape != (B,):
+        raise ValueError(f"expected {B} labels (one per sample), got shape {tuple(y.shape)}")
+    if B and int(y.min()) < 0:
+        raise ValueError(f"labels must be >= 0, got {int(y.min())}")
     return y
 
 # %% ../nbs/10_guidance.ipynb #3fd3cc3a
-def check_classifier(classifier, # a NoisyClassifier or any module with optional num_classes / image_size / in_channels
-                     x_shape=None, # shape (B, C, H, W) of the images to guide, checked against the classifier
-                     y=None, # labels, checked against num_classes
-                     num_classes:int|None=None # classes of the diffusion model, if class-conditional
-                    ):
+def _check_image_fit(classifier, x_shape):
+    "A clear error unless the classifier's channels and size (where it has them) fit `x_shape`."
+    size, ch = getattr(classifier, 'image_size', None), getattr(classifier, 'in_channels', None)
+    if ch is not None and len(x_shape) > 1 and x_shape[1] != ch:
+        raise ValueError(
+            f"the classifier takes {ch}-channel images, the samples have {x_shape[1]} channels"
+        )
+    if size is not None and tuple(x_shape[2:]) != (size, size):
+        sample_size = 'x'.join(map(str, x_shape[2:]))
+        raise ValueError(
+            f"the classifier was trained on {size}x{size} images, the samples are {sample_size}"
+        )
+
+
+def check_classifier(
+    classifier,  # a NoisyClassifier or any module (optional num_classes, image_size, in_channels)
+    x_shape=None,  # shape (B, C, H, W) of the images to guide, checked against the classifier
+    y=None,  # labels, checked against num_classes
+    num_classes: int | None = None,  # classes of the diffusion model, if class-conditional
+):
     "Raise a clear error if `classifier` cannot guide images of `x_shape` towards labels `y`."
-    if classifier is None: raise ValueError("classifier guidance needs a classifier (e.g. load_pretrained('fmnist-clf')[0])")
-    if not callable(classifier): raise TypeError(f"the classifier must be callable as classifier(x, t), got {type(classifier).__name__}")
+    if classifier is None:
+        raise ValueError(
+            "classifier guidance needs a classifier (e.g. load_pretrained('fmnist-clf')[0])"
+        )
+    if not callable(classifier):
+        raise TypeError(
+            f"the classifier must be callable as classifier(x, t), got {type(classifier).__name__}"
+        )
     K = getattr(classifier, 'num_classes', None)
     if x_shape is not None:
-        size, ch = getattr(classifier, 'image_size', None), getattr(classifier, 'in_channels', None)
-        if ch is not None and len(x_shape) > 1 and x_shape[1] != ch:
-            raise ValueError(f"the classifier takes {ch}-channel images, the samples have {x_shape[1]} channels")
-        if size is not None and tuple(x_shape[2:]) != (size, size):
-            raise ValueError(f"the classifier was trained on {size}x{size} images, the samples are {'x'.join(map(str, x_shape[2:]))}")
+        _check_image_fit(classifier, x_shape)
     if K is not None and num_classes is not None and K != num_classes:
-        raise ValueError(f"the classifier has {K} classes but the diffusion model has {num_classes}")
+        raise ValueError(
+            f"the classifier has {K} classes but the diffusion model has {num_classes}"
+        )
     if y is not None and K is not None:
         y = torch.as_tensor(y)
         if y.numel() and (int(y.min()) < 0 or int(y.max()) >= K):
-            raise ValueError(f"labels must lie in [0, {K}) for this classifier, got values in [{int(y.min())}, {int(y.max())}]")
+            raise ValueError(
+                f"labels must lie in [0, {K}) for this classifier, "
+                f"got values in [{int(y.min())}, {int(y.max())}]"
+            )
+
 
 class ClassifierGuidance:
-    "Classifier guidance for `sample(..., guidance=ClassifierGuidance(clf, s))`: Algorithm 1 (ancestral) and eq. 14 (DDIM)."
-    def __init__(self, classifier, # called as classifier(x_t, t_original) -> logits; e.g. a NoisyClassifier in eval mode
-                 scale:float=1.0, # gradient scale s >= 0
-                 record:bool=False # keep (t_orig, log p(y | x_t)) of every step in `self.trace`
-                ):
-        check_classifier(classifier)
-        self.classifier, self.scale, self.record, self.trace = classifier, _check_scale(scale, 'guidance_scale'), record, []
-    def __repr__(self): return f"ClassifierGuidance({type(self.classifier).__name__}, scale={self.scale})"
+    """Classifier guidance for `sample(..., guidance=ClassifierGuidance(clf, s))`: Algorithm 1
+    (ancestral) and eq. 14 (DDIM)."""
 
-    def grad(self, x:torch.Tensor, t_orig:torch.Tensor, y) -> torch.Tensor|None:
+    def __init__(
+        self,
+        classifier,  # called as classifier(x_t, t_original) -> logits (e.g. a NoisyClassifier)
+        scale: float = 1.0,  # gradient scale s >= 0
+        record: bool = False,  # keep (t_orig, log p(y | x_t)) of every step in `self.trace`
+    ):
+        check_classifier(classifier)
+        self.classifier = classifier
+        self.scale = _check_scale(scale, 'guidance_scale')
+        self.record = record
+        self.trace = []
+
+    def __repr__(self):
+        return f"ClassifierGuidance({type(self.classifier).__name__}, scale={self.scale})"
+
+    def grad(self, x: torch.Tensor, t_orig: torch.Tensor, y) -> torch.Tensor | None:
         "g = grad log p(y | x_t) (None when the scale is 0 and nothing is recorded)."
         check_classifier(self.classifier, tuple(x.shape), y)
-        if self.scale == 0 and not self.record: return None
+        if self.scale == 0 and not self.record:
+            return None
         if self.scale == 0:
-            with torch.no_grad(): lp = torch.log_softmax(self.classifier(x, t_orig).float(), -1).gather(1, _as_labels(y, len(x), x.device)[:, None])[:, 0]
+            with torch.no_grad():
+                log_probs = torch.log_softmax(self.classifier(x, t_orig).float(), -1)
+                lp = log_probs.gather(1, _as_labels(y, len(x), x.device)[:, None])[:, 0]
             g = None
-        else: g, lp = classifier_grad(self.classifier, x, t_orig, y, return_log_prob=True)
-        if self.record: self.trace.append((t_orig.detach().cpu(), lp.detach().float().cpu()))
+        else:
+            g, lp = classifier_grad(self.classifier, x, t_orig, y, return_log_prob=True)
+        if self.record:
+            self.trace.append((t_orig.detach().cpu(), lp.detach().float().cpu()))
         return g
 
     def eps(self, sched, eps, x, t, t_orig, y):
@@ -129,95 +196,166 @@ class ClassifierGuidance:
 
 # %% ../nbs/10_guidance.ipynb #0356dd9a
 def _null_label(model, null_label):
-    if null_label != 'auto': return null_label
+    "The label of the unconditional branch: `null_label`, or the model's null class for 'auto'."
+    if null_label != 'auto':
+        return null_label
     null = getattr(model, 'null_class', None)
     if null is None:
-        raise ValueError("this model has no null class: classifier-free guidance needs a model trained with label dropout "
-                         "(UNet(..., class_dropout_null=True), train_diffusion(p_uncond=0.1)); or pass null_label=")
+        raise ValueError(
+            "this model has no null class: classifier-free guidance needs a model trained with "
+            "label dropout (UNet(..., class_dropout_null=True), train_diffusion(p_uncond=0.1)); "
+            "or pass null_label="
+        )
     return null
 
+
+def _doubled(kwargs, B):
+    "Model inputs with one entry per image (e.g. an upsampler's low_res) twice: one per copy."
+    return {
+        k: torch.cat([v, v]) if isinstance(v, torch.Tensor) and v.ndim and v.shape[0] == B else v
+        for k, v in kwargs.items()
+    }
+
+
 class ClassifierFreeGuidance(nn.Module):
-    "Wrap a label-dropout model: model(x, t, y) -> (1+w) eps(x, y) - w eps(x, null) (+ the conditional v channels)."
-    def __init__(self, model:nn.Module, # class-conditional network called as model(x, t, y), trained with label dropout
-                 w:float=1.0, # guidance weight w >= 0 (0: the conditional model)
-                 null_label='auto' # 'auto': model.null_class; an int; or None to call model(x, t) for the unconditional branch
-                ):
+    """Wrap a label-dropout model: model(x, t, y) -> (1+w) eps(x, y) - w eps(x, null) (+ the
+    conditional v channels)."""
+
+    def __init__(
+        self,
+        model: nn.Module,  # class-conditional network model(x, t, y), trained with label dropout
+        w: float = 1.0,  # guidance weight w >= 0 (0: the conditional model)
+        null_label='auto',  # 'auto': model.null_class; an int; None: model(x, t) for unconditional
+    ):
         super().__init__()
         self.model, self.w = model, _check_scale(w, 'cfg_scale')
         self.null_label = _null_label(model, null_label)
         self.num_classes = getattr(model, 'num_classes', None)
-    def __repr__(self): return f"ClassifierFreeGuidance({type(self.model).__name__}, w={self.w}, null_label={self.null_label})"
 
-    def forward(self, x:torch.Tensor, # x_t (B, C, ...)
-                t:torch.Tensor, # original timesteps (B,)
-                y:torch.Tensor|None=None, # class labels (B,), required
-                **kwargs):
+    def __repr__(self):
+        name = type(self.model).__name__
+        return f"ClassifierFreeGuidance({name}, w={self.w}, null_label={self.null_label})"
+
+    def forward(
+        self,
+        x: torch.Tensor,  # x_t (B, C, ...)
+        t: torch.Tensor,  # original timesteps (B,)
+        y: torch.Tensor | None = None,  # class labels (B,), required
+        **kwargs,  # further model inputs (e.g. low_res=)
+    ):
+        "The guided eps (and the conditional v channels) for labels y."
         B, C = x.shape[:2]
         y = _as_labels(y, B, x.device)
         if self.num_classes is not None and int(y.max()) >= self.num_classes:
-            raise ValueError(f"labels must lie in [0, {self.num_classes}) (the null label {self.null_label} is added by the guidance), got {int(y.max())}")
-        if self.w == 0: return self.model(x, t, y, **kwargs)
-        if self.null_label is None: out_c, out_u = self.model(x, t, y, **kwargs), self.model(x, t, **kwargs)
-        else:
-            per_image = {k: torch.cat([v, v]) if isinstance(v, torch.Tensor) and v.ndim and v.shape[0] == B else v
-                         for k, v in kwargs.items()}   # e.g. an upsampler's low_res: one per image, so one per copy
-            out = self.model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, torch.full_like(y, self.null_label)]), **per_image)
+            raise ValueError(
+                f"labels must lie in [0, {self.num_classes}) (the null label {self.null_label} "
+                f"is added by the guidance), got {int(y.max())}"
+            )
+        if self.w == 0:
+            return self.model(x, t, y, **kwargs)
+        if self.null_label is None:
+            out_c, out_u = self.model(x, t, y, **kwargs), self.model(x, t, **kwargs)
+        else:  # one call on both copies: conditional, then with the null label
+            y_null = torch.full_like(y, self.null_label)
+            both = (torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, y_null]))
+            out = self.model(*both, **_doubled(kwargs, B))
             out_c, out_u = out[:B], out[B:]
         eps = (1 + self.w) * out_c[:, :C] - self.w * out_u[:, :C]
         return torch.cat([eps, out_c[:, C:]], 1) if out_c.shape[1] > C else eps
 
+
 class Unconditional(nn.Module):
-    "The unconditional model inside a label-dropout model (the null label), or any model called without labels."
-    def __init__(self, model:nn.Module, # the network
-                 null_label='auto' # 'auto': model.null_class; an int; None: call model(x, t) without labels
-                ):
+    """The unconditional model inside a label-dropout model (the null label), or any model called
+    without labels."""
+
+    def __init__(
+        self,
+        model: nn.Module,  # the network
+        null_label='auto',  # 'auto': model.null_class; an int; None: model(x, t), no labels
+    ):
         super().__init__()
         self.model, self.null_label = model, _null_label(model, null_label)
         self.num_classes = None
+
     def forward(self, x, t, y=None, **kwargs):
         "Ignore `y` (it is the classifier's target): eps(x, null)."
-        if self.null_label is None: return self.model(x, t, **kwargs)
-        return self.model(x, t, torch.full((len(x),), self.null_label, dtype=torch.long, device=x.device), **kwargs)
+        if self.null_label is None:
+            return self.model(x, t, **kwargs)
+        y_null = torch.full((len(x),), self.null_label, dtype=torch.long, device=x.device)
+        return self.model(x, t, y_null, **kwargs)
+
 
 def as_unconditional(model, null_label='auto') -> Unconditional:
-    "Wrap `model` so that the sampler's labels go only to the classifier: the null label (label dropout) or no label."
+    """Wrap `model` so that the sampler's labels go only to the classifier: the null label (label
+    dropout) or no label."""
     return Unconditional(model, null_label)
 
 # %% ../nbs/10_guidance.ipynb #e767b059
 class Guidance:
-    "What `sample` needs to guide: `prepare(model, ...)` wraps and checks the network, `eps`/`mean` shift each step."
-    def __init__(self, classifier=None, # noisy classifier called as classifier(x_t, t_original) -> logits
-                 scale:float=0.0, # classifier-guidance scale s (0: none)
-                 cfg_scale:float=0.0, # classifier-free guidance weight w (0: none; needs a label-dropout model)
-                 unconditional:bool=False, # sample the network through its null label (labels go to the classifier only)
-                 record:bool=False # keep (t_orig, log p(y | x_t)) of every step in `self.trace` (needs a classifier)
-                ):
-        self.scale, self.cfg_scale = _check_scale(scale, 'guidance_scale'), _check_scale(cfg_scale, 'cfg_scale')
-        if self.scale > 0 and classifier is None:
-            raise BadArgument(f"guidance_scale={self.scale} needs a classifier (e.g. load_pretrained('fmnist-clf')[0])")
-        if unconditional and self.cfg_scale: raise BadArgument("cfg_scale needs the conditional model (unconditional=False)")
-        self.classifier, self.unconditional = classifier, unconditional
-        self.hook = ClassifierGuidance(classifier, self.scale, record) if classifier is not None else None
-    def __repr__(self): return f"Guidance(scale={self.scale}, cfg_scale={self.cfg_scale}, unconditional={self.unconditional}, classifier={type(self.classifier).__name__})"
-    @property
-    def trace(self): return self.hook.trace if self.hook is not None else []
+    """What `sample` needs to guide: `prepare(model, ...)` wraps and checks the network,
+    `eps`/`mean` shift each step."""
 
-    def prepare(self, model, # the network the sampler was given
-                shape:tuple, # (B, C, ...) of the samples
-                y=None, # target labels (B,)
-                eps_fn=None # the sampler's eps_fn, if any (CFG needs the model itself)
-               ):
-        "Validate against the batch and return the network to call (wrapped for CFG or the null label)."
+    def __init__(
+        self,
+        classifier=None,  # noisy classifier called as classifier(x_t, t_original) -> logits
+        scale: float = 0.0,  # classifier-guidance scale s (0: none)
+        cfg_scale: float = 0.0,  # classifier-free guidance weight w (0: none; label-dropout model)
+        unconditional: bool = False,  # sample through the null label (labels: classifier only)
+        record: bool = False,  # keep (t_orig, log p(y | x_t)) of every step in `self.trace`
+    ):
+        self.scale = _check_scale(scale, 'guidance_scale')
+        self.cfg_scale = _check_scale(cfg_scale, 'cfg_scale')
+        if self.scale > 0 and classifier is None:
+            raise BadArgument(
+                f"guidance_scale={self.scale} needs a classifier "
+                "(e.g. load_pretrained('fmnist-clf')[0])"
+            )
+        if unconditional and self.cfg_scale:
+            raise BadArgument("cfg_scale needs the conditional model (unconditional=False)")
+        self.classifier, self.unconditional = classifier, unconditional
+        self.hook = None
+        if classifier is not None:
+            self.hook = ClassifierGuidance(classifier, self.scale, record)
+
+    def __repr__(self):
+        return (
+            f"Guidance(scale={self.scale}, cfg_scale={self.cfg_scale}, "
+            f"unconditional={self.unconditional}, classifier={type(self.classifier).__name__})"
+        )
+
+    @property
+    def trace(self):
+        "The classifier's (t_orig, log p(y | x_t)) of every step, when recorded."
+        return self.hook.trace if self.hook is not None else []
+
+    def prepare(
+        self,
+        model,  # the network the sampler was given
+        shape: tuple,  # (B, C, ...) of the samples
+        y=None,  # target labels (B,)
+        eps_fn=None,  # the sampler's eps_fn, if any (CFG needs the model itself)
+    ):
+        """Validate against the batch and return the network to call (wrapped for CFG or the null
+        label)."""
         if (self.scale > 0 or self.cfg_scale > 0) and y is None:
             raise BadArgument("guidance needs the target labels y (one class index per sample)")
         if self.cfg_scale > 0:
-            if eps_fn is not None: raise BadArgument("cfg_scale needs the model itself (it is called with the null label too), not eps_fn")
-            if model is None: raise BadArgument("cfg_scale needs a model")
+            if eps_fn is not None:
+                raise BadArgument(
+                    "cfg_scale needs the model itself (it is called with the null label too), "
+                    "not eps_fn"
+                )
+            if model is None:
+                raise BadArgument("cfg_scale needs a model")
             model = ClassifierFreeGuidance(model, self.cfg_scale)
-        if self.unconditional: model = as_unconditional(model)
+        if self.unconditional:
+            model = as_unconditional(model)
         if self.hook is not None:
             check_classifier(self.classifier, tuple(shape), y, getattr(model, 'num_classes', None))
-            if self.scale > 0 and model is not None and getattr(model, 'num_classes', 0) is None and not isinstance(model, Unconditional):
+            # an unconditional network (num_classes None) must not receive the classifier's labels
+            takes_no_labels = getattr(model, 'num_classes', 0) is None
+            is_wrapped = isinstance(model, Unconditional)
+            if self.scale > 0 and model is not None and takes_no_labels and not is_wrapped:
                 model = as_unconditional(model, None)
         return model
 
@@ -229,14 +367,18 @@ class Guidance:
         "Ancestral hook: Algorithm 1 (unchanged without a classifier)."
         return out['mean'] if self.hook is None else self.hook.mean(sched, out, x, t, t_orig, y)
 
-def make_guidance(classifier=None, # noisy classifier for classifier guidance
-                  scale:float=0.0, # classifier-guidance scale s
-                  cfg_scale:float=0.0, # classifier-free guidance weight w
-                  unconditional:bool=False, # sample through the null label
-                  record:bool=False # record the classifier's log p(y | x_t) along the chain
-                 ) -> Guidance|None: # None when nothing guides (plain sampling)
-    "The one factory for `sample(..., guidance=)`: classifier guidance, classifier-free guidance, or both."
+
+def make_guidance(
+    classifier=None,  # noisy classifier for classifier guidance
+    scale: float = 0.0,  # classifier-guidance scale s
+    cfg_scale: float = 0.0,  # classifier-free guidance weight w
+    unconditional: bool = False,  # sample through the null label
+    record: bool = False,  # record the classifier's log p(y | x_t) along the chain
+) -> Guidance | None:  # None when nothing guides (plain sampling)
+    """The one factory for `sample(..., guidance=)`: classifier guidance, classifier-free
+    guidance, or both."""
     if classifier is None and not scale and not cfg_scale and not unconditional and not record:
-        _check_scale(scale, 'guidance_scale'); _check_scale(cfg_scale, 'cfg_scale')
+        _check_scale(scale, 'guidance_scale')
+        _check_scale(cfg_scale, 'cfg_scale')
         return None
     return Guidance(classifier, scale, cfg_scale, unconditional, record)

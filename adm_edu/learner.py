@@ -72,100 +72,185 @@ __all__ = ['DIFFUSION_DEFAULTS', 'CLASSIFIER_DEFAULTS', 'PRESET_KINDS', 'COMPILE
 
 # %% ../nbs/08b_training.ipynb #e6f9ada4
 def _mix(*xs) -> int:
-    "A 63-bit seed from a tuple of integers (numpy's SeedSequence hashing), for independent reproducible streams."
-    return int(np.random.SeedSequence([int(x) % 2**32 for x in xs]).generate_state(2, np.uint32).astype(np.uint64) @ np.array([1, 2**31], np.uint64)) % 2**63
+    "A 63-bit seed from a tuple of integers (numpy's SeedSequence hashing): independent streams."
+    return (
+        int(
+            np.random.SeedSequence([int(x) % 2**32 for x in xs])
+            .generate_state(2, np.uint32)
+            .astype(np.uint64)
+            @ np.array([1, 2**31], np.uint64)
+        )
+        % 2**63
+    )
+
 
 class DiffusionDL(DataLoader):
-    "fastai `DataLoader` over an `ImageDataset` yielding `(x0, y)`; epoch order and flips are functions of `(seed, epoch)`."
-    def __init__(self, dataset, # an `ImageDataset` (or anything with `.images` (N,C,H,W) and `.labels` (N,))
-                 bs:int=64, # batch size
-                 shuffle:bool=True, # a fresh permutation every epoch
-                 drop_last:bool|None=None, # default: `shuffle` (training drops the last partial batch)
-                 flip:bool=False, # random horizontal flip (ADM's augmentation); off by default
-                 seed:int=0, # seeds the permutations and flips
-                 device=None, # batches are moved here
-                 **kwargs):
-        if not (hasattr(dataset, 'images') and hasattr(dataset, 'labels')):
-            raise TypeError(f"DiffusionDL needs a dataset with .images (N,C,H,W) and .labels (N,), got {type(dataset).__name__}")
-        if dataset.images.ndim != 4 or len(dataset.labels) != len(dataset.images):
-            raise ValueError(f"expected images (N,C,H,W) and N labels, got {tuple(dataset.images.shape)} and {tuple(dataset.labels.shape)}")
-        if isinstance(bs, bool) or not isinstance(bs, int) or bs < 1: raise ValueError(f"bs must be a positive int, got {bs!r}")
-        if drop_last is None: drop_last = shuffle
-        super().__init__(dataset, bs=bs, shuffle=shuffle, drop_last=drop_last, device=device, **kwargs)
-        self.flip, self.seed, self.epoch, self.skip, self._flip_mask = bool(flip), int(seed), 0, 0, None
-        if len(self) == 0: raise ValueError(f"batch size {bs} is larger than the dataset ({len(dataset)} images) with drop_last=True")
+    "fastai `DataLoader` of an `ImageDataset` yielding `(x0, y)`; order, flips from (seed, epoch)."
 
-    def set_epoch(self, epoch:int, # epoch whose permutation and flips the next pass uses
-                  skip:int=0 # batches to leave out at the start of the next pass (resuming mid-epoch)
-                 ):
+    def __init__(
+        self,
+        dataset,  # an `ImageDataset` (or anything with `.images` (N,C,H,W) and `.labels` (N,))
+        bs: int = 64,  # batch size
+        shuffle: bool = True,  # a fresh permutation every epoch
+        drop_last: bool | None = None,  # default: `shuffle` (training drops the last partial batch)
+        flip: bool = False,  # random horizontal flip (ADM's augmentation); off by default
+        seed: int = 0,  # seeds the permutations and flips
+        device=None,  # batches are moved here
+        **kwargs,
+    ):
+        if not (hasattr(dataset, 'images') and hasattr(dataset, 'labels')):
+            raise TypeError(
+                f"DiffusionDL needs a dataset with .images (N,C,H,W) and .labels (N,), "
+                f"got {type(dataset).__name__}"
+            )
+        if dataset.images.ndim != 4 or len(dataset.labels) != len(dataset.images):
+            raise ValueError(
+                f"expected images (N,C,H,W) and N labels, got {tuple(dataset.images.shape)} "
+                f"and {tuple(dataset.labels.shape)}"
+            )
+        if isinstance(bs, bool) or not isinstance(bs, int) or bs < 1:
+            raise ValueError(f"bs must be a positive int, got {bs!r}")
+        if drop_last is None:
+            drop_last = shuffle
+        super().__init__(
+            dataset, bs=bs, shuffle=shuffle, drop_last=drop_last, device=device, **kwargs
+        )
+        self.flip, self.seed, self.epoch, self.skip, self._flip_mask = (
+            bool(flip),
+            int(seed),
+            0,
+            0,
+            None,
+        )
+        if len(self) == 0:
+            raise ValueError(
+                f"batch size {bs} is larger than the dataset ({len(dataset)} images) "
+                "with drop_last=True"
+            )
+
+    def set_epoch(
+        self,
+        epoch: int,  # epoch whose permutation and flips the next pass uses
+        skip: int = 0,  # batches to leave out at the start of the next pass (resuming mid-epoch)
+    ):
         "Fix the order of the next pass (like `DistributedSampler.set_epoch`)."
         self.epoch, self.skip = int(epoch), int(skip)
 
-    def __len__(self): return max(super().__len__() - self.skip, 0)
-    def _gen(self, stream): return torch.Generator().manual_seed(_mix(self.seed, self.epoch, stream))
+    def __len__(self):
+        return max(super().__len__() - self.skip, 0)
+
+    def _gen(self, stream):
+        return torch.Generator().manual_seed(_mix(self.seed, self.epoch, stream))
+
     def get_idxs(self):
-        idxs = torch.randperm(self.n, generator=self._gen(0)).tolist() if self.shuffle else list(range(self.n))
+        idxs = (
+            torch.randperm(self.n, generator=self._gen(0)).tolist()
+            if self.shuffle
+            else list(range(self.n))
+        )
         self._flip_mask = (torch.rand(self.n, generator=self._gen(1)) < 0.5) if self.flip else None
-        return idxs[self.skip * self.bs:]
-    def after_iter(self): self.skip = 0
-    def create_item(self, s): return s
+        return idxs[self.skip * self.bs :]
+
+    def after_iter(self):
+        self.skip = 0
+
+    def create_item(self, s):
+        return s
+
     def create_batch(self, b):
         i = torch.as_tensor(b, dtype=torch.long)
         x, y = self.dataset.images[i], self.dataset.labels[i]
-        if self._flip_mask is not None: x = torch.where(self._flip_mask[i].view(-1, 1, 1, 1), x.flip(-1), x)
+        if self._flip_mask is not None:
+            x = torch.where(self._flip_mask[i].view(-1, 1, 1, 1), x.flip(-1), x)
         return x, y
+
     def new(self, dataset=None, cls=None, **kwargs):
         return super().new(dataset, cls, **{'flip': self.flip, 'seed': self.seed, **kwargs})
 
 # %% ../nbs/08b_training.ipynb #015f5c59
 def _as_dataset(ds, split, image_size):
-    if isinstance(ds, ImageDataset) or (hasattr(ds, 'images') and hasattr(ds, 'labels')): return ds
-    if not isinstance(ds, str): raise TypeError(f"dataset must be a name ('fashion-mnist', 'digits') or an ImageDataset, got {type(ds).__name__}")
-    if ds == 'digits': return digits(split, size=image_size or 8)
-    out = load_dataset(ds, split, size=image_size if ds in ('fashion-mnist', 'fmnist', 'fashion_mnist') else None)
+    if isinstance(ds, ImageDataset) or (hasattr(ds, 'images') and hasattr(ds, 'labels')):
+        return ds
+    if not isinstance(ds, str):
+        raise TypeError(
+            "dataset must be a name ('fashion-mnist', 'digits') or an ImageDataset, "
+            f"got {type(ds).__name__}"
+        )
+    if ds == 'digits':
+        return digits(split, size=image_size or 8)
+    out = load_dataset(
+        ds, split, size=image_size if ds in ('fashion-mnist', 'fmnist', 'fashion_mnist') else None
+    )
     if image_size is not None and out.image_size != image_size:
-        raise ValueError(f"{ds} has {out.image_size}x{out.image_size} images, but image_size={image_size} was asked for")
+        raise ValueError(
+            f"{ds} has {out.image_size}x{out.image_size} images, "
+            f"but image_size={image_size} was asked for"
+        )
     return out
 
-def diffusion_dls(dataset='digits', # name ('fashion-mnist', 'digits') or a training `ImageDataset`
-                  bs:int=64, # training batch size (per process under DDP)
-                  valid=None, # validation `ImageDataset`; default: the 'test' split of `dataset` when it is a name
-                  flip:bool=False, # random horizontal flip of training images
-                  seed:int=0, # seeds the data order and flips
-                  device=None, # default: `default_device()`
-                  image_size:int|None=None, # digits: upsample 8x8 to this size; Fashion-MNIST: 32, 28 or area-downsampled 16/8/4; others: checked
-                  n_valid:int|None=1024, # cap on validation images (the first n of the split)
-                  valid_bs:int|None=None # default: 2 * bs
-                 ) -> DataLoaders:
+
+def diffusion_dls(
+    dataset='digits',  # name ('fashion-mnist', 'digits') or a training `ImageDataset`
+    bs: int = 64,  # training batch size (per process under DDP)
+    valid=None,  # validation `ImageDataset`; default: the 'test' split of a named `dataset`
+    flip: bool = False,  # random horizontal flip of training images
+    seed: int = 0,  # seeds the data order and flips
+    device=None,  # default: `default_device()`
+    image_size: int
+    | None = None,  # digits: upsampled; Fashion-MNIST: 32, 28 or area-downsampled 16/8/4
+    n_valid: int | None = 1024,  # cap on validation images (the first n of the split)
+    valid_bs: int | None = None,  # default: 2 * bs
+) -> DataLoaders:
     "fastai `DataLoaders` yielding `(x0, y)` in [-1, 1] for diffusion training."
     train = _as_dataset(dataset, 'train', image_size)
     if valid is None:
-        if not isinstance(dataset, str): raise ValueError("pass `valid=` (an ImageDataset) when `dataset` is not a name")
+        if not isinstance(dataset, str):
+            raise ValueError("pass `valid=` (an ImageDataset) when `dataset` is not a name")
         valid = _as_dataset(dataset, 'test', image_size)
-    else: valid = _as_dataset(valid, 'test', image_size)
+    else:
+        valid = _as_dataset(valid, 'test', image_size)
     if n_valid is not None and len(valid) > n_valid:
-        valid = ImageDataset(valid.images[:n_valid], valid.labels[:n_valid], valid.classes, getattr(valid, 'name', '') + f'[:{n_valid}]')
+        valid = ImageDataset(
+            valid.images[:n_valid],
+            valid.labels[:n_valid],
+            valid.classes,
+            getattr(valid, 'name', '') + f'[:{n_valid}]',
+        )
     if tuple(valid.images.shape[1:]) != tuple(train.images.shape[1:]):
-        raise ValueError(f"train and valid images differ in shape: {tuple(train.images.shape[1:])} vs {tuple(valid.images.shape[1:])}")
+        raise ValueError(
+            f"train and valid images differ in shape: {tuple(train.images.shape[1:])} "
+            f"vs {tuple(valid.images.shape[1:])}"
+        )
     device = default_device(device)
     tdl = DiffusionDL(train, bs=bs, shuffle=True, flip=flip, seed=seed, device=device)
-    vdl = DiffusionDL(valid, bs=valid_bs or 2 * bs, shuffle=False, drop_last=False, seed=seed, device=device)
+    vdl = DiffusionDL(
+        valid, bs=valid_bs or 2 * bs, shuffle=False, drop_last=False, seed=seed, device=device
+    )
     return DataLoaders(tdl, vdl, device=device)
 
 # %% ../nbs/08b_training.ipynb #d07319f8
 class DiffusionLoss:
-    "fastai loss: mean over the batch of `Schedule.training_losses(...)['loss']` times the sampler's weights 1/(T p_t)."
-    def __init__(self, sched:Schedule, # the training schedule
-                 loss_type:str='hybrid', # 'simple' (eq. 14), 'hybrid' (eq. 16) or 'vlb'
-                 learn_sigma:bool|None=None # None: inferred from the output channels
-                ):
-        if loss_type not in LOSS_TYPES: raise BadArgument(f"loss_type must be one of {LOSS_TYPES}, got {loss_type!r}")
+    "fastai loss: the mean of `Schedule.training_losses(...)['loss']` times the weights 1/(T p_t)."
+
+    def __init__(
+        self,
+        sched: Schedule,  # the training schedule
+        loss_type: str = 'hybrid',  # 'simple' (eq. 14), 'hybrid' (eq. 16) or 'vlb'
+        learn_sigma: bool | None = None,  # None: inferred from the output channels
+    ):
+        if loss_type not in LOSS_TYPES:
+            raise BadArgument(f"loss_type must be one of {LOSS_TYPES}, got {loss_type!r}")
         self.sched, self.loss_type, self.learn_sigma, self.terms = sched, loss_type, learn_sigma, {}
+
     def __call__(self, pred, x0, xt, t, noise, weights):
-        terms = self.sched.training_losses(pred.float(), x0, xt, t, noise, loss_type=self.loss_type, learn_sigma=self.learn_sigma)
+        terms = self.sched.training_losses(
+            pred.float(), x0, xt, t, noise, loss_type=self.loss_type, learn_sigma=self.learn_sigma
+        )
         self.terms = {k: v.detach() for k, v in terms.items()}
         return (terms['loss'] * weights).mean()
-    def __repr__(self): return f"DiffusionLoss({self.loss_type!r}, T={self.sched.T})"
+
+    def __repr__(self):
+        return f"DiffusionLoss({self.loss_type!r}, T={self.sched.T})"
 
 # %% ../nbs/08b_training.ipynb #2685f62a
 def unwrap(model):
@@ -200,20 +285,21 @@ def _check_schedule_sampler(s, T):
 
 
 class DiffusionCallback(Callback):
-    "Turn `(x0, y)` into `xb=(x_t, t[, y])`, `yb=(x0, x_t, t, noise, weights)`; update a loss-aware sampler."
+    "Batches `(x0, y)` into `xb=(x_t, t[, y])`, `yb=(x0, x_t, t, noise, weights)`; a t sampler."
 
     order = -5  # after TrainEvalCallback, before mixed precision (10) and the ParamScheduler (60)
 
     def __init__(
         self,
         sched: Schedule,  # training schedule (full T)
-        schedule_sampler='uniform',  # 'uniform', 'importance' or an object with sample/update/state_dict
+        schedule_sampler='uniform',  # 'uniform', 'importance' or an object (`ScheduleSampler`)
         cond: bool = True,  # pass the labels to the model (class-conditional training)
         p_uncond: float = 0.0,  # probability of replacing a label by the null label `num_classes`
         num_classes: int | None = None,  # default: the number of classes of the training dataset
         seed: int = 0,  # seeds every draw: step n uses generators seeded with (seed, rank, n)
-        reseed_global: bool = True,  # reseed torch's global generator each step (dropout): exact resume
-        low_res: int | None = None,  # super-resolution: x0 area-downsampled to this side, a 4th input
+        reseed_global: bool = True,  # reseed torch's global generator (dropout) each step
+        low_res: int
+        | None = None,  # super-resolution: x0 area-downsampled to this side, a 4th input
     ):
         if not isinstance(sched, Schedule):
             raise TypeError(f"sched must be a Schedule, got {type(sched).__name__}")
@@ -245,7 +331,8 @@ class DiffusionCallback(Callback):
             raise ValueError("p_uncond > 0 needs num_classes (the null label is index num_classes)")
         if rows is not None and rows < self.n_classes + 1:
             raise ValueError(
-                f"p_uncond={self.p_uncond} replaces labels by the null label {self.n_classes}, but the "
+                f"p_uncond={self.p_uncond} replaces labels by the null label {self.n_classes}, "
+                "but the "
                 f"model has only {rows} label embeddings; build it with num_classes + 1 = "
                 f"{self.n_classes + 1} rows (UNet(..., class_dropout_null=True))"
             )
@@ -262,7 +349,7 @@ class DiffusionCallback(Callback):
         x0: torch.Tensor,  # the clean batch
         augment=None,  # augment(x0, cpu_generator) -> x0 for training batches (e.g. a random crop)
     ) -> tuple:  # (x0, t, weights, noise)
-        "Seed this step's generators from (seed, rank, step), draw t and its weight, augment, draw noise."
+        "Seed the step's generators from (seed, rank, step); draw t and its weight, augment, noise."
         B = x0.shape[0]
         if self.training:
             n = self.learn.train_iter
@@ -297,7 +384,7 @@ class DiffusionCallback(Callback):
     def after_loss(self):
         if not (self.training and self._learns):
             return
-        # the training loss itself, as the official trainer (`losses["loss"]`): for L_hybrid mse + vb
+        # the training loss itself, as the official trainer (`losses["loss"]`; L_hybrid: mse + vb)
         vals = getattr(self.loss_func, 'terms', {}).get('loss')
         if vals is not None:
             vals = torch.nan_to_num(vals.float(), nan=0.0, posinf=0.0)
@@ -328,93 +415,173 @@ class LossTerm(Metric):
         return self.key
 
 # %% ../nbs/08b_training.ipynb #87556868
-def ema_decay(n:int, # number of EMA updates done so far
-              decay:float=0.9999, # target decay d
-              warmup:bool=True # use min(d, (1+n)/(10+n))
-             ) -> float:
+def ema_decay(
+    n: int,  # number of EMA updates done so far
+    decay: float = 0.9999,  # target decay d
+    warmup: bool = True,  # use min(d, (1+n)/(10+n))
+) -> float:
     "EMA decay for update n: d, or min(d, (1+n)/(10+n)) with warm-up."
     return min(decay, (1 + n) / (10 + n)) if warmup else decay
 
+
 @torch.no_grad()
-def ema_update(ema_model:nn.Module, # the averaged copy, updated in place
-               model:nn.Module, # the trained model
-               decay:float # theta_ema <- decay * theta_ema + (1 - decay) * theta
-              ):
+def ema_update(
+    ema_model: nn.Module,  # the averaged copy, updated in place
+    model: nn.Module,  # the trained model
+    decay: float,  # theta_ema <- decay * theta_ema + (1 - decay) * theta
+):
     "One EMA step on the parameters (fused `lerp`); buffers are copied."
     ep, mp = list(ema_model.parameters()), list(model.parameters())
-    if len(ep) != len(mp): raise ValueError("ema_model and model have different parameters")
+    if len(ep) != len(mp):
+        raise ValueError("ema_model and model have different parameters")
     torch._foreach_lerp_(ep, [p.detach() for p in mp], 1.0 - decay)
-    for be, bm in zip(ema_model.buffers(), model.buffers()): be.copy_(bm)
+    for be, bm in zip(ema_model.buffers(), model.buffers()):
+        be.copy_(bm)
+
 
 class EMACallback(Callback):
-    "Keep `ema_model`, an exponential moving average of the weights, updated after every optimizer step."
+    "Keep `ema_model`, an exponential moving average of the weights, updated after each step."
+
     order, run_valid = 20, False
-    def __init__(self, decay:float=0.9999, # target decay (ADM: 0.9999)
-                 warmup:bool=True # TF-style warm-up min(decay, (1+n)/(10+n))
-                ):
-        if not 0 <= decay < 1: raise ValueError(f"EMA decay must lie in [0, 1), got {decay!r}")
-        self.decay, self.warmup, self.ema_model, self.num_updates, self._skip = float(decay), warmup, None, 0, False
+
+    def __init__(
+        self,
+        decay: float = 0.9999,  # target decay (ADM: 0.9999)
+        warmup: bool = True,  # TF-style warm-up min(decay, (1+n)/(10+n))
+    ):
+        if not 0 <= decay < 1:
+            raise ValueError(f"EMA decay must lie in [0, 1), got {decay!r}")
+        self.decay, self.warmup, self.ema_model, self.num_updates, self._skip = (
+            float(decay),
+            warmup,
+            None,
+            0,
+            False,
+        )
+
     def _init(self, model):
         self.ema_model = copy.deepcopy(unwrap(model)).requires_grad_(False).eval()
+
     def before_fit(self):
         m = unwrap(self.learn.model)
-        if self.ema_model is None: self._init(m)
+        if self.ema_model is None:
+            self._init(m)
         self.ema_model.to(next(m.parameters()).device)
-    def after_cancel_step(self): self._skip = True   # e.g. an fp16 overflow skipped the step
+
+    def after_cancel_step(self):
+        self._skip = True  # e.g. an fp16 overflow skipped the step
+
     def after_step(self):
-        if self._skip: self._skip = False; return
-        ema_update(self.ema_model, unwrap(self.learn.model), ema_decay(self.num_updates, self.decay, self.warmup))
+        if self._skip:
+            self._skip = False
+            return
+        ema_update(
+            self.ema_model,
+            unwrap(self.learn.model),
+            ema_decay(self.num_updates, self.decay, self.warmup),
+        )
         self.num_updates += 1
+
     def state_dict(self):
-        return dict(weights=self.ema_model.state_dict(), num_updates=self.num_updates, decay=self.decay, warmup=self.warmup)
+        return dict(
+            weights=self.ema_model.state_dict(),
+            num_updates=self.num_updates,
+            decay=self.decay,
+            warmup=self.warmup,
+        )
+
     def load_state_dict(self, sd, model=None):
-        if self.ema_model is None: self._init(model if model is not None else self.learn.model)
-        self.ema_model.load_state_dict(sd['weights']); self.num_updates = int(sd['num_updates'])
+        if self.ema_model is None:
+            self._init(model if model is not None else self.learn.model)
+        self.ema_model.load_state_dict(sd['weights'])
+        self.num_updates = int(sd['num_updates'])
 
 # %% ../nbs/08b_training.ipynb #3dc2693f
 class AutocastCallback(Callback):
-    "Autocast the forward pass and loss to `dtype` on any device type (fastai's `MixedPrecision` is CUDA-only)."
+    "Autocast the forward pass and loss to `dtype` on any device (fastai's `MixedPrecision`: CUDA)."
+
     order = 10
-    def __init__(self, dtype=torch.bfloat16, # autocast dtype
-                 device_type:str|None=None # default: the DataLoaders' device type
-                ): self.dtype, self.device_type, self._ctx = dtype, device_type, None
+
+    def __init__(
+        self,
+        dtype=torch.bfloat16,  # autocast dtype
+        device_type: str | None = None,  # default: the DataLoaders' device type
+    ):
+        self.dtype, self.device_type, self._ctx = dtype, device_type, None
+
     def before_batch(self):
-        self._ctx = torch.autocast(self.device_type or (self.dls.device or default_device()).type, dtype=self.dtype)
+        self._ctx = torch.autocast(
+            self.device_type or (self.dls.device or default_device()).type, dtype=self.dtype
+        )
         self._ctx.__enter__()
-    def after_pred(self): self.learn.pred = self.pred.float()
+
+    def after_pred(self):
+        self.learn.pred = self.pred.float()
+
     def after_loss(self):
-        if self._ctx is not None: self._ctx.__exit__(None, None, None); self._ctx = None
+        if self._ctx is not None:
+            self._ctx.__exit__(None, None, None)
+            self._ctx = None
+
     after_cancel_batch = after_loss
+
 
 class NaNGuardCallback(Callback):
     "Stop training with `FloatingPointError` naming the step as soon as a loss is NaN or infinite."
-    order = 15  # after the autocast context was closed (10)
-    @property
-    def name(self): return 'nan_guard'
-    def after_loss(self):
-        if bool(torch.isfinite(self.learn.loss).all()): return
-        ck = getattr(self.learn, 'checkpoint', None)
-        kept = (f"; the last good checkpoint {ck.path} (step {ck.last_iter}) was kept" if isinstance(ck, CheckpointCallback) and ck.last_iter is not None
-                else "; no checkpoint had been written yet")
-        where = f"step {self.learn.train_iter}" if self.training else f"validation batch {self.iter} (after step {self.learn.train_iter})"
-        raise FloatingPointError(f"non-finite loss ({float(self.learn.loss):g}) at {where}, epoch {self.epoch}, batch {self.iter}: "
-                                 f"training stopped{kept}. Lower the learning rate, enable gradient clipping or use fp32.")
 
-def set_precision(learn:Learner, # the learner to configure
-                  mode:str='auto' # 'auto', 'bf16', 'fp16' or 'fp32'
-                 ) -> str: # the mode applied
-    "Mixed precision for `learn` on its device: 'auto' is bf16 (or fp16) on CUDA and fp32 elsewhere."
-    if mode not in ('auto', 'bf16', 'fp16', 'fp32', None, 'no'): raise BadArgument(f"mixed_precision must be 'auto', 'bf16', 'fp16' or 'fp32', got {mode!r}")
+    order = 15  # after the autocast context was closed (10)
+
+    @property
+    def name(self):
+        return 'nan_guard'
+
+    def after_loss(self):
+        if bool(torch.isfinite(self.learn.loss).all()):
+            return
+        ck = getattr(self.learn, 'checkpoint', None)
+        kept = (
+            f"; the last good checkpoint {ck.path} (step {ck.last_iter}) was kept"
+            if isinstance(ck, CheckpointCallback) and ck.last_iter is not None
+            else "; no checkpoint had been written yet"
+        )
+        where = (
+            f"step {self.learn.train_iter}"
+            if self.training
+            else f"validation batch {self.iter} (after step {self.learn.train_iter})"
+        )
+        raise FloatingPointError(
+            f"non-finite loss ({float(self.learn.loss):g}) at {where}, epoch {self.epoch}, "
+            f"batch {self.iter}: "
+            f"training stopped{kept}. "
+            "Lower the learning rate, enable gradient clipping or use fp32."
+        )
+
+
+def set_precision(
+    learn: Learner,  # the learner to configure
+    mode: str = 'auto',  # 'auto', 'bf16', 'fp16' or 'fp32'
+) -> str:  # the mode applied
+    "Mixed precision for `learn` on its device: 'auto' is bf16 (or fp16) on CUDA, fp32 elsewhere."
+    if mode not in ('auto', 'bf16', 'fp16', 'fp32', None, 'no'):
+        raise BadArgument(f"mixed_precision must be 'auto', 'bf16', 'fp16' or 'fp32', got {mode!r}")
     dev = torch.device(learn.dls.device or default_device())
-    if mode in (None, 'no', 'fp32'): return 'fp32'
+    if mode in (None, 'no', 'fp32'):
+        return 'fp32'
     if mode == 'auto':
-        if dev.type != 'cuda': return 'fp32'  # CPU/MPS: fp32 unless asked; bf16 autocast ran 1.19x faster on an AVX512-BF16 CPU (bench/bench_learner.py)
+        if dev.type != 'cuda':
+            # CPU/MPS: fp32 unless asked (bf16 autocast: 1.19x as fast on an AVX512-BF16 CPU)
+            return 'fp32'
         mode = 'bf16' if autocast_dtype(dev) == torch.bfloat16 else 'fp16'
-    if dev.type == 'cuda': learn.to_bf16() if mode == 'bf16' else learn.to_fp16()
+    if dev.type == 'cuda':
+        learn.to_bf16() if mode == 'bf16' else learn.to_fp16()
     elif mode == 'bf16':
-        warn_if_emulated_bf16(dev, "mixed_precision='bf16'")   # ~13x slower than fp32 on CPUs without AVX512-BF16/AMX
+        # ~13x slower than fp32 on CPUs without AVX512-BF16/AMX
+        warn_if_emulated_bf16(dev, "mixed_precision='bf16'")
         learn.add_cb(AutocastCallback(torch.bfloat16, dev.type))
-    else: raise BadArgument(f"fp16 mixed precision needs CUDA (loss scaling); use 'bf16' or 'fp32' on {dev.type}")
+    else:
+        raise BadArgument(
+            f"fp16 mixed precision needs CUDA (loss scaling); use 'bf16' or 'fp32' on {dev.type}"
+        )
     return mode
 
 # %% ../nbs/08b_training.ipynb #27216197
@@ -425,7 +592,7 @@ def train_seconds(learn: Learner) -> float | None:
 
 
 class CheckpointCallback(Callback):
-    "Atomically save the full training state every `every` steps and at the end of fit; resume from it."
+    "Atomically save the training state every `every` steps and at the end of fit; resume from it."
 
     order, run_valid = 70, False
 
@@ -470,11 +637,13 @@ class CheckpointCallback(Callback):
         self.last_iter = int(self.learn.train_iter)
 
     def load(self, ck):
-        "Restore model, EMA, optimizer and sampler from checkpoint `ck` (dict or path); fit continues there."
+        "Restore model, EMA, optimizer and t sampler from `ck` (dict or path): fit goes on there."
         ck = read_checkpoint(ck) if not isinstance(ck, dict) else ck
         self._check_same_run(ck)
         learn = self.learn
-        load_weights(unwrap(learn.model), ck['model'], 'the checkpoint to resume', "this run's model")
+        load_weights(
+            unwrap(learn.model), ck['model'], 'the checkpoint to resume', "this run's model"
+        )
         if learn.opt is None:
             learn.create_opt()
         learn.opt.load_state_dict(ck['opt'])
@@ -486,9 +655,11 @@ class CheckpointCallback(Callback):
         self._resume, self.last_iter = ck, int(ck['iter'])
 
     def _check_same_run(self, ck):
-        "An `IncompatibleCheckpoint` naming the settings that differ, when both configurations are known."
+        "An `IncompatibleCheckpoint` naming the settings that differ (both configurations known)."
         if 'schedule_sampler' not in ck:
-            raise IncompatibleCheckpoint(f"{self.path} holds no schedule sampler state: it cannot be resumed")
+            raise IncompatibleCheckpoint(
+                f"{self.path} holds no schedule sampler state: it cannot be resumed"
+            )
         if ck.get('config') is None or 'config' not in self.meta:
             return
         diff = resume_differences(ck['config'], self.meta['config'])
@@ -501,7 +672,8 @@ class CheckpointCallback(Callback):
             )
 
     def before_fit(self):
-        self._full = len(self.dls.train)  # batches per epoch for this process (DistributedDL: per rank)
+        # batches per epoch for this process (DistributedDL: per rank)
+        self._full = len(self.dls.train)
         ck = self._resume
         if ck is None:
             return
@@ -518,7 +690,8 @@ class CheckpointCallback(Callback):
         if ck.get('scaler') is not None and getattr(self.learn, 'scaler', None) is not None:
             self.learn.scaler.load_state_dict(ck['scaler'])
         self._e0, self._j = divmod(int(ck['iter']), self._full)
-        if int(ck['iter']) >= self._full * self.n_epoch:  # the run had finished: nothing to do or overwrite
+        # the run had finished: nothing to do or overwrite
+        if int(ck['iter']) >= self._full * self.n_epoch:
             self.learn.train_iter, self._resume = int(ck['iter']), None
             raise CancelFitException
 
@@ -549,35 +722,66 @@ class CheckpointCallback(Callback):
 
 # %% ../nbs/08b_training.ipynb #688e5da7
 class TimeLimitCallback(Callback):
-    "Stop `fit` after `max_seconds` of wall time; the one-cycle position follows whichever budget (time or steps) is used up faster."
+    "Stop `fit` after `max_seconds` of wall time; the one-cycle position follows the faster budget."
+
     order = -4  # before_batch runs before the ParamScheduler (60) reads pct_train
-    def __init__(self, max_seconds:float, # wall-time budget of the run (a resumed run counts its checkpoint's train_seconds)
-                 stretch:bool=True # drive `pct_train` by time too, so the learning-rate schedule ends with the budget
-                ):
-        if isinstance(max_seconds, bool) or not isinstance(max_seconds, (int, float)) or not max_seconds > 0:
-            raise ValueError(f"max_seconds must be a positive number of seconds, got {max_seconds!r}")
-        self.max_seconds, self.stretch, self.offset, self.t0 = float(max_seconds), bool(stretch), 0.0, None
+
+    def __init__(
+        self,
+        max_seconds: float,  # the run's wall-time budget (a resumed run counts its earlier seconds)
+        stretch: bool = True,  # drive `pct_train` by time too: the lr schedule ends with the budget
+    ):
+        if (
+            isinstance(max_seconds, bool)
+            or not isinstance(max_seconds, (int, float))
+            or not max_seconds > 0
+        ):
+            raise ValueError(
+                f"max_seconds must be a positive number of seconds, got {max_seconds!r}"
+            )
+        self.max_seconds, self.stretch, self.offset, self.t0 = (
+            float(max_seconds),
+            bool(stretch),
+            0.0,
+            None,
+        )
+
     @property
-    def name(self): return 'time_limit'
+    def name(self):
+        return 'time_limit'
+
     @property
     def elapsed(self) -> float:
         "Seconds of training so far, including those of the run this one resumed."
         return self.offset + (time.time() - self.t0 if self.t0 is not None else 0.0)
+
     def before_fit(self):
         ck = getattr(getattr(self.learn, 'checkpoint', None), '_resume', None) or {}
-        self.offset, self.t0, self._full = float(ck.get('train_seconds') or 0.0), time.time(), max(len(self.dls.train), 1)
+        self.offset, self.t0, self._full = (
+            float(ck.get('train_seconds') or 0.0),
+            time.time(),
+            max(len(self.dls.train), 1),
+        )
+
     def _clock(self) -> float:
-        "Elapsed seconds; under torch.distributed the maximum over ranks, so all ranks use one lr and stop at one step."
+        "Elapsed seconds; under torch.distributed the maximum over ranks (one lr, one last step)."
         e = self.elapsed
         import torch.distributed as dist
+
         if dist.is_available() and dist.is_initialized():
-            t = torch.tensor([e], dtype=torch.float64, device='cuda' if dist.get_backend() == 'nccl' else 'cpu')
-            dist.all_reduce(t, op=dist.ReduceOp.MAX); e = float(t.item())
+            t = torch.tensor(
+                [e], dtype=torch.float64, device='cuda' if dist.get_backend() == 'nccl' else 'cpu'
+            )
+            dist.all_reduce(t, op=dist.ReduceOp.MAX)
+            e = float(t.item())
         return e
+
     def before_batch(self):
-        if not self.training: return
+        if not self.training:
+            return
         e = self._clock()
-        if e >= self.max_seconds: raise CancelFitException
+        if e >= self.max_seconds:
+            raise CancelFitException
         if self.stretch:
             by_steps = self.learn.train_iter / (self._full * self.n_epoch)
             self.learn.pct_train = min(max(by_steps, e / self.max_seconds), 1 - 1e-9)
@@ -596,7 +800,9 @@ CLASSIFIER_DEFAULTS = dict(lr=1e-3, ema=0.999, ema_warmup=False, wd=0.05)
 PRESET_KINDS = {
     'diffusion': PresetKind(PRESETS, UNet, DIFFUSION_DEFAULTS),  # chapter 07
     'super-resolution': PresetKind(SR_PRESETS, SuperResUNet, DIFFUSION_DEFAULTS),  # chapter 11
-    'classifier': PresetKind(CLASSIFIER_PRESETS, NoisyClassifier, CLASSIFIER_DEFAULTS),  # chapter 09
+    'classifier': PresetKind(
+        CLASSIFIER_PRESETS, NoisyClassifier, CLASSIFIER_DEFAULTS
+    ),  # chapter 09
 }
 
 
@@ -610,7 +816,7 @@ class Preset(NamedTuple):
 
 
 def resolve_preset(name: str) -> Preset:
-    "The preset `name`, whichever table holds it; a one-line `BadArgument` listing every preset if none."
+    "The preset `name`, whichever table holds it; else a `BadArgument` listing every preset."
     for kind, k in PRESET_KINDS.items():
         if isinstance(name, str) and name in k.presets:
             return Preset(name, kind, k.network.__name__, dict(k.presets[name]))
@@ -669,7 +875,8 @@ class TrainConfig:
     seed: int = 0  # seeds initialisation, data order, t, noise and dropout
     epochs: int = resumable(10)  # epochs; the one-cycle schedule spans them
     max_seconds: float | None = resumable()  # wall-time budget (None or 0: none); the lr follows it
-    out_dir: str | None = resumable()  # where last.pt, model.pt and log.jsonl go (None: runs/PRESET)
+    # where last.pt, model.pt and log.jsonl go (None: runs/PRESET)
+    out_dir: str | None = resumable()
     resume: bool = resumable(False)  # continue from out_dir/last.pt
     init: str | None = resumable()  # start a new run from these weights (a shipped name or a file)
     options: TrainOptions = field(default_factory=TrainOptions)  # the rarely changed settings
@@ -709,7 +916,9 @@ class TrainConfig:
         "A configuration from settings by name, the options' included."
         unknown = sorted(set(settings) - set(SETTING_NAMES))
         if unknown:
-            raise BadArgument(f"unknown training settings {unknown}; the settings are {SETTING_NAMES}")
+            raise BadArgument(
+                f"unknown training settings {unknown}; the settings are {SETTING_NAMES}"
+            )
         options = {k: settings.pop(k) for k in OPTION_NAMES if k in settings}
         return cls(**settings, options=TrainOptions(**options))
 
@@ -718,7 +927,7 @@ class TrainConfig:
         return TrainConfig.from_flat(**{**self.flat(), **settings}) if settings else self
 
     def check(self, flags: bool = False) -> TrainConfig:
-        "`self` after checking every setting; a `BadArgument` names the first bad one (its CLI flag)."
+        "`self` after checking every setting; a `BadArgument` names the first bad one (as a flag)."
         name = flag_name if flags else str
         values = self.flat()
         for setting, (ok, expected) in SETTING_CHECKS.items():
@@ -732,7 +941,9 @@ class TrainConfig:
         if self.p_uncond > 0 and network_arguments(self)[1].get('num_classes') is None:
             raise BadArgument(f"{name('p_uncond')} drops labels: preset {self.preset!r} has none")
         if self.p_uncond > 0 and self.kind == 'classifier':
-            raise BadArgument(f"{name('p_uncond')} is a diffusion model's label dropout, not a classifier's")
+            raise BadArgument(
+                f"{name('p_uncond')} is a diffusion model's label dropout, not a classifier's"
+            )
         return self
 
     def command(self) -> str:
@@ -741,7 +952,9 @@ class TrainConfig:
         changed = [k for k, v in values.items() if v != default[k] and k not in NO_EFFECT]
         missing = [k for k in changed if k not in CLI_SETTINGS]
         if missing:
-            raise BadArgument(f"adm-edu-train has no option for {missing}: no command makes this run")
+            raise BadArgument(
+                f"adm-edu-train has no option for {missing}: no command makes this run"
+            )
         words = ['adm-edu-train', '--preset', self.preset]
         for k in changed:
             if k != 'preset':
@@ -783,7 +996,10 @@ SETTING_CHECKS = {  # setting -> (test of its value, what it must be)
     'lr_sched': _one_of('one_cycle', 'constant'),
     'crop_pad': (lambda v: _int(v) and v >= 0, 'a non-negative integer'),
     'mixed_precision': _one_of('auto', 'bf16', 'fp16', 'fp32'),
-    'compile_mode': (lambda v: v is None or v in COMPILE_MODES, f'one of {COMPILE_MODES} or None (eager)'),
+    'compile_mode': (
+        lambda v: v is None or v in COMPILE_MODES,
+        f'one of {COMPILE_MODES} or None (eager)',
+    ),
     'ckpt_every': (lambda v: _int(v) and v >= 0, 'a non-negative integer'),
     'log_every': (lambda v: _int(v) and v >= 0, 'a non-negative integer'),
     'gns_batches': (lambda v: _int(v) and (v == 0 or v >= 2), '0 or at least 2'),
@@ -791,11 +1007,14 @@ SETTING_CHECKS = {  # setting -> (test of its value, what it must be)
 }
 FLAG_NAMES = {'T': '--diffusion-steps', 'out_dir': '--out', 'compile_mode': '--compile'}
 CLI_SETTINGS = tuple(  # the settings adm-edu-train has an option for
-    'preset dataset dropout schedule T loss schedule_sampler p_uncond bs lr ema seed epochs max_seconds'
-    ' out_dir resume init lr_sched mixed_precision compile_mode ckpt_every log_every'.split()
+    'preset dataset dropout schedule T loss schedule_sampler p_uncond bs lr ema seed epochs'
+    ' max_seconds out_dir resume init lr_sched mixed_precision compile_mode ckpt_every'
+    ' log_every'.split()
 )
 NO_EFFECT = ('n_valid', 'progress', 'distributed', 'snapshots', 'gns_batches')  # same weights
-RESUMABLE = tuple(f.name for f in fields(TrainConfig) + fields(TrainOptions) if f.metadata.get('resumable'))
+RESUMABLE = tuple(
+    f.name for f in fields(TrainConfig) + fields(TrainOptions) if f.metadata.get('resumable')
+)
 
 
 def flag_name(setting: str) -> str:
@@ -814,14 +1033,18 @@ def resume_differences(
     return [(k, was[k], now[k]) for k in keys if was[k] != now[k]]
 
 
-def network_arguments(config: TrainConfig) -> tuple:  # (Preset, the network's constructor arguments)
-    "The preset of `config` and its network's arguments: the preset's, `model_kwargs`, `dropout`, null label."
+def network_arguments(
+    config: TrainConfig,
+) -> tuple:  # (Preset, the network's constructor arguments)
+    "The preset of `config` and its network's arguments: the preset's with `config`'s changes."
     preset = resolve_preset(config.preset)
     kw = {**preset.kwargs, **config.model_kwargs}
     if config.dropout is not None:
         kw['dropout'] = config.dropout
     if config.p_uncond > 0:
-        kw['class_dropout_null'] = True  # the null label of classifier-free guidance: one more embedding row
+        kw['class_dropout_null'] = (
+            True  # the null label of classifier-free guidance: one more embedding row
+        )
     return preset, kw
 
 # %% ../nbs/08b_training.ipynb #2528cf30
@@ -841,7 +1064,7 @@ def make_learner(
     checkpoint: CheckpointCallback | None = None,  # where the training state goes (None: nowhere)
     cbs=None,  # extra fastai callbacks
 ) -> Learner:
-    "The one Learner factory: task, NaN guard, EMA, clipping, checkpoints, time budget, precision, resume."
+    "The one Learner factory: task, NaN guard, EMA, clipping, checkpoints, time, precision, resume."
     o = config.options
     learn_cbs = [task.callback, NaNGuardCallback()]
     if config.ema:
@@ -868,7 +1091,9 @@ def make_learner(
         learn.remove_cb(ProgressCallback)
     if config.resume:
         if checkpoint is None:
-            raise BadArgument("resume needs a checkpoint (where the resumed run keeps checkpointing)")
+            raise BadArgument(
+                "resume needs a checkpoint (where the resumed run keeps checkpointing)"
+            )
         model.to(dls.device or default_device())
         checkpoint.load(checkpoint.path)
     return learn
@@ -878,7 +1103,8 @@ def diffusion_learner(
     dls: DataLoaders,  # from `diffusion_dls`: batches (x0, y)
     model: nn.Module,  # called as model(x_t, t, y) (y omitted when unconditional)
     sched: Schedule,  # the training schedule
-    config: TrainConfig | None = None,  # loss, schedule sampler, label dropout, seed, optimizer, ...
+    config: TrainConfig
+    | None = None,  # loss, schedule sampler, label dropout, seed, optimizer, ...
     checkpoint: CheckpointCallback | None = None,  # where the training state goes (None: nowhere)
     cbs=None,  # extra callbacks
     schedule_sampler=None,  # a sampler object to use instead of `config.schedule_sampler`
@@ -890,7 +1116,8 @@ def diffusion_learner(
     learn_sigma = getattr(m, 'learn_sigma', None)
     if config.loss != 'simple' and learn_sigma is False:
         raise ValueError(
-            f"loss={config.loss!r} trains the variance: the model must be built with learn_sigma=True"
+            f"loss={config.loss!r} trains the variance: "
+            "the model must be built with learn_sigma=True"
         )
     callback = DiffusionCallback(
         sched,
@@ -911,7 +1138,7 @@ def random_crop(
     generator: torch.Generator | None = None,  # CPU generator for the offsets
     fill: float = -1.0,  # value of the padding (the background of images in [-1, 1])
 ) -> torch.Tensor:  # same shape as x
-    "ADM's random crops at small scale: pad each image by `pad` with `fill`, crop at a random offset."
+    "ADM's random crops at small scale: pad by `pad` with `fill`, crop back at a random offset."
     if x.ndim != 4:
         raise ValueError(f"random_crop expects images (B, C, H, W), got shape {tuple(x.shape)}")
     if isinstance(pad, bool) or not isinstance(pad, int) or pad < 0:
@@ -928,11 +1155,11 @@ def random_crop(
 
 # %% ../nbs/08b_training.ipynb #1a956562
 class NoisyClassifierCallback(DiffusionCallback):
-    "Turn `(x0, y)` into `xb=(x_t, t)`, `yb=(y,)`: random crop, t ~ U{0..T-1}, x_t = q_sample(x0, t)."
+    "`(x0, y)` into `xb=(x_t, t)`, `yb=(y,)`: random crop, t ~ U{0..T-1}, x_t = q_sample(x0, t)."
 
     def __init__(
         self,
-        sched,  # the schedule of the diffusion model to guide (full T): the classifier sees original t
+        sched,  # the schedule of the model to guide (full T): the classifier sees original t
         crop_pad: int = 2,  # random-crop shift in pixels (0: none)
         seed: int = 0,  # seeds t, noise and crops of every step
     ):
@@ -956,11 +1183,12 @@ def classifier_learner(
     dls: DataLoaders,  # from `diffusion_dls`: batches (x0, y)
     model: nn.Module,  # a NoisyClassifier, called as model(x_t, t)
     sched: Schedule,  # the diffusion schedule the classifier will guide
-    config: TrainConfig | None = None,  # crop, seed, optimizer, EMA, ... (None: fmnist-clf's defaults)
+    config: TrainConfig
+    | None = None,  # crop, seed, optimizer, EMA, ... (None: fmnist-clf's defaults)
     checkpoint: CheckpointCallback | None = None,  # where the training state goes (None: nowhere)
     cbs=None,  # extra callbacks
 ) -> Learner:
-    "A fastai `Learner` training a noisy classifier: cross-entropy on x_t, accuracy over t as metric."
+    "A fastai `Learner` training a noisy classifier: cross-entropy on x_t, accuracy over t."
     config = config or TrainConfig(preset='fmnist-clf')
     K = getattr(model, 'num_classes', None)
     n_ds = len(getattr(getattr(dls.train, 'dataset', None), 'classes', ()) or ())
@@ -979,7 +1207,7 @@ LEARNERS = {  # the Learner factory of each kind of preset
 
 # %% ../nbs/08b_training.ipynb #l08b0202
 class TrainingLog(Callback):
-    "Every `every` steps append {step, loss[, grad_norm2, trace_cov, noise_scale], seconds} to `path`."
+    "Every `every` steps append {step, loss[, grad_norm2, trace_cov, noise_scale], seconds}."
 
     order, run_valid = 75, False
 
@@ -1021,7 +1249,7 @@ class TrainingLog(Callback):
             f.write(json.dumps(row) + '\n')
 
     def noise_scale(self, step: int) -> dict:
-        "`resample.gradient_noise` at the current weights, on `gns_batches` fresh training minibatches."
+        "`resample.gradient_noise` at the current weights on `gns_batches` fresh minibatches."
         learn, diff = self.learn, self.learn.diffusion
         ds, B = _base_dl(self.dls.train).dataset, self.dls.train.bs
         dev = next(learn.model.parameters()).device
@@ -1060,7 +1288,7 @@ def save_model(
     path,  # the file to write
     meta: dict,  # the run's `config` and `network`
 ) -> Path:
-    "Write the model file `load_checkpoint` reads: raw and EMA weights, step, time, precision, `meta`."
+    "Write the model file `load_checkpoint` reads: raw and EMA weights, step, time, `meta`."
     ema, ckpt = getattr(learn, 'ema', None), getattr(learn, 'checkpoint', None)
     state = dict(
         format=CKPT_FORMAT,
@@ -1129,7 +1357,8 @@ def _check_fits(config: TrainConfig, kw: dict, ds: ImageDataset):
     if fits and K in (None, len(ds.classes)):
         return
     raise BadArgument(
-        f"preset {config.preset!r} is for {kw['in_channels']}x{kw['image_size']}x{kw['image_size']} "
+        f"preset {config.preset!r} is for "
+        f"{kw['in_channels']}x{kw['image_size']}x{kw['image_size']} "
         f"images in {K or 'any number of'} classes; {config.dataset} has "
         f"{ds.channels}x{ds.image_size}x{ds.image_size} images in {len(ds.classes)} classes"
     )
@@ -1142,7 +1371,8 @@ def build_model(config: TrainConfig, ds: ImageDataset) -> tuple:  # (network, it
     model = PRESET_KINDS[preset.kind].network(**kw)
     if config.init is not None:
         load_init(model, config.init, config.preset)
-    if config.options.compile_mode is not None:  # in place: the state_dict keys stay as in eager mode
+    # in place: the state_dict keys stay as in eager mode
+    if config.options.compile_mode is not None:
         model.compile(mode=config.options.compile_mode)
     network = dict(kind=preset.kind, name=preset.network, kwargs=kw, classes=list(ds.classes))
     return model, network
@@ -1162,7 +1392,7 @@ def train_model(
     cbs=None,  # extra fastai callbacks
     **settings,  # changes to `config`, by name (`TrainConfig.replace`)
 ) -> Learner:
-    "Train the network of any preset; write `out_dir/last.pt` and `out_dir/model.pt`; return the Learner."
+    "Train the network of any preset: `out_dir/last.pt` and `out_dir/model.pt`; return the Learner."
     config = (config or TrainConfig()).replace(**settings).check()
     out = Path(config.out_dir)
     if config.resume and not (out / 'last.pt').exists():
@@ -1179,10 +1409,16 @@ def train_model(
 
 
 def _of_kind(config, settings, preset, kinds) -> TrainConfig:
-    "`config` with `settings`, or a fresh one (default `preset`); a `BadArgument` for a preset not in `kinds`."
-    config = config.replace(**settings) if config else TrainConfig.from_flat(**{'preset': preset, **settings})
+    "`config` with `settings`, or a new one (default `preset`); a `BadArgument` unless of `kinds`."
+    config = (
+        config.replace(**settings)
+        if config
+        else TrainConfig.from_flat(**{'preset': preset, **settings})
+    )
     if config.kind not in kinds:
-        raise BadArgument(f"preset {config.preset!r} is a {config.kind} preset, not a {' or '.join(kinds)} one")
+        raise BadArgument(
+            f"preset {config.preset!r} is a {config.kind} preset, not a {' or '.join(kinds)} one"
+        )
     return config
 
 
@@ -1199,21 +1435,32 @@ def train_classifier(config=None, dls=None, device=None, cbs=None, **settings) -
 # %% ../nbs/08b_training.ipynb #5ae3a0f3
 from fastai.distributed import DistributedDL
 
+
 @patch
-def _broadcast(self:DistributedDL, t, rank):
-    "Broadcast the index list `t` from `rank` (a CUDA tensor only for the NCCL backend, so gloo works on CPU)."
+def _broadcast(self: DistributedDL, t, rank):
+    "Broadcast the index list `t` from `rank` (a CUDA tensor only for NCCL: gloo works on CPU)."
     import torch.distributed as dist
+
     nccl = dist.get_backend() == 'nccl'
     t = torch.as_tensor(t, dtype=torch.long, device='cuda' if nccl else 'cpu')
     dist.broadcast(t, rank)
     return t.cpu().tolist()
 
 # %% ../nbs/08b_training.ipynb #c08b0010
-INIT_KEYS = ('command', 'hardware', 'train_seconds', 'iterations', 'images_seen', 'epochs_seen', 'exported', 'init')
+INIT_KEYS = (
+    'command',
+    'hardware',
+    'train_seconds',
+    'iterations',
+    'images_seen',
+    'epochs_seen',
+    'exported',
+    'init',
+)
 
 
 def _init_record(rec: dict, init: dict) -> dict:
-    "The part of the record a run started from a shipped model keeps: that model's record and the epochs."
+    "What a run started from a shipped model keeps in its record: that model's record, the epochs."
     total = rec['epochs_seen'] + init.get('epochs_total', init.get('epochs_seen') or 0)
     return dict(init={k: init[k] for k in INIT_KEYS if k in init}, epochs_total=round(total, 2))
 
@@ -1252,9 +1499,15 @@ def save_training_log(
     hardware: str,  # where
     rows: list,  # the `read_training_log` rows
 ) -> Path:
-    "Write a training log with what made it as one JSON file: the loss curve kept beside the results."
+    "Write a training log with what made it as one JSON file: the loss curve beside the results."
     last = rows[-1]
-    rec = dict(name=name, command=command, hardware=hardware, steps=last['step'], train_seconds=last['seconds'])
+    rec = dict(
+        name=name,
+        command=command,
+        hardware=hardware,
+        steps=last['step'],
+        train_seconds=last['seconds'],
+    )
     rec['log'] = rows
     return atomic_write(path, lambda f: f.write(json.dumps(rec, indent=1)), mode='w')
 
@@ -1272,7 +1525,9 @@ def export_run(
     rec, net = run_record(run_dir, **extra), config['network']
     rows = read_training_log(run_dir / 'log.jsonl')
     if log_dir is not None and rows:
-        save_training_log(Path(log_dir) / f'{name}_log.json', name, rec['command'], rec['hardware'], rows)
+        save_training_log(
+            Path(log_dir) / f'{name}_log.json', name, rec['command'], rec['hardware'], rows
+        )
     kind = 'classifier' if net['kind'] == 'classifier' else 'diffusion'
     return export_pretrained(
         model,

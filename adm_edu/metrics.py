@@ -1170,6 +1170,22 @@ def save_metrics_json(metrics: dict, path, **extra):
     return atomic_write(p, lambda f: (json.dump(d, f, indent=2), f.write('\n')), mode='w')
 
 # %% ../nbs/12_metrics.ipynb #cffb1e6e
+def _nll_inputs(images, labels, n, class_cond):
+    "The first n images in model range and their labels (the dataset's, for `class_cond`)."
+    if hasattr(images, 'images'):
+        if labels is None and class_cond:
+            labels = images.labels
+        images = images.images
+    images = to_model_range(images)[:n]
+    if len(images) == 0:
+        raise ValueError("no images to evaluate the NLL on")
+    if labels is not None:
+        labels = torch.as_tensor(labels).long()[:n]
+        if len(labels) != len(images):
+            raise ValueError(f"{len(labels)} labels for {len(images)} images")
+    return images, labels
+
+
 def nll_bits_per_dim(
     model,  # called as model(x_t, t) or model(x_t, t, y)
     sched,  # the `Schedule` the model was trained with (or a respaced one)
@@ -1187,17 +1203,7 @@ def nll_bits_per_dim(
 ) -> dict:  # bpd (mean), bpd_sem (standard error), prior_bpd, n, per_image (a list of N floats)
     """Negative log-likelihood bound in bits/dim over a test set (chapter 03's `Schedule.nll_bpd`,
     batch by batch)."""
-    if hasattr(images, 'images'):
-        if labels is None and class_cond:
-            labels = images.labels
-        images = images.images
-    images = to_model_range(images)[:n]
-    if len(images) == 0:
-        raise ValueError("no images to evaluate the NLL on")
-    if labels is not None:
-        labels = torch.as_tensor(labels).long()[:n]
-        if len(labels) != len(images):
-            raise ValueError(f"{len(labels)} labels for {len(images)} images")
+    images, labels = _nll_inputs(images, labels, n, class_cond)
     dev = default_device(device)
     gen = torch.Generator(device=dev).manual_seed(seed)
     tot, prior = [], []

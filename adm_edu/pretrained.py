@@ -34,7 +34,8 @@ def _weights_dir() -> Path:
 
 WEIGHTS_DIR = _weights_dir()
 PRETRAINED_FORMAT = 'adm_edu-pretrained-v1'
-SHIPPED_MODELS = {  # name -> what it is; the file is WEIGHTS_DIR/{name}.pt with its record {name}.json
+# name -> what it is; the file is WEIGHTS_DIR/{name}.pt with its record {name}.json
+SHIPPED_MODELS = {
     'fmnist-s': 'the class-conditional 32x32 Fashion-MNIST diffusion model (chapters 07, 08b)',
     'fmnist-clf': 'the noisy Fashion-MNIST classifier for guidance (chapter 09)',
     'fmnist-16': 'the 16x16 class-conditional base model of the cascade (chapter 11)',
@@ -72,7 +73,8 @@ def export_pretrained(
     kind: str,  # 'diffusion' or 'classifier'
     model_kwargs: dict,  # complete constructor arguments of the network
     record: dict,  # how it was made: command, hardware, seconds, final loss, ...
-    schedule: str | None = None,  # the diffusion's schedule (diffusion models and noisy classifiers)
+    schedule: str
+    | None = None,  # the diffusion's schedule (diffusion models and noisy classifiers)
     T: int | None = None,  # and its number of steps
     classes: list | None = None,  # class names
     weights_dir: Path | None = None,  # default: the package's weights directory
@@ -96,7 +98,7 @@ def update_record(
     weights_dir: Path | None = None,  # default: the package's weights directory
     **changes,  # the record's entries to set, e.g. evaluation=dict(...)
 ) -> dict:  # the new record
-    "Set entries of shipped model `name`'s record, in its `.pt` and its `.json`; the weights are untouched."
+    "Set entries of shipped model `name`'s record in its `.pt` and `.json`; the weights stay."
     d = Path(weights_dir or WEIGHTS_DIR)
     ck = safe_load(_resolve(name, d), 'shipped model')
     if not (isinstance(ck, dict) and ck.get('format') == PRETRAINED_FORMAT):
@@ -142,7 +144,7 @@ def load_pretrained(
     weights_dir: Path | None = None,  # default: the package's weights directory
     memory_format: torch.memory_format | None = None,  # e.g. `inference_memory_format(device)`
 ) -> tuple:  # (model in eval mode, Schedule or None, meta dict)
-    "Load a shipped or exported model (or a `train_model` checkpoint) ready for sampling or guidance."
+    "Load a shipped or exported model (or a `train_model` checkpoint) for sampling or guidance."
     model, sched, meta = _load_any(name_or_path, device, weights_dir)
     if memory_format is not None:  # the weights' layout (None: as built)
         model = model.to(memory_format=memory_format)
@@ -183,7 +185,7 @@ CKPT_FORMAT = 'adm_edu.learner/2'  # checkpoints with the run's `config` and its
 
 
 def plain(obj):
-    "`obj` with numpy scalars and arrays as Python numbers and tensors: it loads with weights_only=True."
+    "`obj` with numpy scalars and arrays as Python numbers and tensors: weights_only=True loads it."
     if isinstance(obj, dict):
         return type(obj)((k, plain(v)) for k, v in obj.items())
     if isinstance(obj, (list, tuple)):
@@ -208,14 +210,19 @@ def _why_unreadable(e: Exception) -> str:
     "What a failed weights-only `torch.load` means, in words."
     t = str(e)
     if 'Unsupported global' in t or 'GLOBAL' in t:
-        return 'it holds Python objects other than tensors, numbers and containers (refused: loading it could run code)'
+        return (
+            'it holds Python objects other than tensors, numbers and containers '
+            '(refused: loading it could run code)'
+        )
     if isinstance(e, EOFError) or 'Ran out of input' in t:
         return 'the file is empty or truncated'
     foreign = ('Unsupported operand', 'invalid load key', 'zip archive', 'central directory')
     if any(s in t for s in foreign) or isinstance(e, KeyError):
         return 'not a PyTorch file (or a truncated one)'
     if 'weights_only' in t:
-        return 'it holds data that loads only as Python objects (refused: loading it could run code)'
+        return (
+            'it holds data that loads only as Python objects (refused: loading it could run code)'
+        )
     return t.strip().splitlines()[0] if t.strip() else type(e).__name__
 
 
@@ -223,7 +230,7 @@ def safe_load(
     path,  # a .pt file that a user may have passed
     what: str = 'model file',  # what the file should be, for the error message
 ):
-    "torch.load with weights_only=True (no code in the file can run); one `BadFile` for anything unreadable."
+    "torch.load with weights_only=True (no code in the file can run); a `BadFile` if unreadable."
     p, art = Path(path), 'an' if what[:1].lower() in 'aeiou' else 'a'
     try:
         isdir, exists = p.is_dir(), p.exists()
@@ -240,17 +247,25 @@ def safe_load(
 
 
 def read_checkpoint(path) -> dict:
-    "Read an adm_edu training checkpoint (`last.pt` / `model.pt`) safely, or `BadFile` saying what it is not."
+    "Read an adm_edu training checkpoint (`last.pt`, `model.pt`) safely; else a `BadFile` says why."
     ck = safe_load(path, 'adm_edu training checkpoint')
     fmt = ck.get('format') if isinstance(ck, dict) else None
     if isinstance(fmt, str) and fmt.startswith('adm_edu.learner/') and fmt != CKPT_FORMAT:
-        raise BadFile(f"{path} was written by another version of adm_edu (format {fmt!r}, not {CKPT_FORMAT!r})")
+        raise BadFile(
+            f"{path} was written by another version of adm_edu "
+            f"(format {fmt!r}, not {CKPT_FORMAT!r})"
+        )
     if fmt != CKPT_FORMAT:
-        raise BadFile(f"{path} is not an adm_edu training checkpoint (expected format {CKPT_FORMAT!r})")
+        raise BadFile(
+            f"{path} is not an adm_edu training checkpoint (expected format {CKPT_FORMAT!r})"
+        )
     return ck
 
 
-_BLOCKS = 'the blocks (num_res_blocks, channel_mult, attention_resolutions, resblock_updown, use_scale_shift_norm)'
+_BLOCKS = (
+    'the blocks (num_res_blocks, channel_mult, attention_resolutions, resblock_updown, '
+    'use_scale_shift_norm)'
+)
 _PART_MEANS = dict(
     label_emb='class conditioning (num_classes, or the null class of p_uncond > 0)',
     out='the output (learn_sigma, num_classes)',
@@ -263,7 +278,7 @@ _PART_MEANS = dict(
 
 
 def _groups(keys) -> str:
-    "Key names grouped by their first two components, at most three groups: 'label_emb, out.5 (6 tensors)'."
+    "Key names by their first two components, at most three groups: 'label_emb, out.5 (6 tensors)'."
     from collections import Counter
 
     c = Counter('.'.join(k.split('.')[:2]) for k in keys)
@@ -272,13 +287,15 @@ def _groups(keys) -> str:
 
 
 def _differences(model: nn.Module, sd: dict) -> str:
-    "The configuration behind a state-dict mismatch, in words: the parts that differ and the first shape."
+    "The configuration behind a state-dict mismatch, in words: the parts that differ, a shape."
     own = model.state_dict()
     if not hasattr(sd, 'keys'):
         return f"the weights are a {type(sd).__name__}, not a state dict"
     missing, extra = [k for k in own if k not in sd], [k for k in sd if k not in own]
     shape = lambda v: tuple(getattr(v, 'shape', ()))
-    shapes = [k for k in own if k in sd and hasattr(sd[k], 'shape') and shape(sd[k]) != shape(own[k])]
+    shapes = [
+        k for k in own if k in sd and hasattr(sd[k], 'shape') and shape(sd[k]) != shape(own[k])
+    ]
     parts = []
     if missing:
         parts.append(f"{len(missing)} weights missing from the checkpoint ({_groups(missing)})")
@@ -287,7 +304,8 @@ def _differences(model: nn.Module, sd: dict) -> str:
     if shapes:
         k = shapes[0]
         parts.append(
-            f"{len(shapes)} of different shape, e.g. {k}: checkpoint {shape(sd[k])}, model {shape(own[k])}"
+            f"{len(shapes)} of different shape, e.g. {k}: "
+            f"checkpoint {shape(sd[k])}, model {shape(own[k])}"
         )
     heads = {k.split('.')[0] for k in missing + extra + shapes}
     means = sorted({_PART_MEANS[h] for h in heads if h in _PART_MEANS})
@@ -302,15 +320,18 @@ def load_weights(
     source: str,  # what the weights are, for the message
     target: str = 'the model',  # what they are loaded into, for the message
 ) -> nn.Module:
-    "`model.load_state_dict(sd)`, or an `IncompatibleCheckpoint` that says how the configurations differ."
+    "`model.load_state_dict(sd)`, else an `IncompatibleCheckpoint` saying what differs, in words."
     try:
         model.load_state_dict(sd)
     except (RuntimeError, TypeError, AttributeError, KeyError):
-        raise IncompatibleCheckpoint(f"{source} does not fit {target}: {_differences(model, sd)}") from None
+        raise IncompatibleCheckpoint(
+            f"{source} does not fit {target}: {_differences(model, sd)}"
+        ) from None
     return model
 
 
-NETWORKS = dict(UNet=UNet, SuperResUNet=SuperResUNet, NoisyClassifier=NoisyClassifier)  # by class name
+# by class name
+NETWORKS = dict(UNet=UNet, SuperResUNet=SuperResUNet, NoisyClassifier=NoisyClassifier)
 
 
 def build_network(
@@ -319,7 +340,9 @@ def build_network(
 ) -> nn.Module:
     "Rebuild a network of this package from its class name and constructor arguments."
     if network not in NETWORKS:
-        raise BadFile(f"unknown network {network!r} in the file (expected one of {sorted(NETWORKS)})")
+        raise BadFile(
+            f"unknown network {network!r} in the file (expected one of {sorted(NETWORKS)})"
+        )
     try:
         return NETWORKS[network](**model_kwargs)
     except TypeError as e:
@@ -331,7 +354,7 @@ def load_checkpoint(
     device=None,  # default: `default_device()`
     ema: bool = True,  # the EMA weights (for sampling) rather than the raw ones
 ) -> tuple:  # (model in eval mode, Schedule, the run's config with its `network`)
-    "Rebuild the trained network (U-Net, upsampler or noisy classifier), its schedule and the run's config."
+    "Rebuild the trained network (U-Net, upsampler, noisy classifier), its schedule and the config."
     ck = read_checkpoint(path)
     config, net = dict(ck.get('config') or {}), ck.get('network')
     if not isinstance(net, dict) or 'name' not in net:
@@ -348,7 +371,9 @@ def load_classifier_checkpoint(path, device=None, ema: bool = True) -> tuple:
     "`load_checkpoint` for a noisy classifier's run; a clear error for any other file."
     model, sched, config = load_checkpoint(path, device, ema)
     if config['network']['kind'] != 'classifier':
-        raise BadFile(f"{path} is not a classifier checkpoint (its network is a {config['network']['name']})")
+        raise BadFile(
+            f"{path} is not a classifier checkpoint (its network is a {config['network']['name']})"
+        )
     return model, sched, config
 
 
@@ -357,7 +382,7 @@ def load_init(
     init,  # a shipped name ('fmnist-s'), an exported file or a training checkpoint (its EMA)
     preset: str,  # the run's preset, for the message
 ) -> nn.Module:
-    "Copy the weights of `init` into `model` (a new run from given weights), or say how they differ."
+    "Copy the weights of `init` into `model` (a new run from given weights), or say what differs."
     src, _, _ = load_pretrained(init, device='cpu')
     target = f"preset {preset!r} with these overrides (p_uncond > 0 adds the null-label row)"
     return load_weights(model, src.state_dict(), f"init={str(init)!r}", target)

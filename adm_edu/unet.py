@@ -24,13 +24,13 @@ def timestep_embedding(
     t: torch.Tensor,  # timesteps (B,), integer or float
     dim: int,  # embedding width d
     max_period: float = 10000.0,  # the longest wavelength, 10000 as in the Transformer
-    scale: float = 1.0,  # multiply t by this first (1000/T for improved-diffusion's rescaled timesteps)
+    scale: float = 1.0,  # multiply t by this first (1000/T: improved-diffusion's rescaled t)
 ) -> torch.Tensor:  # float32 (B, dim)
-    "Sinusoidal embedding (E1): [cos(t w_i), sin(t w_i)] with w_i = max_period**(-i/(dim//2)); zero-padded if dim is odd."
+    """Sinusoidal embedding (E1): [cos(t w_i), sin(t w_i)] with w_i = max_period**(-i/(dim//2));
+    zero-padded if dim is odd."""
     half = dim // 2
-    freqs = torch.exp(
-        -math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / half
-    )
+    i = torch.arange(half, dtype=torch.float32, device=t.device)
+    freqs = torch.exp(-math.log(max_period) * i / half)
     args = (t.float() * scale)[:, None] * freqs[None]
     emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
     return F.pad(emb, (0, 1)) if dim % 2 else emb
@@ -50,6 +50,7 @@ class TimestepMLP(nn.Module):
         self.fc1, self.fc2 = nn.Linear(model_channels, emb_dim), nn.Linear(emb_dim, emb_dim)
 
     def forward(self, t):
+        "The embedding e (B, emb_dim) of timesteps t (B,)."
         e = timestep_embedding(t, self.model_channels, scale=self.scale).to(self.fc1.weight.dtype)
         return self.fc2(F.silu(self.fc1(e)))
 
@@ -58,6 +59,7 @@ class GroupNorm32(nn.GroupNorm):
     "GroupNorm evaluated in float32 and cast back to the input dtype (stable under fp16/bf16)."
 
     def forward(self, x):
+        "GroupNorm of `x` computed in float32, in the dtype of `x`."
         return super().forward(x.float()).to(x.dtype)
 
 
@@ -74,13 +76,14 @@ def norm_layer(
 
 
 def zero_module(m: nn.Module) -> nn.Module:
-    "Set every parameter of `m` to zero and return it (used for the last layer of every residual branch)."
+    "Set every parameter of `m` to zero and return it (the last layer of every residual branch)."
     for p in m.parameters():
         nn.init.zeros_(p)
     return m
 
 # %% ../nbs/07_adm_unet.ipynb #1b6ebe15
 def _resample(x, mode):
+    "2x2 average pooling ('down'), nearest-neighbour doubling ('up'), or `x` unchanged."
     if mode == 'down':
         return F.avg_pool2d(x, 2)
     if mode == 'up':
@@ -96,6 +99,7 @@ class Downsample(nn.Module):
         self.conv = nn.Conv2d(channels, channels, 3, stride=2, padding=1) if use_conv else None
 
     def forward(self, x, emb=None):
+        "`x` at half the resolution (`emb` is ignored: blocks are called uniformly)."
         return self.conv(x) if self.conv is not None else _resample(x, 'down')
 
 
@@ -107,6 +111,7 @@ class Upsample(nn.Module):
         self.conv = nn.Conv2d(channels, channels, 3, padding=1) if use_conv else None
 
     def forward(self, x, emb=None):
+        "`x` at twice the resolution (`emb` is ignored: blocks are called uniformly)."
         x = _resample(x, 'up')
         return self.conv(x) if self.conv is not None else x
 
@@ -115,25 +120,21 @@ def dropout16(
     x: torch.Tensor,  # activations, on the CPU
     p: float,  # drop probability, in [0, 1]
     generator: torch.Generator | None = None,  # default: the global CPU generator
-) -> (
-    torch.Tensor
-):  # x with each element zeroed with probability round(65536 p)/65536, the rest scaled up
-    "Inverted dropout with a mask from 16-bit uniform draws, four per 64-bit random number (cheap on a CPU)."
+) -> torch.Tensor:  # x, each element zeroed with probability round(65536 p)/65536, the rest scaled
+    """Inverted dropout with a mask from 16-bit uniform draws, four per 64-bit random number
+    (cheap on a CPU)."""
     q = round(p * 65536)
     if q == 0:
         return x
     if q >= 65536:
         return x * 0
     n = x.numel()
-    r = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device).random_(
-        -(2**63), 2**63 - 1, generator=generator
-    )
-    order = sorted(
-        range(x.dim()), key=lambda d: -x.stride(d)
-    )  # x's dims in memory order (channels-last stays so)
-    keep = (
-        r.view(torch.int16)[:n].view([x.shape[d] for d in order]) >= q - 32768
-    )  # int16 r + 32768 is uniform on [0, 65536)
+    r = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device)
+    r.random_(-(2**63), 2**63 - 1, generator=generator)
+    # x's dims in memory order (channels-last stays so)
+    order = sorted(range(x.dim()), key=lambda d: -x.stride(d))
+    draws16 = r.view(torch.int16)[:n].view([x.shape[d] for d in order])
+    keep = draws16 >= q - 32768  # int16 r + 32768 is uniform on [0, 65536)
     keep = keep.permute(sorted(range(x.dim()), key=order.__getitem__))
     return torch.where(keep, x * (65536 / (65536 - q)), 0)
 
@@ -142,6 +143,7 @@ class Dropout16(nn.Dropout):
     "`nn.Dropout` that uses `dropout16` for CPU tensors in training mode, `F.dropout` elsewhere."
 
     def forward(self, x):
+        "Dropout in training mode (`dropout16` on the CPU), `x` unchanged in eval mode."
         if not self.training or self.p == 0:
             return x
         if x.device.type != 'cpu':
@@ -150,7 +152,8 @@ class Dropout16(nn.Dropout):
 
 # %% ../nbs/07_adm_unet.ipynb #04d6b7c5
 class ResBlock(nn.Module):
-    "Residual block with timestep embedding: AdaGN or addition, optional BigGAN resampling and 1/sqrt(2) rescaling."
+    """Residual block with timestep embedding: AdaGN or addition, optional BigGAN resampling and
+    1/sqrt(2) rescaling."""
 
     def __init__(
         self,
@@ -158,9 +161,8 @@ class ResBlock(nn.Module):
         emb_dim: int,  # width of the embedding e
         out_channels: int | None = None,  # C_out (default C_in)
         dropout: float = 0.0,  # dropout before the last conv
-        use_scale_shift_norm: bool = True,  # AdaGN (True, ADM) or addition + GroupNorm (False, DDPM)
-        resample: str
-        | None = None,  # None, 'up' or 'down': BigGAN-style resampling inside the block
+        use_scale_shift_norm: bool = True,  # AdaGN (True, ADM) or addition + GroupNorm (DDPM)
+        resample: str | None = None,  # None, 'up' or 'down': BigGAN-style resampling in the block
         rescale: bool = False,  # divide the output by sqrt(2)
         norm_groups: int = 32,  # GroupNorm groups
     ):
@@ -168,30 +170,27 @@ class ResBlock(nn.Module):
         out_channels = out_channels or in_channels
         if resample not in (None, 'up', 'down'):
             raise ValueError(f"resample must be None, 'up' or 'down', got {resample!r}")
-        self.resample, self.rescale, self.use_scale_shift_norm = (
-            resample,
-            rescale,
-            use_scale_shift_norm,
-        )
+        self.resample = resample
+        self.rescale = rescale
+        self.use_scale_shift_norm = use_scale_shift_norm
         self.in_norm = norm_layer(in_channels, norm_groups)
         self.in_conv = nn.Conv2d(in_channels, out_channels, 3, padding=1)
-        self.emb_proj = nn.Linear(
-            emb_dim, 2 * out_channels if use_scale_shift_norm else out_channels
-        )
+        emb_out = 2 * out_channels if use_scale_shift_norm else out_channels  # AdaGN: scale, shift
+        self.emb_proj = nn.Linear(emb_dim, emb_out)
         self.out_norm = norm_layer(out_channels, norm_groups)
         self.dropout = Dropout16(dropout)
         self.out_conv = zero_module(nn.Conv2d(out_channels, out_channels, 3, padding=1))
-        self.skip = (
-            nn.Identity()
-            if out_channels == in_channels
-            else nn.Conv2d(in_channels, out_channels, 1)
-        )
+        if out_channels == in_channels:
+            self.skip = nn.Identity()
+        else:
+            self.skip = nn.Conv2d(in_channels, out_channels, 1)
 
     def forward(
         self,
         x: torch.Tensor,  # (B, C_in, H, W)
         emb: torch.Tensor,  # (B, emb_dim)
     ) -> torch.Tensor:  # (B, C_out, H', W'), H' = H, H/2 or 2H
+        "skip(x) + the residual branch conditioned on `emb` (divided by sqrt(2) if `rescale`)."
         h = F.silu(self.in_norm(x))
         if self.resample:
             h, x = _resample(h, self.resample), _resample(x, self.resample)
@@ -229,11 +228,13 @@ def attention_heads(
     num_heads: int = 1,  # fixed number of heads (used when num_head_channels == -1)
     num_head_channels: int = -1,  # fixed head width d (ADM: 64); -1 to use num_heads
 ) -> int:
-    "Number of heads for `channels`: C // num_head_channels if that is set, else num_heads; errors if C does not split evenly."
+    """Number of heads for `channels`: C // num_head_channels if that is set, else num_heads;
+    errors if C does not split evenly."""
     if num_head_channels not in (-1, None):
         if num_head_channels <= 0 or channels % num_head_channels:
             raise ValueError(
-                f"{channels} channels cannot be split into heads of num_head_channels={num_head_channels}"
+                f"{channels} channels cannot be split into heads of "
+                f"num_head_channels={num_head_channels}"
             )
         return channels // num_head_channels
     if num_heads <= 0 or channels % num_heads:
@@ -242,7 +243,8 @@ def attention_heads(
 
 
 class AttentionBlock(nn.Module):
-    "Multi-head self-attention over all positions (A1), residual, with zero-initialised output projection."
+    """Multi-head self-attention over all positions (A1), residual, with zero-initialised output
+    projection."""
 
     def __init__(
         self,
@@ -255,10 +257,8 @@ class AttentionBlock(nn.Module):
         super().__init__()
         if qkv_order not in ('legacy', 'new'):
             raise ValueError(f"qkv_order must be 'legacy' or 'new', got {qkv_order!r}")
-        self.heads, self.qkv_order = (
-            attention_heads(channels, num_heads, num_head_channels),
-            qkv_order,
-        )
+        self.heads = attention_heads(channels, num_heads, num_head_channels)
+        self.qkv_order = qkv_order
         self.norm = norm_layer(channels, norm_groups)
         self.qkv = nn.Linear(channels, 3 * channels)
         self.proj = zero_module(nn.Linear(channels, channels))
@@ -268,6 +268,7 @@ class AttentionBlock(nn.Module):
         x: torch.Tensor,  # (B, C, H, W)
         emb=None,  # ignored; lets blocks be called uniformly
     ) -> torch.Tensor:  # (B, C, H, W)
+        "x + the projected attention output."
         B, C, H, W = x.shape
         h = self.norm(x).reshape(B, C, H * W).transpose(1, 2)  # (B, L, C)
         q, k, v = split_qkv(self.qkv(h), self.heads, self.qkv_order)
@@ -276,19 +277,22 @@ class AttentionBlock(nn.Module):
 
 # %% ../nbs/07_adm_unet.ipynb #02478fb7
 class ResAttnBlock(nn.Module):
-    "A residual block optionally followed by self-attention: the unit that produces one skip connection."
+    """A residual block optionally followed by self-attention: the unit that produces one skip
+    connection."""
 
     def __init__(self, res: ResBlock, attn: AttentionBlock | None = None):
         super().__init__()
         self.res, self.attn = res, attn
 
     def forward(self, x, emb):
+        "The residual block, then attention when there is one."
         h = self.res(x, emb)
         return self.attn(h) if self.attn is not None else h
 
 
 class Level(nn.Module):
-    "One resolution of the encoder or decoder: a list of `blocks` and an optional `downsample`/`upsample` module."
+    """One resolution of the encoder or decoder: a list of `blocks` and an optional
+    `downsample`/`upsample` module."""
 
     def __init__(self, blocks, resolution: int, downsample=None, upsample=None):
         super().__init__()
@@ -304,6 +308,7 @@ class MiddleBlock(nn.Module):
         self.res1, self.attn, self.res2 = res1, attn, res2
 
     def forward(self, h, emb):
+        "ResBlock, attention, ResBlock."
         return self.res2(self.attn(self.res1(h, emb)), emb)
 
 
@@ -312,12 +317,11 @@ class OutputHead(nn.Module):
 
     def __init__(self, channels, out_channels, norm_groups=32):
         super().__init__()
-        self.norm, self.conv = (
-            norm_layer(channels, norm_groups),
-            zero_module(nn.Conv2d(channels, out_channels, 3, padding=1)),
-        )
+        self.norm = norm_layer(channels, norm_groups)
+        self.conv = zero_module(nn.Conv2d(channels, out_channels, 3, padding=1))
 
     def forward(self, h):
+        "The network's output from the last feature map."
         return self.conv(F.silu(self.norm(h)))
 
 # %% ../nbs/07_adm_unet.ipynb #77df6f4a
@@ -327,7 +331,8 @@ def check_net_timesteps(t: torch.Tensor, x: torch.Tensor):
         raise TypeError(f"t must be a tensor of timesteps of shape (B,), got {type(t).__name__}")
     if t.ndim != 1 or t.shape[0] != x.shape[0]:
         raise ValueError(
-            f"t must have shape (B,) = ({x.shape[0]},), one timestep per image; got {tuple(t.shape)}"
+            f"t must have shape (B,) = ({x.shape[0]},), one timestep per image; "
+            f"got {tuple(t.shape)}"
         )
     if t.dtype == torch.bool or t.is_complex():
         raise TypeError(f"t must hold integer (or real) timesteps, got {t.dtype}")
@@ -335,31 +340,42 @@ def check_net_timesteps(t: torch.Tensor, x: torch.Tensor):
 
 def check_images(x: torch.Tensor, in_channels: int, image_size: int):
     "A clear error unless `x` is a batch (B, in_channels, image_size, image_size)."
+    expected = f"(B, {in_channels}, {image_size}, {image_size})"
     if not isinstance(x, torch.Tensor) or x.ndim != 4:
-        raise ValueError(
-            f"x must be a batch of images (B, {in_channels}, {image_size}, {image_size}), got "
-            f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}"
-        )
+        found = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"x must be a batch of images {expected}, got {found}")
     if x.shape[1] != in_channels or tuple(x.shape[2:]) != (image_size, image_size):
-        raise ValueError(
-            f"x must have shape (B, {in_channels}, {image_size}, {image_size}) for this model, got {tuple(x.shape)}"
-        )
+        raise ValueError(f"x must have shape {expected} for this model, got {tuple(x.shape)}")
 
 
 def _check_levels(image_size, channel_mult, attention_resolutions):
+    "The feature-map size of each level, or a clear error for sizes the levels cannot have."
     if not channel_mult:
         raise ValueError("channel_mult must list at least one level")
     if image_size % 2 ** (len(channel_mult) - 1):
         raise ValueError(
-            f"image_size={image_size} cannot be halved {len(channel_mult) - 1} times (channel_mult has {len(channel_mult)} levels)"
+            f"image_size={image_size} cannot be halved {len(channel_mult) - 1} times "
+            f"(channel_mult has {len(channel_mult)} levels)"
         )
     res = [image_size // 2**l for l in range(len(channel_mult))]
     bad = [r for r in attention_resolutions if r not in res]
     if bad:
         raise ValueError(
-            f"attention_resolutions {tuple(bad)} are not feature-map sizes of this network; they are {tuple(res)} (pixels)"
+            f"attention_resolutions {tuple(bad)} are not feature-map sizes of this network; "
+            f"they are {tuple(res)} (pixels)"
         )
     return res
+
+
+def _res_block_kwargs(emb_dim, dropout, use_scale_shift_norm, rescale_residual, norm_groups):
+    "The `ResBlock` arguments every residual block of a network shares."
+    return dict(
+        emb_dim=emb_dim,
+        dropout=dropout,
+        use_scale_shift_norm=use_scale_shift_norm,
+        rescale=rescale_residual,
+        norm_groups=norm_groups,
+    )
 
 
 def build_encoder(
@@ -378,42 +394,35 @@ def build_encoder(
     rescale_residual,
     norm_groups,
 ):
-    "Stem conv + encoder levels shared by `UNet` and the noisy classifier; returns (stem, levels, skip channels, width)."
+    """Stem conv + encoder levels shared by `UNet` and the noisy classifier; returns
+    (stem, levels, skip channels, width)."""
     res = _check_levels(image_size, channel_mult, attention_resolutions)
     ch = int(channel_mult[0] * model_channels)
     stem, skip_chans, levels = nn.Conv2d(in_channels, ch, 3, padding=1), [ch], []
-    rb = dict(
-        emb_dim=emb_dim,
-        dropout=dropout,
-        use_scale_shift_norm=use_scale_shift_norm,
-        rescale=rescale_residual,
-        norm_groups=norm_groups,
-    )
+    rb = _res_block_kwargs(emb_dim, dropout, use_scale_shift_norm, rescale_residual, norm_groups)
     for l, mult in enumerate(channel_mult):
         blocks = []
         for _ in range(num_res_blocks):
             out = int(mult * model_channels)
-            attn = (
-                AttentionBlock(out, norm_groups=norm_groups, **attn_kw)
-                if res[l] in attention_resolutions
-                else None
-            )
+            attn = None
+            if res[l] in attention_resolutions:
+                attn = AttentionBlock(out, norm_groups=norm_groups, **attn_kw)
             blocks.append(ResAttnBlock(ResBlock(ch, out_channels=out, **rb), attn))
             ch = out
             skip_chans.append(ch)
         down = None
         if l < len(channel_mult) - 1:
-            down = (
-                ResBlock(ch, resample='down', **rb)
-                if resblock_updown
-                else Downsample(ch, conv_resample)
-            )
+            if resblock_updown:
+                down = ResBlock(ch, resample='down', **rb)
+            else:
+                down = Downsample(ch, conv_resample)
             skip_chans.append(ch)
         levels.append(Level(blocks, res[l], downsample=down))
     return stem, nn.ModuleList(levels), skip_chans, ch
 
 
 def _autocast_on(device_type):
+    "Whether autocast is on for `device_type` (False where torch cannot say)."
     try:
         return torch.is_autocast_enabled(device_type)
     except RuntimeError:
@@ -427,92 +436,82 @@ def run_block(module: nn.Module, use_ckpt: bool, *args):
     return module(*args)
 
 # %% ../nbs/07_adm_unet.ipynb #4086ed43
+def _unet_out_channels(
+    in_channels, out_channels, learn_sigma, num_classes, class_dropout_null, cond_channels
+) -> int:
+    "The network's output channels, or a clear error for arguments that do not fit together."
+    if isinstance(cond_channels, bool) or not isinstance(cond_channels, int) or cond_channels < 0:
+        raise ValueError(f"cond_channels must be an int >= 0, got {cond_channels!r}")
+    default_out = in_channels * (2 if learn_sigma else 1)
+    if out_channels is not None and out_channels != default_out and learn_sigma:
+        raise ValueError(
+            f"learn_sigma=True needs out_channels = 2 * in_channels = {default_out}, "
+            f"got {out_channels}"
+        )
+    if num_classes is not None and (isinstance(num_classes, bool) or num_classes < 1):
+        raise ValueError(f"num_classes must be a positive int or None, got {num_classes!r}")
+    if class_dropout_null and num_classes is None:
+        raise ValueError("class_dropout_null=True needs num_classes")
+    return out_channels or default_out
+
+
 class UNet(nn.Module):
-    "The DDPM/ADM U-Net; `model(x, t, y=None)` returns eps (and v with a learned variance) for images x at timesteps t."
+    """The DDPM/ADM U-Net; `model(x, t, y=None)` returns eps (and v with a learned variance) for
+    images x at timesteps t."""
 
     def __init__(
         self,
         image_size: int = 64,  # side of the (square) input images
         in_channels: int = 3,  # image channels
-        model_channels: int = 128,  # base width; level l has channel_mult[l] * model_channels channels
+        model_channels: int = 128,  # base width; level l has channel_mult[l] * model_channels
         out_channels: int | None = None,  # default: in_channels, doubled when learn_sigma
         num_res_blocks: int = 2,  # residual blocks per encoder level (decoder: one more)
-        attention_resolutions=(
-            16,
-            8,
-        ),  # feature-map sizes (pixels) with self-attention (ADM: 32, 16, 8)
+        attention_resolutions=(16, 8),  # sizes (px) with self-attention (ADM: 32, 16, 8)
         channel_mult=(1, 2, 3, 4),  # width multiplier per level
         num_heads: int = 4,  # heads when num_head_channels == -1
         num_head_channels: int = -1,  # fixed channels per head (ADM: 64), -1 to use num_heads
-        resblock_updown: bool = False,  # BigGAN residual up/down-sampling (ADM) instead of conv/pool
+        resblock_updown: bool = False,  # BigGAN residual up/down-sampling (ADM), not conv/pool
         use_scale_shift_norm: bool = True,  # AdaGN (ADM) instead of addition + GroupNorm (DDPM)
-        rescale_residual: bool = False,  # divide residual-block outputs by sqrt(2) (ablated, off in ADM)
+        rescale_residual: bool = False,  # divide residual-block outputs by sqrt(2) (off in ADM)
         dropout: float = 0.0,  # dropout in every residual block
         num_classes: int | None = None,  # class-conditional with this many classes, or None
-        learn_sigma: bool = False,  # also output the variance interpolation v (doubles out_channels)
-        class_dropout_null: bool = False,  # add a "null" class (index num_classes) for classifier-free guidance
+        learn_sigma: bool = False,  # also output the variance interpolation v (doubles outputs)
+        class_dropout_null: bool = False,  # add a "null" class for classifier-free guidance
         num_heads_upsample: int = -1,  # heads in the decoder's attention (default num_heads)
         use_new_attention_order: bool = False,  # 'new' instead of 'legacy' fused qkv layout
         conv_resample: bool = True,  # conv in Downsample/Upsample when not resblock_updown
-        use_checkpoint: bool = False,  # gradient checkpointing (recompute blocks in backward to save memory)
+        use_checkpoint: bool = False,  # gradient checkpointing (recompute blocks in backward)
         norm_groups: int = 32,  # GroupNorm groups
-        timestep_scale: float = 1.0,  # t is multiplied by this before the embedding (improved-diffusion rescaling)
-        cond_channels: int = 0,  # channels of an image concatenated to x before the stem (chapter 11: the upsampled low-res image)
+        timestep_scale: float = 1.0,  # multiplies t before the embedding (improved-diffusion)
+        cond_channels: int = 0,  # channels of an image concatenated to x (chapter 11: low-res)
     ):
         super().__init__()
-        if (
-            isinstance(cond_channels, bool)
-            or not isinstance(cond_channels, int)
-            or cond_channels < 0
-        ):
-            raise ValueError(f"cond_channels must be an int >= 0, got {cond_channels!r}")
-        default_out = in_channels * (2 if learn_sigma else 1)
-        if out_channels is not None and out_channels != default_out and learn_sigma:
-            raise ValueError(
-                f"learn_sigma=True needs out_channels = 2 * in_channels = {default_out}, got {out_channels}"
-            )
-        if num_classes is not None and (isinstance(num_classes, bool) or num_classes < 1):
-            raise ValueError(f"num_classes must be a positive int or None, got {num_classes!r}")
-        if class_dropout_null and num_classes is None:
-            raise ValueError("class_dropout_null=True needs num_classes")
-        attention_resolutions, channel_mult = (
-            tuple(int(r) for r in attention_resolutions),
-            tuple(channel_mult),
+        self.out_channels = _unet_out_channels(
+            in_channels, out_channels, learn_sigma, num_classes, class_dropout_null, cond_channels
         )
-        self.image_size, self.in_channels, self.model_channels = (
-            image_size,
-            in_channels,
-            model_channels,
-        )
-        self.out_channels = out_channels or default_out
-        self.num_classes, self.class_dropout_null, self.learn_sigma = (
-            num_classes,
-            class_dropout_null,
-            learn_sigma,
-        )
-        self.attention_resolutions, self.channel_mult, self.num_res_blocks = (
-            attention_resolutions,
-            channel_mult,
-            num_res_blocks,
-        )
+        self.image_size, self.in_channels = image_size, in_channels
+        self.model_channels, self.num_res_blocks = model_channels, num_res_blocks
+        self.attention_resolutions = tuple(int(r) for r in attention_resolutions)
+        self.channel_mult = tuple(channel_mult)
+        self.num_classes, self.class_dropout_null = num_classes, class_dropout_null
+        self.learn_sigma = learn_sigma
         self.use_checkpoint, self.cond_channels = use_checkpoint, cond_channels
         emb_dim = 4 * model_channels
         self.time_embed = TimestepMLP(model_channels, emb_dim, scale=timestep_scale)
-        self.label_emb = (
-            nn.Embedding(num_classes + int(class_dropout_null), emb_dim)
-            if num_classes is not None
-            else None
-        )
+        self.label_emb = None
+        if num_classes is not None:
+            self.label_emb = nn.Embedding(num_classes + int(class_dropout_null), emb_dim)
         order = 'new' if use_new_attention_order else 'legacy'
+        attn_kw = dict(num_heads=num_heads, num_head_channels=num_head_channels, qkv_order=order)
         self.stem, self.down, skip_chans, ch = build_encoder(
             image_size,
             in_channels + cond_channels,
             model_channels,
             emb_dim,
             num_res_blocks,
-            attention_resolutions,
-            channel_mult,
-            dict(num_heads=num_heads, num_head_channels=num_head_channels, qkv_order=order),
+            self.attention_resolutions,
+            self.channel_mult,
+            attn_kw,
             dropout,
             use_scale_shift_norm,
             resblock_updown,
@@ -520,44 +519,42 @@ class UNet(nn.Module):
             rescale_residual,
             norm_groups,
         )
-        rb = dict(
-            emb_dim=emb_dim,
-            dropout=dropout,
-            use_scale_shift_norm=use_scale_shift_norm,
-            rescale=rescale_residual,
-            norm_groups=norm_groups,
+        rb = _res_block_kwargs(
+            emb_dim, dropout, use_scale_shift_norm, rescale_residual, norm_groups
         )
-        attn = lambda c, nh: AttentionBlock(
-            c,
-            num_heads=nh,
-            num_head_channels=num_head_channels,
-            qkv_order=order,
-            norm_groups=norm_groups,
+        attn_common = dict(
+            num_head_channels=num_head_channels, qkv_order=order, norm_groups=norm_groups
         )
-        self.middle = MiddleBlock(ResBlock(ch, **rb), attn(ch, num_heads), ResBlock(ch, **rb))
-        nh_up = num_heads if num_heads_upsample == -1 else num_heads_upsample
-        up = []
-        for l, mult in reversed(list(enumerate(channel_mult))):
-            blocks, r = [], image_size // 2**l
-            for _ in range(num_res_blocks + 1):
-                out = int(mult * model_channels)
-                blocks.append(
-                    ResAttnBlock(
-                        ResBlock(ch + skip_chans.pop(), out_channels=out, **rb),
-                        attn(out, nh_up) if r in attention_resolutions else None,
-                    )
-                )
-                ch = out
-            ups = None
-            if l > 0:
-                ups = (
-                    ResBlock(ch, resample='up', **rb)
-                    if resblock_updown
-                    else Upsample(ch, conv_resample)
-                )
-            up.append(Level(blocks, r, upsample=ups))
-        self.up = nn.ModuleList(up)
+        res1 = ResBlock(ch, **rb)
+        middle_attn = AttentionBlock(ch, num_heads=num_heads, **attn_common)
+        self.middle = MiddleBlock(res1, middle_attn, ResBlock(ch, **rb))
+        heads_up = num_heads if num_heads_upsample == -1 else num_heads_upsample
+        up_attn = lambda channels: AttentionBlock(channels, num_heads=heads_up, **attn_common)
+        self.up, ch = self._build_decoder(
+            ch, skip_chans, rb, up_attn, resblock_updown, conv_resample
+        )
         self.out = OutputHead(ch, self.out_channels, norm_groups)
+
+    def _build_decoder(self, ch, skip_chans, rb, make_attn, resblock_updown, conv_resample):
+        """The decoder levels, lowest resolution first: num_res_blocks + 1 blocks each, each block
+        taking one skip connection; returns (levels, width)."""
+        up = []
+        for l, mult in reversed(list(enumerate(self.channel_mult))):
+            blocks, r = [], self.image_size // 2**l
+            for _ in range(self.num_res_blocks + 1):
+                out = int(mult * self.model_channels)
+                res_block = ResBlock(ch + skip_chans.pop(), out_channels=out, **rb)
+                attn = make_attn(out) if r in self.attention_resolutions else None
+                blocks.append(ResAttnBlock(res_block, attn))
+                ch = out
+            upsample = None
+            if l > 0:
+                if resblock_updown:
+                    upsample = ResBlock(ch, resample='up', **rb)
+                else:
+                    upsample = Upsample(ch, conv_resample)
+            up.append(Level(blocks, r, upsample=upsample))
+        return nn.ModuleList(up), ch
 
     @property
     def null_class(self) -> int | None:
@@ -565,6 +562,7 @@ class UNet(nn.Module):
         return self.num_classes if self.class_dropout_null else None
 
     def _check_inputs(self, x, t, y):
+        "A clear error unless the images, timesteps and labels fit this network."
         check_images(x, self.in_channels, self.image_size)
         check_net_timesteps(t, x)
         if self.num_classes is None:
@@ -573,36 +571,38 @@ class UNet(nn.Module):
                     "this UNet is unconditional (num_classes=None) but class labels y were given"
                 )
             return
+        self._check_labels(y, x)
+
+    def _check_labels(self, y, x):
+        "A clear error unless `y` holds one valid class label per image of `x`."
         if y is None:
             raise ValueError(
-                f"this UNet is class-conditional (num_classes={self.num_classes}): pass labels y of shape (B,)"
+                f"this UNet is class-conditional (num_classes={self.num_classes}): "
+                "pass labels y of shape (B,)"
             )
-        if (
-            not isinstance(y, torch.Tensor)
-            or y.dtype not in (torch.int64, torch.int32)
-            or y.shape != (x.shape[0],)
-        ):
+        is_int = isinstance(y, torch.Tensor) and y.dtype in (torch.int64, torch.int32)
+        if not is_int or y.shape != (x.shape[0],):
+            found = (y.dtype, tuple(y.shape)) if isinstance(y, torch.Tensor) else type(y).__name__
             raise ValueError(
-                f"y must be an integer LongTensor of shape ({x.shape[0]},), got "
-                f"{(y.dtype, tuple(y.shape)) if isinstance(y, torch.Tensor) else type(y).__name__}"
+                f"y must be an integer LongTensor of shape ({x.shape[0]},), got {found}"
             )
         n = self.label_emb.num_embeddings
         if torch.compiler.is_compiling() or y.device.type == 'meta' or not y.numel():
             return
-        if (
-            y.device.type != 'cpu'
-        ):  # no host-device sync on accelerators: the check runs on the device
+        if y.device.type != 'cpu':  # no host-device sync on accelerators: checked on the device
             torch._assert_async(((y >= 0) & (y < n)).all())
             return
         if int(y.min()) < 0 or int(y.max()) >= n:
-            extra = (
-                f" (label {self.num_classes} is the null class)" if self.class_dropout_null else ""
-            )
+            null = ''
+            if self.class_dropout_null:
+                null = f" (label {self.num_classes} is the null class)"
             raise ValueError(
-                f"class labels must lie in [0, {n}){extra}, got min {int(y.min())}, max {int(y.max())}"
+                f"class labels must lie in [0, {n}){null}, "
+                f"got min {int(y.min())}, max {int(y.max())}"
             )
 
     def _check_cond(self, cond, x):
+        "A clear error unless `cond` is the conditioning image this network takes (or None)."
         if not self.cond_channels:
             if cond is not None:
                 raise ValueError(
@@ -610,47 +610,45 @@ class UNet(nn.Module):
                 )
             return
         want = (x.shape[0], self.cond_channels) + tuple(x.shape[2:])
-        if (
-            not isinstance(cond, torch.Tensor)
-            or not cond.is_floating_point()
-            or tuple(cond.shape) != want
-        ):
+        is_float = isinstance(cond, torch.Tensor) and cond.is_floating_point()
+        if not is_float or tuple(cond.shape) != want:
+            found = (
+                (cond.dtype, tuple(cond.shape)) if isinstance(cond, torch.Tensor) else repr(cond)
+            )
             raise ValueError(
-                f"this UNet concatenates a conditioning image to x (cond_channels={self.cond_channels}): pass cond, "
-                f"a float tensor of shape {want}; got {(cond.dtype, tuple(cond.shape)) if isinstance(cond, torch.Tensor) else cond!r}"
+                "this UNet concatenates a conditioning image to x "
+                f"(cond_channels={self.cond_channels}): pass cond, "
+                f"a float tensor of shape {want}; got {found}"
             )
 
     def extra_inputs(self, batch_size: int = 1, device=None) -> tuple:
-        "Zero tensors for the inputs after (x, t, y) (`example_inputs`): `cond` when the network takes a conditioning image."
+        """Zero tensors for the inputs after (x, t, y) (`example_inputs`): `cond` when the network
+        takes a conditioning image."""
         if not self.cond_channels:
             return ()
-        return (
-            torch.zeros(
-                batch_size, self.cond_channels, self.image_size, self.image_size, device=device
-            ),
-        )
+        size = self.image_size
+        return (torch.zeros(batch_size, self.cond_channels, size, size, device=device),)
 
     def forward(
         self,
         x: torch.Tensor,  # noisy images (B, in_channels, image_size, image_size)
         t: torch.Tensor,  # timesteps (B,), 0-indexed original timesteps (unscaled)
         y: torch.Tensor | None = None,  # class labels (B,), required iff num_classes is set
-        cond: torch.Tensor
-        | None = None,  # conditioning image (B, cond_channels, image_size, image_size), required iff cond_channels > 0
+        cond: torch.Tensor | None = None,  # (B, cond_channels, H, W), required iff cond_channels
     ) -> torch.Tensor:  # (B, out_channels, image_size, image_size), dtype of x
+        "eps (and v) for the noisy images `x` at timesteps `t`, given labels and conditioning."
         self._check_inputs(x, t, y)
         self._check_cond(cond, x)
         emb = self.time_embed(t)
         if self.label_emb is not None:
             emb = emb + self.label_emb(y)
         ck = self.use_checkpoint and self.training
-        if cond is not None:
-            x_in = torch.cat(
-                [x, cond.to(x.dtype)], dim=1
-            )  # channel-wise concatenation, before the stem
-        else:
-            x_in = x
-        h = self.stem(x_in if _autocast_on(x.device.type) else x_in.to(self.stem.weight.dtype))
+        x_in = x
+        if cond is not None:  # channel-wise concatenation, before the stem
+            x_in = torch.cat([x, cond.to(x.dtype)], dim=1)
+        if not _autocast_on(x.device.type):
+            x_in = x_in.to(self.stem.weight.dtype)
+        h = self.stem(x_in)
         skips = [h]
         for level in self.down:
             for blk in level.blocks:
@@ -668,8 +666,13 @@ class UNet(nn.Module):
         return self.out(h).to(x.dtype)
 
 # %% ../nbs/07_adm_unet.ipynb #e42c8f3e
-def randomize_(model: nn.Module, std: float = 0.05, seed: int = 0) -> nn.Module:
-    "Fill every parameter with N(0, std^2) noise (norm weights 1 + noise): an 'after training' stand-in for tests and benchmarks."
+def randomize_(
+    model: nn.Module,  # the network to fill in place
+    std: float = 0.05,  # standard deviation of the noise
+    seed: int = 0,  # seed of the noise
+) -> nn.Module:
+    """Fill every parameter with N(0, std^2) noise (norm weights 1 + noise): an 'after training'
+    stand-in for tests and benchmarks."""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for n, p in model.named_parameters():
@@ -678,11 +681,22 @@ def randomize_(model: nn.Module, std: float = 0.05, seed: int = 0) -> nn.Module:
     return model
 
 # %% ../nbs/07_adm_unet.ipynb #45a8f853
+def _resampling(block) -> str:
+    "'down', 'up' or '' for a residual block (its `resample`) or a Downsample/Upsample."
+    if getattr(block, 'resample', None):
+        return block.resample
+    if isinstance(block, Downsample):
+        return 'down'
+    return 'up' if isinstance(block, Upsample) else ''
+
+
 def unet_layout(model: UNet) -> list[dict]:
-    "One row per block of `model`: where it is, its resolution, input → output channels, attention heads and resampling."
+    """One row per block of `model`: where it is, its resolution, input → output channels,
+    attention heads and resampling."""
     rows = []
 
     def add(stage, name, blk, res):
+        "Append the row of block `blk` (a ResAttnBlock, a ResBlock or a resampler)."
         r = blk.res if isinstance(blk, ResAttnBlock) else blk
         attn = blk.attn if isinstance(blk, ResAttnBlock) else None
         if isinstance(r, ResBlock):
@@ -696,10 +710,7 @@ def unet_layout(model: UNet) -> list[dict]:
                 resolution=res,
                 channels=f'{cin} → {cout}',
                 heads=attn.heads if attn else '',
-                resample=getattr(r, 'resample', None)
-                or (
-                    'down' if isinstance(r, Downsample) else 'up' if isinstance(r, Upsample) else ''
-                ),
+                resample=_resampling(r),
             )
         )
 
@@ -725,30 +736,31 @@ def count_params(model: nn.Module) -> int:
 
 
 def example_inputs(model: nn.Module, batch_size: int = 1, device=None) -> tuple:
-    "Zero inputs (x, t, y, *extra) of the right shapes for `model` (a `UNet`, its subclasses, or a `NoisyClassifier`), on `device` (default: the model's)."
+    """Zero inputs (x, t, y, *extra) of the right shapes for `model` (a `UNet`, its subclasses, or
+    a `NoisyClassifier`), on `device` (default: the model's)."""
     device = device or next(model.parameters()).device
-    x = torch.zeros(
-        batch_size, model.in_channels, model.image_size, model.image_size, device=device
-    )
+    size = model.image_size
+    x = torch.zeros(batch_size, model.in_channels, size, size, device=device)
     t = torch.zeros(batch_size, dtype=torch.long, device=device)
-    y = (
-        torch.zeros(batch_size, dtype=torch.long, device=device)
-        if getattr(model, 'label_emb', None) is not None
-        else None
-    )
+    y = None
+    if getattr(model, 'label_emb', None) is not None:
+        y = torch.zeros(batch_size, dtype=torch.long, device=device)
     extra = model.extra_inputs(batch_size, device) if hasattr(model, 'extra_inputs') else ()
     return (x, t, y, *extra)
 
 
 def count_flops(
     model: nn.Module,  # a UNet or NoisyClassifier (on any device; it is copied to 'meta')
-    batch_size: int = 1,
+    batch_size: int = 1,  # images in the counted batch
 ) -> int:  # forward FLOPs for one batch
-    "Forward FLOPs counted by `torch.utils.flop_counter.FlopCounterMode` on a meta-device copy (nothing is computed)."
-    from torch.utils.flop_counter import FlopCounterMode
+    """Forward FLOPs counted by `torch.utils.flop_counter.FlopCounterMode` on a meta-device copy
+    (nothing is computed)."""
     import copy
 
-    m = model if next(model.parameters()).device.type == 'meta' else copy.deepcopy(model).to('meta')
+    from torch.utils.flop_counter import FlopCounterMode
+
+    on_meta = next(model.parameters()).device.type == 'meta'
+    m = model if on_meta else copy.deepcopy(model).to('meta')
     with torch.no_grad(), FlopCounterMode(display=False) as fc:
         m(*example_inputs(m, batch_size))
     return fc.get_total_flops()
@@ -758,7 +770,8 @@ def markdown_table(rows: list[dict]) -> str:
     "Render a list of dicts (same keys) as a Markdown table."
     keys = list(rows[0])
     lines = ['| ' + ' | '.join(keys) + ' |', '|' + '---|' * len(keys)]
-    return '\n'.join(lines + ['| ' + ' | '.join(str(r[k]) for k in keys) + ' |' for r in rows])
+    lines += ['| ' + ' | '.join(str(r[k]) for k in keys) + ' |' for r in rows]
+    return '\n'.join(lines)
 
 # %% ../nbs/07_adm_unet.ipynb #0d3a39aa
 PRESETS = {
@@ -852,11 +865,12 @@ def build_preset(
     cls,  # the network class
     presets: dict,  # name -> constructor arguments
     name: str,  # a key of `presets`
-    device=None,  # where to build it ('meta' to only count parameters/FLOPs); default: the current default device
+    device=None,  # where to build it ('meta': only count parameters/FLOPs); default: torch's
     what: str = 'preset',  # how errors name the preset kind
     **overrides,  # constructor arguments replacing the preset's
 ):
-    "`cls(**presets[name], **overrides)`, built on `device`; a clear error naming the choices for an unknown `name`."
+    """`cls(**presets[name], **overrides)`, built on `device`; a clear error naming the choices
+    for an unknown `name`."""
     if name not in presets:
         raise ValueError(f"unknown {what} {name!r}; choose one of {sorted(presets)}")
     kw = {**presets[name], **overrides}
@@ -868,7 +882,7 @@ def build_preset(
 
 def unet_from_preset(
     name: str,  # a key of PRESETS
-    device=None,  # where to build it ('meta' to only count parameters/FLOPs); default: the current default device
+    device=None,  # where to build it ('meta': only count parameters/FLOPs); default: torch's
     **overrides,  # any UNet argument, replacing the preset's
 ) -> UNet:
     "Build the `UNet` of preset `name`, with `overrides` applied."

@@ -20,7 +20,13 @@ from .device import default_device
 from .data import atomic_write
 from .ode import reference_solution
 from .unet import UNet, unet_layout, count_params
-from .metrics import noisy_predictions, calibration, fid_from_features, precision_recall, gaussian_blur
+from adm_edu.metrics import (
+    noisy_predictions,
+    calibration,
+    fid_from_features,
+    precision_recall,
+    gaussian_blur,
+)
 
 # %% auto #0
 __all__ = ['image_grid', 'save_grid', 'show_grid', 'plot_sample_grids', 'plot_schedules', 'plot_forward_process',
@@ -31,354 +37,703 @@ __all__ = ['image_grid', 'save_grid', 'show_grid', 'plot_sample_grids', 'plot_sc
            'classifier_explorer', 'metrics_explorer']
 
 # %% ../nbs/13_viz.ipynb #v13a0011
-def image_grid(images, # (N, C, H, W) floats in [-1, 1], or (N, H, W, C) uint8
-               ncol:int=10, # images per row
-               pad:int=1 # pixels of black between images
-              ) -> np.ndarray: # uint8 (rows, cols, C)
+def image_grid(
+    images,  # (N, C, H, W) floats in [-1, 1], or (N, H, W, C) uint8
+    ncol: int = 10,  # images per row
+    pad: int = 1,  # pixels of black between images
+) -> np.ndarray:  # uint8 (rows, cols, C)
     "Tile images into one uint8 array, `ncol` per row."
     if isinstance(images, torch.Tensor) and images.dtype != torch.uint8:
-        if images.ndim != 4: raise ValueError(f"images must be (N, C, H, W), got shape {tuple(images.shape)}")
-        images = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1)
+        if images.ndim != 4:
+            raise ValueError(f"images must be (N, C, H, W), got shape {tuple(images.shape)}")
+        images = (
+            ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5)
+            .round()
+            .to(torch.uint8)
+            .permute(0, 2, 3, 1)
+        )
     images = np.asarray(images)
-    if images.dtype != np.uint8 or images.ndim != 4: raise ValueError(f"images must be uint8 (N, H, W, C), got {images.dtype} {images.shape}")
-    n, h, w, c = images.shape; nrow = -(-n // ncol)
+    if images.dtype != np.uint8 or images.ndim != 4:
+        raise ValueError(f"images must be uint8 (N, H, W, C), got {images.dtype} {images.shape}")
+    n, h, w, c = images.shape
+    nrow = -(-n // ncol)
     grid = np.zeros((nrow * (h + pad) + pad, ncol * (w + pad) + pad, c), np.uint8)
     for i, im in enumerate(images):
-        r, q = divmod(i, ncol); grid[pad + r * (h + pad):pad + r * (h + pad) + h, pad + q * (w + pad):pad + q * (w + pad) + w] = im
+        r, q = divmod(i, ncol)
+        grid[
+            pad + r * (h + pad) : pad + r * (h + pad) + h,
+            pad + q * (w + pad) : pad + q * (w + pad) + w,
+        ] = im
     return grid
 
-def save_grid(images, # as `image_grid` takes
-              path, # the .png to write
-              nrow:int=10, # images per row
-              scale:int=2 # each pixel repeated `scale` times
-             ) -> Path:
+
+def save_grid(
+    images,  # as `image_grid` takes
+    path,  # the .png to write
+    nrow: int = 10,  # images per row
+    scale: int = 2,  # each pixel repeated `scale` times
+) -> Path:
     "Write images as one PNG grid (atomically)."
     from PIL import Image
+
     g = image_grid(images, nrow, pad=2)
     img = Image.fromarray(g.squeeze(-1) if g.shape[-1] == 1 else g)
     img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
     return atomic_write(path, lambda f: img.save(f, format='PNG'))
 
-def show_grid(ax, images, ncol:int=10):
+
+def show_grid(ax, images, ncol: int = 10):
     "Draw `image_grid(images, ncol)` on a matplotlib axis, without ticks."
     g = image_grid(images, ncol)
-    ax.imshow(g.squeeze(-1) if g.shape[-1] == 1 else g, cmap='gray', vmin=0, vmax=255); ax.axis('off')
+    ax.imshow(g.squeeze(-1) if g.shape[-1] == 1 else g, cmap='gray', vmin=0, vmax=255)
+    ax.axis('off')
     return ax
 
 # %% ../nbs/13_viz.ipynb #v13a0013
-def plot_sample_grids(samples:dict, # setting -> images (N, C, H, W) in [-1, 1], class-sorted
-                      n_per_class:int=4, # columns per class shown
-                      num_classes:int=10,
-                      ncols:int=3 # settings per row of the figure
-                     ):
+def plot_sample_grids(
+    samples: dict,  # setting -> images (N, C, H, W) in [-1, 1], class-sorted
+    n_per_class: int = 4,  # columns per class shown
+    num_classes: int = 10,
+    ncols: int = 3,  # settings per row of the figure
+):
     "One image grid per setting (rows: classes, columns: samples), titled by the setting."
     import matplotlib.pyplot as plt
+
     keys = list(samples)
     nrows = math.ceil(len(keys) / ncols)
     fig, axs = plt.subplots(nrows, ncols, figsize=(3.3 * ncols, 3.6 * nrows), squeeze=False)
-    for ax in axs.flat: ax.axis('off')
+    for ax in axs.flat:
+        ax.axis('off')
     for ax, k in zip(axs.flat, keys):
-        x = samples[k]; per = len(x) // num_classes
-        sel = torch.cat([x[c * per:c * per + n_per_class] for c in range(num_classes)])
+        x = samples[k]
+        per = len(x) // num_classes
+        sel = torch.cat([x[c * per : c * per + n_per_class] for c in range(num_classes)])
         show_grid(ax, sel, n_per_class)
-        ax.set_title(k if isinstance(k, str) else f'{k[0]}, {k[1]}' + (f' {k[2]:g}' if k[1] != 'none' else ''), fontsize=8)
-    fig.tight_layout(); return fig
+        ax.set_title(
+            k
+            if isinstance(k, str)
+            else f'{k[0]}, {k[1]}' + (f' {k[2]:g}' if k[1] != 'none' else ''),
+            fontsize=8,
+        )
+    fig.tight_layout()
+    return fig
 
 # %% ../nbs/13_viz.ipynb #1dd4f286
-def plot_schedules(Ts=(1000, 4000), # values of T to compare
-                   names=('linear', 'cosine'), # schedules to compare
-                   figsize=(10, 3.5)):
+def plot_schedules(
+    Ts=(1000, 4000),  # values of T to compare
+    names=('linear', 'cosine'),  # schedules to compare
+    figsize=(10, 3.5),
+):
     "Plot alpha_bar and log-SNR against t/T for each schedule and T; returns the figure."
     import matplotlib.pyplot as plt
+
     fig, axs = plt.subplots(1, 2, figsize=figsize)
     for name in names:
         for T in Ts:
-            sc = Schedule.named(name, T); u = (np.arange(T) + 1) / T
+            sc = Schedule.named(name, T)
+            u = (np.arange(T) + 1) / T
             axs[0].plot(u, sc.alpha_bar.numpy(), label=f'{name}, T={T}')
             axs[1].plot(u, sc.log_snr.numpy(), label=f'{name}, T={T}')
-    axs[0].set(xlabel='t / T', ylabel=r'$\bar\alpha_t$'); axs[1].set(xlabel='t / T', ylabel='log SNR')
-    axs[0].legend(); fig.tight_layout()
+    axs[0].set(xlabel='t / T', ylabel=r'$\bar\alpha_t$')
+    axs[1].set(xlabel='t / T', ylabel='log SNR')
+    axs[0].legend()
+    fig.tight_layout()
     return fig
 
 # %% ../nbs/13_viz.ipynb #c277be67
-def plot_forward_process(x0:torch.Tensor, # one image (C, H, W) or a batch (B, C, H, W) in [-1, 1]
-                         T:int=1000, n:int=10, # number of evenly spaced t to show
-                         names=('linear', 'cosine'), seed:int=0, figsize=None):
-    "Grid of `x0` noised at `n` evenly spaced t (0 to T-1), one row per schedule and image; returns the figure."
+def plot_forward_process(
+    x0: torch.Tensor,  # one image (C, H, W) or a batch (B, C, H, W) in [-1, 1]
+    T: int = 1000,
+    n: int = 10,  # number of evenly spaced t to show
+    names=('linear', 'cosine'),
+    seed: int = 0,
+    figsize=None,
+):
+    "`x0` noised at `n` evenly spaced t in [0, T), a row per schedule and image (a figure)."
     import matplotlib.pyplot as plt
+
     x0 = x0[None] if x0.ndim == 3 else x0
     ts = torch.linspace(0, T - 1, n).round().long()
     g = torch.Generator().manual_seed(seed)
     noise = torch.randn((len(x0),) + tuple(x0.shape[1:]), generator=g)
     rows = [(nm, i) for nm in names for i in range(len(x0))]
-    fig, axs = plt.subplots(len(rows), n, figsize=figsize or (n * 1.1, len(rows) * 1.25), squeeze=False)
+    fig, axs = plt.subplots(
+        len(rows), n, figsize=figsize or (n * 1.1, len(rows) * 1.25), squeeze=False
+    )
     for r, (nm, i) in enumerate(rows):
         sc = Schedule.named(nm, T)
-        xt = sc.q_sample(x0[i:i+1].expand(n, *x0.shape[1:]).float(), ts, noise[i:i+1].expand(n, *x0.shape[1:]))
+        xt = sc.q_sample(
+            x0[i : i + 1].expand(n, *x0.shape[1:]).float(),
+            ts,
+            noise[i : i + 1].expand(n, *x0.shape[1:]),
+        )
         for c in range(n):
             img = ((xt[c].clamp(-1, 1) + 1) / 2).permute(1, 2, 0).numpy()
-            axs[r, c].imshow(img.squeeze(-1) if img.shape[-1] == 1 else img, cmap='gray', vmin=0, vmax=1)
-            axs[r, c].set_xticks([]); axs[r, c].set_yticks([])
-            if r == 0: axs[r, c].set_title(f't={int(ts[c])}', fontsize=8)
+            axs[r, c].imshow(
+                img.squeeze(-1) if img.shape[-1] == 1 else img, cmap='gray', vmin=0, vmax=1
+            )
+            axs[r, c].set_xticks([])
+            axs[r, c].set_yticks([])
+            if r == 0:
+                axs[r, c].set_title(f't={int(ts[c])}', fontsize=8)
         axs[r, 0].set_ylabel(nm, fontsize=9)
     fig.tight_layout()
     return fig
 
 # %% ../nbs/13_viz.ipynb #9c2fba63
-def schedule_explorer(x0:torch.Tensor # one image (C, H, W) in [-1, 1]
-                     ):
+def schedule_explorer(
+    x0: torch.Tensor,  # one image (C, H, W) in [-1, 1]
+):
     "ipywidgets explorer: choose schedule, T and t/T and see alpha_bar, SNR and x_t."
-    import ipywidgets as W, matplotlib.pyplot as plt
+    import ipywidgets as W
+    import matplotlib.pyplot as plt
+
     def show(schedule='cosine', T=1000, frac=0.5):
-        sc = Schedule.named(schedule, T); t = min(int(frac * T), T - 1)
-        xt = sc.q_sample(x0[None].float(), torch.tensor([t]), torch.randn((1,) + tuple(x0.shape), generator=torch.Generator().manual_seed(0)))
+        sc = Schedule.named(schedule, T)
+        t = min(int(frac * T), T - 1)
+        xt = sc.q_sample(
+            x0[None].float(),
+            torch.tensor([t]),
+            torch.randn((1,) + tuple(x0.shape), generator=torch.Generator().manual_seed(0)),
+        )
         fig, axs = plt.subplots(1, 2, figsize=(7, 3))
-        axs[0].plot(sc.alpha_bar.numpy()); axs[0].axvline(t, color='r'); axs[0].set(title=r'$\bar\alpha$', xlabel='t')
-        axs[1].imshow(((xt[0].clamp(-1, 1) + 1) / 2).permute(1, 2, 0).squeeze(-1).numpy(), cmap='gray', vmin=0, vmax=1)
+        axs[0].plot(sc.alpha_bar.numpy())
+        axs[0].axvline(t, color='r')
+        axs[0].set(title=r'$\bar\alpha$', xlabel='t')
+        axs[1].imshow(
+            ((xt[0].clamp(-1, 1) + 1) / 2).permute(1, 2, 0).squeeze(-1).numpy(),
+            cmap='gray',
+            vmin=0,
+            vmax=1,
+        )
         ab = sc.alpha_bar[t].item()
-        axs[1].set_title(f't={t}  alpha_bar={ab:.3f}  SNR={ab / (1 - ab):.3g}', fontsize=9); axs[1].axis('off')
+        axs[1].set_title(f't={t}  alpha_bar={ab:.3f}  SNR={ab / (1 - ab):.3g}', fontsize=9)
+        axs[1].axis('off')
         plt.show()
-    # the linear schedule's last beta is 0.02 * 1000 / T: it reaches 1 below T = 20, so the slider starts at 50
-    return W.interactive(show, schedule=['linear', 'cosine'], T=W.IntSlider(1000, 50, 4000, 50), frac=W.FloatSlider(0.5, min=0, max=1, step=0.01))
+
+    # the linear schedule's last beta is 0.02 * 1000 / T, 1 below T = 20: the slider starts at 50
+    return W.interactive(
+        show,
+        schedule=['linear', 'cosine'],
+        T=W.IntSlider(1000, 50, 4000, 50),
+        frac=W.FloatSlider(0.5, min=0, max=1, step=0.01),
+    )
 
 # %% ../nbs/13_viz.ipynb #d3b26370
-def plot_trajectories_2d(model, # eps-model for 2-D points, called as model(x, t)
-                         sched:Schedule, # its full schedule
-                         etas=(0.0, 0.5, 1.0), # one column per eta
-                         steps_list=(10, 50, 1000), # one row per number of steps
-                         n:int=200, # trajectories per panel
-                         n_lines:int=40, # how many of them to draw as paths
-                         mixture=None, # optional GaussianMixture: draws its density as contours
-                         seed:int=0, clip_denoised:bool=False, figsize=None):
-    "Grid of 2-D sampling trajectories (rows: steps, columns: eta) from a shared x_T; returns the figure."
+def plot_trajectories_2d(
+    model,  # eps-model for 2-D points, called as model(x, t)
+    sched: Schedule,  # its full schedule
+    etas=(0.0, 0.5, 1.0),  # one column per eta
+    steps_list=(10, 50, 1000),  # one row per number of steps
+    n: int = 200,  # trajectories per panel
+    n_lines: int = 40,  # how many of them to draw as paths
+    mixture=None,  # optional GaussianMixture: draws its density as contours
+    seed: int = 0,
+    clip_denoised: bool = False,
+    figsize=None,
+):
+    "2-D sampling trajectories (rows: steps, columns: eta) from a shared x_T; returns the figure."
     import matplotlib.pyplot as plt
+
     xT = torch.randn(n, 2, generator=torch.Generator().manual_seed(seed))
-    fig, axs = plt.subplots(len(steps_list), len(etas), figsize=figsize or (3.2 * len(etas), 3.2 * len(steps_list)), squeeze=False)
+    fig, axs = plt.subplots(
+        len(steps_list),
+        len(etas),
+        figsize=figsize or (3.2 * len(etas), 3.2 * len(steps_list)),
+        squeeze=False,
+    )
     if mixture is not None:
-        g = torch.linspace(-2.5, 2.5, 120); X, Y = torch.meshgrid(g, g, indexing='xy')
+        g = torch.linspace(-2.5, 2.5, 120)
+        X, Y = torch.meshgrid(g, g, indexing='xy')
         dens = mixture.log_prob(torch.stack([X.flatten(), Y.flatten()], 1)).exp().reshape(X.shape)
     for r, steps in enumerate(steps_list):
         for c, eta in enumerate(etas):
-            out = sample(model, sched, (n, 2), steps=steps, eta=eta, noise=xT, generator=torch.Generator().manual_seed(seed + 1),
-                         return_trajectory=True, options=dict(clip_denoised=clip_denoised))
+            out = sample(
+                model,
+                sched,
+                (n, 2),
+                steps=steps,
+                eta=eta,
+                noise=xT,
+                generator=torch.Generator().manual_seed(seed + 1),
+                return_trajectory=True,
+                options=dict(clip_denoised=clip_denoised),
+            )
             tr, ax = out['trajectory'].cpu(), axs[r, c]
-            if mixture is not None: ax.contour(X, Y, dens, levels=6, colors='0.75', linewidths=0.7)
-            for i in range(min(n_lines, n)): ax.plot(tr[:, i, 0], tr[:, i, 1], lw=0.5, alpha=0.6)
-            ax.scatter(tr[0, :, 0], tr[0, :, 1], s=3, c='0.6', label='$x_T$'); ax.scatter(tr[-1, :, 0], tr[-1, :, 1], s=4, c='k', label='$x_0$')
-            ax.set(xlim=(-2.5, 2.5), ylim=(-2.5, 2.5), xticks=[], yticks=[], title=f'eta={eta}, {steps} steps')
-    axs[0, 0].legend(fontsize=7, loc='lower left'); fig.tight_layout()
+            if mixture is not None:
+                ax.contour(X, Y, dens, levels=6, colors='0.75', linewidths=0.7)
+            for i in range(min(n_lines, n)):
+                ax.plot(tr[:, i, 0], tr[:, i, 1], lw=0.5, alpha=0.6)
+            ax.scatter(tr[0, :, 0], tr[0, :, 1], s=3, c='0.6', label='$x_T$')
+            ax.scatter(tr[-1, :, 0], tr[-1, :, 1], s=4, c='k', label='$x_0$')
+            ax.set(
+                xlim=(-2.5, 2.5),
+                ylim=(-2.5, 2.5),
+                xticks=[],
+                yticks=[],
+                title=f'eta={eta}, {steps} steps',
+            )
+    axs[0, 0].legend(fontsize=7, loc='lower left')
+    fig.tight_layout()
     return fig
 
 # %% ../nbs/13_viz.ipynb #27fe2745
-def ddim_explorer(mixture:GaussianMixture, # a 2-D GaussianMixture (its exact eps is the model)
-                  sched:Schedule|None=None, # default: linear, T=1000
-                  n:int=300 # samples
-                 ):
-    "ipywidgets explorer: eta and number-of-steps sliders, showing 2-D DDIM trajectories and final samples for the exact denoiser."
-    import ipywidgets as W, matplotlib.pyplot as plt
-    if mixture.event_shape != (2,): raise ValueError(f"ddim_explorer needs a 2-D mixture, got event shape {mixture.event_shape}")
+def ddim_explorer(
+    mixture: GaussianMixture,  # a 2-D GaussianMixture (its exact eps is the model)
+    sched: Schedule | None = None,  # default: linear, T=1000
+    n: int = 300,  # samples
+):
+    "ipywidgets explorer: eta and steps sliders -> 2-D DDIM trajectories with the exact denoiser."
+    import ipywidgets as W
+    import matplotlib.pyplot as plt
+
+    if mixture.event_shape != (2,):
+        raise ValueError(
+            f"ddim_explorer needs a 2-D mixture, got event shape {mixture.event_shape}"
+        )
     sched = sched or Schedule.linear(1000)
     model = mixture.model(sched)
+
     def show(eta=0.0, steps=20, seed=0):
-        fig = plot_trajectories_2d(model, sched, etas=(eta,), steps_list=(steps,), n=n, mixture=mixture, seed=seed, figsize=(5, 5))
+        fig = plot_trajectories_2d(
+            model,
+            sched,
+            etas=(eta,),
+            steps_list=(steps,),
+            n=n,
+            mixture=mixture,
+            seed=seed,
+            figsize=(5, 5),
+        )
         plt.show()
-    return W.interactive(show, eta=W.FloatSlider(0.0, min=0, max=1, step=0.05),
-                         steps=W.IntSlider(20, min=1, max=sched.T, step=1), seed=W.IntSlider(0, min=0, max=20))
+
+    return W.interactive(
+        show,
+        eta=W.FloatSlider(0.0, min=0, max=1, step=0.05),
+        steps=W.IntSlider(20, min=1, max=sched.T, step=1),
+        seed=W.IntSlider(0, min=0, max=20),
+    )
 
 # %% ../nbs/13_viz.ipynb #c6b88829
-def plot_beta_ratio(Ts=(1000, 4000), # values of T to compare
-                    names=('linear', 'cosine'), # schedules
-                    figsize=(6, 3.5)):
-    "Plot beta-tilde_t / beta_t against t/T (log x axis) for each schedule and T; returns the figure."
+def plot_beta_ratio(
+    Ts=(1000, 4000),  # values of T to compare
+    names=('linear', 'cosine'),  # schedules
+    figsize=(6, 3.5),
+):
+    "beta-tilde_t / beta_t against t/T (log x axis) for each schedule and T; returns the figure."
     import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(figsize=figsize)
     for name in names:
         for T in Ts:
             sc = Schedule.named(name, T)
-            ax.plot((np.arange(T) + 1) / T, (sc.posterior_variance / sc.betas).numpy(), label=f'{name}, T={T}')
-    ax.set(xscale='log', xlabel='t / T (diffusion step)', ylabel=r'$\tilde\beta_t / \beta_t$', title=r'$\tilde\beta_t$ vs $\beta_t$')
-    ax.legend(); fig.tight_layout()
+            ax.plot(
+                (np.arange(T) + 1) / T,
+                (sc.posterior_variance / sc.betas).numpy(),
+                label=f'{name}, T={T}',
+            )
+    ax.set(
+        xscale='log',
+        xlabel='t / T (diffusion step)',
+        ylabel=r'$\tilde\beta_t / \beta_t$',
+        title=r'$\tilde\beta_t$ vs $\beta_t$',
+    )
+    ax.legend()
+    fig.tight_layout()
     return fig
 
 # %% ../nbs/13_viz.ipynb #4b36291c
 def variance_explorer():
-    "ipywidgets explorer: choose schedule, T and the raw output v in [-1, 1]; plot log beta, log beta-tilde and eq. 15."
-    import ipywidgets as W, matplotlib.pyplot as plt
+    "ipywidgets explorer: schedule, T, raw output v in [-1, 1] -> log beta, log beta-tilde, eq. 15."
+    import ipywidgets as W
+    import matplotlib.pyplot as plt
+
     def show(schedule='cosine', T=1000, v=0.0, zoom=True):
         sc = Schedule.named(schedule, T)
         n = max(T // 20, 10) if zoom else T
-        t = torch.arange(n, dtype=torch.long); probe = torch.zeros(n, dtype=torch.float64)
-        lv = lambda u: sc.learned_log_variance(torch.full((n,), float(u), dtype=torch.float64), t, probe).numpy()
+        t = torch.arange(n, dtype=torch.long)
+        probe = torch.zeros(n, dtype=torch.float64)
+        lv = lambda u: sc.learned_log_variance(
+            torch.full((n,), float(u), dtype=torch.float64), t, probe
+        ).numpy()
         fig, ax = plt.subplots(figsize=(7, 3.5))
-        ax.plot(lv(1.0), label=r'$\log\beta_t$ (v=+1)'); ax.plot(lv(-1.0), label=r'$\log\tilde\beta_t$ (v=-1)')
+        ax.plot(lv(1.0), label=r'$\log\beta_t$ (v=+1)')
+        ax.plot(lv(-1.0), label=r'$\log\tilde\beta_t$ (v=-1)')
         ax.plot(lv(v), 'k--', label=f'eq. 15, v={v:+.2f}')
-        ax.set(xlabel='t', ylabel='log variance', title=f'{schedule}, T={T}' + (f', first {n} steps' if zoom else ''))
-        ax.legend(); plt.show()
-    return W.interactive(show, schedule=['linear', 'cosine'], T=W.IntSlider(1000, 50, 4000, 50),
-                         v=W.FloatSlider(0.0, min=-1, max=1, step=0.05), zoom=True)
+        ax.set(
+            xlabel='t',
+            ylabel='log variance',
+            title=f'{schedule}, T={T}' + (f', first {n} steps' if zoom else ''),
+        )
+        ax.legend()
+        plt.show()
+
+    return W.interactive(
+        show,
+        schedule=['linear', 'cosine'],
+        T=W.IntSlider(1000, 50, 4000, 50),
+        v=W.FloatSlider(0.0, min=-1, max=1, step=0.05),
+        zoom=True,
+    )
 
 # %% ../nbs/13_viz.ipynb #81a542e7
-def plot_vb_terms(results:dict, # label -> dict returned by `Schedule.nll_bpd`
-                  figsize=(10, 3.5)):
-    "Plot the mean VLB term L_t (bits/dim) against t, and its cumulative share of the bound; returns the figure."
+def plot_vb_terms(
+    results: dict,  # label -> dict returned by `Schedule.nll_bpd`
+    figsize=(10, 3.5),
+):
+    "The mean VLB term L_t (bits/dim) against t and its cumulative share; returns the figure."
     import matplotlib.pyplot as plt
+
     fig, axs = plt.subplots(1, 2, figsize=figsize)
     for label, r in results.items():
         vb = r['vb'].mean(0).cpu().numpy()
         axs[0].plot(np.arange(len(vb)), vb, label=f"{label}: {r['total_bpd'].mean():.3f} bits/dim")
         axs[1].plot(np.arange(len(vb)), np.cumsum(vb) / vb.sum(), label=label)
-    axs[0].set(xscale='symlog', yscale='log', xlabel='t', ylabel=r'$L_t$ (bits/dim)', title='VLB terms')
-    axs[1].set(xscale='symlog', xlabel='t', ylabel='cumulative fraction', title=r'share of $\sum_t L_t$ from steps $\leq t$')
-    axs[0].legend(fontsize=8); fig.tight_layout()
+    axs[0].set(
+        xscale='symlog', yscale='log', xlabel='t', ylabel=r'$L_t$ (bits/dim)', title='VLB terms'
+    )
+    axs[1].set(
+        xscale='symlog',
+        xlabel='t',
+        ylabel='cumulative fraction',
+        title=r'share of $\sum_t L_t$ from steps $\leq t$',
+    )
+    axs[0].legend(fontsize=8)
+    fig.tight_layout()
     return fig
 
 # %% ../nbs/13_viz.ipynb #edefab8c
-def importance_weights_explorer(T:int=100, # timesteps of the toy bound
-                                batch_size:int=64, # timesteps drawn per simulated training step
-                                n_steps:int=400, # simulated training steps
-                                seed:int=0):
-    "ipywidgets explorer: replay a toy training run feeding losses L_t ~ exp(-t/(T/10)) (1 + noise) and plot the weights."
-    import ipywidgets as W, matplotlib.pyplot as plt
+def importance_weights_explorer(
+    T: int = 100,  # timesteps of the toy bound
+    batch_size: int = 64,  # timesteps drawn per simulated training step
+    n_steps: int = 400,  # simulated training steps
+    seed: int = 0,
+):
+    "ipywidgets explorer: the weights of a toy run fed losses L_t ~ exp(-t/(T/10)) (1 + noise)."
+    import ipywidgets as W
+    import matplotlib.pyplot as plt
+
     rng, g = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
     Lt = np.exp(-np.arange(T) / (T / 10)) * 10 + 0.05
     smp, snaps = ImportanceSampler(T), []
     for _ in range(n_steps + 1):
         snaps.append((smp.weights().copy(), int(smp.loss_counts.min())))
         t, _w = smp.sample(batch_size, generator=g)
-        smp.update(t, torch.tensor(Lt[t.numpy()] * np.abs(1 + 0.3 * rng.standard_normal(batch_size))))
+        smp.update(
+            t, torch.tensor(Lt[t.numpy()] * np.abs(1 + 0.3 * rng.standard_normal(batch_size)))
+        )
+
     def show(step=0):
         w, c = snaps[step]
         fig, ax = plt.subplots(figsize=(7, 3.2))
-        ax.plot(w, label='p_t'); ax.plot(Lt / Lt.sum(), '--', label=r'$L_t / \sum L_t$ (target shape)')
-        ax.set(yscale='log', xlabel='t', ylabel='probability', title=f'step {step}: smallest history {c}/{smp.history}')
-        ax.legend(); plt.show()
+        ax.plot(w, label='p_t')
+        ax.plot(Lt / Lt.sum(), '--', label=r'$L_t / \sum L_t$ (target shape)')
+        ax.set(
+            yscale='log',
+            xlabel='t',
+            ylabel='probability',
+            title=f'step {step}: smallest history {c}/{smp.history}',
+        )
+        ax.legend()
+        plt.show()
+
     return W.interactive(show, step=W.IntSlider(0, 0, n_steps, 1))
 
 # %% ../nbs/13_viz.ipynb #6605854e
-def plot_qkv_layout(channels:int=8, heads:int=2):
-    "Show which (q/k/v, head) each of the 3C fused channels holds, in the legacy and the new order; returns the figure."
-    import matplotlib.pyplot as plt, numpy as np
+def plot_qkv_layout(channels: int = 8, heads: int = 2):
+    "Which (q/k/v, head) each of the 3C fused channels holds, legacy and new order (a figure)."
+    import matplotlib.pyplot as plt
+    import numpy as np
+
     fig, axs = plt.subplots(2, 1, figsize=(8, 1.9))
     for ax, order in zip(axs, ('legacy', 'new')):
         idx = torch.arange(3 * channels, dtype=torch.float32)[None, None]
-        q, k, v = split_qkv(idx, heads, order)   # which fused channel lands in q/k/v of which head
+        q, k, v = split_qkv(idx, heads, order)  # which fused channel lands in q/k/v of which head
         lab = np.zeros(3 * channels)
         for s, part in enumerate((q, k, v)):
-            for j in range(heads): lab[part[0, j, 0].long().numpy()] = s * heads + j
+            for j in range(heads):
+                lab[part[0, j, 0].long().numpy()] = s * heads + j
         ax.imshow(lab[None], cmap='tab20', vmin=0, vmax=19, aspect='auto')
-        for c in range(3 * channels): ax.text(c, 0, 'qkv'[int(lab[c]) // heads] + str(int(lab[c]) % heads), ha='center', va='center', fontsize=7)
-        ax.set_yticks([]); ax.set_xticks(range(3 * channels)); ax.tick_params(labelsize=6); ax.set_ylabel(order, rotation=0, ha='right')
+        for c in range(3 * channels):
+            ax.text(
+                c,
+                0,
+                'qkv'[int(lab[c]) // heads] + str(int(lab[c]) % heads),
+                ha='center',
+                va='center',
+                fontsize=7,
+            )
+        ax.set_yticks([])
+        ax.set_xticks(range(3 * channels))
+        ax.tick_params(labelsize=6)
+        ax.set_ylabel(order, rotation=0, ha='right')
     axs[0].set_title('fused qkv channels: letter = q/k/v, digit = head')
     fig.tight_layout()
     return fig
 
 # %% ../nbs/13_viz.ipynb #b5e1a2c1
-def plot_tradeoff(rows:list, # experiment rows with model, guidance, scale and metrics
-                  pairs=(('recall', 'precision'), ('fid', 'inception_score')) # (x, y) metric pairs, one panel each
-                 ):
-    "Fidelity–diversity trade-off: one line per (model, guidance) through its scales, labelled by scale."
+def plot_tradeoff(
+    rows: list,  # experiment rows with model, guidance, scale and metrics
+    pairs=(
+        ('recall', 'precision'),
+        ('fid', 'inception_score'),
+    ),  # (x, y) metric pairs, one panel each
+):
+    "Fidelity–diversity trade-off: a line per (model, guidance) through its scales, labelled."
     import matplotlib.pyplot as plt
-    pairs = [p for p in pairs if all(r.get(k) is not None for r in rows for k in p)]  # skip metrics a run did not record
+
+    pairs = [
+        p for p in pairs if all(r.get(k) is not None for r in rows for k in p)
+    ]  # skip metrics a run did not record
     fig, axs = plt.subplots(1, len(pairs), figsize=(5 * len(pairs), 3.8), squeeze=False)
     groups = {}
-    for r in rows: groups.setdefault((r['model'], r['guidance']), []).append(r)
+    for r in rows:
+        groups.setdefault((r['model'], r['guidance']), []).append(r)
     for ax, (kx, ky) in zip(axs[0], pairs):
         for (m, gd), rs in groups.items():
             base = [r for r in rows if r['model'] == m and r['guidance'] == 'none']
             pts = rs if gd == 'none' else base + rs
-            ax.plot([r[kx] for r in pts], [r[ky] for r in pts], 'o-' if gd != 'none' else 's', label=f'{m}, {gd}' if gd != 'none' else f'{m} (unguided)')
+            ax.plot(
+                [r[kx] for r in pts],
+                [r[ky] for r in pts],
+                'o-' if gd != 'none' else 's',
+                label=f'{m}, {gd}' if gd != 'none' else f'{m} (unguided)',
+            )
             for r in rs:
-                if gd != 'none': ax.annotate(f"{r['scale']:g}", (r[kx], r[ky]), fontsize=7, xytext=(3, 3), textcoords='offset points')
+                if gd != 'none':
+                    ax.annotate(
+                        f"{r['scale']:g}",
+                        (r[kx], r[ky]),
+                        fontsize=7,
+                        xytext=(3, 3),
+                        textcoords='offset points',
+                    )
         ax.set(xlabel=kx, ylabel=ky)
-    axs[0, 0].legend(fontsize=7); fig.tight_layout()
+    axs[0, 0].legend(fontsize=7)
+    fig.tight_layout()
     return fig
 
 # %% ../nbs/13_viz.ipynb #5786d64b
-def guidance_panel(model, # diffusion model (label dropout for the unconditional option)
-                   sched:Schedule, classifier, # noisy classifier
-                   cls:int=0, # target class
-                   scale:float=1.0, # classifier-guidance scale
-                   unconditional:bool=False, # sample the model through its null label
-                   n:int=8, steps:int=25, sampler:str='ddim', seed:int=0, classes=None, device=None):
+def guidance_panel(
+    model,  # diffusion model (label dropout for the unconditional option)
+    sched: Schedule,
+    classifier,  # noisy classifier
+    cls: int = 0,  # target class
+    scale: float = 1.0,  # classifier-guidance scale
+    unconditional: bool = False,  # sample the model through its null label
+    n: int = 8,
+    steps: int = 25,
+    sampler: str = 'ddim',
+    seed: int = 0,
+    classes=None,
+    device=None,
+):
     "Figure: n guided samples of class `cls` and the classifier's p(y | x_t) along the trajectory."
     import matplotlib.pyplot as plt
+
     device = default_device(device) if device is None else torch.device(device)
-    shape = (n, getattr(classifier, 'in_channels', 1), getattr(classifier, 'image_size', 32), getattr(classifier, 'image_size', 32))
-    m = as_unconditional(model, 'auto' if getattr(model, 'null_class', None) is not None else None) if unconditional else model
+    shape = (
+        n,
+        getattr(classifier, 'in_channels', 1),
+        getattr(classifier, 'image_size', 32),
+        getattr(classifier, 'image_size', 32),
+    )
+    m = (
+        as_unconditional(model, 'auto' if getattr(model, 'null_class', None) is not None else None)
+        if unconditional
+        else model
+    )
     hook = ClassifierGuidance(classifier, scale, record=True)
     y = torch.full((n,), int(cls), device=device)
     check_classifier(classifier, shape, y)
-    xs = sample(m, sched, shape, steps=steps, sampler=sampler, y=y, guidance=hook, generator=torch.Generator(device=device).manual_seed(seed),
-                options=dict(device=device)).cpu()
+    xs = sample(
+        m,
+        sched,
+        shape,
+        steps=steps,
+        sampler=sampler,
+        y=y,
+        guidance=hook,
+        generator=torch.Generator(device=device).manual_seed(seed),
+        options=dict(device=device),
+    ).cpu()
     with torch.no_grad():
-        p0 = torch.softmax(classifier(xs.to(device), torch.zeros(n, dtype=torch.long, device=device)).float(), -1)[:, int(cls)].cpu()
-    ts = torch.stack([t for t, _ in hook.trace])[:, 0].numpy(); ps = torch.stack([lp for _, lp in hook.trace]).exp().numpy()
+        p0 = torch.softmax(
+            classifier(xs.to(device), torch.zeros(n, dtype=torch.long, device=device)).float(), -1
+        )[:, int(cls)].cpu()
+    ts = torch.stack([t for t, _ in hook.trace])[:, 0].numpy()
+    ps = torch.stack([lp for _, lp in hook.trace]).exp().numpy()
     fig = plt.figure(figsize=(max(6, 1.1 * n), 4.6))
-    ax = fig.add_axes([0.05, 0.55, 0.9, 0.4]); show_grid(ax, xs, n)
+    ax = fig.add_axes([0.05, 0.55, 0.9, 0.4])
+    show_grid(ax, xs, n)
     name = classes[cls] if classes is not None else str(cls)
-    ax.set_title(f"{'unconditional' if unconditional else 'conditional'} model, class {name!r}, scale {scale:g}: "
-                 f"p(y|x_0) = {p0.mean():.2f}", fontsize=9)
+    ax.set_title(
+        f"{'unconditional' if unconditional else 'conditional'} model, class {name!r}, "
+        f"scale {scale:g}: "
+        f"p(y|x_0) = {p0.mean():.2f}",
+        fontsize=9,
+    )
     ax2 = fig.add_axes([0.1, 0.1, 0.85, 0.35])
-    ax2.plot(ts, ps, color='C0', alpha=0.3, lw=0.8); ax2.plot(ts, ps.mean(1), color='C3', lw=2, label='mean')
-    ax2.set(xlim=(ts.max(), 0), ylim=(0, 1), xlabel='t (sampling runs right to left)', ylabel='classifier p(y | x_t)'); ax2.legend(fontsize=7)
+    ax2.plot(ts, ps, color='C0', alpha=0.3, lw=0.8)
+    ax2.plot(ts, ps.mean(1), color='C3', lw=2, label='mean')
+    ax2.set(
+        xlim=(ts.max(), 0),
+        ylim=(0, 1),
+        xlabel='t (sampling runs right to left)',
+        ylabel='classifier p(y | x_t)',
+    )
+    ax2.legend(fontsize=7)
     return fig
 
-def guidance_explorer(model, sched:Schedule, classifier, classes=None, # class names
-                      n:int=8, steps:int=25, sampler:str='ddim', device=None):
-    "ipywidgets explorer: class, guidance scale, conditional/unconditional model; shows `guidance_panel`."
-    import ipywidgets as W, matplotlib.pyplot as plt
+
+def guidance_explorer(
+    model,
+    sched: Schedule,
+    classifier,
+    classes=None,  # class names
+    n: int = 8,
+    steps: int = 25,
+    sampler: str = 'ddim',
+    device=None,
+):
+    "ipywidgets explorer: class, guidance scale, conditional or unconditional -> `guidance_panel`."
+    import ipywidgets as W
+    import matplotlib.pyplot as plt
+
     K = getattr(classifier, 'num_classes', None) or len(classes)
     names = list(classes) if classes is not None else [str(i) for i in range(K)]
-    kinds = (['conditional'] if getattr(model, 'num_classes', None) is not None else []) + \
-            (['unconditional'] if getattr(model, 'null_class', None) is not None or getattr(model, 'num_classes', None) is None else [])
+    kinds = (['conditional'] if getattr(model, 'num_classes', None) is not None else []) + (
+        ['unconditional']
+        if getattr(model, 'null_class', None) is not None
+        or getattr(model, 'num_classes', None) is None
+        else []
+    )
+
     def show(cls=0, scale=1.0, model_kind=kinds[0], seed=0):
-        guidance_panel(model, sched, classifier, cls, scale, model_kind == 'unconditional', n, steps, sampler, seed, names, device)
+        guidance_panel(
+            model,
+            sched,
+            classifier,
+            cls,
+            scale,
+            model_kind == 'unconditional',
+            n,
+            steps,
+            sampler,
+            seed,
+            names,
+            device,
+        )
         plt.show()
-    return W.interactive(show, cls=W.Dropdown(options=[(c, i) for i, c in enumerate(names)], value=0, description='class'),
-                         scale=W.FloatSlider(value=1.0, min=0, max=20, step=0.5, description='scale'),
-                         model_kind=W.ToggleButtons(options=kinds, value=kinds[0], description='model'),
-                         seed=W.IntSlider(value=0, min=0, max=20, description='seed'))
+
+    return W.interactive(
+        show,
+        cls=W.Dropdown(options=[(c, i) for i, c in enumerate(names)], value=0, description='class'),
+        scale=W.FloatSlider(value=1.0, min=0, max=20, step=0.5, description='scale'),
+        model_kind=W.ToggleButtons(options=kinds, value=kinds[0], description='model'),
+        seed=W.IntSlider(value=0, min=0, max=20, description='seed'),
+    )
 
 # %% ../nbs/13_viz.ipynb #v13c0002
-def cascade_panel(base, base_sched:Schedule, upsampler, up_sched:Schedule, cls:int=0, # class to draw
-                  base_steps:int=25, up_steps:int=25, cfg_scale:float=0.0, # classifier-free guidance of the base
-                  n:int=4, seed:int=0, names=None, sampler:str='ancestral', device=None):
-    "Rows: base samples (low-res), their bilinear upsampling, the upsampler's samples; returns the figure."
+def cascade_panel(
+    base,
+    base_sched: Schedule,
+    upsampler,
+    up_sched: Schedule,
+    cls: int = 0,  # class to draw
+    base_steps: int = 25,
+    up_steps: int = 25,
+    cfg_scale: float = 0.0,  # classifier-free guidance of the base
+    n: int = 4,
+    seed: int = 0,
+    names=None,
+    sampler: str = 'ancestral',
+    device=None,
+):
+    "Rows: base samples (low-res), bilinearly upsampled, the upsampler's samples (a figure)."
     import matplotlib.pyplot as plt
     from adm_edu.sampling import sample_cascade
     from adm_edu.guidance import make_guidance
+
     dev = next(base.parameters()).device if device is None else torch.device(device)
     y = torch.full((n,), int(cls), dtype=torch.long)
-    low, high = sample_cascade(base, base_sched, upsampler, up_sched, y=y, steps=(base_steps, up_steps),
-                               sampler=(sampler, sampler), guidance=make_guidance(cfg_scale=cfg_scale),
-                               generator=torch.Generator(device=dev).manual_seed(seed), options=dict(device=dev))
+    low, high = sample_cascade(
+        base,
+        base_sched,
+        upsampler,
+        up_sched,
+        y=y,
+        steps=(base_steps, up_steps),
+        sampler=(sampler, sampler),
+        guidance=make_guidance(cfg_scale=cfg_scale),
+        generator=torch.Generator(device=dev).manual_seed(seed),
+        options=dict(device=dev),
+    )
     bil = torch.nn.functional.interpolate(low, size=high.shape[-2:], mode='bilinear')
     fig, ax = plt.subplots(3, n, figsize=(1.6 * n, 5.2), squeeze=False)
     for j in range(n):
-        for i, (im, lab) in enumerate(((low, f'base {low.shape[-1]}×{low.shape[-1]}'), (bil, 'bilinear (the condition)'),
-                                       (high, f'upsampler {high.shape[-1]}×{high.shape[-1]}'))):
-            ax[i, j].imshow(im[j, 0].cpu().clamp(-1, 1), cmap='gray', vmin=-1, vmax=1, interpolation='nearest'); ax[i, j].axis('off')
-            if j == 0: ax[i, j].set_title(lab, fontsize=8, loc='left')
+        for i, (im, lab) in enumerate(
+            (
+                (low, f'base {low.shape[-1]}×{low.shape[-1]}'),
+                (bil, 'bilinear (the condition)'),
+                (high, f'upsampler {high.shape[-1]}×{high.shape[-1]}'),
+            )
+        ):
+            ax[i, j].imshow(
+                im[j, 0].cpu().clamp(-1, 1), cmap='gray', vmin=-1, vmax=1, interpolation='nearest'
+            )
+            ax[i, j].axis('off')
+            if j == 0:
+                ax[i, j].set_title(lab, fontsize=8, loc='left')
     name = names[cls] if names is not None else str(cls)
-    fig.suptitle(f"class {name}: {base_steps} base + {up_steps} upsampler steps" + (f", CFG {cfg_scale:g}" if cfg_scale else ''), fontsize=9)
-    fig.tight_layout(); return fig
+    fig.suptitle(
+        f"class {name}: {base_steps} base + {up_steps} upsampler steps"
+        + (f", CFG {cfg_scale:g}" if cfg_scale else ''),
+        fontsize=9,
+    )
+    fig.tight_layout()
+    return fig
 
-def cascade_explorer(base, base_sched:Schedule, upsampler, up_sched:Schedule, classes=None, n:int=4, device=None):
-    "ipywidgets explorer: class, base and upsampler step counts, guidance and seed -> `cascade_panel`."
-    import ipywidgets as W, matplotlib.pyplot as plt
+
+def cascade_explorer(
+    base, base_sched: Schedule, upsampler, up_sched: Schedule, classes=None, n: int = 4, device=None
+):
+    "ipywidgets explorer: class, base and upsampler steps, guidance and seed -> `cascade_panel`."
+    import ipywidgets as W
+    import matplotlib.pyplot as plt
+
     names = list(classes) if classes is not None else [str(i) for i in range(base.num_classes)]
     steps = [10, 25, 50, 100, 250]
+
     def show(cls=0, base_steps=25, up_steps=25, cfg_scale=0.0, seed=0):
-        cascade_panel(base, base_sched, upsampler, up_sched, cls, base_steps, up_steps, cfg_scale, n, seed, names, device=device); plt.show()
-    return W.interactive(show, cls=W.Dropdown(options=[(c, i) for i, c in enumerate(names)], value=0, description='class'),
-                         base_steps=W.SelectionSlider(options=steps, value=25, description='S_base'),
-                         up_steps=W.SelectionSlider(options=steps, value=25, description='S_upsample'),
-                         cfg_scale=W.FloatSlider(value=0.0, min=0, max=5, step=0.5, description='CFG (base)'),
-                         seed=W.IntSlider(value=0, min=0, max=20, description='seed'))
+        cascade_panel(
+            base,
+            base_sched,
+            upsampler,
+            up_sched,
+            cls,
+            base_steps,
+            up_steps,
+            cfg_scale,
+            n,
+            seed,
+            names,
+            device=device,
+        )
+        plt.show()
+
+    return W.interactive(
+        show,
+        cls=W.Dropdown(options=[(c, i) for i, c in enumerate(names)], value=0, description='class'),
+        base_steps=W.SelectionSlider(options=steps, value=25, description='S_base'),
+        up_steps=W.SelectionSlider(options=steps, value=25, description='S_upsample'),
+        cfg_scale=W.FloatSlider(value=0.0, min=0, max=5, step=0.5, description='CFG (base)'),
+        seed=W.IntSlider(value=0, min=0, max=20, description='seed'),
+    )
 
 # %% ../nbs/13_viz.ipynb #v13e0002
 def resolved_noise(gradient_noise: list) -> list:
-    "The gradient-noise points whose |G|^2 is resolved above zero (the noise scale is meaningless else)."
+    "The gradient-noise points with |G|^2 resolved above zero (else the noise scale means nothing)."
     return [g for g in gradient_noise if g['grad_norm2'] > 1e-20]
 
 
@@ -418,9 +773,19 @@ def plot_steps_curves(
         pts = r['metrics']['points']
         x, y = [p['steps'] for p in pts], [p['fid'] for p in pts]
         err = [p.get('fid_se', 0) for p in pts]
-        ax.errorbar(x, y, yerr=err, marker='o', ms=3, capsize=2, label=run,
-                    ls='--' if 'ddim' in run else '-')
-    ax.set(xscale='log', yscale='log', xlabel='sampling steps', ylabel=f"FID ({pts[0]['n']} samples)")
+        ax.errorbar(
+            x,
+            y,
+            yerr=err,
+            marker='o',
+            ms=3,
+            capsize=2,
+            label=run,
+            ls='--' if 'ddim' in run else '-',
+        )
+    ax.set(
+        xscale='log', yscale='log', xlabel='sampling steps', ylabel=f"FID ({pts[0]['n']} samples)"
+    )
     ax.legend(fontsize=7)
     return ax
 
@@ -469,99 +834,201 @@ def plot_class_grid(
     return fig
 
 # %% ../nbs/13_viz.ipynb #v13a0031
-def ode_explorer(mixture:GaussianMixture, # a 2-D mixture (its exact eps is the model)
-                 sched:Schedule|None=None, # default: cosine, T=1000
-                 n:int=300 # points decoded
-                ):
-    "ipywidgets explorer: ODE solver and number of steps -> 2-D trajectories of the deterministic sampler."
-    import ipywidgets as W, matplotlib.pyplot as plt
-    if mixture.event_shape != (2,): raise ValueError(f"ode_explorer needs a 2-D mixture, got event shape {mixture.event_shape}")
+def ode_explorer(
+    mixture: GaussianMixture,  # a 2-D mixture (its exact eps is the model)
+    sched: Schedule | None = None,  # default: cosine, T=1000
+    n: int = 300,  # points decoded
+):
+    "ipywidgets explorer: ODE solver and number of steps -> 2-D trajectories of the ODE sampler."
+    import ipywidgets as W
+    import matplotlib.pyplot as plt
+
+    if mixture.event_shape != (2,):
+        raise ValueError(f"ode_explorer needs a 2-D mixture, got event shape {mixture.event_shape}")
     sched = sched or Schedule.cosine(1000)
     model, xT = mixture.model(sched), torch.randn(n, 2, generator=torch.Generator().manual_seed(0))
     ref = mixture.sample(n, torch.Generator().manual_seed(1))
-    g = torch.linspace(-2.5, 2.5, 100); X, Y = torch.meshgrid(g, g, indexing='xy')
+    g = torch.linspace(-2.5, 2.5, 100)
+    X, Y = torch.meshgrid(g, g, indexing='xy')
     dens = mixture.log_prob(torch.stack([X.flatten(), Y.flatten()], 1)).exp().reshape(X.shape)
+
     def show(method='euler', steps=10):
         r = sample(model, sched, xT.shape, steps, method, noise=xT, return_trajectory=True)
-        tr = r['trajectory'].cpu(); x0 = r['sample'].cpu()
+        tr = r['trajectory'].cpu()
+        x0 = r['sample'].cpu()
         fig, ax = plt.subplots(figsize=(4.6, 4.6))
         ax.contour(X, Y, dens, levels=6, colors='0.75', linewidths=0.7)
-        for i in range(min(40, n)): ax.plot(tr[:, i, 0], tr[:, i, 1], lw=0.5, alpha=0.6)
+        for i in range(min(40, n)):
+            ax.plot(tr[:, i, 0], tr[:, i, 1], lw=0.5, alpha=0.6)
         ax.scatter(x0[:, 0], x0[:, 1], s=4, c='k')
-        ax.set(xlim=(-2.5, 2.5), ylim=(-2.5, 2.5), xticks=[], yticks=[],
-               title=f'{method}, {steps} steps: SW to data {sliced_wasserstein(x0, ref):.3f}')
+        ax.set(
+            xlim=(-2.5, 2.5),
+            ylim=(-2.5, 2.5),
+            xticks=[],
+            yticks=[],
+            title=f'{method}, {steps} steps: SW to data {sliced_wasserstein(x0, ref):.3f}',
+        )
         plt.show()
-    return W.interactive(show, method=['euler', 'heun', 'song'], steps=W.IntSlider(10, min=2, max=100, step=1))
 
-def unet_explorer(image_size:int=32, in_channels:int=1):
-    "ipywidgets explorer: U-Net hyper-parameters -> its blocks (channels, resolution, attention heads) and size."
-    import ipywidgets as W, matplotlib.pyplot as plt
-    mults = {'(1, 2, 2)': (1, 2, 2), '(1, 2, 4)': (1, 2, 4), '(1, 2, 2, 2)': (1, 2, 2, 2), '(1, 1, 2, 2, 4)': (1, 1, 2, 2, 4)}
-    def show(model_channels=32, channel_mult='(1, 2, 2)', num_res_blocks=2, attention_at='8', num_head_channels=32, resblock_updown=False):
-        cm = mults[channel_mult]; res = [image_size // 2 ** l for l in range(len(cm))]
+    return W.interactive(
+        show, method=['euler', 'heun', 'song'], steps=W.IntSlider(10, min=2, max=100, step=1)
+    )
+
+
+def unet_explorer(image_size: int = 32, in_channels: int = 1):
+    "ipywidgets explorer: U-Net hyper-parameters -> its blocks (channels, resolution, heads), size."
+    import ipywidgets as W
+    import matplotlib.pyplot as plt
+
+    mults = {
+        '(1, 2, 2)': (1, 2, 2),
+        '(1, 2, 4)': (1, 2, 4),
+        '(1, 2, 2, 2)': (1, 2, 2, 2),
+        '(1, 1, 2, 2, 4)': (1, 1, 2, 2, 4),
+    }
+
+    def show(
+        model_channels=32,
+        channel_mult='(1, 2, 2)',
+        num_res_blocks=2,
+        attention_at='8',
+        num_head_channels=32,
+        resblock_updown=False,
+    ):
+        cm = mults[channel_mult]
+        res = [image_size // 2**l for l in range(len(cm))]
         att = tuple(int(a) for a in attention_at.split(',') if a and int(a) in res)
         try:
-            m = UNet(image_size=image_size, in_channels=in_channels, model_channels=model_channels, channel_mult=cm,
-                     num_res_blocks=num_res_blocks, attention_resolutions=att, num_head_channels=num_head_channels,
-                     resblock_updown=resblock_updown, norm_groups=8)
-        except ValueError as e: print(f'not a valid U-Net: {e}'); return
+            m = UNet(
+                image_size=image_size,
+                in_channels=in_channels,
+                model_channels=model_channels,
+                channel_mult=cm,
+                num_res_blocks=num_res_blocks,
+                attention_resolutions=att,
+                num_head_channels=num_head_channels,
+                resblock_updown=resblock_updown,
+                norm_groups=8,
+            )
+        except ValueError as e:
+            print(f'not a valid U-Net: {e}')
+            return
         rows = unet_layout(m)
         outs = [int(r['channels'].split('→')[1]) for r in rows]
         fig, ax = plt.subplots(figsize=(9, 3.2))
         cols = ['C3' if r['heads'] else 'C0' for r in rows]
         ax.bar(range(len(rows)), outs, color=cols)
         for i, r in enumerate(rows):
-            ax.text(i, outs[i], f"{r['resolution']}" + (f"\n{r['heads']}h" if r['heads'] else ''), ha='center', va='bottom', fontsize=6)
-        ax.set(xticks=[], ylabel='output channels', xlabel='blocks, input to output (label: resolution; red: with attention, heads)',
-               title=f'{count_params(m) / 1e6:.2f}M parameters, {len(rows)} blocks')
+            ax.text(
+                i,
+                outs[i],
+                f"{r['resolution']}" + (f"\n{r['heads']}h" if r['heads'] else ''),
+                ha='center',
+                va='bottom',
+                fontsize=6,
+            )
+        ax.set(
+            xticks=[],
+            ylabel='output channels',
+            xlabel='blocks, input to output (label: resolution; red: with attention, heads)',
+            title=f'{count_params(m) / 1e6:.2f}M parameters, {len(rows)} blocks',
+        )
         plt.show()
-    return W.interactive(show, model_channels=W.IntSlider(32, 16, 128, 16), channel_mult=list(mults),
-                         num_res_blocks=W.IntSlider(2, 1, 3), attention_at=W.Text('8', description='attn at'),
-                         num_head_channels=W.Dropdown(options=[8, 16, 32, 64], value=32), resblock_updown=False)
 
-def classifier_explorer(model, # a noisy classifier, called as model(x_t, t)
-                        sched:Schedule, # the schedule it was trained on
-                        images:torch.Tensor, labels:torch.Tensor, # clean test images in [-1, 1] and their classes
-                        classes=None, # class names
-                        n_show:int=8):
-    "ipywidgets explorer: a timestep slider -> noised images with the classifier's top guess, and its reliability diagram."
-    import ipywidgets as W, matplotlib.pyplot as plt
+    return W.interactive(
+        show,
+        model_channels=W.IntSlider(32, 16, 128, 16),
+        channel_mult=list(mults),
+        num_res_blocks=W.IntSlider(2, 1, 3),
+        attention_at=W.Text('8', description='attn at'),
+        num_head_channels=W.Dropdown(options=[8, 16, 32, 64], value=32),
+        resblock_updown=False,
+    )
+
+
+def classifier_explorer(
+    model,  # a noisy classifier, called as model(x_t, t)
+    sched: Schedule,  # the schedule it was trained on
+    images: torch.Tensor,
+    labels: torch.Tensor,  # clean test images in [-1, 1] and their classes
+    classes=None,  # class names
+    n_show: int = 8,
+):
+    "ipywidgets explorer: timestep -> noised images, the classifier's top guess, its reliability."
+    import ipywidgets as W
+    import matplotlib.pyplot as plt
+
     names = list(classes) if classes is not None else [str(i) for i in range(int(labels.max()) + 1)]
+
     def show(t=250):
         p = noisy_predictions(model, sched, images, t)
-        acc = (p.argmax(-1) == labels).float().mean().item(); cal = calibration(p, labels)
+        acc = (p.argmax(-1) == labels).float().mean().item()
+        cal = calibration(p, labels)
         g = torch.Generator().manual_seed(100003 * 0 + int(t))
         tt = torch.full((n_show,), int(t), dtype=torch.long)
         xt = sched.q_sample(images[:n_show], tt, torch.randn(images[:n_show].shape, generator=g))
         fig = plt.figure(figsize=(10, 3.4))
         for i in range(n_show):
-            ax = fig.add_subplot(2, n_show, i + 1); ax.imshow(xt[i, 0].clamp(-1, 1), cmap='gray', vmin=-1, vmax=1); ax.axis('off')
-            k = int(p[i].argmax()); ax.set_title(f"{names[k][:8]} {p[i, k]:.2f}", fontsize=6, color='g' if k == int(labels[i]) else 'r')
+            ax = fig.add_subplot(2, n_show, i + 1)
+            ax.imshow(xt[i, 0].clamp(-1, 1), cmap='gray', vmin=-1, vmax=1)
+            ax.axis('off')
+            k = int(p[i].argmax())
+            ax.set_title(
+                f"{names[k][:8]} {p[i, k]:.2f}",
+                fontsize=6,
+                color='g' if k == int(labels[i]) else 'r',
+            )
         ax = fig.add_subplot(2, 3, 5)
-        ax.plot([0, 1], [0, 1], 'k--', lw=0.8); ax.plot(cal['confidence'], cal['accuracy'], 'o-')
-        ax.set(xlabel='confidence', ylabel='accuracy', title=f't={t}: accuracy {acc:.2f}, ECE {cal["ece"]:.3f}')
-        fig.tight_layout(); plt.show()
+        ax.plot([0, 1], [0, 1], 'k--', lw=0.8)
+        ax.plot(cal['confidence'], cal['accuracy'], 'o-')
+        ax.set(
+            xlabel='confidence',
+            ylabel='accuracy',
+            title=f't={t}: accuracy {acc:.2f}, ECE {cal["ece"]:.3f}',
+        )
+        fig.tight_layout()
+        plt.show()
+
     return W.interactive(show, t=W.IntSlider(250, 0, sched.T - 1, max(1, sched.T // 40)))
 
-def metrics_explorer(extractor, # a `metrics.FeatureExtractor` (e.g. `load_fmnist_extractor()`)
-                     real:torch.Tensor, # reference images (N, C, H, W) in [-1, 1]
-                     pool:torch.Tensor, # other real images to draw "samples" from (M, C, H, W)
-                     k:int=3 # precision/recall neighbourhood size
-                    ):
-    "ipywidgets explorer: sample count, added noise and blur -> FID, precision and recall against `real`."
-    import ipywidgets as W, matplotlib.pyplot as plt
+
+def metrics_explorer(
+    extractor,  # a `metrics.FeatureExtractor` (e.g. `load_fmnist_extractor()`)
+    real: torch.Tensor,  # reference images (N, C, H, W) in [-1, 1]
+    pool: torch.Tensor,  # other real images to draw "samples" from (M, C, H, W)
+    k: int = 3,  # precision/recall neighbourhood size
+):
+    "ipywidgets explorer: sample count, added noise and blur -> FID, precision, recall vs `real`."
+    import ipywidgets as W
+    import matplotlib.pyplot as plt
+
     rf = extractor.features(real)
+
     def show(n=500, noise=0.0, blur_sigma=0.0):
         x = pool[:n]
-        x = (gaussian_blur(x, blur_sigma) + noise * torch.randn(x.shape, generator=torch.Generator().manual_seed(0))).clamp(-1, 1)
+        x = (
+            gaussian_blur(x, blur_sigma)
+            + noise * torch.randn(x.shape, generator=torch.Generator().manual_seed(0))
+        ).clamp(-1, 1)
         ff = extractor.features(x)
-        fid = fid_from_features(rf['pool'], ff['pool']); p, r = precision_recall(rf['pool'], ff['pool'], k=k)
+        fid = fid_from_features(rf['pool'], ff['pool'])
+        p, r = precision_recall(rf['pool'], ff['pool'], k=k)
         fig, axs = plt.subplots(1, 2, figsize=(8, 3), gridspec_kw=dict(width_ratios=(1, 2)))
-        axs[0].imshow(x[0, 0], cmap='gray', vmin=-1, vmax=1); axs[0].axis('off'); axs[0].set_title('one "sample"', fontsize=8)
+        axs[0].imshow(x[0, 0], cmap='gray', vmin=-1, vmax=1)
+        axs[0].axis('off')
+        axs[0].set_title('one "sample"', fontsize=8)
         axs[1].bar(['FID', 'precision', 'recall'], [fid, p, r], color=['C3', 'C0', 'C2'])
-        for i, v in enumerate([fid, p, r]): axs[1].text(i, v, f'{v:.3f}', ha='center', va='bottom', fontsize=8)
+        for i, v in enumerate([fid, p, r]):
+            axs[1].text(i, v, f'{v:.3f}', ha='center', va='bottom', fontsize=8)
         axs[1].set_title(f'n={n}, noise {noise:g}, blur {blur_sigma:g} px (k={k})', fontsize=9)
-        fig.tight_layout(); plt.show()
-    N = len(pool); step = max(1, min(100, N // 10))
-    return W.interactive(show, n=W.IntSlider(min(500, N), min(100, N), N, step), noise=W.FloatSlider(0.0, min=0, max=1, step=0.05),
-                         blur_sigma=W.FloatSlider(0.0, min=0, max=2, step=0.25))
+        fig.tight_layout()
+        plt.show()
+
+    N = len(pool)
+    step = max(1, min(100, N // 10))
+    return W.interactive(
+        show,
+        n=W.IntSlider(min(500, N), min(100, N), N, step),
+        noise=W.FloatSlider(0.0, min=0, max=1, step=0.05),
+        blur_sigma=W.FloatSlider(0.0, min=0, max=2, step=0.25),
+    )

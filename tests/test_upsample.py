@@ -1,6 +1,7 @@
-"""The super-resolution U-Net (chapter 11) against OpenAI's own `SuperResModel` (guided-diffusion-sdk, a dev dependency):
-the released 64->256 and 128->512 layouts key by key, and the forward pass of a small converted upsampler; then its
-paths through the package: presets, cascade sampling, export/checkpoint loading and `adm-edu-sample --upsampler`."""
+"""The super-resolution U-Net (chapter 11) against OpenAI's own `SuperResModel`
+(guided-diffusion-sdk, a dev dependency): the released 64->256 and 128->512 layouts key by key,
+and the forward pass of a small converted upsampler; then its paths through the package: presets,
+cascade sampling, export/checkpoint loading and `adm-edu-sample --upsampler`."""
 
 import contextlib
 import io
@@ -35,12 +36,10 @@ from adm_edu.pretrained import (
 from tolerance import f32_tol, fan_in  # tests/tolerance.py
 
 with warnings.catch_warnings():
-    warnings.simplefilter(
-        'ignore', FutureWarning
-    )  # the official fp16 helpers use a deprecated torch.cuda.amp decorator
-    su = pytest.importorskip(
-        'guided_diffusion.script_util', reason='guided-diffusion-sdk (dev extra) is the reference'
-    )
+    # the official fp16 helpers use a deprecated torch.cuda.amp decorator
+    warnings.simplefilter('ignore', FutureWarning)
+    reason = 'guided-diffusion-sdk (dev extra) is the reference'
+    su = pytest.importorskip('guided_diffusion.script_util', reason=reason)
 
 TINY = dict(
     image_size=16,
@@ -58,7 +57,7 @@ TINY = dict(
 
 
 def official_sr(flags, device=None):
-    "guided-diffusion's SuperResModel for the script flags `flags` (a dict), through its own sr_create_model."
+    "guided-diffusion's SuperResModel for the script flags `flags`, by its own sr_create_model."
     args = {**su.sr_model_and_diffusion_defaults(), **flags}
     if device is None:
         return su.sr_create_model_and_diffusion(**args)[0]
@@ -68,31 +67,27 @@ def official_sr(flags, device=None):
 
 @pytest.mark.parametrize('name', ['64_256_upsampler', '128_512_upsampler'])
 def test_released_layouts_map_one_to_one(name):
-    "Our key map is a bijection onto the official state dict, same shapes, same order (both built on meta: no memory)."
+    "Our key map is a bijection onto the official state dict: same shapes, same order (on meta)."
     flags = parse_flags(OFFICIAL_CHECKPOINTS[name]['flags'])
     theirs = official_sr(flags, 'meta')
     ours = official_network(name, 'meta')
     assert type(ours) is SuperResUNet
     km = openai_key_map(ours)
     assert list(km.values()) == [(k, tuple(v.shape)) for k, v in theirs.state_dict().items()]
-    assert len(km) == len(ours.state_dict()) and count_params(ours) == sum(
-        p.numel() for p in theirs.parameters()
-    )
-    assert (
-        theirs.input_blocks[0][0].weight.shape[1] == ours.stem.weight.shape[1] == 6
-    )  # x_t and the upsampled low-res image
+    assert len(km) == len(ours.state_dict())
+    assert count_params(ours) == sum(p.numel() for p in theirs.parameters())
+    # 6 input channels: x_t and the upsampled low-res image
+    assert theirs.input_blocks[0][0].weight.shape[1] == ours.stem.weight.shape[1] == 6
     preset = {'64_256_upsampler': 'adm-64-256', '128_512_upsampler': 'adm-128-512'}[name]
-    assert list(openai_key_map(sr_from_preset(preset, 'meta')).values()) == list(
-        km.values()
-    )  # the presets are these layouts
+    preset_keys = openai_key_map(sr_from_preset(preset, 'meta')).values()
+    assert list(preset_keys) == list(km.values())  # the presets are these layouts
     kw = sr_kwargs_from_flags(**flags)
-    assert all(kw[k] == v for k, v in SR_PRESETS[preset].items()), {
-        k: (kw[k], v) for k, v in SR_PRESETS[preset].items() if kw[k] != v
-    }
+    differ = {k: (kw[k], v) for k, v in SR_PRESETS[preset].items() if kw[k] != v}
+    assert not differ, differ
 
 
 def test_converted_upsampler_computes_the_official_forward():
-    "A small official SuperResModel (large_size 64, the smallest its factory makes) with random weights, converted to ours."
+    "A small official SuperResModel (large_size 64: its factory's smallest), random, converted."
     flags = dict(
         large_size=64,
         small_size=16,
@@ -108,13 +103,10 @@ def test_converted_upsampler_computes_the_official_forward():
     torch.manual_seed(0)
     off = official_sr(flags).eval()
     randomize_(off, std=0.05, seed=1)
+    # GroupNorm gains near 1: the official ones are `*.in_layers.0`, `*.out_layers.0`, `*.norm`,
+    # `out.0`
     with torch.no_grad():
-        for (
-            n,
-            p,
-        ) in (
-            off.named_parameters()
-        ):  # official GroupNorm gains are `*.in_layers.0`, `*.out_layers.0`, `*.norm`, `out.0`
+        for n, p in off.named_parameters():
             if n.endswith(('layers.0.weight', 'norm.weight', 'out.0.weight')):
                 p.add_(1 - p.mean())
     ours = sr_from_openai(off.state_dict(), **flags).eval()
@@ -126,9 +118,8 @@ def test_converted_upsampler_computes_the_official_forward():
     assert ref.abs().mean() > 1e-2
     torch.testing.assert_close(got, ref, rtol=0, atol=f32_tol(ref, fan_in(ours)))
     back = to_openai_state_dict(ours)  # ours -> official names -> the same tensors
-    assert list(back) == list(off.state_dict()) and all(
-        torch.equal(back[k], v) for k, v in off.state_dict().items()
-    )
+    assert list(back) == list(off.state_dict())
+    assert all(torch.equal(back[k], v) for k, v in off.state_dict().items())
 
 
 def test_mismatch_errors_name_the_first_key():
@@ -145,35 +136,25 @@ def test_mismatch_errors_name_the_first_key():
     )
     sd = official_sr(flags, 'meta').state_dict()
     sd = OrderedDict((k, torch.zeros(v.shape)) for k, v in sd.items())
-    with pytest.raises(
-        CheckpointMismatchError,
-        match=r"first mismatching key 'time_embed.0.weight': checkpoint has shape \[128, 32\], the model expects \[256, 64\]",
-    ):
+    first_key = (
+        r"first mismatching key 'time_embed.0.weight': "
+        r"checkpoint has shape \[128, 32\], the model expects \[256, 64\]"
+    )
+    with pytest.raises(CheckpointMismatchError, match=first_key):
         sr_from_openai(sd, **{**flags, 'num_channels': 64})
     with pytest.raises(
         CheckpointMismatchError, match=r"label_emb.weight': present in the checkpoint"
     ):
         sr_from_openai(sd, **{**flags, 'class_cond': False})
     # a base model's checkpoint given as an upsampler: the stem has 3 input channels, not 6
-    base = {
-        k: torch.zeros(v.shape)
-        for k, v in su.create_model(
-            64,
-            32,
-            1,
-            learn_sigma=True,
-            class_cond=True,
-            attention_resolutions='4',
-            num_head_channels=32,
-            resblock_updown=True,
-        )
-        .state_dict()
-        .items()
-    }
-    with pytest.raises(
-        CheckpointMismatchError,
-        match=r"'input_blocks.0.0.weight': checkpoint has shape \[32, 3, 3, 3\], the model expects \[32, 6, 3, 3\]",
-    ):
+    base_flags = dict(attention_resolutions='4', num_head_channels=32, resblock_updown=True)
+    base_net = su.create_model(64, 32, 1, learn_sigma=True, class_cond=True, **base_flags)
+    base = {k: torch.zeros(v.shape) for k, v in base_net.state_dict().items()}
+    stem = (
+        r"'input_blocks.0.0.weight': "
+        r"checkpoint has shape \[32, 3, 3, 3\], the model expects \[32, 6, 3, 3\]"
+    )
+    with pytest.raises(CheckpointMismatchError, match=stem):
         sr_from_openai(base, **flags)
     with pytest.raises(ValueError, match=r'supports large_size \[64, 256, 512\]'):
         sr_kwargs_from_flags(large_size=128)
@@ -199,9 +180,8 @@ def test_conditioning_is_per_sample_and_reaches_every_parameter():
     sr(x, t, y, lo_g).square().mean().backward()
     assert (lo_g.grad.flatten(1).abs().sum(1) > 0).all()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in sr.parameters())
-    assert count_flops(sr) > count_flops(
-        UNet(**{k: v for k, v in TINY.items() if k != 'small_size'})
-    )
+    plain = UNet(**{k: v for k, v in TINY.items() if k != 'small_size'})
+    assert count_flops(sr) > count_flops(plain)
     for bad, msg in [
         (None, 'needs low_res'),
         (lo[:3], r'shape \(4, 1, 8, 8\)'),
@@ -280,19 +260,16 @@ def test_exported_and_checkpointed_upsamplers_load(tmp_path):
     m, s, meta = load_pretrained('tiny-up', device='cpu', weights_dir=tmp_path)
     assert type(m) is SuperResUNet and meta['network'] == 'SuperResUNet' and s.T == 50
     assert all(torch.equal(a, b) for a, b in zip(m.state_dict().values(), up.state_dict().values()))
+    # a training checkpoint: the run's config and the network it describes
     kw = {**SR_PRESETS['fmnist-16-32'], **TINY}
     over = {k: v for k, v in kw.items() if SR_PRESETS['fmnist-16-32'][k] != v}
     net = randomize_(sr_from_preset('fmnist-16-32', **over), seed=4)
+    classes = [str(c) for c in range(10)]
+    network = dict(kind='super-resolution', name='SuperResUNet', kwargs=kw, classes=classes)
+    config = dict(preset='fmnist-16-32', schedule='linear', T=30)
+    checkpoint = dict(format=CKPT_FORMAT, kind='model', iter=1, config=config, network=network)
     save_checkpoint(
-        dict(
-            format=CKPT_FORMAT,
-            kind='model',
-            iter=1,
-            model={},
-            ema=dict(weights=net.state_dict()),
-            config=dict(preset='fmnist-16-32', model_kwargs=over, schedule='linear', T=30),
-        ),
-        tmp_path / 'model.pt',
+        dict(checkpoint, model={}, ema=dict(weights=net.state_dict())), tmp_path / 'model.pt'
     )
     m2, s2, _ = load_checkpoint(tmp_path / 'model.pt', device='cpu')
     assert type(m2) is SuperResUNet and s2.T == 30 and m2.diffusion_T == 30
@@ -302,18 +279,14 @@ def test_exported_and_checkpointed_upsamplers_load(tmp_path):
     for name in ('fmnist-16', 'fmnist-16-32'):
         with pytest.raises(MissingResource, match=f"the shipped model '{name}'"):
             load_pretrained(name, weights_dir=tmp_path)
-    save_checkpoint(
-        dict(
-            format=CKPT_FORMAT,
-            kind='model',
-            iter=1,
-            model=net.state_dict(),
-            ema=None,
-            config=dict(preset='fmnist-16-64', model_kwargs={}, schedule='linear', T=30),
-        ),
-        tmp_path / 'bad.pt',
-    )
-    with pytest.raises(BadFile, match="no known U-Net or super-resolution preset"):
+    # a checkpoint that does not say which network it holds, or names an unknown one
+    no_network = {k: v for k, v in checkpoint.items() if k != 'network'}
+    save_checkpoint(dict(no_network, model=net.state_dict(), ema=None), tmp_path / 'bad.pt')
+    with pytest.raises(BadFile, match="the checkpoint describes no network"):
+        load_checkpoint(tmp_path / 'bad.pt')
+    unknown = dict(network, name='SuperResUNet64')
+    save_checkpoint(dict(checkpoint, network=unknown, model={}, ema=None), tmp_path / 'bad.pt')
+    with pytest.raises(BadFile, match="unknown network 'SuperResUNet64'"):
         load_checkpoint(tmp_path / 'bad.pt')
 
 
@@ -370,11 +343,8 @@ def test_cli_writes_the_cascade(tmp_path):
             sample_cli, [*argv, '--out', tmp_path / 's.png', '--upsample-sampler', 'ancestral']
         )
     f = np.load(tmp_path / 's.npz')
-    assert (
-        f['images'].shape == (5, 16, 16, 1)
-        and f['images'].dtype == np.uint8
-        and f['labels'].tolist() == [0, 1, 2, 3, 4]
-    )
+    assert f['images'].shape == (5, 16, 16, 1) and f['images'].dtype == np.uint8
+    assert f['labels'].tolist() == [0, 1, 2, 3, 4]
     assert (tmp_path / 's.png').stat().st_size > 100
     err = io.StringIO()
     with contextlib.redirect_stderr(err), pytest.raises(SystemExit):
@@ -389,7 +359,6 @@ def test_cli_writes_the_cascade(tmp_path):
                 tmp_path / 'x.npz',
             ],
         )
-    assert (
-        err.getvalue().startswith('adm-edu-sample: --upsampler fmnist-16-32')
-        and err.getvalue().count('\n') == 1
-    )
+    message = err.getvalue()
+    assert message.startswith('adm-edu-sample: --upsampler fmnist-16-32')
+    assert message.count('\n') == 1

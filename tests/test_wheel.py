@@ -1,5 +1,11 @@
-"The built wheel carries the shipped weights: install it alone into a folder and sample from `fmnist-s` there."
-import os, subprocess, sys, zipfile
+"""The built wheel carries the shipped weights: install it alone into a folder and sample from
+`fmnist-s` there."""
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 import numpy as np
 import pytest
@@ -10,8 +16,21 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope='module')
 def wheel(tmp_path_factory):
     out = tmp_path_factory.mktemp('dist')
-    subprocess.run([sys.executable, '-m', 'build', '--wheel', '--no-isolation', '--outdir', str(out), str(ROOT)],
-                   check=True, capture_output=True, cwd=ROOT)
+    subprocess.run(
+        [
+            sys.executable,
+            '-m',
+            'build',
+            '--wheel',
+            '--no-isolation',
+            '--outdir',
+            str(out),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
+    )
     (whl,) = out.glob('adm_edu-*.whl')
     return whl
 
@@ -24,13 +43,34 @@ def test_wheel_has_weights(wheel):
 
 def test_installed_wheel_samples(wheel, tmp_path):
     target = tmp_path / 'site'
-    subprocess.run([sys.executable, '-m', 'pip', 'install', '-q', '--no-deps', '--target', str(target), str(wheel)], check=True)
-    code = ("import sys, adm_edu; assert adm_edu.__file__.startswith(sys.argv[1]), adm_edu.__file__\n"
-            "from adm_edu.cli import sample_cli\n"
-            "sample_cli(model='fmnist-s', n=10, steps=5, out=sys.argv[2], device='cpu')")
+    subprocess.run(
+        [
+            sys.executable,
+            '-m',
+            'pip',
+            'install',
+            '-q',
+            '--no-deps',
+            '--target',
+            str(target),
+            str(wheel),
+        ],
+        check=True,
+    )
+    code = (
+        "import sys, adm_edu; assert adm_edu.__file__.startswith(sys.argv[1]), adm_edu.__file__\n"
+        "from adm_edu.cli import sample_cli\n"
+        "sample_cli(model='fmnist-s', n=10, steps=5, out=sys.argv[2], device='cpu')"
+    )
     env = {**os.environ, 'PYTHONPATH': str(target)}
     out = tmp_path / 's.npz'
-    subprocess.run([sys.executable, '-c', code, str(target), str(out)], check=True, cwd=tmp_path, env=env, capture_output=True)
+    subprocess.run(
+        [sys.executable, '-c', code, str(target), str(out)],
+        check=True,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+    )
     f = np.load(out)
     assert f['images'].shape == (10, 32, 32, 1) and f['images'].dtype == np.uint8
     assert f['labels'].tolist() == list(range(10))
@@ -39,52 +79,102 @@ def test_installed_wheel_samples(wheel, tmp_path):
 DEV_ONLY = ('diffusers', 'pytorch_fid', 'guided_diffusion', 'hypothesis', 'pytest', 'build')
 BLOCKER = '''import sys, importlib.abc
 class _NoDev(importlib.abc.MetaPathFinder):
-    "Make the dev extra's packages unimportable: this environment has adm_edu without its dev extra."
+    "Make the dev extra's packages unimportable: an environment with adm_edu, not its dev extra."
     def find_spec(self, name, path=None, target=None):
-        if name.split('.')[0] in %r: raise ModuleNotFoundError(f"No module named {name!r} (not installed: dev extra)")
+        if name.split('.')[0] in %r:
+            raise ModuleNotFoundError(f"No module named {name!r} (not installed: dev extra)")
 sys.meta_path.insert(0, _NoDev())
 '''
 
 
 @pytest.fixture(scope='module')
 def fresh_env(wheel, tmp_path_factory):
-    "A new virtual environment holding the built wheel; runtime dependencies come from the project's venv, the dev extra is blocked."
+    "A new virtual environment with the built wheel and the project venv's runtime packages only."
     root = tmp_path_factory.mktemp('fresh')
     venv = root / 'venv'
     subprocess.run([sys.executable, '-m', 'venv', '--without-pip', str(venv)], check=True)
     py = venv / 'bin' / 'python'
-    site = Path(subprocess.run([str(py), '-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])'],
-                               check=True, capture_output=True, text=True).stdout.strip())
-    subprocess.run([sys.executable, '-m', 'pip', 'install', '-q', '--no-deps', '--target', str(site), str(wheel)], check=True)
+    site = Path(
+        subprocess.run(
+            [str(py), '-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])'],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    )
+    subprocess.run(
+        [
+            sys.executable,
+            '-m',
+            'pip',
+            'install',
+            '-q',
+            '--no-deps',
+            '--target',
+            str(site),
+            str(wheel),
+        ],
+        check=True,
+    )
     main_site = [p for p in sys.path if p.endswith('site-packages')][0]
-    (site / 'zz_runtime_deps.pth').write_text(main_site + '\n')   # torch, fastai, ... (no .pth of that dir runs: no editable adm_edu)
+    # torch, fastai, ... (no .pth of that dir runs: no editable adm_edu)
+    (site / 'zz_runtime_deps.pth').write_text(main_site + '\n')
     (site / 'sitecustomize.py').write_text(BLOCKER % (DEV_ONLY,))
-    kdir = root / 'jupyter' / 'kernels' / 'python3'; kdir.mkdir(parents=True)
-    (kdir / 'kernel.json').write_text('{"argv": ["%s", "-m", "ipykernel_launcher", "-f", "{connection_file}"], "display_name": "fresh", "language": "python"}' % py)
+    kdir = root / 'jupyter' / 'kernels' / 'python3'
+    kdir.mkdir(parents=True)
+    argv = [str(py), '-m', 'ipykernel_launcher', '-f', '{connection_file}']
+    kernel = dict(argv=argv, display_name='fresh', language='python')
+    (kdir / 'kernel.json').write_text(json.dumps(kernel))
     return py, root
 
 
 def test_fresh_env_is_the_wheel_without_dev_extra(fresh_env):
     py, root = fresh_env
-    code = "import adm_edu, sys; print(adm_edu.__file__)\ntry:\n    import diffusers\nexcept ImportError: print('no diffusers')"
-    out = subprocess.run([str(py), '-c', code], check=True, capture_output=True, text=True, cwd=root).stdout
+    code = "import adm_edu, sys; print(adm_edu.__file__)\n"
+    code += "try:\n    import diffusers\nexcept ImportError:\n    print('no diffusers')"
+    out = subprocess.run(
+        [str(py), '-c', code], check=True, capture_output=True, text=True, cwd=root
+    ).stdout
     assert str(root) in out.splitlines()[0] and 'no diffusers' in out, out
 
 
 @pytest.mark.parametrize('chapter', ['00_schedule', '01_ddim', '10_guidance'])
 def test_chapter_runs_from_the_wheel(fresh_env, chapter, tmp_path):
-    "A chapter copied outside the repository runs top to bottom (IN_TEST=1, as nbdev-test) with only the wheel installed."
+    "A chapter copied outside the repository runs top to bottom (IN_TEST=1) with only the wheel."
     import nbformat
+
     py, root = fresh_env
     nb = nbformat.read(ROOT / 'nbs' / f'{chapter}.ipynb', as_version=4)
     # as nbdev-test: leave out the cells that export the library and the slow / GPU-only ones
-    nb.cells = [c for c in nb.cells if not (c.cell_type == 'code' and ('nbdev_export' in c.source or c.source.startswith(('#| slow', '#| gpu'))))]
+    nb.cells = [
+        c
+        for c in nb.cells
+        if not (
+            c.cell_type == 'code'
+            and ('nbdev_export' in c.source or c.source.startswith(('#| slow', '#| gpu')))
+        )
+    ]
     (tmp_path / f'{chapter}.ipynb').write_text(nbformat.writes(nb))
-    runner = ("import sys, nbformat\nfrom nbclient import NotebookClient\n"
-              "nb = nbformat.read(sys.argv[1], as_version=4)\n"
-              "NotebookClient(nb, timeout=600, kernel_name='python3', resources={'metadata': {'path': sys.argv[2]}}).execute()\n"
-              "print('ran', len(nb.cells), 'cells')")
-    env = {**os.environ, 'IN_TEST': '1', 'JUPYTER_PATH': str(root / 'jupyter'), 'MPLBACKEND': 'Agg', 'OMP_NUM_THREADS': '1'}
-    r = subprocess.run([str(py), '-c', runner, str(tmp_path / f'{chapter}.ipynb'), str(tmp_path)], capture_output=True, text=True,
-                       cwd=tmp_path, env=env, timeout=900)
+    runner = (
+        "import sys, nbformat\nfrom nbclient import NotebookClient\n"
+        "nb = nbformat.read(sys.argv[1], as_version=4)\n"
+        "where = {'metadata': {'path': sys.argv[2]}}\n"
+        "NotebookClient(nb, timeout=600, kernel_name='python3', resources=where).execute()\n"
+        "print('ran', len(nb.cells), 'cells')"
+    )
+    env = {
+        **os.environ,
+        'IN_TEST': '1',
+        'JUPYTER_PATH': str(root / 'jupyter'),
+        'MPLBACKEND': 'Agg',
+        'OMP_NUM_THREADS': '1',
+    }
+    r = subprocess.run(
+        [str(py), '-c', runner, str(tmp_path / f'{chapter}.ipynb'), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=900,
+    )
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]

@@ -7,7 +7,7 @@ import torch
 def f32_tol(ref, k):
     """Rounding allowance for float32 results of size |ref| made of sums of k products:
     k * eps_float32 * max|ref|."""
-    return k * torch.finfo(torch.float32).eps * float(ref.abs().max())
+    return k * torch.finfo(torch.float32).eps * float(ref.detach().abs().max())
 
 
 def fan_in(m):

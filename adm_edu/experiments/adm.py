@@ -58,7 +58,9 @@ ABLATION16 = dict(  # the ablations' baseline: 0.68M parameters at 16x16
     learn_sigma=True,
     norm_groups=4,
 )
-ADM_CHANGES = dict(num_heads=4, attention_resolutions=(16, 8, 4), resblock_updown=True)  # all but rescaling
+ADM_CHANGES = dict(
+    num_heads=4, attention_resolutions=(16, 8, 4), resblock_updown=True
+)  # all but rescaling
 ABLATION_TABLES = {  # table -> run -> its change from ABLATION16
     'Table 1': {
         'baseline': {},
@@ -71,11 +73,14 @@ ABLATION_TABLES = {  # table -> run -> its change from ABLATION16
     },
     'Table 2': {
         **{f'attn2-heads-{h}': dict(attention_resolutions=(8, 4), num_heads=h) for h in (1, 2, 4)},
-        **{f'attn2-head-ch-{c}': dict(attention_resolutions=(8, 4), num_head_channels=c) for c in (8, 16, 32)},
+        **{
+            f'attn2-head-ch-{c}': dict(attention_resolutions=(8, 4), num_head_channels=c)
+            for c in (8, 16, 32)
+        },
     },
     'Table 3': {'adm': ADM_CHANGES, 'adm-addition': dict(ADM_CHANGES, use_scale_shift_norm=False)},
 }
-ABLATION_PAPER = {  # the paper's Tables 1-3 (ImageNet 128x128): run -> FID or its change from the baseline
+ABLATION_PAPER = {  # the paper's Tables 1-3 (ImageNet 128x128): run -> FID, or its change from it
     # Table 1 at 700K and 1200K iterations; our head widths 8/16/32 stand for the paper's 32/64/128
     'Table 1': {
         'baseline': (15.33, 13.21),
@@ -99,19 +104,30 @@ ABLATION_PAPER = {  # the paper's Tables 1-3 (ImageNet 128x128): run -> FID or i
 
 
 def ablation_row(run: str, change: dict) -> dict:
-    "A training row: the change from ABLATION16; NLL for Table 1's rows only, as the paper's tables."
+    "A training row: the change from ABLATION16; NLL for Table 1's rows only, as in the paper."
     row = dict(model_kwargs_extra=change)
     if run not in ABLATION_TABLES['Table 1']:
         row['evaluation'] = dict(n_nll=0)
     return row
 
 
-ABLATION_ROWS = {run: ablation_row(run, c) for t in ABLATION_TABLES.values() for run, c in t.items()}
-ABLATION_TRAIN = dict(preset='fmnist-s', model_kwargs=ABLATION16, T=1000, schedule='cosine', loss='hybrid',
-                      lr=5e-4, lr_sched='constant')
+ABLATION_ROWS = {
+    run: ablation_row(run, c) for t in ABLATION_TABLES.values() for run, c in t.items()
+}
+ABLATION_TRAIN = dict(
+    preset='fmnist-s',
+    model_kwargs=ABLATION16,
+    T=1000,
+    schedule='cosine',
+    loss='hybrid',
+    lr=5e-4,
+    lr_sched='constant',
+)
 ABLATION_SCALES = dict(
     cpu=dict(
-        train=dict(ABLATION_TRAIN, epochs=2, bs=64, mixed_precision='fp32', ckpt_every=200, log_every=100),
+        train=dict(
+            ABLATION_TRAIN, epochs=2, bs=64, mixed_precision='fp32', ckpt_every=200, log_every=100
+        ),
         evaluation=dict(n_nll=100, n_samples=1000, steps=50, batch_t=4),
     ),
     gpu=dict(
@@ -144,19 +160,21 @@ def ablation_rows(
         r, first = recs[run], run == runs[0]
         m = r['metrics']
         nll = plus_minus(m['nll_bpd'], m['nll_sem'], 3) if 'nll_bpd' in m else '—'
-        rows.append({
-            'run': run,
-            'change': change_text(ABLATION_TABLES[table][run]),
-            'params': f"{r['parameters'] / 1e6:.2f}M",
-            'FID': plus_minus(m['fid'], m.get('fid_se'), 2),
-            'ΔFID': '—' if first else f"{m['fid'] - recs[runs[0]]['metrics']['fid']:+.2f}",
-            'NLL': nll,
-            'sFID': f"{m['sfid']:.2f}",
-            'prec.': f"{m['precision']:.2f}",
-            'recall': f"{m['recall']:.2f}",
-            'train (s)': round(r['train_seconds'] or 0),
-            'paper FID': paper_fid(table, run, first),
-        })
+        rows.append(
+            {
+                'run': run,
+                'change': change_text(ABLATION_TABLES[table][run]),
+                'params': f"{r['parameters'] / 1e6:.2f}M",
+                'FID': plus_minus(m['fid'], m.get('fid_se'), 2),
+                'ΔFID': '—' if first else f"{m['fid'] - recs[runs[0]]['metrics']['fid']:+.2f}",
+                'NLL': nll,
+                'sFID': f"{m['sfid']:.2f}",
+                'prec.': f"{m['precision']:.2f}",
+                'recall': f"{m['recall']:.2f}",
+                'train (s)': round(r['train_seconds'] or 0),
+                'paper FID': paper_fid(table, run, first),
+            }
+        )
     return rows
 
 
@@ -171,7 +189,7 @@ TABLE1_CLAIMS = (  # run, claim, kind: each against the baseline
 
 
 def ablation_claim(recs: dict, claim: str, a: str, b: str, kind: str = 'better', nll=False) -> dict:
-    "A claim about runs `a` and `b`: FID with bootstrap SEs, or NLL on paired per-image differences."
+    "A claim about runs `a` and `b`: FID with bootstrap SEs, or NLL on per-image differences."
     if a not in recs or b not in recs:
         return not_measured(claim, a, b)
     if nll:
@@ -203,13 +221,14 @@ register(
     Experiment(
         name='adm-ablations',
         title="ADM, Tables 1-3 (ablations)",
-        doc="ADM's Tables 1-3 (architecture ablations): 14 class-conditional U-Nets on Fashion-MNIST "
-        "at 16x16 (ABLATION16 and one change per row), each trained for the same steps (--scale cpu: "
-        "2 epochs, 1,874 steps of 64, constant lr 5e-4, fp32), then NLL on 100 test images (Table 1's "
-        "rows) and FID / sFID / precision / recall on 1,000 class-balanced samples (50 ancestral "
-        "steps, learned sigma) with a bootstrap SE. --scale cpu: about 110 single-thread minutes in "
-        "all (3-12 minutes of training per row on one core; the attention at 16x16 is the cost). "
-        "--scale gpu: 20 epochs of 256, NLL on 1,000 images, FID on 10,000 samples.",
+        doc="ADM's Tables 1-3 (architecture ablations): 14 class-conditional U-Nets on "
+        "Fashion-MNIST at 16x16 (ABLATION16 and one change per row), each trained for the same "
+        "steps (--scale cpu: 2 epochs, 1,874 steps of 64, constant lr 5e-4, fp32), then NLL on "
+        "100 test images (Table 1's rows) and FID / sFID / precision / recall on 1,000 "
+        "class-balanced samples (50 ancestral steps, learned sigma) with a bootstrap SE. --scale "
+        "cpu: about 110 single-thread minutes in all (3-12 minutes of training per row on one "
+        "core; the attention at 16x16 is the cost). --scale gpu: 20 epochs of 256, NLL on 1,000 "
+        "images, FID on 10,000 samples.",
         rows=ABLATION_ROWS,
         scales=ABLATION_SCALES,
         claims=ablation_claims,
@@ -234,13 +253,17 @@ TABLE5_PAPER = {  # the paper's Table 5, ImageNet rows: run -> FID, sFID, precis
         'ADM-G': (7.72, 6.57, 0.87, 0.42),
     },
 }
-NULL_LABEL_GUIDANCE = dict(classifier='fmnist-clf', scale=5.0, unconditional=True)  # chapter 10's best FID
+NULL_LABEL_GUIDANCE = dict(
+    classifier='fmnist-clf', scale=5.0, unconditional=True
+)  # chapter 10's best FID
 TABLE5_ROWS = {
     'ADM': dict(model='fmnist-s', steps=250, sampler='ancestral'),
     'ADM-G': dict(model='fmnist-s', steps=250, sampler='ancestral', guidance=NULL_LABEL_GUIDANCE),
     'ADM-G-25-DDIM': dict(model='fmnist-s', steps=25, sampler='ddim', guidance=NULL_LABEL_GUIDANCE),
     'CFG': dict(model='fmnist-s', steps=250, sampler='ancestral', guidance=dict(cfg_scale=1.0)),
-    'real-32': dict(model='real'),  # the floor: real training images scored the same way (not in the paper)
+    'real-32': dict(
+        model='real'
+    ),  # the floor: real training images scored the same way (not in the paper)
 }
 BF16_SAMPLERS = (('ddim25', 'ddim', 25), ('ancestral50', 'ancestral', 50))  # the demo's two grids
 BF16_ROWS = {
@@ -253,7 +276,9 @@ BF16_ROWS = {
 def guidance_text(g: dict) -> str:
     "A row's guidance in words: the classifier and its scale, or the classifier-free weight."
     if g.get('classifier'):
-        return f"{g['classifier']} s={g['scale']:g}" + (' (null label)' if g.get('unconditional') else '')
+        return f"{g['classifier']} s={g['scale']:g}" + (
+            ' (null label)' if g.get('unconditional') else ''
+        )
     return f"classifier-free w={g['cfg_scale']:g}" if g.get('cfg_scale') else '—'
 
 
@@ -266,38 +291,56 @@ def sampler_text(c: dict) -> str:
 
 
 def table5_rows(recs: dict) -> list:  # rows for `markdown_table`
-    "Our Table 5: sampler, guidance, FID ± SE, sFID, IS, P/R, class accuracy, seconds, the paper's FID."
+    "Our Table 5: sampler, guidance, FID ± SE, sFID, IS, P/R, class accuracy, time, paper's FID."
     rows = []
     for run, r in recs.items():
         c, m = r['config'], r['metrics']
         paper = ' / '.join(str(t[run][0]) for t in TABLE5_PAPER.values() if run in t)
-        rows.append({
-            'row': run,
-            'sampler': sampler_text(c),
-            'guidance': guidance_text(c.get('guidance') or {}),
-            'FID': plus_minus(m['fid'], m.get('fid_se'), 2),
-            'sFID': f"{m['sfid']:.2f}",
-            'IS': f"{m['inception_score']:.2f}",
-            'prec.': f"{m['precision']:.2f}",
-            'recall': f"{m['recall']:.2f}",
-            'class acc.': f"{m['class_acc']:.3f}",
-            'n': m['n'],
-            'seconds': round(m['sample_seconds']),
-            'paper FID (128/256/512)': paper or '—',
-        })
+        rows.append(
+            {
+                'row': run,
+                'sampler': sampler_text(c),
+                'guidance': guidance_text(c.get('guidance') or {}),
+                'FID': plus_minus(m['fid'], m.get('fid_se'), 2),
+                'sFID': f"{m['sfid']:.2f}",
+                'IS': f"{m['inception_score']:.2f}",
+                'prec.': f"{m['precision']:.2f}",
+                'recall': f"{m['recall']:.2f}",
+                'class acc.': f"{m['class_acc']:.3f}",
+                'n': m['n'],
+                'seconds': round(m['sample_seconds']),
+                'paper FID (128/256/512)': paper or '—',
+            }
+        )
     return rows
 
 
 TABLE5_CLAIMS = (  # claim, A, B, kind, metric (as `metric_claim`)
     ('classifier guidance improves FID', 'ADM', 'ADM-G', 'better', 'fid'),
-    ('guidance raises fidelity: class accuracy of the samples (binomial SE)', 'ADM', 'ADM-G', 'higher',
-     'class_acc'),
+    (
+        'guidance raises fidelity: class accuracy of the samples (binomial SE)',
+        'ADM',
+        'ADM-G',
+        'higher',
+        'class_acc',
+    ),
     ('... and the Inception Score', 'ADM', 'ADM-G', 'higher', 'inception_score'),
     ('guidance raises precision', 'ADM', 'ADM-G', 'higher', 'precision'),
     ('... and lowers recall', 'ADM', 'ADM-G', 'lower', 'recall'),
-    ('25 DDIM steps cost some FID against 250 ancestral (ADM-G)', 'ADM-G', 'ADM-G-25-DDIM', 'worse', 'fid'),
-    ('ADM-G with 25 DDIM steps still beats unguided ADM at 250 (256x256, 512x512; not 128x128)', 'ADM',
-     'ADM-G-25-DDIM', 'better', 'fid'),
+    (
+        '25 DDIM steps cost some FID against 250 ancestral (ADM-G)',
+        'ADM-G',
+        'ADM-G-25-DDIM',
+        'worse',
+        'fid',
+    ),
+    (
+        'ADM-G with 25 DDIM steps still beats unguided ADM at 250 (256x256, 512x512; not 128x128)',
+        'ADM',
+        'ADM-G-25-DDIM',
+        'better',
+        'fid',
+    ),
     ('(ours) classifier-free guidance improves FID', 'ADM', 'CFG', 'better', 'fid'),
     ('(ours) ... and raises class accuracy', 'ADM', 'CFG', 'higher', 'class_acc'),
     ('(ours) the FID resolves ADM from real images at this n', 'real-32', 'ADM', 'worse', 'fid'),
@@ -310,7 +353,7 @@ def table5_claims(recs: dict) -> list:  # rows: claim, A, B, verdict
 
 
 def bf16_claims(recs: dict) -> list:  # rows: claim, A, B, verdict
-    "bf16 against fp32 sampling of the same seeds: FID and class accuracy comparable; the time ratio."
+    "bf16 against fp32 sampling of the same seeds: FID and class accuracy comparable? The speed-up."
     rows = []
     for name, _, _ in BF16_SAMPLERS:
         a, b = f'fp32-{name}', f'bf16-{name}'
@@ -322,8 +365,14 @@ def bf16_claims(recs: dict) -> list:  # rows: claim, A, B, verdict
         rows.append(metric_claim(recs, f'{name}: bf16 FID comparable to fp32', a, b, 'comparable'))
         rows.append(metric_claim(recs, claim, a, b, 'comparable', 'class_acc'))
         claim = f'{name}: bf16 samples faster (seconds; context, not a benchmark)'
-        rows.append({'claim': claim, 'A': f"{a}: {ta:.0f} s", 'B': f"{b}: {tb:.0f} s",
-                     'verdict': f"{ta / tb:.2f}x"})
+        rows.append(
+            {
+                'claim': claim,
+                'A': f"{a}: {ta:.0f} s",
+                'B': f"{b}: {tb:.0f} s",
+                'verdict': f"{ta / tb:.2f}x",
+            }
+        )
     return rows
 
 # %% ../../nbs/23_adm_experiments.ipynb #e23f0006
@@ -331,14 +380,14 @@ register(
     Experiment(
         name='adm-table5',
         title="ADM, Table 5",
-        doc="ADM's Table 5 with the shipped models: ADM (conditional fmnist-s, 250 respaced ancestral "
-        "steps), ADM-G (the same network through its null label, guided by fmnist-clf at scale 5, the "
-        "best FID of chapter 10's Table 4), ADM-G with 25 DDIM steps, and classifier-free guidance "
-        "(weight 1; not in the paper), and real training images as the floor of the FID at this n. "
-        "--scale cpu: 300 class-balanced samples per row (as cascade-table, whose identical ADM, CFG "
-        "and real-32 rows are reused), precision/recall with k=3 as ADM's evaluator; about 20 "
-        "single-thread minutes for the two guided rows (the others are reused). --scale gpu: 10,000 "
-        "samples.",
+        doc="ADM's Table 5 with the shipped models: ADM (conditional fmnist-s, 250 respaced "
+        "ancestral steps), ADM-G (the same network through its null label, guided by fmnist-clf "
+        "at scale 5, the best FID of chapter 10's Table 4), ADM-G with 25 DDIM steps, and "
+        "classifier-free guidance (weight 1; not in the paper), and real training images as the "
+        "floor of the FID at this n. --scale cpu: 300 class-balanced samples per row (as "
+        "cascade-table, whose identical ADM, CFG and real-32 rows are reused), precision/recall "
+        "with k=3 as ADM's evaluator; about 20 single-thread minutes for the two guided rows "
+        "(the others are reused). --scale gpu: 10,000 samples.",
         rows=TABLE5_ROWS,
         scales=dict(cpu=dict(n=300, k=3), gpu=dict(n=10000, k=3)),
         kind='samples',
@@ -349,11 +398,11 @@ register(
     Experiment(
         name='bf16-sampling',
         title="bf16 against fp32 sampling",
-        doc="Is bf16 sampling as good as fp32? fmnist-s with the network under bf16 autocast (the "
-        "updates stay in fp32) against fp32, the same seeds, DDIM-25 and ancestral-50 (the demo's two "
-        "grids). --scale cpu: 500 class-balanced samples per row, about 25 single-thread minutes on a "
-        "CPU with native bf16 (AVX512-BF16 or AMX); elsewhere bf16 is emulated and slow. --scale gpu: "
-        "5,000 samples.",
+        doc="Is bf16 sampling as good as fp32? fmnist-s with the network under bf16 autocast "
+        "(the updates stay in fp32) against fp32, the same seeds, DDIM-25 and ancestral-50 (the "
+        "demo's two grids). --scale cpu: 500 class-balanced samples per row, about 25 "
+        "single-thread minutes on a CPU with native bf16 (AVX512-BF16 or AMX); elsewhere bf16 is "
+        "emulated and slow. --scale gpu: 5,000 samples.",
         rows=BF16_ROWS,
         scales=dict(cpu=dict(n=500, k=3), gpu=dict(n=5000, k=3)),
         kind='samples',
@@ -377,8 +426,12 @@ def setting_guidance(setting: tuple, classifier):
     "The guidance object of one (model kind, guidance kind, scale) setting."
     kind, how, s = setting
     clf = classifier if how == 'classifier' else None
-    return make_guidance(clf, scale=s if how == 'classifier' else 0.0, cfg_scale=s if how == 'cfg' else 0.0,
-                         unconditional=kind == 'unconditional')
+    return make_guidance(
+        clf,
+        scale=s if how == 'classifier' else 0.0,
+        cfg_scale=s if how == 'cfg' else 0.0,
+        unconditional=kind == 'unconditional',
+    )
 
 
 def guidance_table(
@@ -399,8 +452,12 @@ def guidance_table(
     device = default_device(device) if device is None else torch.device(device)
     K = getattr(model, 'num_classes', None)
     if K is None:
-        raise BadArgument("guidance_table needs a class-conditional model trained with label dropout")
-    check_classifier(classifier, (1, model.in_channels, model.image_size, model.image_size), None, K)
+        raise BadArgument(
+            "guidance_table needs a class-conditional model trained with label dropout"
+        )
+    check_classifier(
+        classifier, (1, model.in_channels, model.image_size, model.image_size), None, K
+    )
     labels = torch.arange(K).repeat_interleave(n_per_class)
     ext = get_extractor(extractor, device)
     real_images = load_dataset('fashion-mnist', 'test') if real_images is None else real_images
@@ -408,12 +465,24 @@ def guidance_table(
     rows, samples = [], {}
     for setting in settings or guidance_settings():
         gd = setting_guidance(setting, classifier)
-        im, _, sec = sample_images(model, sched, len(labels), dict(steps=steps, sampler=sampler), labels, seed,
-                                   batch_size, gd)
+        im, _, sec = sample_images(
+            model,
+            sched,
+            len(labels),
+            dict(steps=steps, sampler=sampler),
+            labels,
+            seed,
+            batch_size,
+            gd,
+        )
         xs = torch.from_numpy(im).permute(0, 3, 1, 2).float() / 127.5 - 1
         res = metrics_of(evaluate_images(xs, real, ext, labels=labels, device=device))
         kind, how, s = setting
-        rows.append(dict(model=kind, guidance=how, scale=s, **res, steps=steps, sampler=sampler, seconds=sec))
+        rows.append(
+            dict(
+                model=kind, guidance=how, scale=s, **res, steps=steps, sampler=sampler, seconds=sec
+            )
+        )
         samples[setting] = xs
     return rows, samples
 
@@ -444,7 +513,7 @@ def guided_demo(
     n_per_class: int = 8,
     seed: int = 0,
     device=None,
-    autocast=None,  # the diffusion network's autocast dtype; the classifier's gradient stays in fp32
+    autocast=None,  # the diffusion network's autocast dtype; the classifier stays in fp32
     memory_format=None,  # both networks' weight layout (`inference_memory_format`); None: as built
 ) -> dict:  # settings and measured figures for report.json
     "Write `out_dir/samples_guided.png` (rows: classes); return the settings, time and accuracies."
@@ -458,11 +527,23 @@ def guided_demo(
     shape = (len(labels), net.in_channels, net.image_size, net.image_size)
     gen = torch.Generator(device=device).manual_seed(seed)
     opts = dict(device=device, autocast=autocast)
-    xs = sample(net, sched, shape, steps, sampler, y=labels, guidance=gd, generator=gen, options=opts).cpu()
-    rep = dict(model=model, classifier=classifier, guidance_scale=float(guidance_scale),
-               cfg_scale=float(cfg_scale), unconditional=unconditional, steps=steps, sampler=sampler,
-               n=len(xs), seed=seed, seconds=round(time.time() - t0, 2), autocast=str(autocast),
-               device=str(device))
+    xs = sample(
+        net, sched, shape, steps, sampler, y=labels, guidance=gd, generator=gen, options=opts
+    ).cpu()
+    rep = dict(
+        model=model,
+        classifier=classifier,
+        guidance_scale=float(guidance_scale),
+        cfg_scale=float(cfg_scale),
+        unconditional=unconditional,
+        steps=steps,
+        sampler=sampler,
+        n=len(xs),
+        seed=seed,
+        seconds=round(time.time() - t0, 2),
+        autocast=str(autocast),
+        device=str(device),
+    )
     rep.update(class_accuracies(xs, labels, clf, device))
     names = meta.get('classes') or cmeta.get('classes') or [str(i) for i in range(K)]
     title = f"{'unconditional' if unconditional else 'conditional'} {model} + {classifier}, "

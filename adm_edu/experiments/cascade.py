@@ -12,7 +12,7 @@ from .runner import Experiment, metric_claim, plus_minus, register
 
 # %% auto #0
 __all__ = ['CASCADE_PAPER', 'CFG', 'UPSAMPLER', 'STEP_PAIRS', 'CASCADE_ROWS', 'CASCADE_CLAIMS', 'PROBES', 'PROBE_FILES',
-           'cascade_row', 'cascade_table_rows', 'cascade_claims', 'probe_row', 'probe_rows']
+           'two_stage_row', 'cascade_table_rows', 'cascade_claims', 'probe_row', 'probe_rows']
 
 # %% ../../nbs/24_cascade_experiments.ipynb #e24d0002
 CASCADE_PAPER = {  # the paper's two-stage table: run -> FID, sFID, IS, precision, recall
@@ -36,62 +36,94 @@ UPSAMPLER = dict(upsampler='fmnist-16-32', up_sampler='ancestral')
 STEP_PAIRS = ((250, 250), (25, 25), (250, 25))  # (S_base, S_upsample)
 
 
-def cascade_row(steps: int, up_steps: int, guided: bool) -> dict:
+def two_stage_row(steps: int, up_steps: int, guided: bool) -> dict:
     "A two-stage row: fmnist-16 (guided or not), then the upsampler, ancestral steps for both."
     guidance = dict(guidance=CFG) if guided else {}
-    return dict(model='fmnist-16', steps=steps, sampler='ancestral', **guidance, **UPSAMPLER,
-                up_steps=up_steps)
+    return dict(
+        model='fmnist-16',
+        steps=steps,
+        sampler='ancestral',
+        **guidance,
+        **UPSAMPLER,
+        up_steps=up_steps,
+    )
 
 
 CASCADE_ROWS = {
     'ADM': dict(model='fmnist-s', steps=250, sampler='ancestral'),
     'ADM-G': dict(model='fmnist-s', steps=250, sampler='ancestral', guidance=CFG),
-    **{f'ADM-U-{b}-{u}': cascade_row(b, u, False) for b, u in STEP_PAIRS},
-    **{f'ADM-G+ADM-U-{b}-{u}': cascade_row(b, u, True) for b, u in STEP_PAIRS},
+    **{f'ADM-U-{b}-{u}': two_stage_row(b, u, False) for b, u in STEP_PAIRS},
+    **{f'ADM-G+ADM-U-{b}-{u}': two_stage_row(b, u, True) for b, u in STEP_PAIRS},
     'real-32': dict(model='real'),
     'real-16+bilinear': dict(model='real', size=16),
-    'real-16+ADM-U-25': dict(model='real', size=16, upsampler='fmnist-16-32', up_steps=25,
-                             up_sampler='ancestral'),
+    'real-16+ADM-U-25': dict(
+        model='real', size=16, upsampler='fmnist-16-32', up_steps=25, up_sampler='ancestral'
+    ),
 }
 
 # %% ../../nbs/24_cascade_experiments.ipynb #e24d0003
 def cascade_table_rows(recs: dict) -> list:  # rows for `markdown_table`
     "Our two-stage table: steps, FID ± SE, sFID, IS, P/R, class accuracy, the paper's FIDs."
     rows = []
-    by_kind = sorted(recs.items(), key=lambda kv: kv[1]['config']['model'] == 'real')  # real rows last
+    by_kind = sorted(
+        recs.items(), key=lambda kv: kv[1]['config']['model'] == 'real'
+    )  # real rows last
     for run, r in by_kind:
         c, m = r['config'], r['metrics']
         paper = [f"{res.split()[1]}: {t[run][0]}" for res, t in CASCADE_PAPER.items() if run in t]
         real = c['model'] == 'real'
-        rows.append({
-            'row': run,
-            'S_base': f"real {c.get('size', 32)}px" if real else c['steps'],
-            'S_upsample': c.get('up_steps', 'bilinear' if real and c.get('size') else '—'),
-            'FID': plus_minus(m['fid'], m.get('fid_se'), 2),
-            'sFID': f"{m['sfid']:.2f}",
-            'IS': f"{m['inception_score']:.2f}",
-            'prec.': f"{m['precision']:.2f}",
-            'recall': f"{m['recall']:.2f}",
-            'class acc.': f"{m['class_acc']:.3f}",
-            'seconds': round(m['sample_seconds']),
-            'paper FID': '; '.join(paper) or '—',
-        })
+        rows.append(
+            {
+                'row': run,
+                'S_base': f"real {c.get('size', 32)}px" if real else c['steps'],
+                'S_upsample': c.get('up_steps', 'bilinear' if real and c.get('size') else '—'),
+                'FID': plus_minus(m['fid'], m.get('fid_se'), 2),
+                'sFID': f"{m['sfid']:.2f}",
+                'IS': f"{m['inception_score']:.2f}",
+                'prec.': f"{m['precision']:.2f}",
+                'recall': f"{m['recall']:.2f}",
+                'class acc.': f"{m['class_acc']:.3f}",
+                'seconds': round(m['sample_seconds']),
+                'paper FID': '; '.join(paper) or '—',
+            }
+        )
     return rows
 
 
 CASCADE_CLAIMS = (  # claim, A, B, kind: FID with bootstrap SEs
-    ('the two-stage pipeline improves FID over sampling at full resolution (unguided)', 'ADM',
-     'ADM-U-250-250', 'better'),
+    (
+        'the two-stage pipeline improves FID over sampling at full resolution (unguided)',
+        'ADM',
+        'ADM-U-250-250',
+        'better',
+    ),
     ('... and with guidance at the low resolution', 'ADM-G', 'ADM-G+ADM-U-250-250', 'better'),
     ('guidance improves the two-stage FID', 'ADM-U-250-250', 'ADM-G+ADM-U-250-250', 'better'),
-    ('25 base steps cost quality (ADM-G + ADM-U, 25/25 vs 250/250)', 'ADM-G+ADM-U-250-250',
-     'ADM-G+ADM-U-25-25', 'worse'),
-    ('the upsampler needs fewer steps than the base (250/25 beats 25/25)', 'ADM-G+ADM-U-25-25',
-     'ADM-G+ADM-U-250-25', 'better'),
-    ('(ours) on real 16x16 inputs the upsampler beats bilinear interpolation', 'real-16+bilinear',
-     'real-16+ADM-U-25', 'better'),
-    ("(ours) even on real 16x16 inputs, the upsampler's output is worse than direct 32x32 sampling",
-     'ADM', 'real-16+ADM-U-25', 'worse'),
+    (
+        '25 base steps cost quality (ADM-G + ADM-U, 25/25 vs 250/250)',
+        'ADM-G+ADM-U-250-250',
+        'ADM-G+ADM-U-25-25',
+        'worse',
+    ),
+    (
+        'the upsampler needs fewer steps than the base (250/25 beats 25/25)',
+        'ADM-G+ADM-U-25-25',
+        'ADM-G+ADM-U-250-25',
+        'better',
+    ),
+    (
+        '(ours) on real 16x16 inputs the upsampler beats bilinear interpolation',
+        'real-16+bilinear',
+        'real-16+ADM-U-25',
+        'better',
+    ),
+    (
+        "(ours) even on real 16x16 inputs, the upsampler's output is worse than direct 32x32 "
+        "sampling",
+        'ADM',
+        'real-16+ADM-U-25',
+        'worse',
+    ),
 )
 
 
@@ -104,15 +136,15 @@ register(
     Experiment(
         name='cascade-table',
         title="ADM, the two-stage table",
-        doc="ADM's two-stage table at our scale (chapter 11): ADM (fmnist-s sampled directly at 32x32), "
-        "ADM-G (the same with classifier-free guidance, weight 1), ADM-U (the fmnist-16 base at 16x16, "
-        "then the fmnist-16-32 upsampler) and ADM-G + ADM-U (the base guided the same way; the "
-        "upsampler is never guided), with S_base/S_upsample of 250/250, 25/25 and 250/25 respaced "
-        "ancestral steps; three diagnostic rows of real training images (at 32x32; at 16x16 brought "
-        "back bilinearly; at 16x16 through the upsampler with 25 steps). --scale cpu: 300 "
-        "class-balanced samples per row, about 2.7 hours of single-thread time (80 minutes of it the "
-        "ADM and ADM-G rows' 250 steps of the 32x32 model; the 25/25 rows take 2-3 minutes each); "
-        "--scale gpu: 10,000 samples.",
+        doc="ADM's two-stage table at our scale (chapter 11): ADM (fmnist-s sampled directly at "
+        "32x32), ADM-G (the same with classifier-free guidance, weight 1), ADM-U (the fmnist-16 "
+        "base at 16x16, then the fmnist-16-32 upsampler) and ADM-G + ADM-U (the base guided the "
+        "same way; the upsampler is never guided), with S_base/S_upsample of 250/250, 25/25 and "
+        "250/25 respaced ancestral steps; three diagnostic rows of real training images (at "
+        "32x32; at 16x16 brought back bilinearly; at 16x16 through the upsampler with 25 steps). "
+        "--scale cpu: 300 class-balanced samples per row, about 2.7 hours of single-thread time "
+        "(80 minutes of it the ADM and ADM-G rows' 250 steps of the 32x32 model; the 25/25 rows "
+        "take 2-3 minutes each); --scale gpu: 10,000 samples.",
         rows=CASCADE_ROWS,
         scales=dict(cpu=dict(n=300, k=3), gpu=dict(n=10000, k=3)),
         kind='samples',
@@ -122,21 +154,31 @@ register(
 
 # %% ../../nbs/24_cascade_experiments.ipynb #e24e0002
 PROBES = 'upsampler-probes-2026-12-01'  # the probes' folder of results/
-PROBE_FILES = {'fmnist-16-32 + 2 epochs': 'diag_finetune2.json', 'linear schedule': 'diag_linear.json'}
+PROBE_FILES = {
+    'fmnist-16-32 + 2 epochs': 'diag_finetune2.json',
+    'linear schedule': 'diag_linear.json',
+}
 
 
 def probe_row(name: str, m: dict) -> dict:
     "One upsampler's diagnostic: FID ± SE, class accuracy, P/R and the two MSEs when measured."
     mse = lambda k: f"{m[k]:.3f}" if k in m else '—'
-    return {'upsampler': name, 'FID': plus_minus(m['fid'], m.get('fid_se'), 2),
-            'class acc.': f"{m['class_acc']:.3f}", 'prec.': f"{m['precision']:.2f}",
-            'recall': f"{m['recall']:.2f}", 'MSE to x0': mse('mse_to_x0'),
-            'low-res MSE': mse('lowres_agreement_mse')}
+    return {
+        'upsampler': name,
+        'FID': plus_minus(m['fid'], m.get('fid_se'), 2),
+        'class acc.': f"{m['class_acc']:.3f}",
+        'prec.': f"{m['precision']:.2f}",
+        'recall': f"{m['recall']:.2f}",
+        'MSE to x0': mse('mse_to_x0'),
+        'low-res MSE': mse('lowres_agreement_mse'),
+    }
 
 
 def probe_rows(casc: dict) -> list:  # rows for `markdown_table`
-    "The shipped upsampler and bilinear interpolation (`cascade-table`), then each probe's upsampler."
-    rows = [probe_row('fmnist-16-32 (shipped)', casc['real-16+ADM-U-25']['metrics']),
-            probe_row('bilinear interpolation', casc['real-16+bilinear']['metrics'])]
-    rows += [probe_row(name, load_result(PROBES, f)) for name, f in PROBE_FILES.items()]
-    return rows
+    "The shipped upsampler and bilinear interpolation (`cascade-table`), then the probes'."
+    diags = {name: load_result(PROBES, f) for name, f in PROBE_FILES.items()}
+    bilinear = dict(casc['real-16+bilinear']['metrics'])
+    bilinear['mse_to_x0'] = next(iter(diags.values()))['bilinear_mse']  # on the same 64 test images
+    rows = [probe_row('fmnist-16-32 (shipped)', casc['real-16+ADM-U-25']['metrics'])]
+    rows.append(probe_row('bilinear interpolation', bilinear))
+    return rows + [probe_row(name, d) for name, d in diags.items()]

@@ -81,14 +81,23 @@ def table_claims(points: list, n: int = 1000) -> list:  # rows: claim, A, B, ver
     fid = lambda s, e: (f'S={s}, η={e:g}', grid[s, e]['fid'])
     rows = []
     for s in (STEPS[0], STEPS[-1]):
-        rows.append(direction_claim(f'η = 0 beats η = 1 in FID at S = {s}', fid(s, 1.0), fid(s, 0.0),
-                                    'lower'))
+        rows.append(
+            direction_claim(
+                f'η = 0 beats η = 1 in FID at S = {s}', fid(s, 1.0), fid(s, 0.0), 'lower'
+            )
+        )
     m = {e: dict(grid[STEPS[0], e], n=grid[STEPS[0], e].get('n', n)) for e in ETAS}
     acc = lambda e: (f'η={e:g}', m[e]['class_acc'], class_acc_se(m[e]))
     claim = f'... and in class accuracy at S = {STEPS[0]} (binomial SE)'
     rows.append(judged(claim, acc(1.0), acc(0.0), lower_is_better=False, nd=3))
-    rows.append(direction_claim('more steps improve FID (η = 0, S = 10 → 100)', fid(STEPS[0], 0.0),
-                                fid(STEPS[-1], 0.0), 'lower'))
+    rows.append(
+        direction_claim(
+            'more steps improve FID (η = 0, S = 10 → 100)',
+            fid(STEPS[0], 0.0),
+            fid(STEPS[-1], 0.0),
+            'lower',
+        )
+    )
     return rows
 
 
@@ -99,13 +108,22 @@ def curve_claims(curves: dict) -> list:  # rows: claim, A, B, verdict
     T = max((p['steps'] for p in pts), default=0)
     ddim10 = at('DDIM', 'simple-ddim', 10)
     return [
-        judged('η = 0 beats η = 1 (fixed β̃) at 10 steps (L_simple model)',
-               at('η = 1', 'simple-fixed-small', 10), ddim10),
-        judged('η = 0 beats ancestral sampling with σ̂ (fixed β) at 10 steps (L_simple model)',
-               at('σ̂', 'simple-fixed-large', 10), ddim10),
-        judged(f'100 DDIM steps are as good as all {T} ancestral steps (L_hybrid model)',
-               at(f'ancestral, {T} steps', 'hybrid-learned', T), at('DDIM, 100', 'hybrid-ddim', 100),
-               'comparable'),
+        judged(
+            'η = 0 beats η = 1 (fixed β̃) at 10 steps (L_simple model)',
+            at('η = 1', 'simple-fixed-small', 10),
+            ddim10,
+        ),
+        judged(
+            'η = 0 beats ancestral sampling with σ̂ (fixed β) at 10 steps (L_simple model)',
+            at('σ̂', 'simple-fixed-large', 10),
+            ddim10,
+        ),
+        judged(
+            f'100 DDIM steps are as good as all {T} ancestral steps (L_hybrid model)',
+            at(f'ancestral, {T} steps', 'hybrid-learned', T),
+            at('DDIM, 100', 'hybrid-ddim', 100),
+            'comparable',
+        ),
     ]
 
 
@@ -123,10 +141,10 @@ register(
     Experiment(
         name='ddim-steps-eta',
         title="DDIM, Table 1 (steps × η)",
-        doc="DDIM's Table 1 with the shipped fmnist-s: DDIM at S in {10, 20, 50, 100} steps and eta "
-        "in {0, 1}, class-balanced samples scored with every sample metric (FID with a bootstrap "
-        "SE). --scale cpu: 300 samples per cell, about 30 single-thread minutes; --scale gpu: "
-        "1,000 samples per cell, as the GPU session's table.",
+        doc="DDIM's Table 1 with the shipped fmnist-s: DDIM at S in {10, 20, 50, 100} steps and "
+        "eta in {0, 1}, class-balanced samples scored with every sample metric (FID with a "
+        "bootstrap SE). --scale cpu: 300 samples per cell, about 30 single-thread minutes; "
+        "--scale gpu: 1,000 samples per cell, as the GPU session's table.",
         rows=STEPS_ETA_ROWS,
         scales=dict(cpu=dict(n=300, k=3), gpu=dict(n=1000, k=3)),
         kind='samples',

@@ -57,8 +57,13 @@ TINY16 = dict(  # 0.35M parameters at 16x16: the CPU scale
 def table_row(T: int, schedule: str, loss: str, schedule_sampler: str = 'uniform') -> dict:
     "A row of Tables 1-2: T, schedule, objective, timestep sampler (L_simple learns no sigma)."
     extra = dict(learn_sigma=loss != 'simple')
-    return dict(T=T, schedule=schedule, loss=loss, schedule_sampler=schedule_sampler,
-                model_kwargs_extra=extra)
+    return dict(
+        T=T,
+        schedule=schedule,
+        loss=loss,
+        schedule_sampler=schedule_sampler,
+        model_kwargs_extra=extra,
+    )
 
 
 TABLE_ROWS = {
@@ -72,8 +77,12 @@ TABLE_ROWS = {
 }
 STEPS_ROWS = {  # Figure 8's curves: a trained run of `iddpm-table` and a sampler
     'hybrid-learned': dict(run='T4000-cosine-hybrid', sampler='ancestral'),
-    'simple-fixed-large': dict(run='T4000-cosine-simple', sampler='ancestral', fixed_variance='large'),
-    'simple-fixed-small': dict(run='T4000-cosine-simple', sampler='ancestral', fixed_variance='small'),
+    'simple-fixed-large': dict(
+        run='T4000-cosine-simple', sampler='ancestral', fixed_variance='large'
+    ),
+    'simple-fixed-small': dict(
+        run='T4000-cosine-simple', sampler='ancestral', fixed_variance='small'
+    ),
     'hybrid-ddim': dict(run='T4000-cosine-hybrid', sampler='ddim'),
     'simple-ddim': dict(run='T4000-cosine-simple', sampler='ddim'),
     'hybrid-ddim-trailing': dict(run='T4000-cosine-hybrid', sampler='ddim', spacing='trailing'),
@@ -83,32 +92,70 @@ WIDTH_ROWS = {f'w{c}': dict(model_kwargs_extra=dict(model_channels=c)) for c in 
 # %% ../../nbs/22_iddpm_experiments.ipynb #e22c0003
 TABLE_SCALES = dict(
     cpu=dict(
-        train=dict(preset='fmnist-s', model_kwargs=TINY16, epochs=6, bs=128, lr=1e-3,
-                   mixed_precision='fp32', ckpt_every=200, log_every=100, gns_batches=8),
+        train=dict(
+            preset='fmnist-s',
+            model_kwargs=TINY16,
+            epochs=6,
+            bs=128,
+            lr=1e-3,
+            mixed_precision='fp32',
+            ckpt_every=200,
+            log_every=100,
+            gns_batches=8,
+        ),
         evaluation=dict(n_nll=100, n_samples=1000, steps=100, batch_t=4),
     ),
     gpu=dict(
-        train=dict(preset='fmnist-s', model_kwargs=dict(num_classes=None), epochs=20, bs=256, lr=4e-4,
-                   ckpt_every=1000, log_every=200, gns_batches=8),
+        train=dict(
+            preset='fmnist-s',
+            model_kwargs=dict(num_classes=None),
+            epochs=20,
+            bs=256,
+            lr=4e-4,
+            ckpt_every=1000,
+            log_every=200,
+            gns_batches=8,
+        ),
         evaluation=dict(n_nll=1000, n_samples=10000, steps=100),
     ),
 )
 STEPS_SCALES = dict(
-    cpu=dict(steps=[10, 25, 50, 100, 250, 'T'], n=300,
-             max_steps={'ddim': 250, 'simple-fixed-large': 250, 'simple-fixed-small': 250}),
+    cpu=dict(
+        steps=[10, 25, 50, 100, 250, 'T'],
+        n=300,
+        max_steps={'ddim': 250, 'simple-fixed-large': 250, 'simple-fixed-small': 250},
+    ),
     gpu=dict(steps=[10, 25, 50, 100, 250, 'T'], n=5000),
 )
-WIDTHS_COMMON = dict(preset='fmnist-s', T=1000, schedule='cosine', loss='hybrid', lr_sched='constant')
+WIDTHS_COMMON = dict(
+    preset='fmnist-s', T=1000, schedule='cosine', loss='hybrid', lr_sched='constant'
+)
 WIDTHS_SCALES = dict(
     cpu=dict(
-        train=dict(WIDTHS_COMMON, model_kwargs=dict(TINY16, learn_sigma=True), epochs=6, bs=128,
-                   lr=5e-4, mixed_precision='fp32', ckpt_every=200, log_every=100,
-                   snapshots=(468, 1404, 2808)),
+        train=dict(
+            WIDTHS_COMMON,
+            model_kwargs=dict(TINY16, learn_sigma=True),
+            epochs=6,
+            bs=128,
+            lr=5e-4,
+            mixed_precision='fp32',
+            ckpt_every=200,
+            log_every=100,
+            snapshots=(468, 1404, 2808),
+        ),
         evaluation=dict(n_nll=100, n_samples=1000, steps=100, batch_t=4),
     ),
     gpu=dict(
-        train=dict(WIDTHS_COMMON, model_kwargs=dict(num_classes=None, learn_sigma=True), epochs=20,
-                   bs=256, lr=1e-4, ckpt_every=1000, log_every=200, snapshots=(2340, 7020, 23400)),
+        train=dict(
+            WIDTHS_COMMON,
+            model_kwargs=dict(num_classes=None, learn_sigma=True),
+            epochs=20,
+            bs=256,
+            lr=1e-4,
+            ckpt_every=1000,
+            log_every=200,
+            snapshots=(2340, 7020, 23400),
+        ),
         evaluation=dict(n_nll=1000, n_samples=10000, steps=100),
     ),
 )
@@ -131,19 +178,21 @@ def iddpm_table_rows(recs: dict) -> list:  # rows for `markdown_table`
         m, c = r['metrics'], r['config']
         paper = IDDPM_PAPER.get(run) or (None, None)
         importance = timestep_sampler(c) == 'importance'
-        rows.append({
-            'run': run,
-            'T': c['T'],
-            'schedule': c['schedule'],
-            'objective': c['loss'] + (' (importance-sampled t)' if importance else ''),
-            'NLL (bits/dim)': plus_minus(m['nll_bpd'], m.get('nll_sem'), 3),
-            'FID': plus_minus(m['fid'], m.get('fid_se'), 2),
-            'prec.': f"{m['precision']:.2f}",
-            'recall': f"{m['recall']:.2f}",
-            'train (s)': round(r['train_seconds'] or 0),
-            'paper ImageNet NLL / FID': paper_cell(paper[0]),
-            'paper CIFAR-10 NLL / FID': paper_cell(paper[1]),
-        })
+        rows.append(
+            {
+                'run': run,
+                'T': c['T'],
+                'schedule': c['schedule'],
+                'objective': c['loss'] + (' (importance-sampled t)' if importance else ''),
+                'NLL (bits/dim)': plus_minus(m['nll_bpd'], m.get('nll_sem'), 3),
+                'FID': plus_minus(m['fid'], m.get('fid_se'), 2),
+                'prec.': f"{m['precision']:.2f}",
+                'recall': f"{m['recall']:.2f}",
+                'train (s)': round(r['train_seconds'] or 0),
+                'paper ImageNet NLL / FID': paper_cell(paper[0]),
+                'paper CIFAR-10 NLL / FID': paper_cell(paper[1]),
+            }
+        )
     return rows
 
 
@@ -158,14 +207,26 @@ def log_noise(rec: dict, frac: float = 0.5) -> tuple:
 
 # %% ../../nbs/22_iddpm_experiments.ipynb #e22d0003
 NLL_CLAIMS = (  # claim, (label, run) of the baseline, (label, run) of the claimed improvement
-    ('T=4000 improves NLL over T=1000 (linear, L_simple)', ('T1000', 'T1000-linear-simple'),
-     ('T4000', 'T4000-linear-simple')),
-    ('the cosine schedule improves NLL (T=4000, L_simple)', ('linear', 'T4000-linear-simple'),
-     ('cosine', 'T4000-cosine-simple')),
-    ('the cosine schedule improves NLL (T=4000, L_hybrid)', ('linear', 'T4000-linear-hybrid'),
-     ('cosine', 'T4000-cosine-hybrid')),
-    ('L_hybrid improves NLL over L_simple (cosine)', ('L_simple', 'T4000-cosine-simple'),
-     ('L_hybrid', 'T4000-cosine-hybrid')),
+    (
+        'T=4000 improves NLL over T=1000 (linear, L_simple)',
+        ('T1000', 'T1000-linear-simple'),
+        ('T4000', 'T4000-linear-simple'),
+    ),
+    (
+        'the cosine schedule improves NLL (T=4000, L_simple)',
+        ('linear', 'T4000-linear-simple'),
+        ('cosine', 'T4000-cosine-simple'),
+    ),
+    (
+        'the cosine schedule improves NLL (T=4000, L_hybrid)',
+        ('linear', 'T4000-linear-hybrid'),
+        ('cosine', 'T4000-cosine-hybrid'),
+    ),
+    (
+        'L_hybrid improves NLL over L_simple (cosine)',
+        ('L_simple', 'T4000-cosine-simple'),
+        ('L_hybrid', 'T4000-cosine-hybrid'),
+    ),
 )
 
 
@@ -188,7 +249,9 @@ def iddpm_table_claims(table: dict) -> list:  # rows: claim, A, B, verdict
     vlb, uniform = ('L_vlb', 'T4000-cosine-vlb'), ('uniform t', 'T4000-cosine-vlb-uniform')
     rows = [nll_claim(table, *c) for c in NLL_CLAIMS]
     rows.append(fid_claim(table, '... at comparable FID', simple, hybrid, 'comparable'))
-    rows.append(nll_claim(table, 'L_vlb gives the best NLL (cosine, importance-sampled t)', hybrid, vlb))
+    rows.append(
+        nll_claim(table, 'L_vlb gives the best NLL (cosine, importance-sampled t)', hybrid, vlb)
+    )
     rows.append(fid_claim(table, '... but harms FID', hybrid, vlb, 'worse'))
     claim = 'importance sampling makes L_vlb trainable: better NLL than uniform t'
     rows.append(nll_claim(table, claim, uniform, ('importance', vlb[1])))
@@ -203,20 +266,44 @@ def iddpm_steps_claims(steps: dict) -> list:  # rows: claim, A, B, verdict
     at = lambda label, run, n: (label, *curve_point(steps, run, n))
     pts = steps['hybrid-learned']['metrics']['points'] if 'hybrid-learned' in steps else []
     T = max((p['steps'] for p in pts), default=0)
-    rows = [judged(f'learned Σ: FID with 100 steps is near-optimal (vs all {T})',
-                   at(f'{T} steps', 'hybrid-learned', T), at('100 steps', 'hybrid-learned', 100),
-                   'comparable')]
+    rows = [
+        judged(
+            f'learned Σ: FID with 100 steps is near-optimal (vs all {T})',
+            at(f'{T} steps', 'hybrid-learned', T),
+            at('100 steps', 'hybrid-learned', 100),
+            'comparable',
+        )
+    ]
     for fv, lab in (('large', 'β'), ('small', 'β̃')):
-        rows.append(judged(f'learned Σ beats fixed σ² = {lab} when respaced to 25 steps',
-                           at(f'fixed {lab}', f'simple-fixed-{fv}', 25),
-                           at('learned Σ', 'hybrid-learned', 25)))
-    rows.append(judged('DDIM beats ancestral sampling below 50 steps (25 steps, L_hybrid model)',
-                       at('ancestral', 'hybrid-learned', 25), at('DDIM', 'hybrid-ddim', 25)))
-    rows.append(judged('DDIM loses to ancestral sampling above 50 steps (250 steps)',
-                       at('ancestral', 'hybrid-learned', 250), at('DDIM', 'hybrid-ddim', 250),
-                       'worse'))
-    rows.append(judged('(ours) trailing spacing improves DDIM at 10 steps (L_hybrid model)',
-                       at('official', 'hybrid-ddim', 10), at('trailing', 'hybrid-ddim-trailing', 10)))
+        rows.append(
+            judged(
+                f'learned Σ beats fixed σ² = {lab} when respaced to 25 steps',
+                at(f'fixed {lab}', f'simple-fixed-{fv}', 25),
+                at('learned Σ', 'hybrid-learned', 25),
+            )
+        )
+    rows.append(
+        judged(
+            'DDIM beats ancestral sampling below 50 steps (25 steps, L_hybrid model)',
+            at('ancestral', 'hybrid-learned', 25),
+            at('DDIM', 'hybrid-ddim', 25),
+        )
+    )
+    rows.append(
+        judged(
+            'DDIM loses to ancestral sampling above 50 steps (250 steps)',
+            at('ancestral', 'hybrid-learned', 250),
+            at('DDIM', 'hybrid-ddim', 250),
+            'worse',
+        )
+    )
+    rows.append(
+        judged(
+            '(ours) trailing spacing improves DDIM at 10 steps (L_hybrid model)',
+            at('official', 'hybrid-ddim', 10),
+            at('trailing', 'hybrid-ddim-trailing', 10),
+        )
+    )
     return rows
 
 
@@ -226,10 +313,17 @@ def iddpm_widths_claims(widths: dict) -> list:  # rows: claim, A, B, verdict
     lo, hi = widths[ws[0]]['metrics'], widths[ws[-1]]['metrics']
     side = lambda run, m, key, se: (run, m[key], m.get(se))
     return [
-        judged('a bigger model reaches a better FID in the same steps',
-               side(ws[0], lo, 'fid', 'fid_se'), side(ws[-1], hi, 'fid', 'fid_se')),
-        judged('... and a better NLL', side(ws[0], lo, 'nll_bpd', 'nll_sem'),
-               side(ws[-1], hi, 'nll_bpd', 'nll_sem'), nd=3),
+        judged(
+            'a bigger model reaches a better FID in the same steps',
+            side(ws[0], lo, 'fid', 'fid_se'),
+            side(ws[-1], hi, 'fid', 'fid_se'),
+        ),
+        judged(
+            '... and a better NLL',
+            side(ws[0], lo, 'nll_bpd', 'nll_sem'),
+            side(ws[-1], hi, 'nll_bpd', 'nll_sem'),
+            nd=3,
+        ),
     ]
 
 
@@ -249,12 +343,12 @@ register(
     Experiment(
         name='iddpm-table',
         title="Improved DDPM, Tables 1-2",
-        doc="Improved DDPM's Tables 1-2: schedule x objective x T at equal iterations, and L_vlb with "
-        "uniform vs importance-sampled t. --scale cpu: 7 runs of 6 epochs (2,808 steps of 128) of a "
-        "0.35M-parameter unconditional U-Net on Fashion-MNIST at 16x16, the loss and gradient noise "
-        "scale logged every 100 steps, then NLL on 100 test images and FID on 1,000 samples (100 "
-        "ancestral steps): about 50 minutes on a free 2-core CPU. --scale gpu: fmnist-s at 32x32, 20 "
-        "epochs, NLL on 1,000 images, FID on 10,000 samples.",
+        doc="Improved DDPM's Tables 1-2: schedule x objective x T at equal iterations, and L_vlb "
+        "with uniform vs importance-sampled t. --scale cpu: 7 runs of 6 epochs (2,808 steps of "
+        "128) of a 0.35M-parameter unconditional U-Net on Fashion-MNIST at 16x16, the loss and "
+        "gradient noise scale logged every 100 steps, then NLL on 100 test images and FID on "
+        "1,000 samples (100 ancestral steps): about 50 minutes on a free 2-core CPU. --scale "
+        "gpu: fmnist-s at 32x32, 20 epochs, NLL on 1,000 images, FID on 10,000 samples.",
         rows=TABLE_ROWS,
         scales=TABLE_SCALES,
         claims=iddpm_table_claims,
@@ -264,13 +358,13 @@ register(
     Experiment(
         name='iddpm-steps',
         title="Improved DDPM, Figure 8",
-        doc="Improved DDPM's Figure 8: FID against sampling steps {10, 25, 50, 100, 250, T} for the "
-        "cosine T=4000 L_hybrid model (learned sigma) and L_simple model (fixed beta and fixed "
-        "beta-tilde), ancestral sampling, and DDIM (eta=0) on both (the L_hybrid model also with the "
-        "trailing spacing). --scale cpu: 300 samples per point; only the learned-sigma curve goes to "
-        "all T steps, the others stop at 250; about 20 minutes on a 2-core CPU after iddpm-table "
-        "(whose models it samples; trained first if missing). --scale gpu: 5,000 samples, DDIM at "
-        "every count.",
+        doc="Improved DDPM's Figure 8: FID against sampling steps {10, 25, 50, 100, 250, T} for "
+        "the cosine T=4000 L_hybrid model (learned sigma) and L_simple model (fixed beta and "
+        "fixed beta-tilde), ancestral sampling, and DDIM (eta=0) on both (the L_hybrid model "
+        "also with the trailing spacing). --scale cpu: 300 samples per point; only the "
+        "learned-sigma curve goes to all T steps, the others stop at 250; about 20 minutes on a "
+        "2-core CPU after iddpm-table (whose models it samples; trained first if missing). "
+        "--scale gpu: 5,000 samples, DDIM at every count.",
         rows=STEPS_ROWS,
         scales=STEPS_SCALES,
         kind='curves',
@@ -282,11 +376,11 @@ register(
     Experiment(
         name='iddpm-widths',
         title="Improved DDPM, Figure 10",
-        doc="Improved DDPM's Figure 10: three widths of the same U-Net (base channels 8, 16, 24), "
-        "cosine schedule, T=1000, L_hybrid, constant learning rate, each evaluated (NLL on 100 test "
-        "images, FID on 1,000 samples) after 1, 3 and 6 epochs and plotted against training FLOPs. "
-        "--scale cpu: 16x16 Fashion-MNIST, about 25 minutes on a 2-core CPU; --scale gpu: fmnist-s "
-        "widths 64/128/192.",
+        doc="Improved DDPM's Figure 10: three widths of the same U-Net (base channels 8, 16, "
+        "24), cosine schedule, T=1000, L_hybrid, constant learning rate, each evaluated (NLL on "
+        "100 test images, FID on 1,000 samples) after 1, 3 and 6 epochs and plotted against "
+        "training FLOPs. --scale cpu: 16x16 Fashion-MNIST, about 25 minutes on a 2-core CPU; "
+        "--scale gpu: fmnist-s widths 64/128/192.",
         rows=WIDTH_ROWS,
         scales=WIDTHS_SCALES,
         claims=iddpm_widths_claims,
@@ -310,7 +404,9 @@ def skip_prefix(
     out = []
     for f in fracs:
         start = int(round((1 - f) * sched.T)) - 1
-        keep = sorted({int(round(v)) for v in torch.linspace(0, start, steps).tolist()}, reverse=True)
+        keep = sorted(
+            {int(round(v)) for v in torch.linspace(0, start, steps).tolist()}, reverse=True
+        )
         setting = dict(steps=keep, sampler='ddim')
         im, _, _ = sample_images(model, sched, n, setting, y, seed, batch_size)
         ab = sched.alpha_bar[start].item()

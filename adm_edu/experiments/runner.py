@@ -65,7 +65,9 @@ def register(exp: Experiment) -> Experiment:
     if exp.kind not in KINDS:
         raise BadArgument(f"kind must be one of {sorted(KINDS)}, got {exp.kind!r}")
     if exp.kind == 'curves' and exp.source not in EXPERIMENTS:
-        raise BadArgument(f"a curves experiment samples a registered one, got source={exp.source!r}")
+        raise BadArgument(
+            f"a curves experiment samples a registered one, got source={exp.source!r}"
+        )
     EXPERIMENTS[exp.name] = exp
     return exp
 
@@ -93,7 +95,9 @@ def read_record(path: Path) -> dict | None:
         rec = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise BadFile(f"{path} is not valid JSON ({e}); delete it to recompute that run") from None
-    missing = [k for k in RECORD_KEYS if k not in rec] if isinstance(rec, dict) else list(RECORD_KEYS)
+    missing = (
+        [k for k in RECORD_KEYS if k not in rec] if isinstance(rec, dict) else list(RECORD_KEYS)
+    )
     if missing or rec.get('status') not in ('trained', 'done'):
         what = missing or 'a valid status'
         raise BadFile(f"{path} is a partial run record (missing {what}); delete it to recompute it")
@@ -103,7 +107,7 @@ def read_record(path: Path) -> dict | None:
 
 
 def write_record(path: Path, rec: dict) -> dict:
-    "Write a run's record atomically and read it back (a record that would not read back fails here)."
+    "Write a run's record atomically and read it back (a record that cannot be read fails here)."
     text = json.dumps(rec, indent=1, default=str) + '\n'
     atomic_write(path, lambda f: f.write(text), mode='w')
     return read_record(path)
@@ -199,8 +203,19 @@ def sample_images(
     s = sampling_settings(setting)
     options = dict(fixed_variance=s['fixed_variance'], spacing=s['spacing'])
     options['autocast'] = AUTOCAST[s['autocast']]
-    return generate(model, sched, n, s['steps'], s['sampler'], eta=s['eta'], labels=labels,
-                    guidance=guidance, seed=seed, batch_size=batch_size, options=options)
+    return generate(
+        model,
+        sched,
+        n,
+        s['steps'],
+        s['sampler'],
+        eta=s['eta'],
+        labels=labels,
+        guidance=guidance,
+        seed=seed,
+        batch_size=batch_size,
+        options=options,
+    )
 
 
 def metrics_of(r: dict) -> dict:
@@ -214,7 +229,7 @@ def score(
     reference=None,  # reference images (default: the Fashion-MNIST test set)
     k: int = 3,  # neighbours for precision / recall (3: ADM's evaluator)
 ) -> dict:
-    "`METRICS` of generated images: FID (with a 20-replicate bootstrap SE), sFID, IS, P/R, accuracy."
+    "`METRICS` of generated images: FID (with a 20-replicate bootstrap SE), sFID, IS, P/R, accuracy"
     ref = load_dataset('fashion-mnist', 'test') if reference is None else reference
     return metrics_of(evaluate_images(images, ref, 'fmnist', k=k, labels=labels, fid_se=20))
 
@@ -255,23 +270,33 @@ def train_run(
     label: str,  # 'experiment/run', for the log
     log=print,
 ) -> Path:  # wdir/model.pt
-    "Train a run's model, resuming from `wdir/last.pt` if it was cut off; nothing when it is trained."
+    "Train a run's model, resuming from `wdir/last.pt` if it was cut off (nothing if trained)."
     wdir = Path(wdir)
     if not (wdir / 'model.pt').exists():
         resume = (wdir / 'last.pt').exists()
         log(f'{label}: training' + (' (resuming)' if resume else ''))
         from adm_edu.learner import TrainConfig, train_diffusion  # here: fastai takes ~1.3 s
 
-        train_diffusion(TrainConfig.from_flat(**config, out_dir=str(wdir), resume=resume, progress=False))
+        train_diffusion(
+            TrainConfig.from_flat(**config, out_dir=str(wdir), resume=resume, progress=False)
+        )
     return wdir / 'model.pt'
 
 
 def nll_metrics(model, sched, test, e: dict) -> dict:
-    "NLL in bits/dim over all T terms on `e['n_nll']` test images, with its SE and per-image values."
+    "NLL in bits/dim over all T terms of `e['n_nll']` test images: its SE, the per-image values."
     cond = getattr(model, 'num_classes', None) is not None
-    r = nll_bits_per_dim(model, sched, test, n=e['n_nll'], batch_size=min(e['batch_size'], e['n_nll']),
-                         class_cond=cond, seed=e['seed'], fixed_variance=e['fixed_variance'],
-                         batch_t=e['batch_t'])
+    r = nll_bits_per_dim(
+        model,
+        sched,
+        test,
+        n=e['n_nll'],
+        batch_size=min(e['batch_size'], e['n_nll']),
+        class_cond=cond,
+        seed=e['seed'],
+        fixed_variance=e['fixed_variance'],
+        batch_t=e['batch_t'],
+    )
     per_image = [round(v, 5) for v in r['per_image']]  # same images and noise in every run: paired
     return dict(nll_bpd=r['bpd'], nll_sem=r['bpd_sem'], nll_n=r['n'], nll_per_image=per_image)
 
@@ -414,7 +439,7 @@ def run_curve(ctx: RunContext, rec: dict | None) -> dict:
 
 # %% ../../nbs/20_experiments.ipynb #e20f0002
 def real_images(n: int, seed: int = 0) -> tuple:
-    "`n` class-balanced Fashion-MNIST *training* images, in their labels' class order, and the labels."
+    "`n` class-balanced Fashion-MNIST *training* images (in class order) and their labels."
     train = load_dataset('fashion-mnist', 'train')
     K = len(train.classes)
     y = balanced_labels(K, n)
@@ -435,7 +460,9 @@ def upsample(low, y, row: dict, seed: int = 0, batch_size: int = 250, device=Non
         opts = dict(model_kwargs=dict(low_res=lb), device=dev)
         shape = (len(lb), up.in_channels, S, S)
         sampler = row.get('up_sampler', 'ancestral')
-        out.append(sample(up, usched, shape, row['up_steps'], sampler, y=yb, generator=gen, options=opts))
+        out.append(
+            sample(up, usched, shape, row['up_steps'], sampler, y=yb, generator=gen, options=opts)
+        )
     return torch.cat(out)
 
 
@@ -461,7 +488,7 @@ def real_row(
 
 
 def row_model(row: dict, n: int, device=None) -> tuple:
-    "A row's base model and schedule, `n` class-balanced labels, and its guidance (`make_guidance`)."
+    "A row's base model and schedule, `n` class-balanced labels and its guidance (`make_guidance`)."
     base, sched, meta = load_pretrained(row['model'], device=device)
     K = len(meta.get('classes') or ()) or getattr(base, 'num_classes', None) or 10
     g = dict(row.get('guidance') or {})
@@ -488,8 +515,9 @@ def cascade_row(row: dict, n: int, seed: int = 0, batch_size: int = 250, device=
     out, t0 = [], time.time()
     for i in range(0, n, batch_size):
         yb = y[i : i + batch_size]
-        _, high = sample_cascade(base, sched, up, usched, y=yb, steps=steps, sampler=samplers,
-                                 guidance=gd, generator=gen)
+        _, high = sample_cascade(
+            base, sched, up, usched, y=yb, steps=steps, sampler=samplers, guidance=gd, generator=gen
+        )
         out.append(to_uint8(high))
     return np.concatenate(out), y, time.time() - t0
 
@@ -532,8 +560,9 @@ def run_samples(ctx: RunContext, rec: dict | None) -> dict:
     ctx.log(f'{ctx.label}: sampling {n} images')
     im, y, sec = sample_row(ctx.row, n, batch_size=ctx.opts.get('batch_size', 250))
     metrics = {**score(im, y, k=ctx.opts.get('k', 3)), 'sample_seconds': round(sec, 1)}
-    return ctx.write(ctx.row, evaluation=dict(ctx.opts), metrics=metrics,
-                     wall_seconds_eval=round(sec, 1))
+    return ctx.write(
+        ctx.row, evaluation=dict(ctx.opts), metrics=metrics, wall_seconds_eval=round(sec, 1)
+    )
 
 # %% ../../nbs/20_experiments.ipynb #e20g0002
 KINDS = {'train': run_training, 'curves': run_curve, 'samples': run_samples}  # kind -> its runner
@@ -671,8 +700,12 @@ def judged(
     if va is None or vb is None:
         return not_measured(claim, la, lb)
     side = lambda label, v, se: f"{label}: {plus_minus(v, se, nd)}"
-    return {'claim': claim, 'A': side(la, va, sa), 'B': side(lb, vb, sb),
-            'verdict': verdict(va, sa, vb, sb, kind, lower_is_better)}
+    return {
+        'claim': claim,
+        'A': side(la, va, sa),
+        'B': side(lb, vb, sb),
+        'verdict': verdict(va, sa, vb, sb, kind, lower_is_better),
+    }
 
 
 def not_measured(claim: str, a: str, b: str) -> dict:
@@ -708,7 +741,7 @@ def class_acc_se(m: dict) -> float:
 
 
 def direction_claim(claim: str, a: tuple, b: tuple, kind: str) -> dict:
-    "A claim about a metric without SE, (label, value) each side: 'higher' or 'lower', direction only."
+    "A claim on a metric without SE, (label, value) each side: 'higher' or 'lower', by direction."
     (la, va), (lb, vb) = a, b
     holds = (vb > va) == (kind == 'higher')
     v = ('holds' if holds else 'does not hold') + ' (direction only: no SE)'
@@ -720,7 +753,7 @@ def metric_claim(
     claim: str,
     a: str,  # the baseline run
     b: str,  # the run the claim is about
-    kind: str = 'better',  # FID, accuracy: 'better', 'worse', 'comparable'; others: 'higher', 'lower'
+    kind: str = 'better',  # FID, accuracy: 'better', 'worse', 'comparable'; else 'higher', 'lower'
     metric: str = 'fid',  # 'fid' (bootstrap SE), 'class_acc' (binomial SE), or one without SE
 ) -> dict:  # a row: claim, A, B, verdict
     "One claim about two runs of a samples table, judged with the metric's standard error."

@@ -1,0 +1,75 @@
+"""The experiments package against its committed records: every record loads, every experiment
+with records is registered (its `adm-edu-experiment` name works), its claims are judged, and the
+counts the chapters print stay what they are. Reads records only: nothing is trained or sampled."""
+
+from pathlib import Path
+
+import pytest
+
+import adm_edu.experiments as E
+from adm_edu.errors import BadArgument
+from adm_edu.sampling import SAMPLERS
+
+ROOT = Path(__file__).resolve().parents[1]
+RECORDS = ROOT / 'results' / 'experiments'
+COMMITTED = sorted(p.name for p in RECORDS.iterdir() if p.is_dir())
+
+
+def test_package_has_one_module_per_paper():
+    pkg = ROOT / 'adm_edu' / 'experiments'
+    assert {p.stem for p in pkg.glob('*.py')} == {
+        '__init__',
+        'runner',
+        'ddim',
+        'iddpm',
+        'adm',
+        'cascade',
+    }
+    assert not (ROOT / 'adm_edu' / 'experiments.py').exists()
+
+
+def test_no_code_under_results():
+    assert not list((ROOT / 'results').rglob('*.py'))
+
+
+@pytest.mark.parametrize('name', COMMITTED)
+def test_committed_records_load_and_are_registered(name):
+    recs = E.load_records(name)
+    assert recs and all(r['status'] == 'done' for r in recs.values())
+    exp = E.EXPERIMENTS[name]  # the `adm-edu-experiment` name still works
+    assert set(recs) <= set(exp.rows), set(recs) - set(exp.rows)
+    claims = exp.claims(recs)
+    assert claims and all(c['verdict'] != 'not measured' for c in claims)
+
+
+def test_verdict_counts_stay_as_printed():
+    L = E.load_records
+    iddpm = E.iddpm_claims(L('iddpm-table'), L('iddpm-steps'), L('iddpm-widths'))
+    assert E.verdict_counts(iddpm) == {
+        'holds': 13,
+        'does not hold': 1,
+        'within noise': 3,
+        'other': 0,
+    }
+    abl = E.verdict_counts(E.ablation_claims(L('adm-ablations')))
+    assert abl == {'holds': 3, 'does not hold': 1, 'within noise': 15, 'other': 0}
+    rows = {r['experiment']: r for r in E.records_index()}
+    minutes = sum(rows[n]['minutes'] for n in ('iddpm-table', 'iddpm-steps', 'iddpm-widths'))
+    assert minutes in (399, 400, 401)  # 400 minutes in all, each row rounded
+
+
+def test_rows_name_registered_samplers():
+    for exp in E.EXPERIMENTS.values():
+        for row in exp.rows.values():
+            for key in ('sampler', 'up_sampler'):
+                assert row.get(key, 'ancestral') in SAMPLERS, (exp.name, row)
+
+
+def test_bad_request_fails_before_any_work(tmp_path):
+    with pytest.raises(BadArgument, match='unknown experiment'):
+        E.run_experiment('nope', root=tmp_path, work=tmp_path)
+    with pytest.raises(BadArgument, match="unknown runs"):
+        E.run_experiment('iddpm-table', only=['zzz'], root=tmp_path, work=tmp_path)
+    with pytest.raises(BadArgument, match='--scale'):
+        E.run_experiment('toy', scale='gpu', root=tmp_path, work=tmp_path)
+    assert not list(tmp_path.iterdir())
