@@ -19,11 +19,14 @@ from fastcore.script import call_parse, store_true, CliError, anno_parser
 from .errors import AdmEduError, BadArgument, BadFile, MissingResource, check_real
 from .device import tune_malloc, inference_memory_format
 from .guidance import make_guidance
+from .sampling import SAMPLERS, generate, sample_cascade, to_uint8
+from .data import atomic_write
 
 # %% auto #0
-__all__ = ['USER_ERRORS', 'one_line', 'debug_mode', 'Renamed', 'run_script', 'console_script', 'check_out', 'check_device',
-           'parse_classes', 'cascade_images', 'sample_cli', 'check_resume', 'train_config', 'train', 'evaluate',
-           'forward_process_demo', 'sampling_demo', 'train_demo', 'demo_autocast', 'demo', 'experiment']
+__all__ = ['USER_ERRORS', 'one_line', 'debug_mode', 'Renamed', 'list_samplers', 'run_script', 'console_script', 'check_out',
+           'check_device', 'parse_classes', 'check_sampler', 'cascade_images', 'sample_cli', 'check_resume',
+           'train_config', 'train', 'evaluate', 'forward_process_demo', 'sampling_demo', 'train_demo', 'demo_autocast',
+           'demo', 'experiment']
 
 # %% ../nbs/15_cli.ipynb #7b769bd5
 # printed as one line; any other exception is a bug: a traceback
@@ -34,11 +37,11 @@ USER_ERRORS = (
 
 
 def _heavy():
-    "The sampling and plotting helpers, imported when a command gets to its work."
-    from adm_edu.experiments import generate, guided_demo
+    "The guided demo and the grid writer (matplotlib), imported when a command gets to its work."
+    from adm_edu.experiments import guided_demo
     from adm_edu.viz import save_grid
 
-    return generate, guided_demo, save_grid
+    return guided_demo, save_grid
 
 
 def _check(cond, msg):
@@ -76,6 +79,13 @@ def _add_spellings(parser, func):
         parser.add_argument(flag, dest=dest, type=types[dest], action=Renamed, **hidden)
 
 
+def list_samplers(parser: argparse.ArgumentParser):
+    "The help of each sampler option names the registered samplers (`SAMPLERS`), new ones too."
+    for action in parser._actions:
+        if action.dest in ('sampler', 'upsample_sampler') and action.help:
+            action.help += f" (registered: {', '.join(SAMPLERS)})"
+
+
 def run_script(
     func,  # a function made with `console_script`
     argv: list | None = None,  # its arguments; default `sys.argv[1:]`
@@ -86,6 +96,7 @@ def run_script(
     prog = prog or getattr(func, 'prog', None) or f.__name__
     p = anno_parser(f, prog=prog)
     _add_spellings(p, func)
+    list_samplers(p)
 
     def error(msg):  # argparse would print its usage and exit 2
         raise BadArgument(msg)
@@ -265,26 +276,112 @@ def _load(model, flag, kind, device=None, inference=True):
     return net, sched, meta
 
 
+def check_sampler(name: str, flag: str = '--sampler') -> str:
+    "A registered sampler's name (`adm_edu.sampling.SAMPLERS`), or one line listing them."
+    _check(name in SAMPLERS, f"{flag} must be one of {list(SAMPLERS)}, got {name!r}")
+    return name
+
+
+def _check_sample_options(n, steps, sampler, eta, guidance, cfg, batch_size, seed, out) -> tuple:
+    "adm-edu-sample's numbers and names, before anything is loaded; returns (eta, guidance, cfg)."
+    _check(n >= 1, f"--n must be at least 1, got {n}")
+    _check(steps >= 1, f"--steps must be at least 1, got {steps}")
+    check_sampler(sampler)
+    eta = check_real(eta, '--eta', hint='0: deterministic DDIM, 1: DDPM-like')
+    _check(
+        eta == 0 or SAMPLERS[sampler].uses_eta, f"--eta applies to ddim, not --sampler {sampler}"
+    )
+    guidance = check_real(guidance, '--guidance', hint='0: off')
+    cfg = check_real(cfg, '--cfg', hint='0: off')
+    _check(batch_size >= 1, f"--batch-size must be at least 1, got {batch_size}")
+    _check(0 <= seed < 2**63, f"--seed must lie in [0, 2**63), got {seed}")
+    _check(str(out).endswith(('.npz', '.png')), f"--out must end in .npz or .png, got {out!r}")
+    return eta, guidance, cfg
+
+
+def _check_upsample_options(upsampler, upsample_steps, upsample_sampler, steps, sampler) -> tuple:
+    "The upsampler's steps and sampler (default: the base's); returns (up_steps, up_sampler)."
+    if upsampler is None:
+        unused = upsample_steps is None and upsample_sampler is None
+        _check(unused, "--upsample-steps and --upsample-sampler need --upsampler")
+    up_steps = steps if upsample_steps is None else upsample_steps
+    _check(up_steps >= 1, f"--upsample-steps must be at least 1, got {up_steps}")
+    up_sampler = check_sampler(upsample_sampler or sampler, '--upsample-sampler')
+    return up_steps, up_sampler
+
+
+def _size(net, side: str = 'image_size') -> str:
+    return f"{net.in_channels}x{getattr(net, side)}x{getattr(net, side)}"
+
+
+def _load_upsampler(upsampler: str, net, model: str, up_steps: int) -> tuple:
+    "The super-resolution model of --upsampler, checked against --model; (network, schedule)."
+    up, up_sched, _ = _load(upsampler, '--upsampler', 'diffusion', next(net.parameters()).device)
+    what = f"--upsampler {upsampler}"
+    _check(
+        getattr(up, 'small_size', None) is not None,
+        f"{what} is not a super-resolution model (no low-res input)",
+    )
+    fits = (up.in_channels, up.small_size) == (net.in_channels, net.image_size)
+    _check(
+        fits,
+        f"{what} upsamples {_size(up, 'small_size')} images, --model {model} makes {_size(net)}",
+    )
+    same = not (up.num_classes and net.num_classes) or up.num_classes == net.num_classes
+    _check(same, f"{what} has {up.num_classes} classes, --model {model} {net.num_classes}")
+    in_range = up_steps <= up_sched.T
+    _check(
+        in_range,
+        f"--upsample-steps must be between 1 and the upsampler's T={up_sched.T}, got {up_steps}",
+    )
+    return up, up_sched
+
+
+def _load_guide(classifier: str, net):
+    "The noisy classifier of --classifier, checked against the diffusion model."
+    clf, _, _ = _load(classifier, '--classifier', 'classifier', next(net.parameters()).device)
+    fits = (clf.in_channels, clf.image_size) == (net.in_channels, net.image_size)
+    _check(
+        fits, f"--classifier {classifier} takes {_size(clf)} images, the model makes {_size(net)}"
+    )
+    same = not net.num_classes or clf.num_classes == net.num_classes
+    _check(
+        same,
+        f"--classifier {classifier} has {clf.num_classes} classes, the model {net.num_classes}",
+    )
+    return clf
+
+
+def _write_images(out: Path, imgs, labels, nrow: int):
+    "A .png grid, or an .npz with `images` (uint8 N×H×W×C) and `labels` (-1: unconditional)."
+    import numpy as np
+    from adm_edu.viz import save_grid
+
+    n = len(imgs)
+    lab = np.full(n, -1, np.int64) if labels is None else labels.numpy().astype(np.int64)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == '.png':
+        save_grid(imgs, out, nrow=nrow)
+        return
+    atomic_write(out, lambda f: np.savez_compressed(f, images=imgs, labels=lab))
+
+
 def cascade_images(
-    base,
-    base_sched,
-    up,
-    up_sched,  # the two models and their schedules
-    n: int,
-    labels,  # number of images, their labels (or None)
-    steps: int,
-    up_steps: int,
-    sampler: str,
-    up_sampler: str,
-    eta: float,  # each stage's; eta for both
+    base,  # the base model
+    base_sched,  # its schedule
+    up,  # the super-resolution model
+    up_sched,  # its schedule
+    labels,  # class labels (n,) or None
+    n: int,  # number of images
+    steps: tuple,  # (base, upsampler) steps
+    sampler: tuple,  # (base, upsampler) samplers
+    eta: tuple,  # (base, upsampler) DDIM eta
     guidance,  # for the base only
-    seed: int,
-    batch_size: int,
+    seed: int,  # seeds a generator on the base's device
+    batch_size: int,  # images per batch
 ) -> tuple:  # (uint8 N×H×W×C high-resolution images, seconds)
     "`adm_edu.sampling.sample_cascade` seeded like `generate`, as uint8 images."
     import torch
-    from adm_edu.sampling import sample_cascade
-    from adm_edu.data import to_uint8
 
     g = torch.Generator(device=next(base.parameters()).device).manual_seed(seed)
     t0 = time.time()
@@ -294,17 +391,14 @@ def cascade_images(
         up,
         up_sched,
         labels,
-        n=n,
-        base_steps=steps,
-        up_steps=up_steps,
-        base_sampler=sampler,
-        up_sampler=up_sampler,
-        base_eta=eta,
-        up_eta=eta,
-        guidance=guidance,
-        generator=g,
-        batch_size=batch_size,
-        progress=True,
+        n,
+        steps,
+        sampler,
+        eta,
+        guidance,
+        g,
+        batch_size,
+        options=dict(progress=True),
     )
     return to_uint8(hi), time.time() - t0
 
@@ -314,8 +408,8 @@ def sample_cli(
     model: str = 'fmnist-s',  # shipped model name (adm_edu.pretrained.available()) or checkpoint
     n: int = 100,  # number of images
     steps: int = 25,  # sampling steps (respaced from the model's T)
-    sampler: str = 'ddim',  # 'ddim' or 'ancestral' (with the model's learned variance if any)
-    eta: float = 0.0,  # DDIM eta: 0 deterministic, 1 DDPM-like
+    sampler: str = 'ddim',  # the reverse-process method: a name in adm_edu.sampling.SAMPLERS
+    eta: float = 0.0,  # DDIM eta: 0 deterministic, 1 DDPM-like (ddim only)
     guidance: float = 0.0,  # classifier-guidance scale s (0: off); uses --classifier
     classifier: str = 'fmnist-clf',  # noisy classifier for --guidance (shipped name or path)
     cfg: float = 0.0,  # classifier-free guidance weight w (0: off; a model with label dropout)
@@ -326,137 +420,71 @@ def sample_cli(
     device: str = 'auto',  # 'auto', 'cpu', 'cuda', 'mps'
     upsampler: str = None,  # a super-resolution model (chapter 11) that upsamples --model's images
     upsample_steps: int = None,  # the upsampler's sampling steps (default: --steps)
-    upsample_sampler: str = None,  # the upsampler's: 'ddim' or 'ancestral' (default: --sampler)
+    upsample_sampler: str = None,  # the upsampler's method (default: --sampler)
 ):
     "Generate images with a diffusion model (or a base model and an upsampler): .npz or .png grid."
-    import numpy as np
-
-    _check(n >= 1, f"--n must be at least 1, got {n}")
-    _check(steps >= 1, f"--steps must be at least 1, got {steps}")
-    _check(
-        sampler in ('ddim', 'ancestral'),
-        f"--sampler must be 'ddim' or 'ancestral', got {sampler!r}",
+    eta, guidance, cfg = _check_sample_options(
+        n, steps, sampler, eta, guidance, cfg, batch_size, seed, out
     )
-    eta = check_real(eta, '--eta', hint='0: deterministic DDIM, 1: DDPM-like')
-    guidance, cfg = (
-        check_real(guidance, '--guidance', hint='0: off'),
-        check_real(cfg, '--cfg', hint='0: off'),
-    )
-    _check(batch_size >= 1, f"--batch-size must be at least 1, got {batch_size}")
-    _check(0 <= seed < 2**63, f"--seed must lie in [0, 2**63), got {seed}")
-    _check(str(out).endswith(('.npz', '.png')), f"--out must end in .npz or .png, got {out!r}")
-    if upsampler is None:
-        _check(
-            upsample_steps is None and upsample_sampler is None,
-            "--upsample-steps and --upsample-sampler need --upsampler",
-        )
-    up_steps, up_sampler = (
-        steps if upsample_steps is None else upsample_steps,
-        upsample_sampler or sampler,
-    )
-    _check(up_steps >= 1, f"--upsample-steps must be at least 1, got {up_steps}")
-    _check(
-        up_sampler in ('ddim', 'ancestral'),
-        f"--upsample-sampler must be 'ddim' or 'ancestral', got {up_sampler!r}",
+    up_steps, up_sampler = _check_upsample_options(
+        upsampler, upsample_steps, upsample_sampler, steps, sampler
     )
     out = check_out(out)
     dev = check_device(device)
     if classes not in (None, '', 'all'):
         _int_list(classes)  # syntax, before loading anything
     net, sched, meta = _load(model, '--model', 'diffusion', dev)
+    is_base = getattr(net, 'small_size', None) is None
     _check(
-        getattr(net, 'small_size', None) is None,
+        is_base,
         f"--model {model} is a super-resolution model: pass it as --upsampler, "
         "with the base model that makes its low-resolution input as --model",
     )
     _check(steps <= sched.T, f"--steps must be between 1 and the model's T={sched.T}, got {steps}")
-    up = None
-    if upsampler is not None:
-        up, up_sched, _ = _load(
-            upsampler, '--upsampler', 'diffusion', next(net.parameters()).device
-        )
-        _check(
-            getattr(up, 'small_size', None) is not None,
-            f"--upsampler {upsampler} is not a super-resolution model (it takes no low-res image)",
-        )
-        _check(
-            (up.in_channels, up.small_size) == (net.in_channels, net.image_size),
-            f"--upsampler {upsampler} upsamples "
-            f"{up.in_channels}x{up.small_size}x{up.small_size} images, "
-            f"--model {model} makes {net.in_channels}x{net.image_size}x{net.image_size}",
-        )
-        _check(
-            not (up.num_classes and net.num_classes) or up.num_classes == net.num_classes,
-            f"--upsampler {upsampler} has {up.num_classes} classes, "
-            f"--model {model} {net.num_classes}",
-        )
-        _check(
-            up_steps <= up_sched.T,
-            f"--upsample-steps must be between 1 and the upsampler's T={up_sched.T}, "
-            f"got {up_steps}",
-        )
+    up = _load_upsampler(upsampler, net, model, up_steps) if upsampler is not None else None
     if cfg:
+        has_null = getattr(net, 'null_class', None) is not None
         _check(
-            getattr(net, 'null_class', None) is not None,
-            "--cfg needs a model trained with label dropout (adm-edu-train --p-uncond > 0); "
-            f"{model} has no null class",
+            has_null,
+            "--cfg needs a model trained with label dropout "
+            f"(adm-edu-train --p-uncond > 0); {model} has no null class",
         )
-    clf = None
-    if guidance:
-        clf, _, cmeta = _load(
-            classifier, '--classifier', 'classifier', next(net.parameters()).device
-        )
-        _check(
-            (clf.in_channels, clf.image_size) == (net.in_channels, net.image_size),
-            f"--classifier {classifier} takes "
-            f"{clf.in_channels}x{clf.image_size}x{clf.image_size} images, "
-            f"the model makes {net.in_channels}x{net.image_size}x{net.image_size}",
-        )
-        _check(
-            not net.num_classes or clf.num_classes == net.num_classes,
-            f"--classifier {classifier} has {clf.num_classes} classes, the model {net.num_classes}",
-        )
-    num_classes = (
-        getattr(net, 'num_classes', None)
-        or (getattr(clf, 'num_classes', None) if clf is not None else None)
-        or (getattr(up, 'num_classes', None) if up is not None else None)
-    )
+    clf = _load_guide(classifier, net) if guidance else None
+    classes_of = [m.num_classes for m in (net, clf, up and up[0]) if m is not None]
+    num_classes = next((k for k in classes_of if k), None)
     labels = parse_classes(classes, n, num_classes)
     gd = make_guidance(clf, scale=guidance, cfg_scale=cfg)
-    generate, _, save_grid = _heavy()
     if up is None:
         imgs, labels, secs = generate(
-            net, sched, n, steps, sampler, eta, labels, seed, batch_size, guidance=gd, progress=True
+            net,
+            sched,
+            n,
+            steps,
+            sampler,
+            eta,
+            labels,
+            gd,
+            seed,
+            batch_size,
+            options=dict(progress=True),
         )
     else:
         imgs, secs = cascade_images(
             net,
             sched,
-            up,
-            up_sched,
-            n,
+            *up,
             labels,
-            steps,
-            up_steps,
-            sampler,
-            up_sampler,
-            eta,
+            n,
+            (steps, up_steps),
+            (sampler, up_sampler),
+            (eta, eta if SAMPLERS[up_sampler].uses_eta else 0.0),
             gd,
             seed,
             batch_size,
         )
-    lab = np.full(n, -1, np.int64) if labels is None else labels.numpy().astype(np.int64)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == '.png':
-        save_grid(imgs, out, nrow=int(num_classes or 10))
-    else:
-        from adm_edu.data import atomic_write
-
-        atomic_write(out, lambda f: np.savez_compressed(f, images=imgs, labels=lab))
-    print(
-        f"wrote {n} images to {out} ({secs:.1f} s, {sampler}-{steps}"
-        + (f", then the upsampler {up_sampler}-{up_steps})" if up is not None else ")")
-    )
+    _write_images(out, imgs, labels, nrow=int(num_classes or 10))
+    upsampled = f", then the upsampler {up_sampler}-{up_steps}" if up is not None else ''
+    print(f"wrote {n} images to {out} ({secs:.1f} s, {sampler}-{steps}{upsampled})")
     return dict(path=str(out), seconds=secs)
 
 # %% ../nbs/15_cli.ipynb #edcaf829
@@ -535,7 +563,7 @@ def train_config(
     renamed={'--sampler': 'schedule_sampler'},
 )
 def train(
-    preset: str = 'fmnist-s',  # a diffusion, super-resolution (fmnist-16-32) or classifier preset
+    preset: str = 'fmnist-s',  # e.g. fmnist-s, fmnist-16-32 (upsampler), fmnist-clf (classifier)
     dataset: str = 'fashion-mnist',  # 'fashion-mnist' or 'digits'
     loss: str = 'hybrid',  # 'simple', 'hybrid' (iDDPM) or 'vlb'; a classifier's is cross-entropy
     schedule: str = 'cosine',  # noise schedule: 'cosine' or 'linear'
@@ -608,8 +636,7 @@ def _check_eval_options(model, samples, n, n_nll, steps, sampler, dataset, k, se
     _check(n >= 0 and n_nll >= 0, f"--n and --n-nll must be >= 0, got {n}, {n_nll}")
     _check(n != 1, "--n must be 0 (skip) or at least 2 (FID needs a covariance)")
     _check(steps >= 1, f"--steps must be at least 1, got {steps}")
-    ok = sampler in ('ddim', 'ancestral')
-    _check(ok, f"--sampler must be 'ddim' or 'ancestral', got {sampler!r}")
+    check_sampler(sampler)
     _check(dataset in DATASETS, f"--dataset must be one of {DATASETS}, got {dataset!r}")
     _check(k >= 1, f"--k must be at least 1, got {k}")
     _check(0 <= seed < 2**63, f"--seed must lie in [0, 2**63), got {seed}")
@@ -662,7 +689,7 @@ def evaluate(
     n: int = 1000,  # images to generate for the sample metrics (0: skip)
     n_nll: int = 1000,  # test images for the NLL (0: skip)
     steps: int = 25,  # sampling steps when generating
-    sampler: str = 'ddim',  # 'ddim' or 'ancestral'
+    sampler: str = 'ddim',  # the reverse-process method: a name in adm_edu.sampling.SAMPLERS
     dataset: str = 'fashion-mnist',  # test set for NLL and reference features
     k: int = 3,  # precision/recall neighbourhood (ADM's: 3); lowered, with a note, for small sets
     seed: int = 0,  # random seed
@@ -708,9 +735,8 @@ def evaluate(
         )
         res['nll'] = _nll(net, sched, test, n_nll, dev)
     if gen:
-        generate = _heavy()[0]
         labels = parse_classes(None, n, net.num_classes)
-        imgs, labels, secs = generate(net, sched, n, steps, sampler, 0.0, labels, seed)
+        imgs, labels, secs = generate(net, sched, n, steps, sampler, labels=labels, seed=seed)
         res['sampling'] = dict(n=n, steps=steps, sampler=sampler, seconds=round(secs, 1))
     if imgs is not None:
         res['metrics'] = _sample_metrics(imgs, labels, test, k, dev)
@@ -761,7 +787,7 @@ def sampling_demo(
     K = net.num_classes or 10
     labels = torch.arange(K).repeat_interleave(10)[:100] if net.num_classes else None
     rep = dict(model=meta.get('name', str(model)), record=meta.get('record', {}), runs={})
-    generate, _, save_grid = _heavy()
+    _, save_grid = _heavy()
     # the learned variance is good at 50
     for name, sampler, steps in (
         ('ddim25', 'ddim', 25),
@@ -773,10 +799,9 @@ def sampling_demo(
             len(labels) if labels is not None else 100,
             steps,
             sampler,
-            0.0,
-            labels,
-            seed,
-            autocast=autocast,
+            labels=labels,
+            seed=seed,
+            options=dict(autocast=autocast),
         )
         f = save_grid(imgs, out_dir / f'samples_{name}.png', nrow=10)
         rep['runs'][name] = dict(
@@ -855,8 +880,8 @@ def train_demo(out_dir: Path, minutes: float = 2.0, seed: int = 0) -> dict:
     )
     net, sched, config = load_checkpoint(out_dir / 'digits-run' / 'model.pt')
     labels = __import__('torch').arange(10).repeat_interleave(10)
-    generate, _, save_grid = _heavy()
-    imgs, _, secs = generate(net, sched, 100, 50, 'ddim', 0.0, labels, seed)
+    _, save_grid = _heavy()
+    imgs, _, secs = generate(net, sched, 100, 50, 'ddim', labels=labels, seed=seed)
     f = save_grid(imgs, out_dir / 'samples_digits_trained.png', nrow=10, scale=4)
     return dict(
         epochs=epochs,
@@ -909,7 +934,7 @@ def _guided_grid(out_dir, model, net, guidance, seed, amp) -> dict | None:
     fits = net.null_class is not None and (net.in_channels, net.image_size) == (1, 32)
     if not (guidance and 'fmnist-clf' in available() and fits):
         return None
-    guided_demo, fmt = _heavy()[1], inference_memory_format(next(net.parameters()).device)
+    guided_demo, fmt = _heavy()[0], inference_memory_format(next(net.parameters()).device)
     return guided_demo(
         out_dir,
         model,

@@ -333,18 +333,12 @@ class Guidance:
         model,  # the network the sampler was given
         shape: tuple,  # (B, C, ...) of the samples
         y=None,  # target labels (B,)
-        eps_fn=None,  # the sampler's eps_fn, if any (CFG needs the model itself)
     ):
         """Validate against the batch and return the network to call (wrapped for CFG or the null
         label)."""
         if (self.scale > 0 or self.cfg_scale > 0) and y is None:
             raise BadArgument("guidance needs the target labels y (one class index per sample)")
         if self.cfg_scale > 0:
-            if eps_fn is not None:
-                raise BadArgument(
-                    "cfg_scale needs the model itself (it is called with the null label too), "
-                    "not eps_fn"
-                )
             if model is None:
                 raise BadArgument("cfg_scale needs a model")
             model = ClassifierFreeGuidance(model, self.cfg_scale)

@@ -42,7 +42,7 @@ from .errors import BadArgument, BadFile, IncompatibleCheckpoint
 from .schedule import Schedule
 from .device import default_device, autocast_dtype, warn_if_emulated_bf16, describe_device
 from .losses import LOSS_TYPES  # also adds Schedule.training_losses / vb_terms_bpd
-from .resample import ScheduleSampler, UniformSampler, make_sampler, gradient_noise
+from .resample import ScheduleSampler, UniformSampler, make_schedule_sampler, gradient_noise
 from .data import ImageDataset, load_dataset, digits, atomic_write, area_downsample
 from .unet import PRESETS, UNet
 from .upsample import SR_PRESETS, SuperResUNet
@@ -304,7 +304,7 @@ class DiffusionCallback(Callback):
         if not isinstance(sched, Schedule):
             raise TypeError(f"sched must be a Schedule, got {type(sched).__name__}")
         s = schedule_sampler
-        s = make_sampler(s, sched.T) if isinstance(s, str) else s
+        s = make_schedule_sampler(s, sched.T) if isinstance(s, str) else s
         self.schedule_sampler = _check_schedule_sampler(s, sched.T)
         if not 0 <= p_uncond < 1:
             raise ValueError(f"p_uncond must lie in [0, 1), got {p_uncond!r}")

@@ -11,7 +11,8 @@ import torch
 from .errors import check_T
 
 # %% auto #0
-__all__ = ['ScheduleSampler', 'UniformSampler', 'ImportanceSampler', 'make_sampler', 'gradient_noise']
+__all__ = ['SCHEDULE_SAMPLERS', 'ScheduleSampler', 'UniformSampler', 'ImportanceSampler', 'make_schedule_sampler',
+           'gradient_noise']
 
 # %% ../nbs/05_importance_sampling.ipynb #c9f44057
 class ScheduleSampler:
@@ -157,17 +158,20 @@ class ImportanceSampler(ScheduleSampler):
         self.uniform_prob = float(sd.get('uniform_prob', self.uniform_prob))
 
 # %% ../nbs/05_importance_sampling.ipynb #36bb563b
-def make_sampler(
-    name: str,  # 'uniform' or 'importance'
+SCHEDULE_SAMPLERS = {'uniform': UniformSampler, 'importance': ImportanceSampler}  # name -> class
+
+
+def make_schedule_sampler(
+    name: str,  # a name in `SCHEDULE_SAMPLERS`: 'uniform' or 'importance'
     T: int,  # number of diffusion steps
-    **kwargs,  # passed to the sampler (history, uniform_prob)
+    **kwargs,  # passed to the sampler (importance: history, uniform_prob)
 ) -> ScheduleSampler:
-    "Timestep sampler by name."
-    if name == 'uniform':
-        return UniformSampler(T)
-    if name == 'importance':
-        return ImportanceSampler(T, **kwargs)
-    raise ValueError(f"sampler must be 'uniform' or 'importance', got {name!r}")
+    "The timestep sampler of training, by name (the official `create_named_schedule_sampler`)."
+    if name not in SCHEDULE_SAMPLERS:
+        names = ' or '.join(repr(k) for k in SCHEDULE_SAMPLERS)
+        raise ValueError(f"schedule_sampler must be {names}, got {name!r}")
+    cls = SCHEDULE_SAMPLERS[name]
+    return cls(T, **kwargs) if cls is ImportanceSampler else cls(T)
 
 # %% ../nbs/05_importance_sampling.ipynb #dc117379
 def gradient_noise(

@@ -203,7 +203,6 @@ def test_guided_sampling_with_tiny_networks_records_original_timesteps():
         (dict(classifier='clf', scale=1.0, y=torch.tensor([0, 3])), '[0, 3)'),
         (dict(classifier='clf16', scale=1.0), '16x16'),
         (dict(classifier='clf10', scale=1.0), '10 classes but the diffusion model has 3'),
-        (dict(cfg_scale=1.0, eps_fn=lambda *a: None), 'not eps_fn'),
     ],
 )
 def test_bad_input(kwargs, msg):
@@ -216,8 +215,8 @@ def test_bad_input(kwargs, msg):
     if isinstance(kw.get('classifier'), str):
         kw['classifier'] = clfs[kw['classifier']]
     with pytest.raises((ValueError, TypeError), match=msg.replace('[', r'\[').replace(')', r'\)')):
-        y, eps_fn = kw.pop('y'), kw.pop('eps_fn', None)
-        make_guidance(**kw).prepare(UNet(**TINY_UNET), (2, 1, 8, 8), y, eps_fn)
+        y = kw.pop('y')
+        make_guidance(**kw).prepare(UNet(**TINY_UNET), (2, 1, 8, 8), y)
 
 
 def test_cfg_needs_null_class_and_valid_labels():

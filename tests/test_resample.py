@@ -6,7 +6,7 @@ import pytest
 import torch
 from hypothesis import given, strategies as st
 from scipy.stats import chisquare
-from adm_edu.resample import UniformSampler, ImportanceSampler, make_sampler
+from adm_edu.resample import UniformSampler, ImportanceSampler, make_schedule_sampler
 
 
 def _warm(smp, losses_fn, seed=0):
@@ -60,10 +60,10 @@ def test_sampled_t_follow_weights_and_unbiased(smp):
 def test_state_dict_roundtrip_and_errors():
     smp = ImportanceSampler(10, history=2)
     _warm(smp, lambda t, rng: rng.random(len(t)))
-    s2 = make_sampler('importance', 10, history=2)
+    s2 = make_schedule_sampler('importance', 10, history=2)
     s2.load_state_dict(smp.state_dict())
     np.testing.assert_array_equal(s2.weights(), smp.weights())
-    u = make_sampler('uniform', 10)
+    u = make_schedule_sampler('uniform', 10)
     u.load_state_dict(u.state_dict())
     u.update(torch.tensor([1]), torch.tensor([2.0]))
     with pytest.raises(ValueError, match='T='):
@@ -71,7 +71,7 @@ def test_state_dict_roundtrip_and_errors():
     with pytest.raises(ValueError, match='shape'):
         ImportanceSampler(10, history=3).load_state_dict(smp.state_dict())
     with pytest.raises(ValueError, match="'uniform' or 'importance'"):
-        make_sampler('second-moment', 10)
+        make_schedule_sampler('second-moment', 10)
     with pytest.raises(ValueError, match='batch_size'):
         smp.sample(0)
     with pytest.raises(IndexError, match=r'\[0, 10\)'):

@@ -394,3 +394,23 @@ def as_class_conditional(net):
             return net(x, t)
 
     return Conditional()
+
+
+def test_registered_sampler_is_listed_by_the_command_line(capsys):
+    "`adm-edu-sample --help` lists the registry, a sampler registered a moment ago included."
+    from adm_edu.cli import run_script, sample_cli
+
+    register_sampler('listed-test', lambda ctx, x, i: (x, x), about='test entry')
+    try:
+        with pytest.raises(SystemExit):
+            run_script(sample_cli, ['--help'])
+        help_text = ' '.join(capsys.readouterr().out.split())
+        assert 'registered: ddim, ancestral, euler, heun, song, listed-test' in help_text
+    finally:
+        del SAMPLERS['listed-test']
+    with pytest.raises(SystemExit):
+        run_script(sample_cli, ['--sampler', 'listed-test'])
+    assert (
+        "--sampler must be one of ['ddim', 'ancestral', 'euler', 'heun', 'song']"
+        in capsys.readouterr().err
+    )
