@@ -1,4 +1,4 @@
-"Tests of adm_edu.losses (chapter 03): the VLB terms, the NLL and the training losses."
+"Tests of adm_edu.losses (chapter 05): the VLB terms, the NLL and the training losses."
 
 import math
 import numpy as np

@@ -92,7 +92,7 @@ def test_encode_decode_roundtrip_and_determinism():
     assert torch.equal(z, ddim_encode(m, sc, x0, steps=steps, method='heun'))
     rec = sample(m, sc, z.shape, steps, 'heun', noise=z, options=dict(dtype=torch.float64))
     assert float((rec - x0).pow(2).mean()) < 1e-3
-    # euler decoding == chapter 01's DDIM loop at eta 0 without clipping
+    # euler decoding == chapter 03's DDIM loop at eta 0 without clipping
     xT = torch.randn(8, 2, generator=torch.Generator().manual_seed(1))
     torch.testing.assert_close(
         sample(m, sc, (8, 2), 20, 'euler', noise=xT),

@@ -332,7 +332,7 @@ def test_official_registry_builds():
             elif info['kind'] == 'classifier':
                 net = NoisyClassifier(**classifier_kwargs_from_flags(**f))
             else:
-                # the upsamplers (chapter 11; tests/test_upsample.py)
+                # the upsamplers (chapter 12; tests/test_upsample.py)
                 net = SuperResUNet(**sr_kwargs_from_flags(**f))
         sizes[name] = count_params(net)
     assert 290e6 < sizes['64x64_diffusion'] < 300e6

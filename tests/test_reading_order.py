@@ -1,18 +1,23 @@
 """The chapters are in reading order: no chapter imports from a module whose chapter comes later,
 except the pairs named in FORWARD_IMPORTS, each with its reason."""
+
 import json
 import re
 from pathlib import Path
 
 NBS = Path(__file__).resolve().parent.parent / 'nbs'
 
-# (module imported, why an earlier chapter may import it): the appendix's infrastructure
+# module -> why an earlier chapter may import it: the appendix's infrastructure, the metrics,
+# and the experiments package
 FORWARD_IMPORTS = {
     'errors': 'the error types every module raises (appendix: errors)',
     'device': 'where tensors go and bf16 detection, used by the core (appendix: devices)',
     'data': 'the datasets chapters demonstrate on (appendix: data)',
     'viz': 'the pictures and explorers every chapter draws with (appendix: pictures)',
     'pretrained': 'the shipped weights chapters demonstrate with (appendix: shipped models)',
+    'learner': 'the fastai training loop chapters train their examples with (appendix: training)',
+    'metrics': 'the sample metrics (FID, precision, recall) earlier chapters score models with',
+    'experiments': "the records index that opens the experiments lists every paper's rows",
 }
 _IMPORT = re.compile(r'^\s*(?:from\s+adm_edu\.([\w.]+)\s+import|import\s+adm_edu\.([\w.]+))', re.M)
 _EXPORT = re.compile(r'^#\|\s*default_exp\s+(\S+)', re.M)
@@ -90,6 +95,7 @@ def test_no_forward_imports_but_the_named_ones():
 
 def test_the_check_sees_a_planted_forward_import(tmp_path):
     "A chapter that imports a later chapter's module is reported."
+
     def nb(path, *sources):
         cells = [dict(cell_type='code', source=s, metadata={}, outputs=[]) for s in sources]
         path.write_text(json.dumps(dict(cells=cells)))

@@ -1,4 +1,4 @@
-"Tests of adm_edu.resample (chapter 05): timestep samplers."
+"Tests of adm_edu.resample (chapter 07): timestep samplers."
 
 import math
 import numpy as np

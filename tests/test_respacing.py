@@ -1,4 +1,4 @@
-"Tests of respacing (chapter 06): space_timesteps and Schedule.respace from adm_edu.schedule."
+"Tests of respacing (chapter 08): space_timesteps and Schedule.respace from adm_edu.schedule."
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""The super-resolution U-Net (chapter 11) against OpenAI's own `SuperResModel`
+"""The super-resolution U-Net (chapter 12) against OpenAI's own `SuperResModel`
 (guided-diffusion-sdk, a dev dependency): the released 64->256 and 128->512 layouts key by key,
 and the forward pass of a small converted upsampler; then its paths through the package: presets,
 cascade sampling, export/checkpoint loading and `adm-edu-sample --upsampler`."""

@@ -138,7 +138,7 @@ def test_fresh_env_is_the_wheel_without_dev_extra(fresh_env):
     assert str(root) in out.splitlines()[0] and 'no diffusers' in out, out
 
 
-@pytest.mark.parametrize('chapter', ['00_schedule', '01_ddim', '10_guidance'])
+@pytest.mark.parametrize('chapter', ['01_schedule', '03_ddim', '11_guidance'])
 def test_chapter_runs_from_the_wheel(fresh_env, chapter, tmp_path):
     "A chapter copied outside the repository runs top to bottom (IN_TEST=1) with only the wheel."
     import nbformat

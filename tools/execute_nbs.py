@@ -2,7 +2,7 @@
 """Execute chapters top to bottom in place, so that they are committed with their outputs.
 
     .venv/bin/python tools/execute_nbs.py                 # every nbs/*.ipynb
-    .venv/bin/python tools/execute_nbs.py nbs/04_cosine_schedule.ipynb --skip-slow
+    .venv/bin/python tools/execute_nbs.py nbs/06_cosine_schedule.ipynb --skip-slow
 
 Each notebook runs in a fresh `python3` kernel with cwd = the notebook's folder, `IN_TEST` unset
 (full outputs), a per-cell timeout, and matplotlib's inline backend set to PNG at `--dpi` (72 by

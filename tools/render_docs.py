@@ -14,7 +14,7 @@ Pages read like the nbdev/Quarto site rather than like a notebook:
   * `#| echo: false` hides the input, `#| output: false` the outputs; `show_doc(...)` cells show
     only their rendered output (markdown/HTML), as nbdev does with `output: asis, echo: false`;
   * no `In [ ]:` prompts (nbconvert 'lab' template with exclude_input_prompt/exclude_output_prompt);
-  * pages are named like nbdev's (`00_schedule.ipynb` -> `schedule.html`) and links to `*.ipynb` are
+  * pages are named like nbdev's (`01_schedule.ipynb` -> `schedule.html`) and links to `*.ipynb` are
     rewritten;
   * MathJax 3, RequireJS and the ipywidgets HTML manager (`@jupyter-widgets/html-manager`'s
     `embed-amd.js`) are copied from the npm folder into `OUT/assets/` so pages work offline; widget
@@ -40,7 +40,7 @@ _showdoc_re = re.compile(r'^\s*show_doc\s*\(', re.M)
 
 
 def page_name(nb_path: Path) -> str:
-    """nbdev's page name: the numeric prefix dropped, lower case (00_schedule.ipynb ->
+    """nbdev's page name: the numeric prefix dropped, lower case (01_schedule.ipynb ->
     schedule.html)."""
     return re.sub(r'^\d+[a-zA-Z0-9]*_', '', nb_path.name.lower()).rsplit('.', 1)[0] + '.html'
 
@@ -81,7 +81,7 @@ def _text(x):
 
 
 def link_fixer(pages: dict):
-    """Rewrite markdown/HTML links to notebooks (`nbs/00_schedule.ipynb`, `00_schedule.ipynb#x`)
+    """Rewrite markdown/HTML links to notebooks (`nbs/01_schedule.ipynb`, `01_schedule.ipynb#x`)
     into page links."""
     pat = re.compile(r'(\]\(|href=["\'])(?:\./)?(?:nbs/)?([\w.-]+)\.ipynb(#[^)"\'\s]*)?')
 

@@ -31,7 +31,7 @@ from adm_edu.experiments.runner import real_row, score, train_run
 from adm_edu.pretrained import load_pretrained
 from adm_edu.sampling import sample
 
-TRAINING = dict(  # fmnist-16-32's recipe (chapter 11), the training probes' base
+TRAINING = dict(  # fmnist-16-32's recipe (chapter 12), the training probes' base
     dataset='fashion-mnist',
     preset='fmnist-16-32',
     loss='hybrid',
