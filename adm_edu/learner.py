@@ -550,7 +550,8 @@ class NaNGuardCallback(Callback):
             else f"validation batch {self.iter} (after step {self.learn.train_iter})"
         )
         raise FloatingPointError(
-            f"non-finite loss ({float(self.learn.loss):g}) at {where}, epoch {self.epoch}, "
+            f"non-finite loss ({float(self.learn.loss.detach()):g}) at {where}, "
+            f"epoch {self.epoch}, "
             f"batch {self.iter}: "
             f"training stopped{kept}. "
             "Lower the learning rate, enable gradient clipping or use fp32."
