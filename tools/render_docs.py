@@ -316,6 +316,14 @@ def render(nbs, out: Path, npm: Path):
     return report
 
 
+def remove_stale_pages(out: Path, pages: set):
+    "Pages of notebooks that no longer exist (renamed or deleted) go, so no test reads them."
+    for f in out.glob('*.html'):
+        if f.name not in pages:
+            f.unlink()
+            print(f'removed {f.name}: no notebook renders it any more')
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('nbs', nargs='*', help='notebooks (default: every nbs/*.ipynb)')
@@ -329,6 +337,8 @@ def main(argv=None):
     nbs = [Path(n) for n in a.nbs] or sorted((ROOT / 'nbs').glob('*.ipynb'))
     t0 = time.time()
     render(nbs, Path(a.out), Path(a.assets))
+    if not a.nbs:
+        remove_stale_pages(Path(a.out), {page_name(p) for p in nbs})
     print(f'{len(nbs)} pages in {time.time() - t0:.1f} s; open {Path(a.out) / "index.html"}')
 
 
