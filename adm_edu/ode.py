@@ -122,7 +122,7 @@ def ode_solve(
 
 # %% ../nbs/04_ddim_ode.ipynb #21c5778d
 def reference_solution(
-    eps_fn,  # eps_fn(x, sigma) -> eps, at any continuous sigma (e.g. an exact oracle)
+    eps_fn,  # eps_fn(x, sigma, i) as in `ode_solve`, called with i=None: any sigma (an oracle)
     xbar: torch.Tensor,  # initial state (ODE scale) at sigma_start
     sigma_start: float,  # noise level of `xbar` (> 0)
     sigma_end: float,  # noise level to integrate eq. 14 to (> 0)
@@ -139,7 +139,7 @@ def reference_solution(
     def f(u, y):
         s = math.exp(u)
         xb = torch.from_numpy(y).reshape(shape)
-        return (s * eps_fn(from_ode(xb, s), s)).reshape(-1).numpy()
+        return (s * eps_fn(from_ode(xb, s), s, None)).reshape(-1).numpy()
 
     sol = solve_ivp(
         f,

@@ -20,19 +20,9 @@ from adm_edu.cli import run_script, sample_cli, train, evaluate, demo, experimen
 from adm_edu.learner import TrainConfig
 from adm_edu.pretrained import export_pretrained, save_checkpoint, CKPT_FORMAT
 from adm_edu.unet import UNet
+from tiny_nets import TINY_BASE as TINY
 
 BIN = Path(sys.executable).parent
-TINY = dict(
-    image_size=8,
-    in_channels=1,
-    model_channels=32,
-    channel_mult=(1, 2),
-    num_res_blocks=1,
-    attention_resolutions=(4,),
-    num_head_channels=32,
-    num_classes=10,
-    learn_sigma=True,
-)
 
 
 def as_user_sees(func, *argv):

@@ -25,18 +25,8 @@ from adm_edu.cli import run_script, sample_cli, train, evaluate
 from adm_edu.learner import TrainConfig
 from adm_edu.pretrained import export_pretrained, save_checkpoint, CKPT_FORMAT
 from adm_edu.unet import UNet
+from tiny_nets import TINY_BASE as TINY
 
-TINY = dict(
-    image_size=8,
-    in_channels=1,
-    model_channels=32,
-    channel_mult=(1, 2),
-    num_res_blocks=1,
-    attention_resolutions=(4,),
-    num_head_channels=32,
-    num_classes=10,
-    learn_sigma=True,
-)
 T = 20
 # built once per session (hypothesis re-runs the body, not fixtures)
 D = Path(tempfile.mkdtemp(prefix='adm-edu-fuzz-'))

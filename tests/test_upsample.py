@@ -26,6 +26,7 @@ from adm_edu.openai import (
 )
 from adm_edu.schedule import Schedule
 from adm_edu.sampling import sample, sample_cascade, quantize_8bit
+from tiny_nets import TINY_BASE
 from adm_edu.pretrained import (
     export_pretrained,
     load_pretrained,
@@ -195,17 +196,7 @@ def test_conditioning_is_per_sample_and_reaches_every_parameter():
 
 def models():
     base = randomize_(
-        UNet(
-            image_size=8,
-            in_channels=1,
-            model_channels=32,
-            channel_mult=(1, 2),
-            num_res_blocks=1,
-            attention_resolutions=(4,),
-            num_head_channels=32,
-            num_classes=10,
-            learn_sigma=True,
-        ),
+        UNet(**TINY_BASE),
         seed=1,
     ).eval()
     return base, randomize_(SuperResUNet(**TINY), seed=2).eval(), Schedule.named('cosine', 50)
@@ -294,17 +285,7 @@ def test_cli_writes_the_cascade(tmp_path):
     from adm_edu.cli import sample_cli, run_script
 
     base, up, _ = models()
-    bkw = dict(
-        image_size=8,
-        in_channels=1,
-        model_channels=32,
-        channel_mult=(1, 2),
-        num_res_blocks=1,
-        attention_resolutions=(4,),
-        num_head_channels=32,
-        num_classes=10,
-        learn_sigma=True,
-    )
+    bkw = TINY_BASE
     export_pretrained(
         base,
         'base',

@@ -280,11 +280,13 @@ def screenshot_plan(html: Path, pages: list, manifest: dict) -> dict:
     with_math = [p for p in pages if manifest.get(p.name, {}).get('math_segments')]
     with_widget = [p for p in pages if manifest.get(p.name, {}).get('widget_views')]
     home = 'index.html' if (html / 'index.html') in pages else pages[0].name
-    return {
-        home: 'page',
-        (with_math[1] if len(with_math) > 1 else pages[0]).name: 'math',
-        (with_widget[0] if with_widget else pages[-1]).name: 'widget',
-    }
+    plan = {home: 'page'}
+    # three different pages: the first with a widget, then the first other one with math
+    widget = next((p for p in with_widget if p.name not in plan), pages[-1])
+    plan.setdefault(widget.name, 'widget')
+    math = next((p for p in with_math if p.name not in plan), pages[0])
+    plan.setdefault(math.name, 'math')
+    return plan
 
 
 def screenshot(page, kind: str, dest: Path):

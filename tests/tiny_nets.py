@@ -1,0 +1,14 @@
+"""The tiny networks several test files build (fast on a CPU, every block kind present)."""
+
+# a class-conditional 8x8 base U-Net with learned variance (the CLI and cascade tests' model)
+TINY_BASE = dict(
+    image_size=8,
+    in_channels=1,
+    model_channels=32,
+    channel_mult=(1, 2),
+    num_res_blocks=1,
+    attention_resolutions=(4,),
+    num_head_channels=32,
+    num_classes=10,
+    learn_sigma=True,
+)
