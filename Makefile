@@ -56,8 +56,10 @@ nbtest: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest -q tests
 
+# the library from the notebooks, then `__all__` rewrapped to the line length (nbdev wraps at 120)
 export: $(STAMP)
 	$(BIN)/nbdev-export
+	$(BIN)/python tools/wrap_all.py
 
 # the site: nbdev-docs when Quarto is installed, else tools/render_docs.py (nbconvert, offline
 # assets) into _html/. Re-executes every chapter first (make execute: about 6 min of notebook time

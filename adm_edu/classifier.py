@@ -27,11 +27,12 @@ from adm_edu.unet import (
 )
 
 # %% auto #0
-__all__ = ['CLASSIFIER_PRESETS', 'FMNIST_CLF_SMALL', 'AttentionPool', 'NoisyClassifier', 'classifier_from_preset']
+__all__ = ['CLASSIFIER_PRESETS', 'FMNIST_CLF_SMALL', 'AttentionPool', 'NoisyClassifier',
+           'classifier_from_preset']
 
 # %% ../nbs/10_noisy_classifier.ipynb #dfaebfb0
 class AttentionPool(nn.Module):
-    "CLIP-style attention pooling (P1): mean token + positions → multi-head attention → token 0."
+    "CLIP-style attention pooling (P1): mean token + positions, attention, token 0."
 
     def __init__(
         self,

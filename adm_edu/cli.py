@@ -23,10 +23,11 @@ from .sampling import SAMPLERS, generate, sample_cascade, to_uint8
 from .data import atomic_write
 
 # %% auto #0
-__all__ = ['USER_ERRORS', 'one_line', 'debug_mode', 'Renamed', 'list_samplers', 'run_script', 'console_script', 'check_out',
-           'check_device', 'parse_classes', 'check_sampler', 'cascade_images', 'sample_cli', 'check_resume',
-           'train_config', 'train', 'evaluate', 'forward_process_demo', 'sampling_demo', 'train_demo', 'demo_autocast',
-           'demo', 'experiment']
+__all__ = ['USER_ERRORS', 'one_line', 'debug_mode', 'Renamed', 'list_samplers', 'run_script',
+           'console_script', 'check_out', 'check_device', 'parse_classes', 'check_sampler',
+           'cascade_images', 'sample_cli', 'check_resume', 'train_config', 'train', 'evaluate',
+           'forward_process_demo', 'sampling_demo', 'train_demo', 'demo_autocast', 'demo',
+           'experiment']
 
 # %% ../nbs/97_command_line.ipynb #7b769bd5
 # printed as one line; any other exception is a bug: a traceback

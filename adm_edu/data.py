@@ -21,9 +21,10 @@ from .errors import MissingResource
 from .sampling import to_uint8  # the inverse of `to_unit_range`, used by `generate`
 
 # %% auto #0
-__all__ = ['FMNIST_FILES', 'FMNIST_URL', 'FMNIST_CLASSES', 'DEBIAN_FMNIST', 'DATASETS', 'RESULTS_DIR', 'DatasetError',
-           'parse_idx', 'read_idx_gz', 'atomic_write', 'fashion_mnist_dir', 'ImageDataset', 'to_unit_range',
-           'area_downsample', 'fashion_mnist', 'digits', 'load_dataset', 'result_path', 'load_result']
+__all__ = ['FMNIST_FILES', 'FMNIST_URL', 'FMNIST_CLASSES', 'DEBIAN_FMNIST', 'DATASETS',
+           'RESULTS_DIR', 'DatasetError', 'parse_idx', 'read_idx_gz', 'atomic_write',
+           'fashion_mnist_dir', 'ImageDataset', 'to_unit_range', 'area_downsample', 'fashion_mnist',
+           'digits', 'load_dataset', 'result_path', 'load_result']
 
 # %% ../nbs/92_data.ipynb #ab7e469a
 FMNIST_FILES = {  # name: (SHA-256 of the *decompressed* IDX payload, expected shape)

@@ -15,9 +15,10 @@ import torch
 from .errors import MissingResource
 
 # %% auto #0
-__all__ = ['NATIVE_BF16_FLAGS', 'ONEDNN_BF16_ISAS', 'M_TRIM_THRESHOLD', 'M_MMAP_THRESHOLD', 'MALLOC_MODES', 'default_device',
-           'autocast_dtype', 'cpu_flags', 'isa_cap_allows_bf16', 'cpu_has_native_bf16', 'warn_if_emulated_bf16',
-           'tune_malloc', 'malloc_mode', 'inference_memory_format', 'describe_device']
+__all__ = ['NATIVE_BF16_FLAGS', 'ONEDNN_BF16_ISAS', 'M_TRIM_THRESHOLD', 'M_MMAP_THRESHOLD',
+           'MALLOC_MODES', 'default_device', 'autocast_dtype', 'cpu_flags', 'isa_cap_allows_bf16',
+           'cpu_has_native_bf16', 'warn_if_emulated_bf16', 'tune_malloc', 'malloc_mode',
+           'inference_memory_format', 'describe_device']
 
 # %% ../nbs/91_devices.ipynb #2934b103
 def _mps_available() -> bool:

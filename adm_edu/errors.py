@@ -11,7 +11,8 @@ import numbers
 import numpy as np
 
 # %% auto #0
-__all__ = ['AdmEduError', 'BadArgument', 'BadFile', 'IncompatibleCheckpoint', 'MissingResource', 'check_T', 'check_real']
+__all__ = ['AdmEduError', 'BadArgument', 'BadFile', 'IncompatibleCheckpoint', 'MissingResource',
+           'check_T', 'check_real']
 
 # %% ../nbs/90_errors.ipynb #e00a0007
 class AdmEduError(Exception):

@@ -12,8 +12,9 @@ from .errors import check_real, BadArgument
 from .schedule import Schedule
 
 # %% auto #0
-__all__ = ['cond_mean', 'cond_eps', 'classifier_grad', 'check_classifier', 'ClassifierGuidance', 'ClassifierFreeGuidance',
-           'Unconditional', 'as_unconditional', 'Guidance', 'make_guidance']
+__all__ = ['cond_mean', 'cond_eps', 'classifier_grad', 'check_classifier', 'ClassifierGuidance',
+           'ClassifierFreeGuidance', 'Unconditional', 'as_unconditional', 'Guidance',
+           'make_guidance']
 
 # %% ../nbs/11_guidance.ipynb #867088dd
 def _check_scale(scale, name='scale'):

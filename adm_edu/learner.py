@@ -59,15 +59,17 @@ from adm_edu.pretrained import (
 )
 
 # %% auto #0
-__all__ = ['DIFFUSION_DEFAULTS', 'CLASSIFIER_DEFAULTS', 'PRESET_KINDS', 'COMPILE_MODES', 'OPTION_NAMES', 'SETTING_NAMES',
-           'SETTING_CHECKS', 'FLAG_NAMES', 'CLI_SETTINGS', 'NO_EFFECT', 'RESUMABLE', 'LEARNERS', 'INIT_KEYS',
-           'DiffusionDL', 'diffusion_dls', 'DiffusionLoss', 'unwrap', 'DiffusionCallback', 'LossTerm', 'ema_decay',
-           'ema_update', 'EMACallback', 'AutocastCallback', 'NaNGuardCallback', 'set_precision', 'train_seconds',
-           'CheckpointCallback', 'TimeLimitCallback', 'PresetKind', 'Preset', 'resolve_preset', 'resumable',
-           'TrainOptions', 'TrainConfig', 'flag_name', 'resume_differences', 'network_arguments', 'Task',
-           'make_learner', 'diffusion_learner', 'random_crop', 'NoisyClassifierCallback', 'classifier_learner',
-           'TrainingLog', 'read_training_log', 'save_model', 'SnapshotCallback', 'fit_and_save', 'training_dls',
-           'build_model', 'run_callbacks', 'train_model', 'train_diffusion', 'train_classifier', 'run_record',
+__all__ = ['DIFFUSION_DEFAULTS', 'CLASSIFIER_DEFAULTS', 'PRESET_KINDS', 'COMPILE_MODES',
+           'OPTION_NAMES', 'SETTING_NAMES', 'SETTING_CHECKS', 'FLAG_NAMES', 'CLI_SETTINGS',
+           'NO_EFFECT', 'RESUMABLE', 'LEARNERS', 'INIT_KEYS', 'DiffusionDL', 'diffusion_dls',
+           'DiffusionLoss', 'unwrap', 'DiffusionCallback', 'LossTerm', 'ema_decay', 'ema_update',
+           'EMACallback', 'AutocastCallback', 'NaNGuardCallback', 'set_precision', 'train_seconds',
+           'CheckpointCallback', 'TimeLimitCallback', 'PresetKind', 'Preset', 'resolve_preset',
+           'resumable', 'TrainOptions', 'TrainConfig', 'flag_name', 'resume_differences',
+           'network_arguments', 'Task', 'make_learner', 'diffusion_learner', 'random_crop',
+           'NoisyClassifierCallback', 'classifier_learner', 'TrainingLog', 'read_training_log',
+           'save_model', 'SnapshotCallback', 'fit_and_save', 'training_dls', 'build_model',
+           'run_callbacks', 'train_model', 'train_diffusion', 'train_classifier', 'run_record',
            'save_training_log', 'export_run']
 
 # %% ../nbs/96_training.ipynb #e6f9ada4

@@ -14,7 +14,8 @@ from .errors import BadArgument
 from .schedule import Schedule, split_model_output, call_model
 
 # %% auto #0
-__all__ = ['LOSS_TYPES', 'mean_flat', 'normal_kl', 'approx_standard_normal_cdf', 'discretized_gaussian_log_likelihood']
+__all__ = ['LOSS_TYPES', 'mean_flat', 'normal_kl', 'approx_standard_normal_cdf',
+           'discretized_gaussian_log_likelihood']
 
 # %% ../nbs/05_learned_variance.ipynb #9cd465ce
 def mean_flat(

@@ -25,13 +25,14 @@ import adm_edu.losses  # noqa: F401 (adds Schedule.nll_bpd)
 from .pretrained import WEIGHTS_DIR, save_checkpoint, safe_load
 
 # %% auto #0
-__all__ = ['N_SPATIAL_CHANNELS', 'COV_RTOL', 'FMNIST_WEIGHTS', 'FID_WEIGHTS_URL', 'IS_MIN_PER_SPLIT', 'check_covariance',
-           'trace_sqrt_product', 'frechet_distance', 'FeatureStats', 'fid_from_features', 'fid_standard_error',
-           'inception_score', 'knn_radii', 'precision_recall', 'to_model_range', 'FeatureExtractor', 'FMNISTNet',
-           'classifier_accuracy', 'train_fmnist_extractor', 'FMNISTExtractor', 'load_fmnist_extractor',
-           'InceptionV3FID', 'fid_inception_weights', 'InceptionExtractor', 'get_extractor', 'load_sample_file',
-           'evaluate_images', 'save_metrics_json', 'nll_bits_per_dim', 'gaussian_blur', 'noisy_predictions',
-           'accuracy_vs_t', 'calibration']
+__all__ = ['N_SPATIAL_CHANNELS', 'COV_RTOL', 'FMNIST_WEIGHTS', 'FID_WEIGHTS_URL',
+           'IS_MIN_PER_SPLIT', 'check_covariance', 'trace_sqrt_product', 'frechet_distance',
+           'FeatureStats', 'fid_from_features', 'fid_standard_error', 'inception_score',
+           'knn_radii', 'precision_recall', 'to_model_range', 'FeatureExtractor', 'FMNISTNet',
+           'classifier_accuracy', 'train_fmnist_extractor', 'FMNISTExtractor',
+           'load_fmnist_extractor', 'InceptionV3FID', 'fid_inception_weights', 'InceptionExtractor',
+           'get_extractor', 'load_sample_file', 'evaluate_images', 'save_metrics_json',
+           'nll_bits_per_dim', 'gaussian_blur', 'noisy_predictions', 'accuracy_vs_t', 'calibration']
 
 # %% ../nbs/13_metrics.ipynb #c58269e2
 N_SPATIAL_CHANNELS = 7  # ADM's sFID keeps the first 7 channels of an intermediate feature map

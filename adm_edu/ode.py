@@ -15,9 +15,9 @@ from .sampling import SamplingContext, register_sampler, resolve_steps, check_mo
 from .sampling import sample
 
 # %% auto #0
-__all__ = ['ODE_METHODS', 'ODE_SAMPLER', 'to_ode', 'from_ode', 'euler_step', 'song_step', 'heun_step', 'ode_solve',
-           'reference_solution', 'ode_sigmas', 'euler_sampling_step', 'song_sampling_step', 'heun_sampling_step',
-           'ddim_encode', 'slerp', 'interpolate']
+__all__ = ['ODE_METHODS', 'ODE_SAMPLER', 'to_ode', 'from_ode', 'euler_step', 'song_step',
+           'heun_step', 'ode_solve', 'reference_solution', 'ode_sigmas', 'euler_sampling_step',
+           'song_sampling_step', 'heun_sampling_step', 'ddim_encode', 'slerp', 'interpolate']
 
 # %% ../nbs/04_ddim_ode.ipynb #5b8a209b
 def to_ode(

@@ -21,12 +21,13 @@ from .data import atomic_write
 from .pretrained import safe_load
 
 # %% auto #0
-__all__ = ['UNET_FLAGS', 'CLASSIFIER_FLAGS', 'DIFFUSION_FLAGS', 'DEFAULT_CHANNEL_MULT', 'SR_FLAGS', 'SR_CHANNEL_MULT',
-           'OFFICIAL_CHECKPOINTS', 'OFFICIAL_BUILDERS', 'openai_module_pairs', 'openai_key_map',
-           'CheckpointMismatchError', 'load_openai_state_dict', 'to_openai_state_dict', 'parse_flags',
-           'unet_kwargs_from_flags', 'classifier_kwargs_from_flags', 'sr_kwargs_from_flags', 'unet_from_openai',
-           'classifier_from_openai', 'sr_from_openai', 'official_network', 'DownloadError', 'checkpoint_cache',
-           'download_checkpoint', 'load_official']
+__all__ = ['UNET_FLAGS', 'CLASSIFIER_FLAGS', 'DIFFUSION_FLAGS', 'DEFAULT_CHANNEL_MULT', 'SR_FLAGS',
+           'SR_CHANNEL_MULT', 'OFFICIAL_CHECKPOINTS', 'OFFICIAL_BUILDERS', 'openai_module_pairs',
+           'openai_key_map', 'CheckpointMismatchError', 'load_openai_state_dict',
+           'to_openai_state_dict', 'parse_flags', 'unet_kwargs_from_flags',
+           'classifier_kwargs_from_flags', 'sr_kwargs_from_flags', 'unet_from_openai',
+           'classifier_from_openai', 'sr_from_openai', 'official_network', 'DownloadError',
+           'checkpoint_cache', 'download_checkpoint', 'load_official']
 
 # %% ../nbs/95_openai_checkpoints.ipynb #0a3fa715
 def _res_pairs(ours, off):

@@ -21,9 +21,10 @@ from .classifier import NoisyClassifier
 from .upsample import SuperResUNet
 
 # %% auto #0
-__all__ = ['WEIGHTS_DIR', 'PRETRAINED_FORMAT', 'SHIPPED_MODELS', 'CKPT_FORMAT', 'NETWORKS', 'available', 'export_pretrained',
-           'update_record', 'load_pretrained', 'plain', 'save_checkpoint', 'safe_load', 'read_checkpoint',
-           'load_weights', 'build_network', 'load_checkpoint', 'load_classifier_checkpoint', 'load_init']
+__all__ = ['WEIGHTS_DIR', 'PRETRAINED_FORMAT', 'SHIPPED_MODELS', 'CKPT_FORMAT', 'NETWORKS',
+           'available', 'export_pretrained', 'update_record', 'load_pretrained', 'plain',
+           'save_checkpoint', 'safe_load', 'read_checkpoint', 'load_weights', 'build_network',
+           'load_checkpoint', 'load_classifier_checkpoint', 'load_init']
 
 # %% ../nbs/94_shipped_models.ipynb #7f89c690
 def _weights_dir() -> Path:

@@ -11,8 +11,8 @@ import torch
 from .errors import check_T
 
 # %% auto #0
-__all__ = ['SCHEDULE_SAMPLERS', 'ScheduleSampler', 'UniformSampler', 'ImportanceSampler', 'make_schedule_sampler',
-           'gradient_noise']
+__all__ = ['SCHEDULE_SAMPLERS', 'ScheduleSampler', 'UniformSampler', 'ImportanceSampler',
+           'make_schedule_sampler', 'gradient_noise']
 
 # %% ../nbs/07_importance_sampling.ipynb #c9f44057
 class ScheduleSampler:

@@ -18,7 +18,11 @@ from .schedule import Schedule, space_timesteps, noise_like, call_model, split_m
 from .device import default_device, warn_if_emulated_bf16
 
 # %% auto #0
-__all__ = ['SAMPLERS', 'ddim_update', 'resolve_steps', 'model_device', 'randn_on', 'check_model_output', 'SampleOptions', 'as_options', 'Sampler', 'register_sampler', 'get_sampler', 'SamplingContext', 'ddim_constants', 'ddim_sampling_step', 'ancestral_sampling_step', 'sample', 'to_uint8', 'generate', 'quantize_8bit', 'sample_cascade']
+__all__ = ['SAMPLERS', 'ddim_update', 'resolve_steps', 'model_device', 'randn_on',
+           'check_model_output', 'SampleOptions', 'as_options', 'Sampler', 'register_sampler',
+           'get_sampler', 'SamplingContext', 'ddim_constants', 'ddim_sampling_step',
+           'ancestral_sampling_step', 'sample', 'to_uint8', 'generate', 'quantize_8bit',
+           'sample_cascade']
 
 # %% ../nbs/03_ddim.ipynb #6d7dc289
 def _check_eta(eta):
@@ -295,7 +299,6 @@ class SampleOptions:
 
 def as_options(
     options=None,  # None, a `SampleOptions`, or a dict of its fields
-    **changes,  # fields to set on top (e.g. device=...)
 ) -> SampleOptions:
     "A `SampleOptions` from what a caller gave, with one clear error for an unknown field."
     if options is None:
@@ -318,7 +321,7 @@ def as_options(
         raise BadArgument(
             f"autocast must be None, torch.bfloat16 or torch.float16, got {options.autocast!r}"
         )
-    return replace(options, **changes) if changes else options
+    return options
 
 # %% ../nbs/03_ddim.ipynb #s1reg002
 @dataclass(frozen=True)

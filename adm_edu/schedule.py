@@ -13,8 +13,8 @@ from fastcore.basics import patch
 from .errors import check_T, BadArgument
 
 # %% auto #0
-__all__ = ['linear_betas', 'betas_for_alpha_bar', 'cosine_betas', 'Schedule', 'check_timesteps', 'noise_like', 'call_model',
-           'split_model_output', 'space_timesteps']
+__all__ = ['linear_betas', 'betas_for_alpha_bar', 'cosine_betas', 'Schedule', 'check_timesteps',
+           'noise_like', 'call_model', 'split_model_output', 'space_timesteps']
 
 # %% ../nbs/01_schedule.ipynb #ce3f819c
 def linear_betas(

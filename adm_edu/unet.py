@@ -13,11 +13,12 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint as _checkpoint
 
 # %% auto #0
-__all__ = ['PRESETS', 'timestep_embedding', 'TimestepMLP', 'GroupNorm32', 'norm_layer', 'zero_module', 'Downsample', 'Upsample',
-           'dropout16', 'Dropout16', 'ResBlock', 'split_qkv', 'attention_heads', 'AttentionBlock', 'ResAttnBlock',
-           'Level', 'MiddleBlock', 'OutputHead', 'check_net_timesteps', 'check_images', 'build_encoder', 'run_block',
-           'UNet', 'randomize_', 'unet_layout', 'count_params', 'example_inputs', 'count_flops', 'markdown_table',
-           'build_preset', 'unet_from_preset', 'preset_table']
+__all__ = ['PRESETS', 'timestep_embedding', 'TimestepMLP', 'GroupNorm32', 'norm_layer',
+           'zero_module', 'Downsample', 'Upsample', 'dropout16', 'Dropout16', 'ResBlock',
+           'split_qkv', 'attention_heads', 'AttentionBlock', 'ResAttnBlock', 'Level', 'MiddleBlock',
+           'OutputHead', 'check_net_timesteps', 'check_images', 'build_encoder', 'run_block',
+           'UNet', 'randomize_', 'unet_layout', 'count_params', 'example_inputs', 'count_flops',
+           'markdown_table', 'build_preset', 'unet_from_preset', 'preset_table']
 
 # %% ../nbs/09_adm_unet.ipynb #620eaa4f
 def timestep_embedding(
@@ -37,7 +38,7 @@ def timestep_embedding(
 
 # %% ../nbs/09_adm_unet.ipynb #4d60e184
 class TimestepMLP(nn.Module):
-    "emb(t) (E1) followed by Linear → SiLU → Linear, from `model_channels` to `emb_dim` features."
+    "emb(t) (E1), then Linear, SiLU, Linear: `model_channels` to `emb_dim` features."
 
     def __init__(
         self,

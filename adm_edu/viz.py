@@ -18,7 +18,6 @@ from .oracle import GaussianMixture, sliced_wasserstein
 from .unet import split_qkv
 from .device import default_device
 from .data import atomic_write
-from .ode import reference_solution
 from .unet import UNet, unet_layout, count_params
 from adm_edu.metrics import (
     noisy_predictions,
@@ -29,10 +28,11 @@ from adm_edu.metrics import (
 )
 
 # %% auto #0
-__all__ = ['image_grid', 'save_grid', 'show_grid', 'plot_sample_grids', 'plot_schedules', 'plot_forward_process',
-           'schedule_explorer', 'plot_trajectories_2d', 'ddim_explorer', 'plot_beta_ratio', 'variance_explorer',
-           'plot_vb_terms', 'importance_weights_explorer', 'plot_qkv_layout', 'plot_tradeoff', 'guidance_panel',
-           'guidance_explorer', 'cascade_panel', 'cascade_explorer', 'resolved_noise', 'plot_training_logs',
+__all__ = ['image_grid', 'save_grid', 'show_grid', 'plot_sample_grids', 'plot_schedules',
+           'plot_forward_process', 'schedule_explorer', 'plot_trajectories_2d', 'ddim_explorer',
+           'plot_beta_ratio', 'variance_explorer', 'plot_vb_terms', 'importance_weights_explorer',
+           'plot_qkv_layout', 'plot_tradeoff', 'guidance_panel', 'guidance_explorer',
+           'cascade_panel', 'cascade_explorer', 'resolved_noise', 'plot_training_logs',
            'plot_steps_curves', 'plot_widths', 'plot_class_grid', 'ode_explorer', 'unet_explorer',
            'classifier_explorer', 'metrics_explorer']
 

@@ -4,7 +4,7 @@ the parameters of `sample`, the longest functions (statements and lines) and the
 
     python tools/code_stats.py [PACKAGE_DIR]        (default: adm_edu)
 
-nbdev's own lines (`_modidx.py`, `__all__`, the module docstring) are left out of the line count."""
+nbdev's own lines (`_modidx.py`, the module docstring) are left out of the line count."""
 
 import ast
 import io
@@ -16,12 +16,8 @@ MAX_LINE = 100
 
 
 def nbdev_lines(tree: ast.Module) -> set:
-    "Line numbers of `__all__` and of the module docstring, which nbdev writes."
+    "Line numbers of the module docstring, which nbdev copies from the notebook's description."
     lines = set()
-    for node in tree.body:
-        targets = getattr(node, 'targets', [])
-        if isinstance(node, ast.Assign) and any(getattr(t, 'id', '') == '__all__' for t in targets):
-            lines |= set(range(node.lineno, node.end_lineno + 1))
     first = tree.body[0] if tree.body else None
     if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
         lines |= set(range(first.lineno, first.end_lineno + 1))

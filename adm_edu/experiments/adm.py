@@ -34,11 +34,13 @@ from ..sampling import sample
 from ..viz import plot_class_grid
 
 # %% auto #0
-__all__ = ['ABLATION16', 'ADM_CHANGES', 'ABLATION_TABLES', 'ABLATION_PAPER', 'ABLATION_ROWS', 'ABLATION_TRAIN', 'ABLATION_SCALES',
-           'TABLE1_CLAIMS', 'TABLE5_PAPER', 'NULL_LABEL_GUIDANCE', 'TABLE5_ROWS', 'BF16_SAMPLERS', 'BF16_ROWS',
-           'TABLE5_CLAIMS', 'ablation_row', 'change_text', 'paper_fid', 'ablation_rows', 'ablation_claim',
-           'ablation_claims', 'guidance_text', 'sampler_text', 'table5_rows', 'table5_claims', 'bf16_claims',
-           'guidance_settings', 'setting_guidance', 'guidance_table', 'class_accuracies', 'guided_demo']
+__all__ = ['ABLATION16', 'ADM_CHANGES', 'ABLATION_TABLES', 'ABLATION_PAPER', 'ABLATION_ROWS',
+           'ABLATION_TRAIN', 'ABLATION_SCALES', 'TABLE1_CLAIMS', 'TABLE5_PAPER',
+           'NULL_LABEL_GUIDANCE', 'TABLE5_ROWS', 'BF16_SAMPLERS', 'BF16_ROWS', 'TABLE5_CLAIMS',
+           'ablation_row', 'change_text', 'paper_fid', 'ablation_rows', 'ablation_claim',
+           'ablation_claims', 'guidance_text', 'sampler_text', 'table5_rows', 'table5_claims',
+           'bf16_claims', 'guidance_settings', 'setting_guidance', 'guidance_table',
+           'class_accuracies', 'guided_demo']
 
 # %% ../../nbs/17_adm_experiments.ipynb #e23e0002
 ABLATION16 = dict(  # the ablations' baseline: 0.68M parameters at 16x16

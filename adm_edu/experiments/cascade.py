@@ -11,8 +11,9 @@ from ..data import load_result
 from .runner import Experiment, metric_claim, plus_minus, register
 
 # %% auto #0
-__all__ = ['CASCADE_PAPER', 'CFG', 'UPSAMPLER', 'STEP_PAIRS', 'CASCADE_ROWS', 'CASCADE_CLAIMS', 'PROBES', 'PROBE_FILES',
-           'two_stage_row', 'cascade_table_rows', 'cascade_claims', 'probe_row', 'probe_rows']
+__all__ = ['CASCADE_PAPER', 'CFG', 'UPSAMPLER', 'STEP_PAIRS', 'CASCADE_ROWS', 'CASCADE_CLAIMS',
+           'PROBES', 'PROBE_FILES', 'two_stage_row', 'cascade_table_rows', 'cascade_claims',
+           'probe_row', 'probe_rows']
 
 # %% ../../nbs/18_cascade_experiments.ipynb #e24d0002
 CASCADE_PAPER = {  # the paper's two-stage table: run -> FID, sFID, IS, precision, recall

@@ -22,8 +22,9 @@ from adm_edu.experiments.runner import (
 )
 
 # %% auto #0
-__all__ = ['DDIM_PAPER', 'STEPS', 'ETAS', 'STEPS_ETA_ROWS', 'DDIM_CURVES', 'points_of', 'steps_eta_rows', 'table_claims',
-           'curve_claims', 'ddim_claims', 'steps_eta_claims', 'ddim_steps_eta']
+__all__ = ['DDIM_PAPER', 'STEPS', 'ETAS', 'STEPS_ETA_ROWS', 'DDIM_CURVES', 'points_of',
+           'steps_eta_rows', 'table_claims', 'curve_claims', 'ddim_claims', 'steps_eta_claims',
+           'ddim_steps_eta']
 
 # %% ../../nbs/15_ddim_experiments.ipynb #e21c0002
 DDIM_PAPER = {  # DDIM's Table 1, CIFAR-10 32x32: (S, eta) -> FID
@@ -70,7 +71,8 @@ def steps_eta_rows(points: list) -> list:  # rows for `markdown_table`
             p = grid.get((s, e))
             row[f'class acc. η={e:g}'] = '—' if p is None else f"{p['class_acc']:.3f}"
         paper = [DDIM_PAPER.get((s, e)) for e in ETAS]
-        row['paper FID η=0 / η=1'] = ' / '.join(str(v) for v in paper) if None not in paper else '—'
+        known = None not in paper
+        row['paper FID η=0 / η=1'] = ' / '.join(str(v) for v in paper) if known else '—'
         rows.append(row)
     return rows
 

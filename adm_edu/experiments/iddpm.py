@@ -27,9 +27,10 @@ from adm_edu.experiments.runner import (
 from ..viz import resolved_noise
 
 # %% auto #0
-__all__ = ['IDDPM_PAPER', 'TINY16', 'TABLE_ROWS', 'STEPS_ROWS', 'WIDTH_ROWS', 'TABLE_SCALES', 'STEPS_SCALES', 'WIDTHS_COMMON',
-           'WIDTHS_SCALES', 'NLL_CLAIMS', 'table_row', 'timestep_sampler', 'paper_cell', 'iddpm_table_rows',
-           'log_noise', 'nll_claim', 'fid_claim', 'iddpm_table_claims', 'iddpm_steps_claims', 'iddpm_widths_claims',
+__all__ = ['IDDPM_PAPER', 'TINY16', 'TABLE_ROWS', 'STEPS_ROWS', 'WIDTH_ROWS', 'TABLE_SCALES',
+           'STEPS_SCALES', 'WIDTHS_COMMON', 'WIDTHS_SCALES', 'NLL_CLAIMS', 'table_row',
+           'timestep_sampler', 'paper_cell', 'iddpm_table_rows', 'log_noise', 'nll_claim',
+           'fid_claim', 'iddpm_table_claims', 'iddpm_steps_claims', 'iddpm_widths_claims',
            'iddpm_claims', 'skip_prefix']
 
 # %% ../../nbs/16_iddpm_experiments.ipynb #e22c0002

@@ -28,15 +28,16 @@ from ..sampling import generate, quantize_8bit, sample, sample_cascade
 from ..unet import count_flops
 
 # %% auto #0
-__all__ = ['EXPERIMENTS', 'RECORD_KEYS', 'SAMPLING', 'AUTOCAST', 'METRICS', 'EVALUATION', 'NOISE_KEYS', 'KINDS', 'TOY_UNET',
-           'TOY_TRAIN', 'VERDICTS', 'Experiment', 'register', 'read_record', 'write_record', 'load_records',
-           'RunContext', 'sampling_settings', 'sample_images', 'metrics_of', 'score', 'balanced_labels', 'row_config',
-           'train_run', 'nll_metrics', 'evaluate_run', 'train_and_record', 'evaluate_snapshots', 'run_training',
-           'steps_curve', 'source_model', 'curve_steps', 'run_curve', 'real_images', 'upsample', 'real_row',
-           'row_model', 'model_row', 'cascade_row', 'sample_row', 'same_row', 'run_samples', 'check_request',
-           'run_experiment', 'verdict', 'plus_minus', 'judged', 'not_measured', 'fid_with_se', 'curve_point',
-           'paired_nll', 'class_acc_se', 'direction_claim', 'metric_claim', 'verdict_counts', 'index_row',
-           'records_index']
+__all__ = ['EXPERIMENTS', 'RECORD_KEYS', 'SAMPLING', 'AUTOCAST', 'METRICS', 'EVALUATION',
+           'NOISE_KEYS', 'KINDS', 'TOY_UNET', 'TOY_TRAIN', 'VERDICTS', 'Experiment', 'register',
+           'read_record', 'write_record', 'load_records', 'RunContext', 'sampling_settings',
+           'sample_images', 'metrics_of', 'score', 'balanced_labels', 'row_config', 'train_run',
+           'nll_metrics', 'evaluate_run', 'train_and_record', 'evaluate_snapshots', 'run_training',
+           'steps_curve', 'source_model', 'curve_steps', 'run_curve', 'real_images', 'upsample',
+           'real_row', 'row_model', 'model_row', 'cascade_row', 'sample_row', 'same_row',
+           'run_samples', 'check_request', 'run_experiment', 'verdict', 'plus_minus', 'judged',
+           'not_measured', 'fid_with_se', 'curve_point', 'paired_nll', 'class_acc_se',
+           'direction_claim', 'metric_claim', 'verdict_counts', 'index_row', 'records_index']
 
 # %% ../../nbs/14_experiments.ipynb #e20b0002
 @dataclass
