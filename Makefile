@@ -5,7 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format docs readme bench export clean-venv sync-check nbtest pytest data
+.PHONY: demo test lint format docs readme bench export clean-venv sync-check nbtest pytest data \
+	test-slow execute-all
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +54,15 @@ sync-check: $(STAMP)
 nbtest: $(STAMP)
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/nbdev-test --n-workers 2 --timing
 
+# every chapter with a `#| slow` cell, run with those cells included (nbdev-test --flags slow); each
+# slow cell is a small live version that reads the full run's record (about 12 min of CPU time
+# here; the weekly workflow .github/workflows/slow.yaml runs it). `#| gpu` cells stay skipped.
+SLOW_NBS = $(shell grep -l '"\#| slow' nbs/*.ipynb | xargs -n1 basename | sed 's/\./\\./' | paste -sd'|')
+test-slow: $(STAMP)
+	@bash tools/setup_data.sh
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/nbdev-test --flags slow --n-workers 2 --timing \
+	  --file-re '^($(SLOW_NBS))$$'
+
 pytest: $(STAMP)
 	$(BIN)/pytest -q tests
 
@@ -82,6 +92,11 @@ docs: $(STAMP)
 execute: $(STAMP)
 	$(BIN)/python tools/execute_nbs.py --skip-slow
 
+# every chapter in place with its slow cells too (the small live versions, ~12 min more); `#| gpu`
+# cells run only where a CUDA device is visible
+execute-all: $(STAMP)
+	$(BIN)/python tools/execute_nbs.py --with-slow
+
 DOCS_ASSETS := .docs_assets/node_modules/.installed
 
 # MathJax, the widgets HTML manager and RequireJS from npm (pinned in tools/docs_assets/), so pages
@@ -95,8 +110,9 @@ docs-html: $(STAMP) $(DOCS_ASSETS)
 	$(BIN)/python tools/render_docs.py --out _html
 
 # every page of _html/ in headless Chromium, 1280 px wide (console, images, MathJax, saved widgets,
-# no code block or equation cut off on the right) + a live widget under voila; screenshots in
-# _browser/. Chromium: Debian's, installed by tools/setup_browser.sh when missing (as root).
+# no code block or equation cut off on the right, every static explorer moved, no request off the
+# machine) + the live explorers of two chapters under voila; screenshots in _browser/.
+# Chromium: Debian's, installed by tools/setup_browser.sh when missing (as root).
 # One page: .venv/bin/python tools/browser_test.py --pages ddim --no-live
 docs-test: $(STAMP)
 	@bash tools/setup_browser.sh

@@ -1,4 +1,4 @@
-"""`adm-edu-demo`, `adm-edu-train`, `adm-edu-sample`, `adm-edu-eval`: console scripts built with fastcore's `call_parse`.
+"""`adm-edu-demo`, `adm-edu-train`, `adm-edu-sample`, `adm-edu-upsample`, `adm-edu-eval`: console scripts built with fastcore's `call_parse`.
 
 Docs: https://adm-edu.github.io/adm_edu/command_line.html.md"""
 
@@ -7,7 +7,9 @@ Docs: https://adm-edu.github.io/adm_edu/command_line.html.md"""
 # %% ../nbs/97_command_line.ipynb #50facb8a
 from __future__ import annotations
 import argparse
+import contextlib
 import inspect
+import shutil
 import json
 import os
 import sys
@@ -23,11 +25,15 @@ from .sampling import SAMPLERS, generate, sample_cascade, to_uint8
 from .data import atomic_write
 
 # %% auto #0
-__all__ = ['USER_ERRORS', 'one_line', 'debug_mode', 'Renamed', 'list_samplers', 'run_script',
-           'console_script', 'check_out', 'check_device', 'parse_classes', 'check_sampler',
-           'cascade_images', 'sample_cli', 'check_resume', 'train_config', 'train', 'evaluate',
-           'forward_process_demo', 'sampling_demo', 'train_demo', 'demo_autocast', 'demo',
-           'experiment']
+__all__ = ['USER_ERRORS', 'KIND_NAMES', 'LARGE_GUIDANCE', 'LARGE_CFG', 'ESTIMATE_FROM_S',
+           'RUN_FILES', 'LOCK_NAME', 'NAN_ADVICE', 'one_line', 'debug_mode', 'Renamed',
+           'list_samplers', 'run_script', 'on_interrupt', 'interrupt_note', 'print_note',
+           'bars_to_stderr', 'console_script', 'check_out', 'memory_available', 'check_fits',
+           'check_device', 'parse_classes', 'check_sampler', 'sdedit_start', 'is_folder',
+           'time_model_call', 'announce_estimate', 'cascade_images', 'sample_cli', 'read_low_res',
+           'upsample_cli', 'check_resume', 'check_run_dir', 'run_lock', 'train_config',
+           'checkpoint_kept', 'train', 'evaluate', 'forward_process_demo', 'sampling_demo',
+           'train_demo', 'demo_autocast', 'files_kept', 'demo', 'experiment']
 
 # %% ../nbs/97_command_line.ipynb #7b769bd5
 # printed as one line; any other exception is a bug: a traceback
@@ -103,16 +109,61 @@ def run_script(
         raise BadArgument(msg)
 
     p.error = error
+    _ON_INTERRUPT.clear()
     try:
         args = vars(p.parse_args(sys.argv[1:] if argv is None else [str(a) for a in argv]))
         args.pop('pdb', None)
         args.pop('xtra', None)
-        return f(**args)
+        with bars_to_stderr():
+            return f(**args)
     except USER_ERRORS as e:
         if debug_mode():
             raise
         print(f"{prog}: {one_line(e)}", file=sys.stderr, flush=True)
         raise SystemExit(1) from None
+    except KeyboardInterrupt:
+        if debug_mode():
+            raise
+        print(f"{prog}: interrupted: {interrupt_note()}", file=sys.stderr, flush=True)
+        raise SystemExit(130) from None
+
+
+# what a Ctrl-C of the running command leaves behind (`on_interrupt`); default: nothing written
+_ON_INTERRUPT = []
+
+
+def on_interrupt(
+    note,  # a function () -> str: what is kept if the command is stopped now
+):
+    "Say what a Ctrl-C of the running command keeps (`run_script` prints it, exit status 130)."
+    _ON_INTERRUPT.append(note)
+
+
+def interrupt_note() -> str:
+    "What an interrupted command leaves: the latest `on_interrupt` note, else 'nothing written'."
+    return _ON_INTERRUPT[-1]() if _ON_INTERRUPT else 'nothing written'
+
+
+def print_note(prog: str, msg: str):
+    "A one-line note of a command on stderr: `prog: note: msg`."
+    print(f"{prog}: note: {msg}", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def bars_to_stderr():
+    "fastprogress's console bars write to stderr while a command runs: stdout keeps its results."
+    import fastprogress.fastprogress as fp
+
+    saved = {k: vars(fp)[k] for k in ('print', 'WRITER_FN') if k in vars(fp)}
+    to_err = lambda *a, **kw: print(*a, **{**kw, 'file': sys.stderr})
+    fp.print, fp.WRITER_FN = to_err, to_err
+    try:
+        yield
+    finally:
+        del fp.print
+        fp.WRITER_FN = saved['WRITER_FN']
+        if 'print' in saved:
+            fp.print = saved['print']
 
 
 def _is_script_run(frame) -> bool:
@@ -160,6 +211,8 @@ def _try_writing_in(d: Path, what: str):
     "Create the missing directories of `d` and a file in it, then remove them: `BadFile` if not."
     made, q = [], d
     while not _fs(what, q.exists) and q != q.parent:
+        if q.is_symlink():
+            raise BadFile(f"{what}: {q} is a symbolic link to {os.readlink(q)}, which is missing")
         made.append(q)
         q = q.parent
     if not q.is_dir():
@@ -202,6 +255,40 @@ def check_out(
     return p
 
 
+def memory_available() -> int:
+    "Bytes of memory this machine can still give (MemAvailable on Linux, else the physical size)."
+    try:
+        with open('/proc/meminfo') as f:
+            kb = next(int(ln.split()[1]) for ln in f if ln.startswith('MemAvailable:'))
+        return kb * 1024
+    except (OSError, StopIteration, ValueError):
+        return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+
+
+def _gb(n_bytes: float) -> str:
+    return f"{n_bytes / 1e9:.3g} GB"
+
+
+def check_fits(
+    n_bytes: int,  # what the command will hold in memory (and write, with `out`)
+    what: str,  # the option that asks for it, for the message: '--n 100000000'
+    out: Path | None = None,  # the file it writes (its file system's free space is checked)
+):
+    "A `BadArgument` before any work when the result cannot fit in memory or on disk."
+    free_mem = memory_available()
+    _check(
+        n_bytes <= free_mem,
+        f"{what} needs {_gb(n_bytes)} of memory for its images; this machine has "
+        f"{_gb(free_mem)} available: ask for fewer (several runs with different --seed add up)",
+    )
+    if out is not None:
+        free = shutil.disk_usage(out.parent).free
+        _check(
+            n_bytes <= free,
+            f"{what}: the output needs about {_gb(n_bytes)}; {out.parent} has {_gb(free)} free",
+        )
+
+
 def check_device(
     device: str | None,  # 'auto' (or None), 'cpu', 'cuda', 'cuda:N', 'mps'
 ) -> str | None:  # None for 'auto'
@@ -238,25 +325,39 @@ def check_device(
     return None if name == '$ADM_EDU_DEVICE' else device
 
 
-def _int_list(classes, flag='--classes'):
-    try:
-        return [int(c) for c in (str(classes).split(',') if isinstance(classes, str) else classes)]
-    except (TypeError, ValueError):
-        msg = f"{flag} must be comma-separated class indices such as 0,3,7, got {classes!r}"
-        raise BadArgument(msg) from None
+def _int_list(
+    classes,  # a comma string of class indices or names, or a list
+    names=(),  # the model's class names: a token that is one means that class
+    flag: str = '--classes',  # the option, for the message
+) -> list:
+    "Class indices from indices or class names (a name wins over an index); else `BadArgument`."
+    tokens = str(classes).split(',') if isinstance(classes, str) else list(classes)
+    names, out = [str(c) for c in names or ()], []
+    for c in tokens:
+        token = str(c).strip()
+        if token in names:
+            out.append(names.index(token))
+            continue
+        try:
+            out.append(int(token))
+        except ValueError:
+            msg = f"{flag} must be comma-separated class indices such as 0,3,7, got {classes!r}"
+            raise BadArgument(msg) from None
+    return out
 
 
 def parse_classes(
-    classes,  # None, a comma string "0,3,7", or a list of ints
+    classes,  # None, a comma string "0,3,7" (or class names: "cat,dog"), or a list of ints
     n: int,  # number of samples
     num_classes: int | None,  # classes of the model (None: unconditional)
+    names=(),  # the model's class names (its record's `classes`), accepted in `classes`
 ):
     "Labels of `n` samples: balanced (0,1,..,K-1,0,..), or cycling through `classes`; or None."
     import torch
 
     if classes in (None, '', 'all'):
         return None if not num_classes else torch.arange(n) % num_classes
-    cs = _int_list(classes)
+    cs = _int_list(classes, names)
     _check(cs, f"--classes must list at least one class index, got {classes!r}")
     _check(num_classes, "--classes needs a class-conditional model or a classifier for guidance")
     bad = [c for c in cs if not 0 <= c < num_classes]
@@ -272,15 +373,54 @@ def _load(model, flag, kind, device=None, inference=True):
     try:
         net, sched, meta = load_pretrained(model, device=device, memory_format=fmt)
     except AdmEduError as e:
-        raise type(e)(f"{flag} {model}: {one_line(e)}") from None
-    _check(meta.get('kind') == kind, f"{flag} {model} is a {meta.get('kind')}, not a {kind}")
+        raise type(e)(f"{flag} {model}: {one_line(e)}{_run_dir_hint(model)}") from None
+    what = lambda k: KIND_NAMES.get(k, str(k))
+    _check(
+        meta.get('kind') == kind,
+        f"{flag} {model} is a {what(meta.get('kind'))}, not a {what(kind)}",
+    )
     return net, sched, meta
+
+
+KIND_NAMES = dict(diffusion='diffusion model', classifier='noisy classifier')
+
+
+def _run_dir_hint(model) -> str:
+    "For a run directory given as a model: the file in it that was meant."
+    p = Path(str(model))
+    if not _fs(str(model), p.is_dir):
+        return ''
+    if (p / 'model.pt').exists():
+        return f"; it is a run directory: did you mean {p / 'model.pt'}?"
+    if (p / 'last.pt').exists():
+        return "; it is a run directory without model.pt yet (the run has not finished)"
+    return ''
 
 
 def check_sampler(name: str, flag: str = '--sampler') -> str:
     "A registered sampler's name (`adm_edu.sampling.SAMPLERS`), or one line listing them."
     _check(name in SAMPLERS, f"{flag} must be one of {list(SAMPLERS)}, got {name!r}")
     return name
+
+
+# guidance scales above these are far beyond the papers' (ADM: s <= 10; CFG: w <= ~10)
+LARGE_GUIDANCE, LARGE_CFG = 100.0, 50.0
+
+
+def _note_large_scales(guidance: float, cfg: float):
+    "A note, before any work, that a guidance scale far above the papers' saturates the samples."
+    if abs(guidance) > LARGE_GUIDANCE:
+        print_note(
+            'adm-edu-sample',
+            f"--guidance {guidance:g} is far above the papers' scales (ADM: 1 to 10): the "
+            "classifier's gradient swamps the model and the samples become saturated blobs",
+        )
+    if cfg > LARGE_CFG:
+        print_note(
+            'adm-edu-sample',
+            f"--cfg {cfg:g} is far above the useful weights (about 1 to 10): (1+w) eps(x|y) - "
+            "w eps(x) leaves the data and the samples become saturated blobs or noise",
+        )
 
 
 def _check_sample_options(n, steps, sampler, eta, guidance, cfg, batch_size, seed, out) -> tuple:
@@ -292,11 +432,21 @@ def _check_sample_options(n, steps, sampler, eta, guidance, cfg, batch_size, see
     _check(
         eta == 0 or SAMPLERS[sampler].uses_eta, f"--eta applies to ddim, not --sampler {sampler}"
     )
+    _check(
+        eta <= 1,
+        f"--eta must lie in [0, 1] (0: deterministic DDIM, 1: DDPM-like), got {eta}: above 1 the "
+        "step's noise exceeds what eq. 12 allows and its direction term is clamped to 0 "
+        "(adm_edu.sampling.sample takes such an eta if you mean it)",
+    )
     guidance = check_real(guidance, '--guidance', hint='0: off')
     cfg = check_real(cfg, '--cfg', hint='0: off')
+    _note_large_scales(guidance, cfg)
     _check(batch_size >= 1, f"--batch-size must be at least 1, got {batch_size}")
     _check(0 <= seed < 2**63, f"--seed must lie in [0, 2**63), got {seed}")
-    _check(str(out).endswith(('.npz', '.png')), f"--out must end in .npz or .png, got {out!r}")
+    _check(
+        str(out).endswith(('.npz', '.png')) or is_folder(out),
+        f"--out must end in .npz or .png, or / (a folder: one PNG per image), got {out!r}",
+    )
     return eta, guidance, cfg
 
 
@@ -316,8 +466,8 @@ def _size(net, side: str = 'image_size') -> str:
 
 
 def _load_upsampler(upsampler: str, net, model: str, up_steps: int) -> tuple:
-    "The super-resolution model of --upsampler, checked against --model; (network, schedule)."
-    up, up_sched, _ = _load(upsampler, '--upsampler', 'diffusion', next(net.parameters()).device)
+    "The super-resolution model of --upsampler, checked against --model: (network, schedule, meta)."
+    up, up_sched, meta = _load(upsampler, '--upsampler', 'diffusion', next(net.parameters()).device)
     what = f"--upsampler {upsampler}"
     _check(
         getattr(up, 'small_size', None) is not None,
@@ -335,7 +485,20 @@ def _load_upsampler(upsampler: str, net, model: str, up_steps: int) -> tuple:
         in_range,
         f"--upsample-steps must be between 1 and the upsampler's T={up_sched.T}, got {up_steps}",
     )
-    return up, up_sched
+    return up, up_sched, meta
+
+
+def sdedit_start(
+    given: int | None,  # --start-t / --upsample-start-t: None (the model's), 0 (none) or t0
+    meta: dict,  # the upsampler's meta: `record.sampling.start_t`, the t0 it is shipped to run with
+    T: int,  # its diffusion steps
+    flag: str = '--start-t',  # the option, for the message
+) -> int | None:  # t0, or None: from pure noise at T (ADM-U)
+    "The SDEdit start of an upsampler's sampling (beyond ADM): as given, else as its record says."
+    shipped = (meta.get('record') or {}).get('sampling') or {}
+    t0 = shipped.get('start_t') if given is None else given
+    _check(t0 is None or 0 <= t0 < T, f"{flag} must lie in [0, T={T}) (0: none), got {t0}")
+    return t0 or None
 
 
 def _load_guide(classifier: str, net):
@@ -353,18 +516,97 @@ def _load_guide(classifier: str, net):
     return clf
 
 
-def _write_images(out: Path, imgs, labels, nrow: int):
-    "A .png grid, or an .npz with `images` (uint8 N×H×W×C) and `labels` (-1: unconditional)."
+def is_folder(out) -> bool:
+    "`--out` names a folder of PNGs: it ends in '/'."
+    return str(out).endswith(('/', os.sep))
+
+
+def _png_name(i: int, label: int, names) -> str:
+    "A sample's file name: its class first (`--class-from filename` reads it back), then its index."
+    if label < 0:
+        return f'{i:06d}.png'
+    name = str(names[label]) if label < len(names or ()) else f'class{label}'
+    safe = ''.join(ch if ch.isalnum() or ch in '-.' else '-' for ch in name) or f'class{label}'
+    return f'{safe}_{i:06d}.png'
+
+
+def _write_folder(out: Path, imgs, lab, names):
+    "One PNG per image in the folder `out`, each written atomically."
+    from PIL import Image
+
+    out.mkdir(parents=True, exist_ok=True)
+    for i, (img, y) in enumerate(zip(imgs, lab)):
+        pic = Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img)
+        atomic_write(out / _png_name(i, int(y), names), lambda f: pic.save(f, format='PNG'))
+
+
+# a job estimated to take longer than this says so, with its estimate, before it starts
+ESTIMATE_FROM_S = 10.0
+
+
+def time_model_call(
+    net,  # a base diffusion network (`in_channels`, `image_size`, `num_classes`)
+    batch: int,  # images per call
+) -> float:  # seconds
+    "Seconds of one forward pass of `net` on `batch` images, timed after a warm-up call."
+    import torch
+    from adm_edu.schedule import call_model
+
+    p = next(net.parameters())
+    shape = (batch, net.in_channels, net.image_size, net.image_size)
+    x = torch.randn(shape, device=p.device)
+    t = torch.zeros(batch, dtype=torch.long, device=p.device)
+    y = t if getattr(net, 'num_classes', None) else None
+    with torch.no_grad():
+        call_model(net, x, t, y)
+        t0 = time.time()
+        call_model(net, x, t, y)
+    return time.time() - t0
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
+def announce_estimate(
+    prog: str,  # the command, for the note
+    what: str,  # the job, e.g. 'sampling 100 images (ddim-25)'
+    net,  # the network it calls
+    batch: int,  # images per call
+    calls: int,  # number of such calls
+) -> float:  # the estimate in seconds
+    "Time one model call, and say before a long job starts about how long it will take."
+    est = time_model_call(net, batch) * calls
+    if est >= ESTIMATE_FROM_S:
+        print_note(prog, f"{what}: about {_duration(est)} (from a timed model call)")
+    return est
+
+
+def _write_images(
+    out: Path,  # a .png (a grid), a .npz, or a folder (`is_folder`)
+    imgs,  # uint8 N×H×W×C
+    labels,  # class indices (N,) or None
+    nrow: int,  # images per row of a grid
+    names=(),  # class names, for the file names of a folder
+    folder: bool = False,  # `out` is a folder, even without its trailing '/'
+):
+    """A .png grid, one PNG per image in a folder, or an .npz with `images` (uint8 N×H×W×C) and
+    `labels` (-1: unconditional), and `arr_0`, `arr_1` (the same, for the official evaluator)."""
     import numpy as np
     from adm_edu.viz import save_grid
 
     n = len(imgs)
     lab = np.full(n, -1, np.int64) if labels is None else labels.numpy().astype(np.int64)
+    if folder or is_folder(out):
+        return _write_folder(out, imgs, lab, names)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == '.png':
-        save_grid(imgs, out, nrow=nrow)
+    if out.suffix == '.png':  # a row per class when every class fills whole rows; else near-square
+        save_grid(imgs, out, nrow=nrow if nrow and n % nrow == 0 else None)
         return
-    atomic_write(out, lambda f: np.savez_compressed(f, images=imgs, labels=lab))
+    arrays = dict(images=imgs, labels=lab, arr_0=imgs, arr_1=lab)
+    atomic_write(out, lambda f: np.savez_compressed(f, **arrays))
 
 
 def cascade_images(
@@ -380,6 +622,7 @@ def cascade_images(
     guidance,  # for the base only
     seed: int,  # seeds a generator on the base's device
     batch_size: int,  # images per batch
+    start_t: int | None = None,  # the upsampler's SDEdit start t0 (beyond ADM); None: ADM-U
 ) -> tuple:  # (uint8 N×H×W×C high-resolution images, seconds)
     "`adm_edu.sampling.sample_cascade` seeded like `generate`, as uint8 images."
     import torch
@@ -400,10 +643,23 @@ def cascade_images(
         g,
         batch_size,
         options=dict(progress=True),
+        start_t=start_t,
     )
     return to_uint8(hi), time.time() - t0
 
 # %% ../nbs/97_command_line.ipynb #fa6d3030
+def _check_sample_job(net, up, n, steps, batch_size, how, out):
+    "The images fit in memory and on disk (before work); returns what says how long they take."
+    sampler, guidance, cfg = how
+    side = (up or net).image_size
+    png_factor = 5 if out.suffix == '.png' else 1  # the grid, scaled 2x, with its padding
+    check_fits(n * net.in_channels * side * side * png_factor, f"--n {n}", out)
+    # the estimate, once every argument is checked (the labels, too)
+    calls = steps * -(-n // batch_size) * (2 if cfg else 1) * (2 if guidance else 1)
+    what = f"sampling {n} images ({sampler}-{steps}{', the base model' if up else ''})"
+    return lambda: announce_estimate('adm-edu-sample', what, net, min(n, batch_size), calls)
+
+
 @console_script('adm-edu-sample')
 def sample_cli(
     model: str = 'fmnist-s',  # shipped model name (adm_edu.pretrained.available()) or checkpoint
@@ -414,14 +670,15 @@ def sample_cli(
     guidance: float = 0.0,  # classifier-guidance scale s (0: off); uses --classifier
     classifier: str = 'fmnist-clf',  # noisy classifier for --guidance (shipped name or path)
     cfg: float = 0.0,  # classifier-free guidance weight w (0: off; a model with label dropout)
-    classes: str = None,  # comma-separated class indices to cycle through (default: all, balanced)
+    classes: str = None,  # class indices or names (the model's) to cycle through (default: all)
     seed: int = 0,  # random seed
-    out: str = 'samples.npz',  # .npz (images uint8 N×H×W×C, labels) or .png (a grid)
+    out: str = 'samples.npz',  # .npz (images, labels; arr_0), .png (a grid) or DIR/ (a PNG each)
     batch_size: int = 256,  # images per batch
     device: str = 'auto',  # 'auto', 'cpu', 'cuda', 'mps'
     upsampler: str = None,  # a super-resolution model (chapter 12) that upsamples --model's images
     upsample_steps: int = None,  # the upsampler's sampling steps (default: --steps)
     upsample_sampler: str = None,  # the upsampler's method (default: --sampler)
+    upsample_start_t: int = None,  # SDEdit's start t0 (beyond ADM); default: its record's; 0: none
 ):
     "Generate images with a diffusion model (or a base model and an upsampler): .npz or .png grid."
     eta, guidance, cfg = _check_sample_options(
@@ -430,10 +687,9 @@ def sample_cli(
     up_steps, up_sampler = _check_upsample_options(
         upsampler, upsample_steps, upsample_sampler, steps, sampler
     )
-    out = check_out(out)
+    folder = is_folder(out)  # a trailing '/' that Path drops
+    out = check_out(out, kind='dir' if folder else 'file')
     dev = check_device(device)
-    if classes not in (None, '', 'all'):
-        _int_list(classes)  # syntax, before loading anything
     net, sched, meta = _load(model, '--model', 'diffusion', dev)
     is_base = getattr(net, 'small_size', None) is None
     _check(
@@ -443,6 +699,11 @@ def sample_cli(
     )
     _check(steps <= sched.T, f"--steps must be between 1 and the model's T={sched.T}, got {steps}")
     up = _load_upsampler(upsampler, net, model, up_steps) if upsampler is not None else None
+    start_t = (
+        sdedit_start(upsample_start_t, up[2], up[1].T, '--upsample-start-t')
+        if up is not None
+        else None
+    )
     if cfg:
         has_null = getattr(net, 'null_class', None) is not None
         _check(
@@ -453,8 +714,11 @@ def sample_cli(
     clf = _load_guide(classifier, net) if guidance else None
     classes_of = [m.num_classes for m in (net, clf, up and up[0]) if m is not None]
     num_classes = next((k for k in classes_of if k), None)
-    labels = parse_classes(classes, n, num_classes)
+    how = (sampler, guidance, cfg)
+    estimate = _check_sample_job(net, up and up[0], n, steps, batch_size, how, out)
+    labels = parse_classes(classes, n, num_classes, meta.get('classes') or ())
     gd = make_guidance(clf, scale=guidance, cfg_scale=cfg)
+    estimate()
     if up is None:
         imgs, labels, secs = generate(
             net,
@@ -473,7 +737,7 @@ def sample_cli(
         imgs, secs = cascade_images(
             net,
             sched,
-            *up,
+            *up[:2],
             labels,
             n,
             (steps, up_steps),
@@ -482,11 +746,111 @@ def sample_cli(
             gd,
             seed,
             batch_size,
+            start_t,
         )
-    _write_images(out, imgs, labels, nrow=int(num_classes or 10))
+    names = meta.get('classes') or ()
+    _write_images(out, imgs, labels, int(num_classes or 10), names, folder)
     upsampled = f", then the upsampler {up_sampler}-{up_steps}" if up is not None else ''
+    if start_t is not None:
+        upsampled += f" from SDEdit's t0 = {start_t}"
     print(f"wrote {n} images to {out} ({secs:.1f} s, {sampler}-{steps}{upsampled})")
     return dict(path=str(out), seconds=secs)
+
+# %% ../nbs/97_command_line.ipynb #75204145
+def _labels_from_file_names(files: list, names) -> list | None:
+    "Class indices from the file names `adm-edu-sample --out DIR/` writes (`CLASS_000012.png`)."
+    safe = [_png_name(0, k, names).rsplit('_', 1)[0] for k in range(len(names))]
+    prefixes = [Path(f).name.rsplit('_', 1)[0] for f in files]
+    if not names or any(p not in safe for p in prefixes):
+        return None
+    return [safe.index(p) for p in prefixes]
+
+
+def read_low_res(
+    path: str,  # an .npz (`images` or `arr_0`, uint8 N×H×W×C) or a folder of images
+    up,  # the super-resolution model (`in_channels`, `small_size`)
+    names=(),  # its class names: a folder's file names may carry them
+) -> tuple:  # (images (n, C, s, s) in [-1, 1], labels (n,) or None)
+    "The low-resolution images of `--input`, refused in one line unless they are C×s×s."
+    import torch
+    from PIL import Image
+    from adm_edu.data import image_files, image_folder
+    from adm_edu.metrics import load_sample_file
+
+    p, C, s = Path(path), up.in_channels, up.small_size
+    channels = f"{C} channel{'s' if C > 1 else ''}"
+    want = f"expected {s}×{s} images with {channels} (the upsampler's small_size)"
+    _check(p.exists(), f"--input {path}: no such file or folder; expected an .npz or a folder")
+    if not p.is_dir():
+        x, labels = load_sample_file(p)
+        _check(
+            x.shape[1:] == (C, s, s),
+            f"--input {path} holds {'×'.join(map(str, x.shape[1:]))} images; {want}",
+        )
+        return x, None if labels is None or (labels < 0).any() else labels
+    files = image_files(p)
+    sizes = set()
+    for f in files:
+        with Image.open(f) as im:
+            sizes.add(im.size)
+    _check(
+        sizes == {(s, s)}, f"--input {path} holds images of (width, height) {sorted(sizes)}; {want}"
+    )
+    ds = image_folder(p, s, C, class_from='none')
+    labels = _labels_from_file_names(ds.images.files, names)
+    x = torch.cat(list(ds.images.batches(256)))
+    return x, None if labels is None else torch.tensor(labels)
+
+
+@console_script('adm-edu-upsample')
+def upsample_cli(
+    input: str = None,  # low-res images: .npz (`images`/`arr_0`: uint8 N×H×W×C) or a PNG folder
+    model: str = 'fmnist-16-32',  # a super-resolution model: shipped name or exported file
+    out: str = 'upsampled.npz',  # .npz (images, labels; arr_0), .png (a grid) or DIR/ (a PNG each)
+    steps: int = 25,  # sampling steps (respaced from the model's T)
+    sampler: str = 'ancestral',  # the reverse-process method: a name in adm_edu.sampling.SAMPLERS
+    start_t: int = None,  # SDEdit's start t0 (beyond ADM); default: the model's; 0: pure noise
+    classes: str = None,  # labels for a class-conditional model when --input carries none
+    seed: int = 0,  # random seed
+    batch_size: int = 256,  # images per batch
+    device: str = 'auto',  # 'auto', 'cpu', 'cuda', 'mps'
+):
+    "Super-resolve your own low-resolution images with an upsampler (chapter 12)."
+    import numpy as np
+    import torch
+    from adm_edu.sampling import super_resolve
+
+    _check(input is not None, "--input is required: an .npz of uint8 images or a folder of PNGs")
+    _check(steps >= 1, f"--steps must be a positive int, got {steps}")
+    check_sampler(sampler)
+    folder = is_folder(out)
+    out = check_out(out, kind='dir' if folder else 'file')
+    dev = check_device(device)
+    up, up_sched, meta = _load(model, '--model', 'diffusion', dev)
+    _check(
+        getattr(up, 'small_size', None) is not None,
+        f"--model {model} is not a super-resolution model (no low-res input)",
+    )
+    names = meta.get('classes') or ()
+    low, labels = read_low_res(input, up, names)
+    start_t = sdedit_start(start_t, meta, up_sched.T)
+    if up.num_classes is not None and labels is None:
+        _check(
+            classes,
+            f"--model {model} is class-conditional and --input has no labels: "
+            "give --classes (indices or names, cycled over the images)",
+        )
+        labels = parse_classes(classes, len(low), up.num_classes, names)
+    g = torch.Generator(device=dev).manual_seed(seed)
+    how = dict(steps=steps, sampler=sampler, start_t=start_t, generator=g)
+    t0, imgs = time.time(), []
+    for i in range(0, len(low), batch_size):
+        yb = None if labels is None else labels[i : i + batch_size].to(dev)
+        imgs.append(to_uint8(super_resolve(up, up_sched, low[i : i + batch_size], yb, **how)))
+    imgs = np.concatenate(imgs)
+    _write_images(out, imgs, labels, nrow=10, names=names, folder=folder)
+    how = 'from pure noise (ADM-U)' if start_t is None else f'SDEdit from t0 = {start_t}'
+    print(f"wrote {len(imgs)} images to {out} in {time.time() - t0:.1f} s ({how})")
 
 # %% ../nbs/97_command_line.ipynb #edcaf829
 def check_resume(
@@ -517,11 +881,122 @@ def check_resume(
             f"--resume: {last} was written with {was}; this command has {now} "
             "(a resumed run needs the same settings; use a new --out to change them)"
         )
+    _check_left_to_train(ck, config, last)
     return ck['config']
+
+
+def _check_left_to_train(ck: dict, config, last: Path):
+    "A one-line `BadArgument` when a resumed run has nothing left to train (budget or epochs)."
+    spent, budget = float(ck.get('train_seconds') or 0.0), config.max_seconds
+    if budget and spent >= budget:
+        raise BadArgument(
+            f"--resume: nothing left to train: {last} has trained {spent:.0f} s of its "
+            f"--max-seconds {budget:g} (the budget of the whole run, resumes included); "
+            "give a larger --max-seconds to train on"
+        )
+    steps = int(ck.get('n_iter') or 0) * config.epochs
+    _check(
+        not steps or int(ck['iter']) < steps,
+        f"--resume: nothing left to train: {last} has done all {config.epochs} epochs "
+        f"({ck['iter']} steps); its model.pt is the result (more --epochs train on)",
+    )
+
+
+RUN_FILES = ('last.pt', 'model.pt')  # an --out holding one of them holds a run
+
+
+def check_run_dir(
+    out_dir: Path,  # --out
+    resume: bool,  # --resume: continue the run there
+    overwrite: bool,  # --overwrite: replace it
+):
+    "A run in `out_dir` is continued (--resume) or replaced (--overwrite), never silently lost."
+    _check(
+        not (resume and overwrite),
+        "--resume continues the run in --out, --overwrite replaces it: pick one",
+    )
+    held = [f for f in RUN_FILES if (out_dir / f).exists()]
+    _check(
+        resume or overwrite or not held,
+        f"--out {out_dir} holds a run ({', '.join(held)}): add --resume to continue it or "
+        "--overwrite to replace it, or pick a new --out",
+    )
+
+
+LOCK_NAME = '.adm-edu-train.lock'  # in --out while a process trains there: "PID HOST"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _clear_stale_lock(lock: Path, prog: str):
+    "Remove `lock` if its process has ended (with a note); a `BadArgument` if it still runs."
+    import socket
+
+    try:
+        pid, host = lock.read_text().split()[:2]
+        pid = int(pid)
+    except FileNotFoundError:
+        return  # released meanwhile
+    except (OSError, ValueError):
+        pid, host = None, None
+    here = socket.gethostname()
+    _check(
+        host in (None, here),
+        f"--out {lock.parent} is locked by process {pid} on {host} ({lock}); "
+        "if that run has ended, delete the lock",
+    )
+    _check(
+        pid is None or not _alive(pid),
+        f"--out {lock.parent} is in use: process {pid} trains there (lock {lock}); "
+        "wait for it to end, or pick another --out",
+    )
+    print_note(prog, f"took over the stale lock {lock} of process {pid}, no longer running")
+    lock.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def run_lock(
+    out_dir: Path,  # the run directory (made if missing; removed again if left empty)
+    prog: str = 'adm-edu-train',  # for the note
+):
+    "Hold `out_dir`'s lock file while a run trains there: one process per run directory."
+    import socket
+
+    made = not out_dir.exists()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lock = out_dir / LOCK_NAME
+    for _ in range(3):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            break
+        except FileExistsError:
+            _clear_stale_lock(lock, prog)
+    else:
+        raise BadFile(f"--out {out_dir}: could not take the lock {lock}")
+    with os.fdopen(fd, 'w') as f:
+        f.write(f"{os.getpid()} {socket.gethostname()}\n")
+    try:
+        yield lock
+    finally:
+        lock.unlink(missing_ok=True)
+        if made and not any(out_dir.iterdir()):
+            out_dir.rmdir()
 
 
 def _check_preset_fits(config):
     "A `BadArgument` unless the preset's network takes the dataset's 1-channel images, 10 classes."
+    if config.dataset == 'folder':  # resized to the network's size and channels, its classes read
+        from adm_edu.data import folder_classes
+
+        return folder_classes(config.data_dir, config.class_from)  # a bad folder: one line, now
     from adm_edu.learner import network_arguments
 
     kw = network_arguments(config)[1]
@@ -549,13 +1024,43 @@ def train_config(
         resolve_preset(settings['preset'])
     except BadArgument as e:
         raise BadArgument(f"--preset: {e}") from None
+    if settings['data_dir'] is not None and settings['dataset'] == 'fashion-mnist':
+        settings['dataset'] = 'folder'  # --data-dir DIR alone: your own images
     _check(
         settings['dataset'] in DATASETS,
-        f"--dataset must be one of {DATASETS}, got {settings['dataset']!r}",
+        f"--dataset must be one of {tuple(DATASETS)}, got {settings['dataset']!r}",
     )
     config = TrainConfig.from_flat(**settings).check(flags=True)
     _check_preset_fits(config)
     return config
+
+
+def checkpoint_kept(out_dir: Path) -> str:
+    "What an interrupted training run leaves: its last checkpoint's step, or nothing."
+    from adm_edu.pretrained import read_checkpoint
+
+    last = out_dir / 'last.pt'
+    if not last.exists():
+        return 'nothing written'
+    try:
+        step = read_checkpoint(last).get('iter')
+    except AdmEduError:
+        return f"{last} kept"
+    return f"last checkpoint at step {step} kept ({last}; --resume continues it)"
+
+
+# the NaN guard's advice in this command's options (gradient clipping is not one of them)
+NAN_ADVICE = "Start again with a lower --lr (a new --out or --overwrite) or --mixed-precision fp32"
+
+
+def _fit(config, dev):
+    "`train_model`; a non-finite loss is one line with advice in adm-edu-train's options."
+    from adm_edu.learner import train_model, NaNGuardCallback
+
+    try:
+        return train_model(config, device=dev)
+    except FloatingPointError as e:
+        raise AdmEduError(str(e).replace(NaNGuardCallback.advice, NAN_ADVICE)) from None
 
 
 @console_script(
@@ -565,7 +1070,10 @@ def train_config(
 )
 def train(
     preset: str = 'fmnist-s',  # e.g. fmnist-s, fmnist-16-32 (upsampler), fmnist-clf (classifier)
-    dataset: str = 'fashion-mnist',  # 'fashion-mnist' or 'digits'
+    dataset: str = 'fashion-mnist',  # 'fashion-mnist' or 'digits' ('folder' with --data-dir)
+    data_dir: str = None,  # a folder of your images (recursive: PNG, JPEG, WebP, ...)
+    class_from: str = 'subdir',  # the folder's classes: 'subdir', 'filename' (before '_'), 'none'
+    flip: store_true = False,  # random horizontal flips of the training images (ADM's)
     loss: str = 'hybrid',  # 'simple', 'hybrid' (iDDPM) or 'vlb'; a classifier's is cross-entropy
     schedule: str = 'cosine',  # noise schedule: 'cosine' or 'linear'
     diffusion_steps: int = 1000,  # diffusion steps T (the official scripts' name; `-t` works too)
@@ -577,9 +1085,10 @@ def train(
     dropout: float = None,  # dropout in the residual blocks (default: the preset's)
     p_uncond: float = 0.0,  # label dropout for classifier-free guidance
     seed: int = 0,  # random seed
-    max_seconds: float = 0,  # wall-time budget in seconds (0: none); the learning rate follows it
+    max_seconds: float = 0,  # wall-time budget of the whole run, resumes included (0: none)
     out: str = None,  # output directory (default: runs/PRESET): last.pt, model.pt, log.jsonl
     resume: store_true = False,  # continue from OUT/last.pt
+    overwrite: store_true = False,  # replace the run in OUT (without it or --resume: refused)
     init: str = None,  # a new run from these weights: shipped model, exported file or checkpoint
     lr_sched: str = 'one_cycle',  # 'one_cycle' or 'constant' (as ADM)
     ckpt_every: int = 1000,  # optimizer steps between checkpoints
@@ -590,7 +1099,7 @@ def train(
 ):
     "Train the network of any preset: a diffusion U-Net, an upsampler or a noisy classifier."
     options = dict(locals())
-    config = train_config({k: v for k, v in options.items() if k != 'device'})
+    config = train_config({k: v for k, v in options.items() if k not in ('device', 'overwrite')})
     dev = check_device(device)
     if config.options.mixed_precision == 'fp16':
         from adm_edu.device import default_device
@@ -601,19 +1110,20 @@ def train(
             f"--mixed-precision fp16 needs CUDA (loss scaling); use bf16 or fp32 on {kind}",
         )
     out_dir = check_out(config.out_dir, '--out', kind='dir')
-    if config.resume:
-        check_resume(out_dir / 'last.pt', config)
-    if config.init:
-        _load(
-            config.init,
-            '--init',
-            'classifier' if config.kind == 'classifier' else 'diffusion',
-            'cpu',
-            False,
-        )
-    from adm_edu.learner import train_model
-
-    learn = train_model(config, device=dev)
+    with run_lock(out_dir):
+        check_run_dir(out_dir, config.resume, overwrite)
+        if config.resume:
+            check_resume(out_dir / 'last.pt', config)
+        if config.init:
+            _load(
+                config.init,
+                '--init',
+                'classifier' if config.kind == 'classifier' else 'diffusion',
+                'cpu',
+                False,
+            )
+        on_interrupt(lambda: checkpoint_kept(out_dir))
+        learn = _fit(config, dev)
     print(
         f"wrote {out_dir / 'model.pt'} (EMA weights + config) "
         f"and {out_dir / 'last.pt'} (training state)"
@@ -638,7 +1148,8 @@ def _check_eval_options(model, samples, n, n_nll, steps, sampler, dataset, k, se
     _check(n != 1, "--n must be 0 (skip) or at least 2 (FID needs a covariance)")
     _check(steps >= 1, f"--steps must be at least 1, got {steps}")
     check_sampler(sampler)
-    _check(dataset in DATASETS, f"--dataset must be one of {DATASETS}, got {dataset!r}")
+    named = tuple(d for d in DATASETS if d != 'folder')  # your own images: --reference
+    _check(dataset in named, f"--dataset must be one of {named}, got {dataset!r}")
     _check(k >= 1, f"--k must be at least 1, got {k}")
     _check(0 <= seed < 2**63, f"--seed must lie in [0, 2**63), got {seed}")
 
@@ -659,6 +1170,19 @@ def _sample_labels(labels, net, samples):
     return labels
 
 
+def _check_eval_job(net, sched, n_gen: int, n_nll: int, steps: int, sampler: str):
+    "Generated images fit in memory; the NLL and the sampling say how long they take. Before work."
+    if net is None:
+        return
+    if n_gen:
+        check_fits(n_gen * net.in_channels * net.image_size**2, f"--n {n_gen}")
+        what = f"sampling {n_gen} images for the sample metrics ({sampler}-{steps}; --n)"
+        announce_estimate('adm-edu-eval', what, net, min(n_gen, 256), steps * -(-n_gen // 256))
+    if n_nll:
+        what = f"the NLL of {n_nll} test images, {sched.T} terms each (--n-nll)"
+        announce_estimate('adm-edu-eval', what, net, min(n_nll, 128), sched.T * -(-n_nll // 128))
+
+
 def _nll(net, sched, test, n_nll, dev) -> dict:
     "adm-edu-eval's NLL in bits/dim on the first `n_nll` test images, printed."
     from adm_edu.metrics import nll_bits_per_dim
@@ -673,10 +1197,43 @@ def _nll(net, sched, test, n_nll, dev) -> dict:
 
 def _sample_metrics(imgs, labels, test, k, dev) -> dict:
     "FID, sFID, IS, precision, recall and class accuracy of `imgs`, printed."
-    from adm_edu.metrics import evaluate_images
+    from adm_edu.metrics import evaluate_images, feature_input
 
-    m = evaluate_images(imgs, test, 'fmnist', k=k, labels=labels, device=dev)
+    m = evaluate_images(feature_input(imgs), test, 'fmnist', k=k, labels=labels, device=dev)
     keys = ('fid', 'sfid', 'inception_score', 'precision', 'recall', 'class_acc')
+    print('  '.join(f"{key}={m[key]:.4g}" for key in keys if key in m))
+    for note in m.get('notes', []):
+        print(f"note: {note}")
+    return m
+
+
+def _read_set(path: str, flag: str, size=None, channels=None) -> tuple:  # (images, labels)
+    "`metrics.read_image_set` of an option's file or folder; its errors name the option."
+    from adm_edu.metrics import read_image_set
+
+    try:
+        return read_image_set(path, size, channels)
+    except AdmEduError as e:
+        raise type(e)(f"{flag}: {one_line(e)}") from None  # the message names the path
+
+
+def _reference_set(reference: str, like, weights, dev) -> tuple:  # (images, feature network)
+    "--reference at the size and channels of `like` (samples or the model), and its extractor."
+    from adm_edu.metrics import extractor_for
+
+    c, s = (like.in_channels, like.image_size) if hasattr(like, 'in_channels') else like.shape[1:3]
+    ref, _ = _read_set(reference, '--reference', s, c)
+    return ref, extractor_for(c, s, weights, dev)
+
+
+def _reference_metrics(imgs, ref: tuple, k, dev) -> dict:
+    "FID, sFID, IS, precision and recall of `imgs` against --reference's images, printed."
+    from adm_edu.metrics import evaluate_images, feature_input
+
+    images, ext = ref
+    m = evaluate_images(feature_input(imgs), feature_input(images), ext, k=k, device=dev)
+    keys = ('fid', 'sfid', 'inception_score', 'precision', 'recall')
+    print(f"against {m['n_real']} reference images ({ext.name} features): ", end='')
     print('  '.join(f"{key}={m[key]:.4g}" for key in keys if key in m))
     for note in m.get('notes', []):
         print(f"note: {note}")
@@ -686,27 +1243,29 @@ def _sample_metrics(imgs, labels, test, k, dev) -> dict:
 @console_script('adm-edu-eval')
 def evaluate(
     model: str = None,  # model name or checkpoint path (NLL, and samples unless --samples is given)
-    samples: str = None,  # an adm-edu-sample .npz (uint8 N×H×W×C `images`, `labels`) to score
+    samples: str = None,  # a .npz (adm-edu-sample's `images`, or `arr_0`) or a folder of images
     n: int = 1000,  # images to generate for the sample metrics (0: skip)
     n_nll: int = 1000,  # test images for the NLL (0: skip)
     steps: int = 25,  # sampling steps when generating
     sampler: str = 'ddim',  # the reverse-process method: a name in adm_edu.sampling.SAMPLERS
     dataset: str = 'fashion-mnist',  # test set for NLL and reference features
+    reference: str = None,  # your reference images: a folder or a .npz (the official `arr_0` too)
+    inception_weights: str = None,  # Inception-V3 FID weights file (RGB; default: in the cache)
     k: int = 3,  # precision/recall neighbourhood (ADM's: 3); lowered, with a note, for small sets
     seed: int = 0,  # random seed
     out: str = 'metrics.json',  # where to write the JSON results
     device: str = 'auto',
 ):
     "Evaluate a model (NLL bits/dim, FID, sFID, IS, precision, recall, class accuracy) into JSON."
-    from adm_edu.metrics import load_sample_file, save_metrics_json
+    from adm_edu.metrics import save_metrics_json
     from adm_edu.data import load_dataset
 
     _check_eval_options(model, samples, n, n_nll, steps, sampler, dataset, k, seed)
     out = check_out(out)
     dev = check_device(device)
-    imgs = labels = net = None
+    imgs = labels = net = sched = None
     if samples:
-        imgs, labels = load_sample_file(samples)
+        imgs, labels = _read_set(samples, '--samples')
     if model:
         net, sched, meta = _load(model, '--model', 'diffusion', dev)
         _check(
@@ -715,31 +1274,40 @@ def evaluate(
     gen = imgs is None and net is not None and n > 0
     nothing = "nothing to evaluate: --n 0 and --n-nll 0 without --samples"
     _check(imgs is not None or gen or (net is not None and n_nll > 0), nothing)
-    if imgs is not None:
+    compare = f"--reference {reference} compares samples: give --samples, or --model with --n > 0"
+    _check(reference is None or imgs is not None or gen, compare)
+    if reference is not None:  # your own reference set: read and the feature network found first
+        ref = _reference_set(reference, imgs if imgs is not None else net, inception_weights, dev)
+    elif imgs is not None:
         _check_fmnist_layout(imgs.shape[1], imgs.shape[2], f"{samples} holds")
         labels = _sample_labels(labels, net, samples)
-    if gen:
+    if gen and reference is None:
         _check_fmnist_layout(net.in_channels, net.image_size, "the model makes")
-    if imgs is not None or gen:
+    if (imgs is not None or gen) and reference is None:
         only_nll = f"--dataset {dataset} only serves the NLL (use --n 0)"
         _check(
             dataset == 'fashion-mnist', f"the sample metrics compare with Fashion-MNIST; {only_nll}"
         )
-    test = load_dataset(dataset, 'test')
-    res = dict(model=model, samples=samples)
-    if net is not None and n_nll:
+    nll = net is not None and n_nll
+    test = load_dataset(dataset, 'test') if reference is None or nll else None
+    if nll:  # the test set fits the model, before the estimates
         size = lambda c, s: f"{c}x{s}x{s}"
         _check(
             (test.channels, test.image_size) == (net.in_channels, net.image_size),
             f"--model {model} takes {size(net.in_channels, net.image_size)} images, the "
             f"{dataset} test set has {size(test.channels, test.image_size)}",
         )
+    _check_eval_job(net, sched, n if gen else 0, n_nll if net else 0, steps, sampler)
+    res = dict(model=model, samples=samples)
+    if net is not None and n_nll:
         res['nll'] = _nll(net, sched, test, n_nll, dev)
     if gen:
         labels = parse_classes(None, n, net.num_classes)
         imgs, labels, secs = generate(net, sched, n, steps, sampler, labels=labels, seed=seed)
         res['sampling'] = dict(n=n, steps=steps, sampler=sampler, seconds=round(secs, 1))
-    if imgs is not None:
+    if imgs is not None and reference is not None:
+        res['metrics'] = _reference_metrics(imgs, ref, k, dev)
+    elif imgs is not None:
         res['metrics'] = _sample_metrics(imgs, labels, test, k, dev)
     save_metrics_json(res, out)
     print(f"wrote {out}")
@@ -912,7 +1480,8 @@ def _check_demo_options(dataset, guidance, seed, precision) -> float:  # the gui
     "adm-edu-demo's options, checked before any work."
     from adm_edu.data import DATASETS
 
-    _check(dataset in DATASETS, f"--dataset must be one of {DATASETS}, got {dataset!r}")
+    named = tuple(d for d in DATASETS if d != 'folder')  # your own images: adm-edu-train
+    _check(dataset in named, f"--dataset must be one of {named}, got {dataset!r}")
     guidance = check_real(guidance, '--guidance', hint='0: off')
     _check(0 <= seed < 2**63, f"--seed must lie in [0, 2**63), got {seed}")
     ok = precision in ('auto', 'fp32', 'bf16')
@@ -990,6 +1559,12 @@ def _write_report(out_dir: Path, report: dict):
     print(f"wrote {out_dir / 'report.json'} ({report['seconds']:.0f} s)")
 
 
+def files_kept(out_dir: Path) -> str:
+    "What an interrupted command that writes file by file leaves behind."
+    done = sorted(p.name for p in Path(out_dir).rglob('*') if p.is_file())
+    return f"{len(done)} file(s) written so far kept in {out_dir}" if done else 'nothing written'
+
+
 @console_script('adm-edu-demo')
 def demo(
     out: str = 'demo',  # output directory for figures and report.json
@@ -1013,6 +1588,7 @@ def demo(
     if not train and not (model == 'fmnist-s' and model not in available()):
         loaded = _load(model, '--model', 'diffusion')
     out_dir.mkdir(parents=True, exist_ok=True)
+    on_interrupt(lambda: files_kept(out_dir))
     # the sampling precision of the shipped model's grids
     amp = None if loaded is None else demo_autocast(precision, next(loaded[0].parameters()).device)
     settings = dict(dataset=dataset, model=model, train=train, guidance=guidance, seed=seed)
@@ -1053,6 +1629,7 @@ def experiment(
     check_out(Path(root) / name, '--root', kind='dir')
     check_out(Path(work) / name, '--work', kind='dir')
     runs = [r.strip() for r in only.split(',') if r.strip()] if only else None
+    on_interrupt(lambda: f"finished runs' records kept: {files_kept(Path(root) / name)}")
     recs = run_experiment(name, scale, runs, root, work)
     for run, r in recs.items():
         print(f"{name}/{run}: {r['status']}, {json.dumps(r.get('metrics', {}))}")

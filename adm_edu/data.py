@@ -17,14 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 import torch
-from .errors import MissingResource
+from .errors import BadArgument, BadFile, MissingResource
 from .sampling import to_uint8  # the inverse of `to_unit_range`, used by `generate`
 
 # %% auto #0
-__all__ = ['FMNIST_FILES', 'FMNIST_URL', 'FMNIST_CLASSES', 'DEBIAN_FMNIST', 'DATASETS',
-           'RESULTS_DIR', 'DatasetError', 'parse_idx', 'read_idx_gz', 'atomic_write',
-           'fashion_mnist_dir', 'ImageDataset', 'to_unit_range', 'area_downsample', 'fashion_mnist',
-           'digits', 'load_dataset', 'result_path', 'load_result']
+__all__ = ['FMNIST_FILES', 'FMNIST_URL', 'FMNIST_CLASSES', 'DEBIAN_FMNIST', 'CLASS_FROM',
+           'DATASETS', 'DATASET_ALIASES', 'RESULTS_DIR', 'DatasetError', 'parse_idx', 'read_idx_gz',
+           'atomic_write', 'fashion_mnist_dir', 'ImageDataset', 'to_unit_range', 'area_downsample',
+           'fashion_mnist', 'digits', 'center_crop_arr', 'image_files', 'class_names_of',
+           'folder_classes', 'FolderImages', 'image_folder', 'load_dataset', 'result_path',
+           'load_result']
 
 # %% ../nbs/92_data.ipynb #ab7e469a
 FMNIST_FILES = {  # name: (SHA-256 of the *decompressed* IDX payload, expected shape)
@@ -207,6 +209,7 @@ class ImageDataset:
     labels: torch.Tensor
     classes: tuple
     name: str = ''
+    notes: tuple = ()  # conversions the data needed, stated (an image folder's)
 
     def __len__(self):
         return len(self.images)
@@ -306,36 +309,246 @@ def digits(
     sel = torch.as_tensor(sel)
     return ImageDataset(x[sel], y[sel], tuple(str(i) for i in range(10)), f'digits/{split}')
 
+# %% ../nbs/92_data.ipynb #38872ac0
+CLASS_FROM = ('subdir', 'filename', 'none')  # where a file's class comes from
+
+
+def center_crop_arr(
+    pil_image,  # a PIL image
+    image_size: int,  # side of the square output
+) -> np.ndarray:  # (image_size, image_size[, C]) uint8
+    "The official resize: box-halve while >= 2x the target, BICUBIC to the short side, centre crop."
+    from PIL import Image
+
+    while min(*pil_image.size) >= 2 * image_size:
+        half = tuple(x // 2 for x in pil_image.size)
+        pil_image = pil_image.resize(half, resample=Image.BOX)
+    scale = image_size / min(*pil_image.size)
+    new = tuple(round(x * scale) for x in pil_image.size)
+    arr = np.array(pil_image.resize(new, resample=Image.BICUBIC))
+    top, left = (arr.shape[0] - image_size) // 2, (arr.shape[1] - image_size) // 2
+    return arr[top : top + image_size, left : left + image_size]
+
+
+def _image_suffixes() -> set:
+    from PIL import Image
+
+    return {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
+
+
+def image_files(
+    root,  # a folder of images (searched recursively)
+) -> list:  # sorted paths of the files Pillow can open, by their extension
+    "Every image file under `root`; a `BadFile` when `root` is not a folder or holds none."
+    root = Path(root)
+    if not root.is_dir():
+        raise BadFile(f"{root}: not a folder (expected a folder of image files)")
+    suffixes = _image_suffixes()
+    every = sorted(p for p in root.rglob('*') if p.is_file() and not p.name.startswith('.'))
+    files = [p for p in every if p.suffix.lower() in suffixes]
+    if not files:
+        other = f"; it holds {len(every)} other files, e.g. {every[0].name}" if every else ''
+        what = '(PNG, JPEG, WebP, ... that Pillow opens)'
+        raise BadFile(f"{root} is a directory without image files {what}{other}")
+    return files
+
+
+def class_names_of(
+    files: list,  # image files under `root`
+    root,  # their folder
+    class_from: str = 'subdir',  # 'subdir', 'filename' (prefix before the first '_') or 'none'
+) -> list:  # one class name per file (None with 'none')
+    "The class name of each file; a `BadArgument` naming a file that has none."
+    if class_from not in CLASS_FROM:
+        raise BadArgument(f"class_from must be one of {CLASS_FROM}, got {class_from!r}")
+    if class_from == 'none':
+        return [None] * len(files)
+    if class_from == 'filename':
+        bad = [p.name for p in files if '_' not in p.name]
+        how = "the class is the file name's prefix before the first '_' (as the official loader)"
+        names = [p.name.split('_', 1)[0] for p in files]
+    else:
+        bad = [str(p.relative_to(root)) for p in files if p.parent == Path(root)]
+        how = "the class is the sub-folder an image is in (torchvision's ImageFolder)"
+        names = [p.relative_to(root).parts[0] for p in files]
+    if bad:
+        hint = "; or use --class-from none (unconditional)"
+        found = f"{len(bad)} of {len(files)} files have no class, e.g. {bad[0]}"
+        raise BadArgument(f"{found}: {how}{hint}")
+    return names
+
+
+def folder_classes(
+    root,  # a folder of images
+    class_from: str = 'subdir',  # 'subdir', 'filename' or 'none'
+) -> tuple:  # sorted class names (empty with 'none')
+    "The class names of a folder, from its file names alone (nothing is opened)."
+    names = class_names_of(image_files(root), root, class_from)
+    return tuple(sorted({n for n in names if n is not None}))
+
+# %% ../nbs/92_data.ipynb #f959daf9
+def _scan(files: list) -> list:  # (width, height, mode) per file
+    "Each file's size and mode from its header (no pixels decoded); `BadFile` for unreadable ones."
+    from PIL import Image, UnidentifiedImageError
+
+    heads, bad = [], []
+    for p in files:
+        try:
+            with Image.open(p) as im:
+                heads.append((*im.size, im.mode))
+        except (UnidentifiedImageError, OSError, ValueError) as e:
+            bad.append(f"{p.name} ({type(e).__name__})")
+    if bad:
+        raise BadFile(
+            f"{len(bad)} of {len(files)} files are not readable images, e.g. {bad[0]}: "
+            "remove them or convert them (Pillow must open every file)"
+        )
+    return heads
+
+
+def _notes(heads: list, size: int, channels: int) -> list:
+    "The conversions a folder needs, stated: upscaled small images, converted colour modes."
+    notes = []
+    small = sum(min(w, h) < size for w, h, _ in heads)
+    if small:
+        notes.append(
+            f"{small} of {len(heads)} images are smaller than {size} px on their short side: "
+            "upscaled with BICUBIC (as the official center_crop_arr)"
+        )
+    want = 'L' if channels == 1 else 'RGB'
+    modes = sorted({m for _, _, m in heads if m != want})
+    if modes:
+        count = {m: sum(h[2] == m for h in heads) for m in modes}
+        found = ', '.join(f"{n} {m}" for m, n in count.items())
+        alpha = ' (alpha dropped)' if any('A' in m for m in modes) and channels == 3 else ''
+        notes.append(f"converted to {want}{alpha}: {found}")
+    return notes
+
+
+class FolderImages:
+    "An image array (N, C, size, size) in [-1, 1] whose rows are decoded from files when indexed."
+
+    def __init__(
+        self,
+        files: list,  # image files
+        size: int,  # side of the square images
+        channels: int = 3,  # 1 (grey) or 3 (RGB)
+    ):
+        if channels not in (1, 3):
+            raise BadArgument(f"channels must be 1 or 3, got {channels!r}")
+        self.files, self.size, self.channels = list(files), int(size), channels
+
+    @property
+    def shape(self) -> torch.Size:
+        return torch.Size((len(self.files), self.channels, self.size, self.size))
+
+    ndim = 4
+
+    def __len__(self):
+        return len(self.files)
+
+    def decode(self, i: int) -> np.ndarray:  # (size, size, C) uint8
+        "File `i` decoded, converted to the channels and centre-cropped."
+        from PIL import Image
+
+        try:
+            with Image.open(self.files[i]) as im:
+                im = im.convert('L' if self.channels == 1 else 'RGB')
+                arr = center_crop_arr(im, self.size)
+        except OSError as e:  # a file damaged after the scan
+            raise BadFile(f"{self.files[i]}: cannot decode it ({e})") from None
+        return arr.reshape(self.size, self.size, self.channels)
+
+    def __getitem__(self, idx):
+        if isinstance(idx, slice):
+            return FolderImages(self.files[idx], self.size, self.channels)
+        one = isinstance(idx, int) or (isinstance(idx, torch.Tensor) and idx.ndim == 0)
+        rows = [int(idx)] if one else [int(i) for i in idx]
+        x = np.stack([self.decode(i) for i in rows])
+        x = to_unit_range(x).permute(0, 3, 1, 2).contiguous()
+        return x[0] if one else x
+
+    def batches(self, batch_size: int = 256):
+        "The images in order, `batch_size` at a time (for features of a large folder)."
+        for i in range(0, len(self), batch_size):
+            yield self[torch.arange(i, min(i + batch_size, len(self)))]
+
+
+def image_folder(
+    root,  # a folder of images, searched recursively
+    size: int,  # side of the square images (resized and centre-cropped to it)
+    channels: int = 3,  # 1 (grey) or 3 (RGB)
+    class_from: str = 'subdir',  # 'subdir', 'filename' or 'none'
+    split: str = 'train',  # 'train': sorted files; 'test': the same files in a fixed shuffled order
+) -> ImageDataset:
+    "A folder of images as an `ImageDataset`, decoded lazily; the conversions it needs in `notes`."
+    if split not in ('train', 'test'):
+        raise BadArgument(f"split must be 'train' or 'test', got {split!r}")
+    if not isinstance(size, int) or size < 1:
+        raise BadArgument(f"size must be a positive integer, got {size!r}")
+    files = image_files(root)
+    names = class_names_of(files, root, class_from)
+    classes = tuple(sorted({n for n in names if n is not None}))
+    labels = torch.tensor([classes.index(n) if n is not None else 0 for n in names])
+    order = torch.arange(len(files))
+    if split == 'test':  # a folder has no test split: validation takes a fixed random subset
+        order = torch.randperm(len(files), generator=torch.Generator().manual_seed(0))
+    files = [files[i] for i in order]
+    notes = _notes(_scan(files), size, channels)
+    images = FolderImages(files, size, channels)
+    ds = ImageDataset(images, labels[order], classes, f'folder:{Path(root).name}/{split}')
+    ds.notes = notes
+    return ds
+
 # %% ../nbs/92_data.ipynb #86572b9e
-DATASETS = ('fashion-mnist', 'digits')
+def _fashion_mnist_entry(split, size=None, path=None, download=True, fallback=None, **_):
+    try:
+        return fashion_mnist(split, path, download=download, size=size)
+    except DatasetError as e:
+        if fallback != 'digits':
+            raise
+        lines = str(e).splitlines()
+        reason = lines[1].strip() if len(lines) > 1 else e  # the first path tried
+        print(
+            f"Fashion-MNIST unavailable ({reason}); using the embedded digits. "
+            "Get it with `apt-get install dataset-fashion-mnist` or set ADM_EDU_DATA."
+        )
+        return digits(split)
+
+
+def _digits_entry(split, size=None, **_):
+    return digits(split, size=size or 8)
+
+
+def _folder_entry(split, size=None, path=None, channels=3, class_from='subdir', **_):
+    if path is None or size is None:
+        raise BadArgument("the 'folder' dataset needs path= (the folder) and size= (the side)")
+    return image_folder(path, size, channels, class_from, split)
+
+
+DATASETS = {  # name -> loader(split, size=, path=, ...): `load_dataset` reads this registry
+    'fashion-mnist': _fashion_mnist_entry,
+    'digits': _digits_entry,
+    'folder': _folder_entry,  # your own images: a folder (`image_folder`)
+}
+DATASET_ALIASES = {'fmnist': 'fashion-mnist', 'fashion_mnist': 'fashion-mnist'}
 
 
 def load_dataset(
-    name: str = 'fashion-mnist',  # 'fashion-mnist' or 'digits'
+    name: str = 'fashion-mnist',  # a key of `DATASETS`: 'fashion-mnist', 'digits' or 'folder'
     split: str = 'train',  # 'train' or 'test' (digits: also 'all')
-    path=None,  # Fashion-MNIST: explicit directory with the .gz files
+    path=None,  # Fashion-MNIST: explicit directory with the .gz files; 'folder': the folder
     download: bool = True,  # Fashion-MNIST: download into the cache if no directory has them
     fallback: str | None = None,  # 'digits': say so in one line, use digits without Fashion-MNIST
-    size: int
-    | None = None,  # Fashion-MNIST 32/28/16/8/4 (`fashion_mnist`); digits: a multiple of 8
+    size: int | None = None,  # Fashion-MNIST 32/28/16/8/4; digits: a multiple of 8; folder: any
+    **options,  # 'folder': channels (1 or 3), class_from ('subdir', 'filename' or 'none')
 ) -> ImageDataset:
-    "Load a dataset by name as an `ImageDataset` in [-1, 1]."
-    if name in ('fashion-mnist', 'fmnist', 'fashion_mnist'):
-        try:
-            return fashion_mnist(split, path, download=download, size=size)
-        except DatasetError as e:
-            if fallback != 'digits':
-                raise
-            lines = str(e).splitlines()
-            reason = lines[1].strip() if len(lines) > 1 else e  # the first path tried
-            print(
-                f"Fashion-MNIST unavailable ({reason}); using the embedded digits. "
-                "Get it with `apt-get install dataset-fashion-mnist` or set ADM_EDU_DATA."
-            )
-            return digits(split)
-    if name == 'digits':
-        return digits(split, size=size or 8)
-    raise ValueError(f"unknown dataset {name!r}; expected one of {DATASETS}")
+    "Load a dataset by name (a key of `DATASETS`) as an `ImageDataset` in [-1, 1]."
+    key = DATASET_ALIASES.get(name, name)
+    if key not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; expected one of {tuple(DATASETS)}")
+    kw = dict(size=size, path=path, download=download, fallback=fallback)
+    return DATASETS[key](split, **kw, **options)
 
 # %% ../nbs/92_data.ipynb #d08a0002
 RESULTS_DIR = (

@@ -44,8 +44,10 @@ from .device import default_device, autocast_dtype, warn_if_emulated_bf16, descr
 from .losses import LOSS_TYPES  # also adds Schedule.training_losses / vb_terms_bpd
 from .resample import ScheduleSampler, UniformSampler, make_schedule_sampler, gradient_noise
 from .data import ImageDataset, load_dataset, digits, atomic_write, area_downsample
+from .data import DATASETS, CLASS_FROM, folder_classes
 from .unet import PRESETS, UNet
 from .upsample import SR_PRESETS, SuperResUNet
+from .metrics import upsampler_diagnostic
 from .classifier import NoisyClassifier, CLASSIFIER_PRESETS
 from adm_edu.pretrained import (
     CKPT_FORMAT,
@@ -125,9 +127,9 @@ class DiffusionDL(DataLoader):
             None,
         )
         if len(self) == 0:
-            raise ValueError(
-                f"batch size {bs} is larger than the dataset ({len(dataset)} images) "
-                "with drop_last=True"
+            raise BadArgument(
+                f"batch size {bs} (--bs) is larger than the dataset ({len(dataset)} images) "
+                f"with drop_last=True: no full batch; use a batch size of at most {len(dataset)}"
             )
 
     def set_epoch(
@@ -555,9 +557,11 @@ class NaNGuardCallback(Callback):
             f"non-finite loss ({float(self.learn.loss.detach()):g}) at {where}, "
             f"epoch {self.epoch}, "
             f"batch {self.iter}: "
-            f"training stopped{kept}. "
-            "Lower the learning rate, enable gradient clipping or use fp32."
+            f"training stopped{kept}. " + self.advice
         )
+
+    # what to change (the console script says it in its own options)
+    advice = "Lower the learning rate, enable gradient clipping or use fp32."
 
 
 def set_precision(
@@ -864,7 +868,9 @@ class TrainConfig:
     "Every setting of a training run: the CLI builds it, training reads it, checkpoints store it."
 
     preset: str = 'fmnist-s'  # a preset of any kind (`resolve_preset`)
-    dataset: str = 'fashion-mnist'  # 'fashion-mnist' or 'digits'
+    dataset: str = 'fashion-mnist'  # a key of `data.DATASETS`: 'fashion-mnist', 'digits', 'folder'
+    data_dir: str | None = None  # dataset 'folder': a folder of your images (`data.image_folder`)
+    class_from: str = 'subdir'  # a folder's classes: 'subdir', 'filename' (official) or 'none'
     model_kwargs: dict = field(default_factory=dict)  # changes to the preset's network arguments
     dropout: float | None = None  # the residual blocks' dropout (None: the preset's)
     schedule: str = 'cosine'  # noise schedule: 'cosine' or 'linear'
@@ -889,6 +895,7 @@ class TrainConfig:
             self.options = TrainOptions(**self.options)
         self.out_dir = str(self.out_dir or Path('runs') / self.preset)
         self.init = None if self.init is None else str(self.init)
+        self.data_dir = None if self.data_dir is None else str(self.data_dir)
         self.options.snapshots = tuple(self.options.snapshots)
         for name, value in PRESET_KINDS[self.kind].defaults.items():
             owner = self.options if name in OPTION_NAMES else self
@@ -936,6 +943,11 @@ class TrainConfig:
         for setting, (ok, expected) in SETTING_CHECKS.items():
             if not ok(values[setting]):
                 raise BadArgument(f"{name(setting)} must be {expected}, got {values[setting]!r}")
+        if (self.dataset == 'folder') != (self.data_dir is not None):
+            raise BadArgument(
+                f"{name('dataset')} 'folder' reads the images of {name('data_dir')}: give both "
+                f"(or a named {name('dataset')} without {name('data_dir')})"
+            )
         if self.resume and self.init is not None:
             raise BadArgument(
                 f"{name('resume')} continues out_dir/last.pt, {name('init')} starts a new run "
@@ -982,6 +994,8 @@ def _one_of(*choices) -> tuple:
 
 SETTING_CHECKS = {  # setting -> (test of its value, what it must be)
     'model_kwargs': (lambda v: isinstance(v, dict), 'a dict of network arguments'),
+    'dataset': _one_of(*DATASETS),
+    'class_from': _one_of(*CLASS_FROM),
     'dropout': (lambda v: v is None or (_real(v) and 0 <= v < 1), 'a real number in [0, 1)'),
     'schedule': _one_of('cosine', 'linear'),
     'T': (lambda v: _int(v) and v >= 2, 'an integer >= 2'),
@@ -1012,7 +1026,7 @@ FLAG_NAMES = {'T': '--diffusion-steps', 'out_dir': '--out', 'compile_mode': '--c
 CLI_SETTINGS = tuple(  # the settings adm-edu-train has an option for
     'preset dataset dropout schedule T loss schedule_sampler p_uncond bs lr ema seed epochs'
     ' max_seconds out_dir resume init lr_sched mixed_precision compile_mode ckpt_every'
-    ' log_every'.split()
+    ' log_every data_dir class_from flip'.split()
 )
 NO_EFFECT = ('n_valid', 'progress', 'distributed', 'snapshots', 'gns_batches')  # same weights
 RESUMABLE = tuple(
@@ -1042,6 +1056,9 @@ def network_arguments(
     "The preset of `config` and its network's arguments: the preset's with `config`'s changes."
     preset = resolve_preset(config.preset)
     kw = {**preset.kwargs, **config.model_kwargs}
+    if config.data_dir is not None and 'num_classes' in kw and kw['num_classes'] is None:
+        # a preset without a class count (rgb-32, rgb-64) takes the folder's classes
+        kw['num_classes'] = len(folder_classes(config.data_dir, config.class_from)) or None
     if config.dropout is not None:
         kw['dropout'] = config.dropout
     if config.p_uncond > 0:
@@ -1210,7 +1227,8 @@ LEARNERS = {  # the Learner factory of each kind of preset
 
 # %% ../nbs/96_training.ipynb #l08b0202
 class TrainingLog(Callback):
-    "Every `every` steps append {step, loss[, grad_norm2, trace_cov, noise_scale], seconds}."
+    """Every `every` steps append {step, loss[, grad_norm2, trace_cov, noise_scale][, diagnostic],
+    seconds}; `diagnostic` (a super-resolution run): t -> [eps MSE, its bilinear reference]."""
 
     order, run_valid = 75, False
 
@@ -1224,17 +1242,21 @@ class TrainingLog(Callback):
             raise BadArgument(f"every must be a positive number of steps, got {every}")
         if gns_batches == 1 or gns_batches < 0:
             raise BadArgument(f"gns_batches must be 0 or at least 2, got {gns_batches}")
-        self.path, self.every, self.gns_batches = Path(path), int(every), int(gns_batches)
+        self.path, self.every, self.gns_batches = (
+            Path(path),
+            int(every),
+            int(gns_batches),
+        )
 
     def before_fit(self):
         # a resumed run starts at its checkpoint's step
-        ck = getattr(getattr(self.learn, 'checkpoint', None), '_resume', None)
-        start = int(self.learn.train_iter) if ck is None else int(ck['iter'])
-        rows = [r for r in read_training_log(self.path) if r['step'] <= start] if start else []
-        text = ''.join(json.dumps(r) + '\n' for r in rows)
-        atomic_write(self.path, lambda f: f.write(text), mode='w')
+        ck = getattr(getattr(self.learn, "checkpoint", None), "_resume", None)
+        start = int(self.learn.train_iter) if ck is None else int(ck["iter"])
+        rows = [r for r in read_training_log(self.path) if r["step"] <= start] if start else []
+        text = "".join(json.dumps(r) + "\n" for r in rows)
+        atomic_write(self.path, lambda f: f.write(text), mode="w")
         self._sum, self._n = 0.0, 0
-        self._t0 = time.time() - (rows[-1].get('seconds', 0.0) if rows else 0.0)
+        self._t0 = time.time() - (rows[-1].get("seconds", 0.0) if rows else 0.0)
 
     def after_batch(self):
         self._sum += float(self.learn.loss.detach())
@@ -1245,11 +1267,26 @@ class TrainingLog(Callback):
         row = dict(step=step, loss=self._sum / self._n)
         if self.gns_batches:
             row.update(self.noise_scale(step))
+        if getattr(self.learn.diffusion, "low_res", None):
+            row["diagnostic"] = self.diagnostic()
         # training wall time so far (resumes included, the estimate too)
-        row['seconds'] = round(time.time() - self._t0, 2)
+        row["seconds"] = round(time.time() - self._t0, 2)
         self._sum, self._n = 0.0, 0
-        with open(self.path, 'a') as f:
-            f.write(json.dumps(row) + '\n')
+        with open(self.path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+    def diagnostic(self, n: int = 64) -> dict:
+        "`metrics.upsampler_diagnostic` of the network on `n` held-out images: t -> [eps, ref]."
+        ds = _base_dl(self.dls.valid if len(self.dls.valid.dataset) else self.dls.train).dataset
+        idx = torch.arange(min(n, len(ds)))
+        model = unwrap(self.learn.model)
+        was_training = model.training
+        model.eval()
+        rows = upsampler_diagnostic(
+            model, self.learn.diffusion.sched, ds.images[idx], ds.labels[idx]
+        )
+        model.train(was_training)
+        return {r["t"]: [r["eps_mse"], r["eps_mse_bilinear"]] for r in rows}
 
     def noise_scale(self, step: int) -> dict:
         "`resample.gradient_noise` at the current weights on `gns_batches` fresh minibatches."
@@ -1340,11 +1377,20 @@ def fit_and_save(
 
 def training_dls(config: TrainConfig, device=None) -> DataLoaders:
     "The DataLoaders of `config`: its dataset at the size of its network, batch size, seed, flips."
-    o = config.options
-    size = network_arguments(config)[1]['image_size']
+    o, kw = config.options, network_arguments(config)[1]
+    size, data, valid = kw['image_size'], config.dataset, None
+    if config.data_dir is not None:  # your own images, at the network's size and channels
+        folder = dict(path=config.data_dir, size=size, channels=kw['in_channels'])
+        data, valid = (
+            load_dataset('folder', split, class_from=config.class_from, **folder)
+            for split in ('train', 'test')
+        )
+        for note in data.notes:
+            print(f"{config.data_dir}: {note}")
     return diffusion_dls(
-        config.dataset,
+        data,
         config.bs,
+        valid=valid,
         flip=o.flip,
         seed=config.seed,
         device=device,
@@ -1362,7 +1408,7 @@ def _check_fits(config: TrainConfig, kw: dict, ds: ImageDataset):
     raise BadArgument(
         f"preset {config.preset!r} is for "
         f"{kw['in_channels']}x{kw['image_size']}x{kw['image_size']} "
-        f"images in {K or 'any number of'} classes; {config.dataset} has "
+        f"images in {K or 'any number of'} classes; {config.data_dir or config.dataset} has "
         f"{ds.channels}x{ds.image_size}x{ds.image_size} images in {len(ds.classes)} classes"
     )
 
@@ -1378,6 +1424,7 @@ def build_model(config: TrainConfig, ds: ImageDataset) -> tuple:  # (network, it
     if config.options.compile_mode is not None:
         model.compile(mode=config.options.compile_mode)
     network = dict(kind=preset.kind, name=preset.network, kwargs=kw, classes=list(ds.classes))
+    network['data_notes'] = list(getattr(ds, 'notes', ()))  # conversions the images needed
     return model, network
 
 

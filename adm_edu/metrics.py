@@ -18,21 +18,24 @@ import scipy.special
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .errors import BadArgument, BadFile
+from .errors import BadArgument, BadFile, MissingResource
 from .device import default_device, describe_device
-from .data import atomic_write, load_dataset
+from .data import atomic_write, load_dataset, FolderImages, image_files, image_folder
 import adm_edu.losses  # noqa: F401 (adds Schedule.nll_bpd)
 from .pretrained import WEIGHTS_DIR, save_checkpoint, safe_load
 
 # %% auto #0
 __all__ = ['N_SPATIAL_CHANNELS', 'COV_RTOL', 'FMNIST_WEIGHTS', 'FID_WEIGHTS_URL',
-           'IS_MIN_PER_SPLIT', 'check_covariance', 'trace_sqrt_product', 'frechet_distance',
-           'FeatureStats', 'fid_from_features', 'fid_standard_error', 'inception_score',
-           'knn_radii', 'precision_recall', 'to_model_range', 'FeatureExtractor', 'FMNISTNet',
-           'classifier_accuracy', 'train_fmnist_extractor', 'FMNISTExtractor',
-           'load_fmnist_extractor', 'InceptionV3FID', 'fid_inception_weights', 'InceptionExtractor',
-           'get_extractor', 'load_sample_file', 'evaluate_images', 'save_metrics_json',
-           'nll_bits_per_dim', 'gaussian_blur', 'noisy_predictions', 'accuracy_vs_t', 'calibration']
+           'IS_MIN_PER_SPLIT', 'FID_MIN_IMAGES', 'DIAGNOSTIC_TS', 'check_covariance',
+           'trace_sqrt_product', 'frechet_distance', 'FeatureStats', 'fid_from_features',
+           'fid_standard_error', 'inception_score', 'knn_radii', 'precision_recall',
+           'to_model_range', 'FeatureExtractor', 'FMNISTNet', 'classifier_accuracy',
+           'train_fmnist_extractor', 'FMNISTExtractor', 'load_fmnist_extractor', 'InceptionV3FID',
+           'fid_inception_weights', 'InceptionExtractor', 'get_extractor', 'load_sample_file',
+           'evaluate_images', 'save_metrics_json', 'read_image_set', 'feature_input',
+           'inception_extractor', 'extractor_for', 'nll_bits_per_dim', 'gaussian_blur',
+           'noisy_predictions', 'accuracy_vs_t', 'calibration', 'upsampler_diagnostic',
+           'passes_diagnostic']
 
 # %% ../nbs/13_metrics.ipynb #c58269e2
 N_SPATIAL_CHANNELS = 7  # ADM's sFID keeps the first 7 channels of an intermediate feature map
@@ -400,9 +403,12 @@ def precision_recall(
     return fake_in.float().mean().item(), real_in.float().mean().item()
 
 # %% ../nbs/13_metrics.ipynb #1983ede9
-def to_model_range(images) -> torch.Tensor:
-    """Images as float32 (N, C, H, W) in [-1, 1]: uint8 (N, H, W, C) in [0, 255] is converted,
-    floats are checked."""
+def to_model_range(
+    images,  # uint8 (N, H, W, C) in [0, 255], or floats (N, C, H, W) in [-1, 1]
+    unit_range: bool = False,  # the floats are in [0, 1] (mapped by 2x - 1): said, never guessed
+) -> torch.Tensor:  # float32 (N, C, H, W) in [-1, 1]
+    """The one place an image array's range is decided (metrics, NLL, grids, the CLI): uint8 is
+    [0, 255]; floats are [-1, 1], or [0, 1] with `unit_range`; floats all in [0, 1] are refused."""
     if isinstance(images, np.ndarray):
         images = torch.from_numpy(images)
     if not isinstance(images, torch.Tensor):
@@ -419,26 +425,43 @@ def to_model_range(images) -> torch.Tensor:
             raise ValueError(
                 f"uint8 images must be (N, H, W, C) with C in (1, 3), got {tuple(images.shape)}"
             )
+        if unit_range:
+            raise BadArgument("unit_range=True is for float images; uint8 ones are in [0, 255]")
         return images.permute(0, 3, 1, 2).float() * (2 / 255) - 1
     if not images.is_floating_point():
         raise TypeError(f"images must be uint8 or floating point, got {images.dtype}")
     images = images.float()
     if len(images) and not torch.isfinite(images).all():
         raise ValueError("images contain NaN or infinite values")
-    if len(images) and (images.min() < -1.001 or images.max() > 1.001):
-        found = f"[{images.min().item():.3g}, {images.max().item():.3g}]"
-        raise ValueError(f"float images must be in [-1, 1], got values in {found}")
+    return _float_range(images, unit_range) if len(images) else images
+
+
+def _float_range(images, unit_range):
+    "Float images in [-1, 1] as they are, in [0, 1] mapped by 2x - 1 when said so; else refused."
+    lo, hi = images.min().item(), images.max().item()
+    found = f"values in [{lo:.3g}, {hi:.3g}]"
+    if unit_range:
+        if lo < -0.001 or hi > 1.001:
+            raise BadArgument(f"unit_range=True: float images must be in [0, 1], got {found}")
+        return images * 2 - 1
+    if lo < -1.001 or hi > 1.001:
+        raise BadArgument(f"float images must be in [-1, 1], got {found}")
+    if lo >= 0 and hi > lo:  # a constant array (a placeholder) reads the same either way
+        raise BadArgument(
+            f"float images with every value in [0, 1] are ambiguous ({found}): pass "
+            "unit_range=True if 0 is black and 1 white, or give them in [-1, 1] (2 * x - 1)"
+        )
     return images
 
 
-def _batches(images, batch_size):
+def _batches(images, batch_size, unit_range=False):
     "Model-range batches of an image array, or of an iterable of batches (or of (x, y) pairs)."
     if isinstance(images, (torch.Tensor, np.ndarray)):
         for i in range(0, len(images), batch_size):
-            yield to_model_range(images[i : i + batch_size])
+            yield to_model_range(images[i : i + batch_size], unit_range)
     else:
         for b in images:
-            yield to_model_range(b[0] if isinstance(b, (tuple, list)) else b)
+            yield to_model_range(b[0] if isinstance(b, (tuple, list)) else b, unit_range)
 
 
 class FeatureExtractor:
@@ -463,12 +486,13 @@ class FeatureExtractor:
         self,
         images,  # (N,C,H,W) in [-1,1], (N,H,W,C) uint8, or an iterable of such batches
         batch_size: int | None = None,  # images per network call; default: the extractor's
+        unit_range: bool = False,  # float images in [0, 1] (see `to_model_range`)
     ) -> dict:  # pool (N, D), spatial (N, S), probs (N, n_classes), float32 on the CPU
         """Pool features, spatial features and class probabilities of `images`, computed batch by
         batch."""
         self.net.to(self.device).eval()
         out = {'pool': [], 'spatial': [], 'probs': []}
-        for x in _batches(images, batch_size or self.batch_size):
+        for x in _batches(images, batch_size or self.batch_size, unit_range):
             f = self._features(self._prepare(x.to(self.device)))
             out['pool'].append(f['pool'].float().cpu())
             out['spatial'].append(f['spatial'].float().cpu())
@@ -978,6 +1002,7 @@ class InceptionExtractor(FeatureExtractor):
 # %% ../nbs/13_metrics.ipynb #b283b8f5
 # fewer images per split and the split's marginal p(y) is mostly noise (1 image: IS = 1 exactly)
 IS_MIN_PER_SPLIT = 10
+FID_MIN_IMAGES = 1000  # fewer generated images: the FID carries a small-sample note
 # extractor name -> fn(device=..., **kwargs) -> FeatureExtractor
 _EXTRACTORS = {'fmnist': load_fmnist_extractor, 'inception': InceptionExtractor}
 
@@ -1107,6 +1132,11 @@ def _small_set_settings(k, splits, n, n_real):
             f"precision/recall used k={k_used} instead of {k}: the k-th neighbour needs k+1 "
             f"images and there are {min(n, n_real)}"
         )
+    if n < FID_MIN_IMAGES:
+        notes.append(
+            f"fid and sfid from {n} images (fewer than {FID_MIN_IMAGES}) are biased upward and "
+            "noisy: the FID falls as n grows; compare them only at equal n"
+        )
     is_splits = max(1, min(splits, n // IS_MIN_PER_SPLIT))
     if is_splits < splits:
         notes.append(
@@ -1126,12 +1156,13 @@ def evaluate_images(
     splits: int = 10,  # Inception Score splits
     device=None,  # where to run the extractor; default: `default_device()`
     fid_se: int = 0,  # bootstrap replicates for `fid_se`, the FID's standard error (0: none)
+    unit_range: bool = False,  # `fake_images` are floats in [0, 1] (see `to_model_range`)
 ) -> dict:
     """FID, sFID, IS, precision and recall of generated images against a reference set (and class
     accuracy if labelled)."""
     ext = get_extractor(extractor, device)
     real_images = _reference_images(ext, real_images)
-    ff = ext.features(fake_images)
+    ff = ext.features(fake_images, unit_range=unit_range)
     rf = _features_of(ext, real_images)
     n, n_real = len(ff['pool']), len(rf['pool'])
     if labels is not None:
@@ -1170,14 +1201,70 @@ def save_metrics_json(metrics: dict, path, **extra):
     d = {k: (v.item() if hasattr(v, 'item') else v) for k, v in {**metrics, **extra}.items()}
     return atomic_write(p, lambda f: (json.dump(d, f, indent=2), f.write('\n')), mode='w')
 
+# %% ../nbs/13_metrics.ipynb #fa6e3740
+def read_image_set(
+    path,  # a .npz (`images` or the official `arr_0`, uint8 N×H×W×C) or a folder of images
+    size: int | None = None,  # a folder's images are brought to this side (default: its first's)
+    channels: int | None = None,  # ... and channels (default: 1 if its first image is grey, else 3)
+) -> tuple:  # (images: (N,C,H,W) in [-1, 1] or a folder's lazy `FolderImages`, labels or None)
+    "An image set from a sample/reference `.npz` or a folder of image files; one-line errors."
+    from PIL import Image
+
+    p = Path(path)
+    if not p.is_dir():
+        return load_sample_file(p)
+    first = image_files(p)[0]
+    with Image.open(first) as im:
+        size = size or min(im.size)
+        channels = channels or (1 if im.mode in ('L', 'I', 'I;16', '1') else 3)
+    return image_folder(p, size, channels, class_from='none').images, None
+
+
+def feature_input(
+    images,  # an image array or a folder's `FolderImages`
+    batch_size: int = 250,  # a folder's images decoded per batch
+):
+    "What `FeatureExtractor.features` takes: an array as it is, a folder's images batch by batch."
+    return images.batches(batch_size) if isinstance(images, FolderImages) else images
+
+
+def inception_extractor(
+    weights=None,  # Inception-V3 FID weights file (None: pytorch-fid's, from the cache)
+    device=None,  # where to run it
+) -> InceptionExtractor:
+    "The Inception extractor; without its weights file, one `MissingResource` line saying where."
+    try:
+        return InceptionExtractor('fid' if weights is None else weights, device=device)
+    except FileNotFoundError:
+        where = weights or _cache_root() / FID_WEIGHTS_URL.rsplit('/', 1)[1]
+        raise MissingResource(
+            f"the metrics of these images use Inception-V3, and its weights file {where} is "
+            f"missing: download {FID_WEIGHTS_URL} to {where} (or give --inception-weights PATH)"
+        ) from None
+    except RuntimeError as e:  # a state dict of another network
+        first = str(e).splitlines()[0]
+        raise BadFile(f"{weights}: not Inception-V3 FID weights ({first})") from None
+
+
+def extractor_for(
+    channels: int,  # of the images
+    size: int,  # their side
+    inception_weights=None,  # Inception-V3 FID weights file (None: the cache's)
+    device=None,  # where to run it
+) -> FeatureExtractor:
+    "The Fashion-MNIST network for 1-channel 28 or 32 px images, Inception-V3 for the others."
+    if channels == 1 and size in (28, 32) and inception_weights is None:
+        return load_fmnist_extractor(device=device)
+    return inception_extractor(inception_weights, device)
+
 # %% ../nbs/13_metrics.ipynb #cffb1e6e
-def _nll_inputs(images, labels, n, class_cond):
+def _nll_inputs(images, labels, n, class_cond, unit_range=False):
     "The first n images in model range and their labels (the dataset's, for `class_cond`)."
     if hasattr(images, 'images'):
         if labels is None and class_cond:
             labels = images.labels
         images = images.images
-    images = to_model_range(images)[:n]
+    images = to_model_range(images[:n], unit_range)
     if len(images) == 0:
         raise ValueError("no images to evaluate the NLL on")
     if labels is not None:
@@ -1201,10 +1288,16 @@ def nll_bits_per_dim(
     class_cond: bool = False,  # pass the dataset's labels to the model
     fixed_variance: str = 'small',  # without learned sigma: 'small' (beta-tilde) or 'large' (beta)
     batch_t: int = 1,  # timesteps per model call (batch_size * batch_t images): faster when small
+    unit_range: bool = False,  # `images` are floats in [0, 1] (see `to_model_range`)
 ) -> dict:  # bpd (mean), bpd_sem (standard error), prior_bpd, n, per_image (a list of N floats)
     """Negative log-likelihood bound in bits/dim over a test set (chapter 05's `Schedule.nll_bpd`,
     batch by batch)."""
-    images, labels = _nll_inputs(images, labels, n, class_cond)
+    images, labels = _nll_inputs(images, labels, n, class_cond, unit_range)
+    if labels is None and getattr(model, 'num_classes', None):
+        raise BadArgument(
+            "the model is class-conditional: pass labels= (one class index per image), or an "
+            "ImageDataset with class_cond=True"
+        )
     dev = default_device(device)
     gen = torch.Generator(device=dev).manual_seed(seed)
     tot, prior = [], []
@@ -1305,3 +1398,59 @@ def calibration(
     a = torch.where(nz, asum / count.clamp(min=1), torch.nan)  # accuracy per bin
     ece = ((csum - asum).abs().sum() / count.sum()).item()
     return dict(confidence=c, accuracy=a, count=count, ece=ece)
+
+# %% ../nbs/13_metrics.ipynb #9518b3b6
+from .data import area_downsample
+from .schedule import Schedule, call_model, split_model_output
+
+# the timesteps `upsampler_diagnostic` reads
+DIAGNOSTIC_TS = (100, 300, 500, 700, 850, 900, 950, 990)
+
+
+def upsampler_diagnostic(
+    model,  # a super-resolution model: model(x_t, t[, y], low_res=...) (a `SuperResUNet`)
+    sched: Schedule,  # the schedule it was trained with
+    x0: torch.Tensor,  # real high-resolution images (N, C, S, S) in [-1, 1]
+    labels: torch.Tensor | None = None,  # their classes (N,), for a class-conditional model
+    ts=DIAGNOSTIC_TS,  # original timesteps to measure at
+    seed: int = 0,  # seeds the noise of q(x_t | x_0)
+) -> list:  # one dict of mean squared errors per t
+    "Per t: the model's eps and x0_hat errors beside those of x0_hat = bilinear(low-res input)."
+    small = model.small_size
+    dev = next(model.parameters()).device
+    x0 = x0.to(dev)
+    y = labels.to(dev) if labels is not None and model.num_classes is not None else None
+    low = ((area_downsample(x0, small) + 1) * 127.5).round() / 127.5 - 1  # as an 8-bit file
+    up = F.interpolate(low, size=x0.shape[-2:], mode='bilinear')
+    g = torch.Generator(device=dev).manual_seed(seed)
+    rows = []
+    for t in ts:
+        tt = torch.full((len(x0),), t, device=dev)
+        eps = torch.randn(x0.shape, generator=g, device=dev)
+        xt = sched.q_sample(x0, tt, eps)
+        with torch.no_grad():
+            out = call_model(model, xt, tt, y, low_res=low)
+        eps_hat = split_model_output(out, xt)[0].float()
+        x0_hat = sched.pred_x0_from_eps(xt, tt, eps_hat).clamp(-1, 1)
+        ab = float(sched.alpha_bar[t])
+        rows.append(
+            dict(
+                t=t,
+                alpha_bar=ab,
+                eps_mse=F.mse_loss(eps_hat, eps).item(),
+                eps_mse_bilinear=ab / (1 - ab) * F.mse_loss(up, x0).item(),
+                x0_mse=F.mse_loss(x0_hat, x0).item(),
+                x0_mse_bilinear=F.mse_loss(up, x0).item(),
+                lowres_mse=F.mse_loss(area_downsample(x0_hat, small), low).item(),
+            )
+        )
+    return rows
+
+
+def passes_diagnostic(
+    rows: list,  # from `upsampler_diagnostic`
+    gate=(850, 900, 950),  # the timesteps where the model must beat the bilinear reference
+) -> bool:
+    "True when the model's eps MSE is at or below the bilinear reference at every gate timestep."
+    by_t = {r['t']: r for r in rows}
+    return all(by_t[t]['eps_mse'] <= by_t[t]['eps_mse_bilinear'] for t in gate)

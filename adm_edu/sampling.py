@@ -22,7 +22,7 @@ __all__ = ['SAMPLERS', 'ddim_update', 'resolve_steps', 'model_device', 'randn_on
            'check_model_output', 'SampleOptions', 'as_options', 'Sampler', 'register_sampler',
            'get_sampler', 'SamplingContext', 'ddim_constants', 'ddim_sampling_step',
            'ancestral_sampling_step', 'sample', 'to_uint8', 'generate', 'quantize_8bit',
-           'sample_cascade']
+           'sample_cascade', 'sdedit_steps', 'noised_bilinear', 'super_resolve']
 
 # %% ../nbs/03_ddim.ipynb #6d7dc289
 def _check_eta(eta):
@@ -669,9 +669,11 @@ def sample_cascade(
     generator: torch.Generator | None = None,  # seeds both stages
     batch_size: int | None = None,  # images per batch (default: all n at once)
     options: SampleOptions | dict | None = None,  # for both stages, as in `sample` (device, ...)
+    start_t: int | None = None,  # beyond ADM (SDEdit): the upsampler starts from Up(low) at start_t
 ) -> tuple:  # (low-res samples (n, C, s, s), high-res samples (n, C, S, S)), both in [-1, 1]
     "Two-stage generation (ADM-U): `base` at low resolution, then `upsampler` conditioned on it."
-    (C0, S0), (C1, S1) = _check_cascade(base, upsampler)
+    (C0, S0), _ = _check_cascade(base, upsampler)
+    _check_start_t(start_t, up_sched.T)
     y, n = _cascade_labels(base, upsampler, y, n)
     bs = n if batch_size is None else batch_size
     if isinstance(bs, bool) or not isinstance(bs, int) or bs < 1:
@@ -682,7 +684,6 @@ def sample_cascade(
     opts = as_options(options)
     opts = replace(opts, device=model_device(base, opts.device))
     base_takes_y = getattr(base, 'num_classes', None) is not None or guidance is not None
-    up_takes_y = getattr(upsampler, 'num_classes', None) is not None
     lows, highs = [], []
     for i in range(0, n, bs):
         b = min(bs, n - i)
@@ -701,18 +702,94 @@ def sample_cascade(
         )
         # like the official pipeline, which saves the base samples as 8-bit files and reads them
         low = quantize_8bit(low)
-        up_opts = replace(opts, model_kwargs={**(opts.model_kwargs or {}), 'low_res': low})
-        high = sample(
-            upsampler,
-            up_sched,
-            (b, C1, S1, S1),
-            up_steps,
-            up_sampler,
-            up_eta,
-            y=yb if up_takes_y else None,
-            generator=generator,
-            options=up_opts,
-        )
+        up = (up_steps, up_sampler, up_eta)
+        high = super_resolve(upsampler, up_sched, low, yb, *up, start_t, generator, opts)
         lows.append(low)
         highs.append(high)
     return torch.cat(lows), torch.cat(highs)
+
+# %% ../nbs/12_cascade.ipynb #6798545d
+import torch.nn.functional as F
+
+
+def sdedit_steps(
+    start_t: int,  # the first (noisiest) original timestep, 0 < start_t < T
+    steps: int,  # how many timesteps, start_t and 0 included
+) -> list:  # strictly decreasing original timesteps, a `steps` list for `sample`
+    "`steps` timesteps evenly spaced from `start_t` down to 0: SDEdit's truncated reverse process."
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 2 <= steps <= start_t + 1:
+        raise BadArgument(
+            f"steps must be an int in [2, start_t + 1 = {start_t + 1}], got {steps!r}"
+        )
+    ts = torch.linspace(start_t, 0, steps).round().long()
+    return ts.unique().flip(0).tolist()
+
+
+def noised_bilinear(
+    low: torch.Tensor,  # low-resolution images (N, C, s, s) in [-1, 1]
+    size: int,  # the upsampler's side S
+    sched: Schedule,  # the upsampler's schedule
+    start_t: int,  # the timestep t_0 to noise to
+    generator: torch.Generator | None = None,  # seeds the noise
+) -> torch.Tensor:  # x_{t_0} (N, C, S, S)
+    "SDEdit's start (Meng et al. 2021): bilinear Up(low) noised by q(x_t | x_0) to t = start_t."
+    up = F.interpolate(low.float(), size=(size, size), mode='bilinear')
+    noise = randn_on(up.shape, generator, up.device, up.dtype)
+    t = torch.full((len(up),), start_t, device=up.device)
+    return sched.q_sample(up, t, noise)
+
+
+def _check_start_t(start_t, T: int):
+    "None (start from noise at T), or an int timestep 0 < start_t < T."
+    if start_t is None:
+        return None
+    if isinstance(start_t, bool) or not isinstance(start_t, (int, np.integer)):
+        raise BadArgument(f"start_t must be None or an int timestep, got {start_t!r}")
+    if not 0 < start_t < T:
+        raise BadArgument(f"start_t must lie in (0, T = {T}), got {start_t}")
+    return int(start_t)
+
+
+def super_resolve(
+    upsampler,  # super-resolution model: upsampler(x, t[, y], low_res=...) (a `SuperResUNet`)
+    up_sched: Schedule,  # the schedule `upsampler` was trained with
+    low: torch.Tensor,  # low-resolution images (n, C, s, s) in [-1, 1], s = upsampler.small_size
+    y: torch.Tensor | None = None,  # class labels (n,) for a class-conditional upsampler
+    steps=25,  # as in `sample`; with `start_t`: the number of timesteps from start_t to 0
+    sampler: str = 'ddim',  # a name in `SAMPLERS`
+    eta: float = 0.0,  # DDIM's eta
+    start_t: int | None = None,  # beyond ADM (SDEdit): start from Up(low) noised to start_t
+    generator: torch.Generator | None = None,  # seeds every noise draw
+    options: SampleOptions | dict | None = None,  # as in `sample`
+) -> torch.Tensor:  # high-resolution samples (n, C, S, S) in [-1, 1]
+    "The cascade's second stage: `upsampler` sampled given `low` (ADM-U; SDEdit with start_t)."
+    C, S = _sample_shape(upsampler, 'upsampler')
+    small = getattr(upsampler, 'small_size', None)
+    if low.ndim != 4 or tuple(low.shape[1:]) != (C, small, small):
+        raise BadArgument(
+            f"the upsampler takes low-res images (n, {C}, {small}, {small}), got {tuple(low.shape)}"
+        )
+    start_t = _check_start_t(start_t, up_sched.T)
+    opts = as_options(options)
+    opts = replace(opts, device=model_device(upsampler, opts.device))
+    low = low.to(opts.device)
+    opts = replace(opts, model_kwargs={**(opts.model_kwargs or {}), 'low_res': low})
+    noise = None
+    if start_t is not None:
+        steps = sdedit_steps(start_t, steps)
+        noise = noised_bilinear(low, S, up_sched, start_t, generator)
+    y = y if getattr(upsampler, 'num_classes', None) is not None else None
+    shape = (len(low), C, S, S)
+    return sample(
+        upsampler,
+        up_sched,
+        shape,
+        steps,
+        sampler,
+        eta,
+        y,
+        guidance=None,
+        generator=generator,
+        noise=noise,
+        options=opts,
+    )

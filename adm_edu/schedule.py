@@ -101,9 +101,11 @@ class Schedule:
         self,
         betas,  # 1-D array of T betas in (0, 1)
         timestep_map=None,  # original timestep of each index (set by `respace`); default arange(T)
+        original_T: int | None = None,  # T of the schedule respaced from (set by `respace`)
     ):
         b = _checked_betas(betas)
         self.betas = b
+        self.original_T = int(original_T or len(b))
         self.alphas = 1 - b
         self.alpha_bar = torch.cumprod(self.alphas, 0)
         self.alpha_bar_prev = torch.cat([b.new_ones(1), self.alpha_bar[:-1]])
@@ -139,7 +141,7 @@ class Schedule:
 
     def __repr__(self):
         respaced = not torch.equal(self.timestep_map, torch.arange(self.T))
-        kind = f', respaced from {int(self.timestep_map[-1]) + 1}' if respaced else ''
+        kind = f', respaced from T={self.original_T}' if respaced else ''
         first, last = self.betas[0].item(), self.betas[-1].item()
         return f"Schedule(T={self.T}{kind}, beta[0]={first:.3g}, beta[-1]={last:.3g})"
 
@@ -506,4 +508,4 @@ def respace(
         raise ValueError(f"use_timesteps must lie in [0, {self.T}), got {keep[0]}..{keep[-1]}")
     ab = self.alpha_bar[keep]
     betas = 1 - ab / torch.cat([ab.new_ones(1), ab[:-1]])
-    return Schedule(betas, timestep_map=self.timestep_map[keep])
+    return Schedule(betas, timestep_map=self.timestep_map[keep], original_T=self.original_T)

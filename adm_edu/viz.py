@@ -18,6 +18,7 @@ from .oracle import GaussianMixture, sliced_wasserstein
 from .unet import split_qkv
 from .device import default_device
 from .data import atomic_write
+from .errors import BadArgument
 from .unet import UNet, unet_layout, count_params
 from adm_edu.metrics import (
     noisy_predictions,
@@ -28,34 +29,40 @@ from adm_edu.metrics import (
 )
 
 # %% auto #0
-__all__ = ['image_grid', 'save_grid', 'show_grid', 'plot_sample_grids', 'plot_schedules',
-           'plot_forward_process', 'schedule_explorer', 'plot_trajectories_2d', 'ddim_explorer',
-           'plot_beta_ratio', 'variance_explorer', 'plot_vb_terms', 'importance_weights_explorer',
-           'plot_qkv_layout', 'plot_tradeoff', 'guidance_panel', 'guidance_explorer',
-           'cascade_panel', 'cascade_explorer', 'resolved_noise', 'plot_training_logs',
-           'plot_steps_curves', 'plot_widths', 'plot_class_grid', 'ode_explorer', 'unet_explorer',
-           'classifier_explorer', 'metrics_explorer']
+__all__ = ['SWAP_FRAME_JS', 'grid_columns', 'image_grid', 'save_grid', 'show_grid',
+           'plot_sample_grids', 'plot_schedules', 'plot_forward_process', 'schedule_explorer',
+           'plot_trajectories_2d', 'ddim_explorer', 'plot_beta_ratio', 'variance_explorer',
+           'plot_vb_terms', 'importance_weights_explorer', 'plot_qkv_layout', 'plot_tradeoff',
+           'guidance_panel', 'guidance_explorer', 'cascade_panel', 'cascade_explorer',
+           'resolved_noise', 'plot_training_logs', 'plot_steps_curves', 'plot_widths',
+           'plot_class_grid', 'ode_explorer', 'unet_explorer', 'classifier_explorer',
+           'metrics_explorer', 'figure_png', 'grid_entry', 'explorer_frames', 'StaticExplorer',
+           'LiveExplorer', 'with_frames']
 
 # %% ../nbs/93_pictures.ipynb #v13a0011
+def grid_columns(
+    n: int,  # number of images
+) -> int:  # images per row: ceil(sqrt(n)), so that rows and columns differ by at most one or two
+    "A near-square layout of `n` images: 16 -> 4x4, 10 -> 4 per row (4+4+2), 100 -> 10x10."
+    return max(1, math.ceil(math.sqrt(n)))
+
+
 def image_grid(
-    images,  # (N, C, H, W) floats in [-1, 1], or (N, H, W, C) uint8
-    ncol: int = 10,  # images per row
+    images,  # (N, C, H, W) floats in [-1, 1] (or [0, 1] with `unit_range`), or (N, H, W, C) uint8
+    ncol: int | None = None,  # images per row (None: near-square, `grid_columns`)
     pad: int = 1,  # pixels of black between images
+    unit_range: bool = False,  # float images in [0, 1] (`metrics.to_model_range` decides)
 ) -> np.ndarray:  # uint8 (rows, cols, C)
     "Tile images into one uint8 array, `ncol` per row."
-    if isinstance(images, torch.Tensor) and images.dtype != torch.uint8:
-        if images.ndim != 4:
-            raise ValueError(f"images must be (N, C, H, W), got shape {tuple(images.shape)}")
-        images = (
-            ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5)
-            .round()
-            .to(torch.uint8)
-            .permute(0, 2, 3, 1)
-        )
-    images = np.asarray(images)
+    from adm_edu.metrics import to_model_range
+    from adm_edu.sampling import to_uint8
+
+    if not (isinstance(images, np.ndarray) and images.dtype == np.uint8):
+        images = to_uint8(to_model_range(images, unit_range))
     if images.dtype != np.uint8 or images.ndim != 4:
         raise ValueError(f"images must be uint8 (N, H, W, C), got {images.dtype} {images.shape}")
     n, h, w, c = images.shape
+    ncol = ncol or grid_columns(n)
     nrow = -(-n // ncol)
     grid = np.zeros((nrow * (h + pad) + pad, ncol * (w + pad) + pad, c), np.uint8)
     for i, im in enumerate(images):
@@ -70,19 +77,20 @@ def image_grid(
 def save_grid(
     images,  # as `image_grid` takes
     path,  # the .png to write
-    nrow: int = 10,  # images per row
+    nrow: int | None = None,  # images per row (None: near-square, `grid_columns`)
     scale: int = 2,  # each pixel repeated `scale` times
+    unit_range: bool = False,  # float images in [0, 1] (`metrics.to_model_range` decides)
 ) -> Path:
     "Write images as one PNG grid (atomically)."
     from PIL import Image
 
-    g = image_grid(images, nrow, pad=2)
+    g = image_grid(images, nrow, pad=2, unit_range=unit_range)
     img = Image.fromarray(g.squeeze(-1) if g.shape[-1] == 1 else g)
     img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
     return atomic_write(path, lambda f: img.save(f, format='PNG'))
 
 
-def show_grid(ax, images, ncol: int = 10):
+def show_grid(ax, images, ncol: int | None = None):
     "Draw `image_grid(images, ncol)` on a matplotlib axis, without ticks."
     g = image_grid(images, ncol)
     ax.imshow(g.squeeze(-1) if g.shape[-1] == 1 else g, cmap='gray', vmin=0, vmax=255)
@@ -1032,3 +1040,160 @@ def metrics_explorer(
         noise=W.FloatSlider(0.0, min=0, max=1, step=0.05),
         blur_sigma=W.FloatSlider(0.0, min=0, max=2, step=0.25),
     )
+
+# %% ../nbs/93_pictures.ipynb #9485bde4
+def figure_png(
+    fig,  # a matplotlib Figure (closed afterwards)
+    dpi: int = 72,  # resolution of the frame
+    colors: int = 96,  # palette size: enough for line plots and grey images
+) -> bytes:
+    "A figure as a small palette PNG; the figure is closed."
+    import io
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format='png', dpi=dpi, bbox_inches='tight')  # as the inline backend
+    plt.close(fig)
+    im = Image.open(buf).convert('RGB').quantize(colors, dither=Image.Dither.NONE)
+    out = io.BytesIO()
+    im.save(out, format='PNG', optimize=True)
+    return out.getvalue()
+
+
+def grid_entry(v) -> tuple:
+    "(label, value) of a grid entry: a `(label, value)` pair (as ipywidgets options), or a value."
+    if isinstance(v, tuple) and len(v) == 2:
+        return str(v[0]), v[1]
+    return (f'{v:g}' if isinstance(v, float) else str(v)), v
+
+
+def explorer_frames(
+    w,  # an ipywidgets `interactive` explorer: `w.f(**kwargs)` draws one figure with plt.show()
+    controls: dict,  # {argument: [values or (label, value)]}; other arguments keep w's values
+    dpi: int = 72,  # resolution of each frame
+) -> list:
+    "The explorer's figure at every point of the grid (row-major over `controls`), as PNG bytes."
+    import itertools
+    from unittest import mock
+    import matplotlib.pyplot as plt
+
+    frames = []
+    for point in itertools.product(*controls.values()):
+        kw = {**w.kwargs, **{k: grid_entry(v)[1] for k, v in zip(controls, point)}}
+        before = set(plt.get_fignums())
+        with mock.patch.object(plt, 'show'):  # the explorer's plt.show() would print the figure
+            w.f(**kw)
+        new = [n for n in plt.get_fignums() if n not in before]
+        if not new:
+            raise BadArgument(f'the explorer drew no figure at {kw}')
+        for n in new[:-1]:
+            plt.close(n)
+        frames.append(figure_png(plt.figure(new[-1]), dpi))
+    return frames
+
+# %% ../nbs/93_pictures.ipynb #a48892ce
+# The browser side of a static explorer, run by each control's input/change event: the frame
+# index is row-major over the controls (each control's value is the index of its grid entry).
+SWAP_FRAME_JS = (
+    "var b=this.closest('.adm-explorer'),f=JSON.parse(b.dataset.frames),i=0;"
+    "b.querySelectorAll('.adm-control').forEach(function(c){"
+    "i=i*Number(c.dataset.n)+Number(c.value);"
+    "c.parentElement.querySelector('output').textContent=JSON.parse(c.dataset.labels)[c.value]});"
+    "b.querySelector('img.adm-frame').src='data:image/png;base64,'+f[i]"
+)
+
+
+class StaticExplorer:
+    """Frames over a grid of control values, swapped in the browser by `SWAP_FRAME_JS` (no kernel);
+    displayed as HTML with the first frame as a PNG beside it (for viewers without JavaScript)."""
+
+    def __init__(
+        self,
+        frames: list,  # PNG bytes, one per grid point, row-major over `controls`
+        controls: dict,  # {name: [values or (label, value)]}: a range slider (numbers) or a menu
+        # (a name with one value is fixed: no control)
+        anchor: str = 'explorer',  # the HTML id the chapters table links to
+    ):
+        sizes = [len(v) for v in controls.values()]
+        if not controls or min(sizes) < 1 or len(frames) != math.prod(sizes):
+            raise BadArgument(f'{len(frames)} frames for a grid of {sizes} control values')
+        self.frames, self.controls, self.anchor = list(frames), dict(controls), anchor
+
+    def png(self, i: int = 0) -> str:
+        "Frame `i` as base64 text (the mimebundle's form)."
+        import base64
+
+        return base64.b64encode(self.frames[i]).decode()
+
+    def control_html(self, name: str, entries: list) -> str:
+        "One control: a range slider over numeric entries, else a menu; its label and readout."
+        import html
+        import json
+
+        labels = [grid_entry(v)[0] for v in entries]
+        # plain numbers: a slider; names or (label, value) pairs: a menu
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in entries)
+        js = html.escape(SWAP_FRAME_JS)
+        attrs = (
+            f'class="adm-control" name="{html.escape(name)}" data-n="{len(entries)}" '
+            f'data-labels="{html.escape(json.dumps(labels))}" oninput="{js}" onchange="{js}"'
+        )
+        if numeric:
+            box = (
+                f'<input type="range" min="0" max="{len(entries) - 1}" step="1" value="0" {attrs}>'
+            )
+        else:
+            opts = ''.join(
+                f'<option value="{i}">{html.escape(lab)}</option>' for i, lab in enumerate(labels)
+            )
+            box = f'<select {attrs}>{opts}</select>'
+        return f'<label>{html.escape(name)} {box} <output>{html.escape(labels[0])}</output></label>'
+
+    def html(self) -> str:
+        "The explorer as one HTML block: its controls, then the frame they select."
+        import json
+
+        frames = json.dumps([self.png(i) for i in range(len(self.frames))])
+        shown = {k: v for k, v in self.controls.items() if len(v) > 1}  # one value: no control
+        controls = ' '.join(self.control_html(k, v) for k, v in shown.items())
+        return (
+            f'<div class="adm-explorer" id="{self.anchor}" data-frames=\'{frames}\'>'
+            f'<div class="adm-controls">{controls}</div>'
+            '<div class="adm-note">frames computed when the chapter ran: a control swaps them</div>'
+            '<img class="adm-frame" alt="explorer frame" '
+            f'src="data:image/png;base64,{self.png(0)}">'
+            '</div>'
+        )
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        sizes = ' × '.join(f'{k} ({len(v)})' for k, v in self.controls.items())
+        text = f'static explorer: {len(self.frames)} frames over {sizes}'
+        return {'text/html': self.html(), 'image/png': self.png(0), 'text/plain': text}
+
+
+class LiveExplorer:
+    """A live ipywidgets explorer with its static form: displayed, the static form's HTML first,
+    then the widget with the static form's first frame as a PNG (for viewers without widgets)."""
+
+    def __init__(self, widget, static: StaticExplorer):
+        self.widget, self.static = widget, static
+
+    def live_bundle(self) -> dict:
+        "The widget's mimebundle with the static form's first frame as its PNG."
+        return {**self.widget._repr_mimebundle_(), 'image/png': self.static.png(0)}
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.static)
+        display(self.live_bundle(), raw=True)
+
+
+def with_frames(
+    w,  # an ipywidgets `interactive` explorer
+    dpi: int = 72,  # resolution of the frames (that of the chapters' figures)
+    **controls,  # argument=[values or (label, value)]: the grid the static form covers
+) -> LiveExplorer:
+    "The live explorer `w` and its static form over the grid `controls` (frames drawn now)."
+    return LiveExplorer(w, StaticExplorer(explorer_frames(w, controls, dpi), controls))

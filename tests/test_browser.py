@@ -154,9 +154,63 @@ def test_checker_catches_cut_off_code_and_math(bt, tmp_path):
             browser.close()
 
 
-def test_live_widget(bt):
-    """The schedule chapter served by voila on localhost (its export, slow and GPU cells left out):
-    moving the first slider of its schedule explorer redraws the explorer's figure."""
+def explorer_page(frames_differ: bool):
+    """A notebook whose one output is a static explorer over 2 x 3 frames (each frame a different
+    figure, or every frame the same)."""
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    from nbformat.v4 import new_notebook, new_markdown_cell, new_code_cell, new_output
+    from adm_edu.viz import StaticExplorer, figure_png
+
+    frames = []
+    for k in range(6):
+        fig, ax = plt.subplots(figsize=(2, 1.5))
+        ax.plot([0, 1], [0, k if frames_differ else 1])
+        frames.append(figure_png(fig))
+    ex = StaticExplorer(frames, {'kind': ['a', 'b'], 'slope': [0, 1, 2]})
+    data = ex._repr_mimebundle_()
+    cell = new_code_cell('explorer', outputs=[new_output('display_data', data=data)])
+    return new_notebook(cells=[new_markdown_cell('# Explorer'), cell])
+
+
+def test_checker_moves_static_explorers(bt, tmp_path):
+    """Each control of a static explorer is moved in the browser: an explorer whose frames differ
+    passes, one whose frames are all the same ("moves" but shows nothing new) is reported, and so
+    is a link to `page#explorer` where that page has no explorer."""
+    import nbformat
+
+    rd = _load('render_docs')
+    nbs = tmp_path / 'nbs'
+    nbs.mkdir()
+    from nbformat.v4 import new_notebook, new_markdown_cell
+
+    frozen = explorer_page(False)
+    links = '[a good one](index.ipynb#explorer), [none](02_plain.ipynb#explorer)'
+    frozen.cells.append(new_markdown_cell(f'Explorers elsewhere: {links}.'))
+    nbformat.write(explorer_page(True), nbs / 'index.ipynb')
+    nbformat.write(frozen, nbs / '01_frozen.ipynb')
+    nbformat.write(new_notebook(cells=[new_markdown_cell('# Plain')]), nbs / '02_plain.ipynb')
+    rd.render(
+        sorted(nbs.glob('*.ipynb')), tmp_path / 'html', ROOT / '.docs_assets' / 'node_modules'
+    )
+    res = bt.check_site(tmp_path / 'html', tmp_path / 'shots')
+    assert res['index.html'] == []
+    probs = ' | '.join(res['frozen.html'])
+    assert "moving 'kind' (0 -> 1) did not change the figure" in probs, probs
+    assert "moving 'slope' (0 -> 2) did not change the figure" in probs, probs
+    # the links to explorers: one to a page without an explorer is reported
+    assert 'link to plain.html#explorer: no such explorer' in probs, probs
+    assert 'index.html#explorer' not in probs, probs
+
+
+@pytest.mark.parametrize('module', ['schedule', 'resample'])
+def test_live_widget(bt, module):
+    """The chapters of the schedule and importance-sampling explorers served by voila on localhost
+    (their export, slow and GPU cells left out): moving the first slider of the explorer redraws
+    its figure, with no console error and no request off the machine."""
     pytest.importorskip('voila')
-    res = bt.live_widget_check(bt.schedule_chapter(), shots=SHOTS)
+    assert module in bt.LIVE_MODULES
+    res = bt.live_widget_check(bt.chapter_exporting(module), shots=SHOTS)
     assert res['ok'], res

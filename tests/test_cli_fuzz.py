@@ -189,6 +189,7 @@ def test_fuzz_sample(model, n, steps, sampler, eta, cfg, classes, out, bs, devic
         or not 1 <= ss <= T
         or sampler == 'euler'
         or not finite_ge(eta)
+        or num(eta) > 1  # refused: eq. 12's direction term would be clamped
         or not finite_ge(cfg)
         or (num(cfg) and model != 'tinynull')
         or not cls_ok
@@ -349,6 +350,7 @@ def test_fuzz_train(
         or out in ('afile', 'afile/x')
         or (resume and init)
         or (resume and out != 'run')
+        or (out == 'run' and not resume)  # a run is there: --resume or --overwrite
         or init in ('missing', 'empty')
         or (
             resume

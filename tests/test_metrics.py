@@ -6,9 +6,9 @@ import math
 import os
 import numpy as np
 import pytest
+import scipy.linalg
 import torch
 from hypothesis import given, settings, strategies as st
-from pytorch_fid.fid_score import calculate_frechet_distance
 
 import adm_edu.metrics as M
 
@@ -29,7 +29,8 @@ def test_frechet_matches_pytorch_fid(d, n_extra, seed):
     rng = np.random.default_rng(seed)
     n = max(3, d + n_extra)  # includes rank-deficient covariances (n <= d)
     s1, s2 = _stats(rng, d, n), _stats(rng, d, n)
-    ref = calculate_frechet_distance(s1[0], s1[1], s2[0], s2[1])
+    fid_score = pytest.importorskip('pytorch_fid.fid_score', reason='pytorch-fid is the reference')
+    ref = fid_score.calculate_frechet_distance(s1[0], s1[1], s2[0], s2[1])
     for method in ('eigh', 'sqrtm'):
         assert M.frechet_distance(*s1, *s2, method=method) == pytest.approx(
             ref, rel=1e-6, abs=1e-6 * np.trace(s1[1])
@@ -57,7 +58,9 @@ def test_fid_self_is_zero_and_monte_carlo():
     d = 3
     A, B = rng.standard_normal((d, d)), rng.standard_normal((d, d))
     mA, mB = rng.standard_normal(d), rng.standard_normal(d)
-    true = calculate_frechet_distance(mA, A @ A.T, mB, B @ B.T)
+    cA, cB = A @ A.T, B @ B.T
+    cross = scipy.linalg.sqrtm(cA @ cB).real  # the definition, with scipy's matrix square root
+    true = ((mA - mB) ** 2).sum() + np.trace(cA + cB - 2 * cross)
     xa = rng.standard_normal((100_000, d)) @ A.T + mA
     xb = rng.standard_normal((100_000, d)) @ B.T + mB
     assert M.fid_from_features(xa, xb) == pytest.approx(true, rel=0.05)
@@ -111,10 +114,20 @@ def test_inception_score_limits(c, reps, splits):
     )
 
 
-def test_inception_score_bounds_and_std():
-    p = torch.randn(500, 7).softmax(1)
-    m, s = M.inception_score(p, splits=5, return_std=True)
-    assert 1 <= m <= 7 and s >= 0
+def test_inception_score_closed_form():
+    """IS = exp(E_x KL(p(y|x) || p(y))) on a constructed case: rows (a, 1-a) and (1-a, a) in equal
+    numbers in every split, so p(y) = (1/2, 1/2) and KL = a log 2a + (1-a) log 2(1-a)."""
+    for a in (0.5, 0.7, 0.9, 0.99):
+        rows = torch.tensor([[a, 1 - a], [1 - a, a]], dtype=torch.float64).repeat(50, 1)
+        kl = a * math.log(2 * a) + (1 - a) * math.log(2 * (1 - a))
+        m, s = M.inception_score(rows, splits=5, return_std=True)
+        assert m == pytest.approx(math.exp(kl), rel=1e-6) and s == pytest.approx(0, abs=1e-6)
+    # splits that see different marginals: the mean over splits of each split's score
+    p = torch.tensor([[0.8, 0.2]] * 10 + [[0.3, 0.7]] * 10, dtype=torch.float64)
+    want = 1.0  # each split holds one kind of row: p(y|x) = p(y) inside it
+    assert M.inception_score(p, splits=2) == pytest.approx(want, rel=1e-9)
+    m, s = M.inception_score(torch.randn(500, 7).softmax(1), splits=5, return_std=True)
+    assert 1 <= m <= 7 and s > 0
 
 
 # ---- precision / recall --------------------------------------------------------------------------
@@ -269,7 +282,7 @@ def test_evaluate_images_and_json(tmp_path):
 
 
 def test_inception_architecture_matches_pytorch_fid(tmp_path, monkeypatch):
-    import pytorch_fid.inception as pfi
+    pfi = pytest.importorskip('pytorch_fid.inception', reason='pytorch-fid is the reference')
 
     net = M.InceptionV3FID()
     g = torch.Generator().manual_seed(0)

@@ -366,3 +366,73 @@ def test_load_from_path(tmp_path, unet_ref):
     torch.save(sd, tmp_path / 'ckpt.pt')
     m = unet_from_openai(str(tmp_path / 'ckpt.pt'), **flags)
     assert torch.equal(m.stem.weight, sd['input_blocks.0.0.weight'])
+
+
+# --- the reference: OpenAI's own modules (guided-diffusion-sdk), built by their own factories ----
+
+UNET_CASES = [  # (flags, label) for script_util.create_model: both attention orders, cond/uncond
+    (dict(class_cond=True, learn_sigma=True, use_new_attention_order=False), 'cond-legacy'),
+    (dict(class_cond=True, learn_sigma=True, use_new_attention_order=True), 'cond-new'),
+    (dict(class_cond=False, learn_sigma=True, use_new_attention_order=True), 'uncond-new'),
+    (dict(class_cond=False, learn_sigma=False, resblock_updown=False), 'uncond-eps-legacy'),
+]
+SMALL_UNET_FLAGS = dict(
+    image_size=32,
+    num_channels=32,
+    num_res_blocks=1,
+    channel_mult='1,2',
+    attention_resolutions='16,8',
+    num_head_channels=16,
+    use_scale_shift_norm=True,
+    resblock_updown=True,
+)
+
+
+def official_randomised(net, seed):
+    "The official module with every parameter drawn at random (its zero-initialised layers too)."
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            gain = name.endswith(('in_layers.0.weight', 'out_layers.0.weight', 'norm.weight'))
+            p.copy_(torch.randn(p.shape, generator=g) * 0.05 + (1.0 if gain else 0.0))
+    return net.eval()
+
+
+@pytest.mark.parametrize('flags,label', UNET_CASES, ids=[c[1] for c in UNET_CASES])
+def test_unet_equals_official_unetmodel(flags, label):
+    "Our U-Net, loaded through our key map, computes what guided_diffusion's UNetModel computes."
+    script_util = pytest.importorskip('guided_diffusion.script_util')
+    full = {**SMALL_UNET_FLAGS, **flags}
+    official = official_randomised(script_util.create_model(**full), seed=5)
+    ours = unet_from_openai(official.state_dict(), **full).eval()
+    g = torch.Generator().manual_seed(6)
+    x, t = torch.randn(3, 3, 32, 32, generator=g), torch.tensor([0, 411, 999])
+    y = torch.tensor([3, 999, 512]) if full['class_cond'] else None
+    with torch.no_grad():
+        theirs, mine = official(x, t, y), ours(x, t, y)
+    assert theirs.shape == (3, 6 if full['learn_sigma'] else 3, 32, 32)
+    assert theirs.abs().mean() > 1e-2  # randomised: the comparison means something
+    torch.testing.assert_close(mine, theirs, atol=f32_tol(theirs, fan_in(ours)), rtol=0)
+
+
+def test_classifier_equals_official_encoderunet_attention_pool():
+    "Our classifier equals guided_diffusion's EncoderUNetModel with attention pooling."
+    script_util = pytest.importorskip('guided_diffusion.script_util')
+    flags = dict(
+        image_size=64,
+        classifier_width=64,
+        classifier_depth=1,
+        classifier_attention_resolutions='16,8',
+        classifier_use_scale_shift_norm=True,
+        classifier_resblock_updown=True,
+        classifier_pool='attention',
+        classifier_use_fp16=False,
+    )
+    official = official_randomised(script_util.create_classifier(**flags), seed=7)
+    ours = classifier_from_openai(official.state_dict(), **flags).eval()
+    g = torch.Generator().manual_seed(8)
+    x, t = torch.randn(2, 3, 64, 64, generator=g), torch.tensor([5, 700])
+    with torch.no_grad():
+        theirs, mine = official(x, t), ours(x, t)
+    assert theirs.shape == (2, 1000) and theirs.std() > 1e-2
+    torch.testing.assert_close(mine, theirs, atol=f32_tol(theirs, fan_in(ours)), rtol=0)

@@ -95,3 +95,31 @@ def test_directives_and_links(tmp_path):
         assert shown in html, shown
     assert 'target="_blank"' in html and '{target=' not in html  # show_doc's Quarto link attributes
     assert rep[1]['math_segments'] == 1
+
+
+def test_static_explorer_page(tmp_path):
+    """A chapter's static explorer reaches the page as HTML whose controls keep their inline
+    JavaScript, beside its live widget (which the site CSS hides); pages.json counts both."""
+    rd = _load('render_docs')
+    html = (
+        '<div class="adm-explorer" id="explorer" data-frames=\'["QUJD"]\'>'
+        '<select class="adm-control" oninput="SWAP()"></select><img class="adm-frame"></div>'
+    )
+    view = {'model_id': 'm', 'version_major': 2, 'version_minor': 0}
+    outputs = [
+        new_output('display_data', data={'text/html': html, 'text/plain': 'explorer'}),
+        new_output(
+            'display_data',
+            data={'application/vnd.jupyter.widget-view+json': view, 'text/plain': 'live'},
+        ),
+    ]
+    nbs = tmp_path / 'nbs'
+    nbs.mkdir()
+    nb = new_notebook(cells=[new_markdown_cell('# Explore'), new_code_cell('x', outputs=outputs)])
+    nbformat.write(nb, nbs / '01_explore.ipynb')
+    rep = rd.render(sorted(nbs.glob('*.ipynb')), tmp_path / 'html', None)
+    assert rep[0]['explorers'] == 1 and rep[0]['widget_views'] == 1
+    page = (tmp_path / 'html' / 'explore.html').read_text()
+    assert 'oninput="SWAP()"' in page and 'id="explorer"' in page
+    css = (TOOLS.parent / 'nbs' / 'styles.css').read_text()
+    assert '.jp-Cell:has(.adm-explorer)' in css and '.cell:has(.adm-explorer)' in css

@@ -16,7 +16,6 @@ from adm_edu.sampling import (
 )
 from adm_edu.oracle import GaussianMixture
 
-diffusers = pytest.importorskip('diffusers')
 T = 1000
 SCHEDULES = {
     'linear': ('linear', Schedule.linear),
@@ -38,6 +37,7 @@ def _batch(seed, shape=(4, 3, 8, 8)):
 @pytest.mark.parametrize('n_steps', [T, 50])
 def test_ddim_step_matches_diffusers(name, eta, n_steps):
     "DDIMScheduler.step (clipped x0, eps re-derived from it) == ddim_step on the 'ddimN' schedule."
+    diffusers = pytest.importorskip('diffusers')  # the reference
     dname, make = SCHEDULES[name]
     ref = diffusers.DDIMScheduler(
         num_train_timesteps=T,
@@ -72,6 +72,7 @@ def _ddpm_noise(seed, shape):
 @pytest.mark.parametrize('variance', ['fixed_small', 'learned_range'])
 def test_p_sample_matches_ddpm_scheduler(name, respaced, variance):
     "DDPMScheduler.step (fixed small or learned range, custom timesteps) == p_sample, respaced."
+    diffusers = pytest.importorskip('diffusers')  # the reference
     dname, make = SCHEDULES[name]
     ref = diffusers.DDPMScheduler(
         num_train_timesteps=T, beta_schedule=dname, clip_sample=True, variance_type=variance
@@ -95,6 +96,7 @@ def test_p_sample_matches_ddpm_scheduler(name, respaced, variance):
 
 def test_sample_loop_matches_diffusers_ddim_loop():
     "A whole DDIM-20 loop (eta=0.5, shared noise) with a fixed toy model equals diffusers' loop."
+    diffusers = pytest.importorskip('diffusers')  # the reference
     ref = diffusers.DDIMScheduler(
         num_train_timesteps=T, beta_schedule='linear', clip_sample=True, set_alpha_to_one=True
     )
@@ -286,6 +288,7 @@ def test_oracle_sampling_reproduces_gaussian():
 @pytest.mark.parametrize('N', [10, 25])
 def test_trailing_ddim_sampling_matches_diffusers(name, N):
     "spacing='trailing' == a DDIMScheduler loop with timestep_spacing='trailing', every step."
+    diffusers = pytest.importorskip('diffusers')  # the reference
     dname, make = SCHEDULES[name]
     ref = diffusers.DDIMScheduler(
         num_train_timesteps=T,

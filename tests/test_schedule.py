@@ -29,10 +29,10 @@ def test_shapes_dtypes_broadcasting(name, T, B, C, H, data, dtype):
     # each example uses its own t: compare with one-at-a-time evaluation
     for i in range(B):
         ab = s.alpha_bar[t[i]].item()
-        ref = math.sqrt(ab) * x0[i].double() + math.sqrt(1 - ab) * noise[i].double()
-        assert torch.allclose(
-            xt[i].double(), ref, atol=4 * torch.finfo(dtype).eps * float(ref.abs().max()), rtol=0
-        )
+        a, b = math.sqrt(ab) * x0[i].double(), math.sqrt(1 - ab) * noise[i].double()
+        # rounding scales with the terms, not their sum (they can cancel)
+        tol = 4 * torch.finfo(dtype).eps * float((a.abs() + b.abs()).max())
+        assert torch.allclose(xt[i].double(), a + b, atol=tol, rtol=0)
     m, v, lv = s.q_posterior(x0, xt, t)
     assert m.shape == x0.shape and v.shape == (B, 1, 1, 1) and lv.shape == (B, 1, 1, 1)
     assert torch.all(v >= 0) and torch.isfinite(lv).all()
@@ -57,17 +57,18 @@ def test_betas_valid(T):
             b.shape == (T,)
             and b.dtype == np.float64
             and (b > 0).all()
-            and (b <= 0.999 + 1e-12).all() | (b.max() <= 1)
+            and (b <= 0.999).all()  # the cap of Nichol & Dhariwal's eq. 17, enforced
         )
         s = Schedule(b)
         assert torch.all(s.alpha_bar[1:] < s.alpha_bar[:-1])
         assert s.posterior_variance[0] == 0 and torch.all(s.posterior_variance[1:] > 0)
         assert torch.all(s.posterior_variance <= s.betas + 1e-15)  # beta-tilde <= beta
+    assert cosine_betas(T)[-1] == 0.999  # alpha_bar(T) = cos(pi/2)^2 ~ 0: beta_T -> 1, capped
 
 
 @pytest.mark.parametrize('T', [1000, 4000])
 def test_against_diffusers(T):
-    from diffusers import DDPMScheduler
+    DDPMScheduler = pytest.importorskip('diffusers').DDPMScheduler  # the reference
 
     ref = DDPMScheduler(num_train_timesteps=T, beta_schedule='squaredcos_cap_v2')
     s = Schedule.cosine(T)

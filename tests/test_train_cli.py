@@ -75,8 +75,8 @@ def test_trains_upsampler_and_classifier(tmp_path, preset, network):
 
 
 def test_options_are_the_settings():
-    "adm-edu-train has one option per CLI setting (and --device); its defaults are TrainConfig's."
-    params = set(inspect.signature(train).parameters) - {'device'}
+    "One option per CLI setting (and --device, --overwrite); the defaults are TrainConfig's."
+    params = set(inspect.signature(train).parameters) - {'device', 'overwrite'}
     assert params == {flag_name(s)[2:].replace('-', '_') for s in CLI_SETTINGS}
     assert parsed() == TrainConfig()
     assert parsed('--preset', 'fmnist-clf') == TrainConfig(preset='fmnist-clf')

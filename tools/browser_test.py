@@ -16,9 +16,14 @@ right: no code block (a code cell's input or a code block in the prose) and no e
 its box or reaching past the main column, and a line of `LINE_LENGTH` characters fits a code cell.
 Three screenshots go to --shots.
 
---live: serves the chapter of `adm_edu.schedule` with voila on 127.0.0.1, waits for its schedule
-explorer, moves its first slider with the keyboard and checks that the figure (the <img> src)
-changes.
+Every static explorer (adm_edu.viz.StaticExplorer) is moved: each control set to the far end of its
+range and its input/change events dispatched; the frame must change (its src) and load, and the live
+widget of the same cell must be hidden. A live widget without a static form is a problem.
+
+--live: serves the chapters of `adm_edu.schedule` and `adm_edu.resample` (`LIVE_MODULES`) with voila
+on 127.0.0.1 (its lab template without the CDN stylesheets: docs_template/voila/), waits for each
+live explorer, moves its first slider with the keyboard and checks that the figure (the <img> src)
+changes, with no console error and no request off the machine.
 
 Chromium: $CHROMIUM, else chromium / chromium-browser / google-chrome on PATH
 (tools/setup_browser.sh installs Debian's). It is driven by Playwright's Python package through
@@ -169,6 +174,68 @@ JS_OVERFLOW = r"""(chars) => {
 }"""
 
 
+# Each static explorer (adm_edu.viz.StaticExplorer): every control moved as a learner would (its
+# value set to the far end of its range, then the input and change events) and back; whether the
+# frame's src changed and the new frame decoded; whether a live widget of the same cell is visible.
+JS_EXPLORERS = r"""async () => {
+  const fire = (c) => ['input', 'change']
+    .forEach(e => c.dispatchEvent(new Event(e, {bubbles: true})));
+  const views = 'script[type="application/vnd.jupyter.widget-view+json"]';
+  const out = [];
+  for (const b of document.querySelectorAll('.adm-explorer')) {
+    const img = b.querySelector('img.adm-frame');
+    const cell = b.closest('.jp-Cell, .cell');
+    const live = cell ? [...cell.querySelectorAll(views)]
+      .filter(s => s.parentElement.checkVisibility()).length : 0;
+    const r = {img: img !== null && img.checkVisibility(), live_shown: live, moved: []};
+    for (const c of (img ? b.querySelectorAll('.adm-control') : [])) {
+      const before = img.src, old = c.value, n = Number(c.dataset.n);
+      c.value = String(Number(old) === n - 1 ? 0 : n - 1);
+      fire(c);
+      let ok = true;
+      try { await img.decode(); } catch (e) { ok = false; }
+      r.moved.push({name: c.name, from: old, to: c.value, changed: img.src !== before,
+                    loaded: ok && img.naturalWidth > 0});
+      c.value = old;
+      fire(c);
+    }
+    out.push(r);
+  }
+  return out;
+}"""
+
+
+def explorer_problems(page, facts: dict) -> list:
+    """Static explorers that do not move: a control whose far value shows the same frame (or one
+    that does not load), an explorer without a frame or controls, one missing from the page, a live
+    widget shown frozen beside it, a live widget without a static form."""
+    found = page.evaluate(JS_EXPLORERS)
+    probs = []
+    if len(found) < facts.get('explorers', 0):
+        probs.append(
+            f'{facts["explorers"]} static explorers in the source, {len(found)} on the page'
+        )
+    if facts.get('widget_views', 0) > facts.get('explorers', 0):
+        probs.append(
+            f'{facts["widget_views"]} live widgets but {facts.get("explorers", 0)} static '
+            'explorers: a widget without a static form is frozen on a web page'
+        )
+    for k, r in enumerate(found, 1):
+        if not r['img'] or not r['moved']:
+            probs.append(f'explorer {k}: no visible frame or no control')
+        if r['live_shown']:
+            probs.append(f'explorer {k}: its live widget is shown (frozen) beside it')
+        for m in r['moved']:
+            if not m['changed']:
+                probs.append(
+                    f'explorer {k}: moving {m["name"]!r} ({m["from"]} -> {m["to"]}) did not '
+                    'change the figure'
+                )
+            elif not m['loaded']:
+                probs.append(f'explorer {k}: the frame for {m["name"]}={m["to"]} did not load')
+    return probs
+
+
 def overflow_problems(page, chars: int = LINE_LENGTH) -> list:
     "What a learner would find cut off on the right of `page`, one line per kind of problem."
     o = page.evaluate(JS_OVERFLOW, chars)
@@ -256,6 +323,7 @@ def check_page(browser, path: Path, facts: dict) -> tuple:
         probs = load(page, path, facts)
         f = page.evaluate(JS_FACTS)
         probs += fact_problems(f, facts) + overflow_problems(page)
+        probs += explorer_problems(page, facts)
         return probs + log, time.time() - t0, page, f
     except Exception as e:
         return probs + log + [f'{type(e).__name__}: {str(e)[:300]}'], time.time() - t0, page, {}
@@ -290,10 +358,16 @@ def screenshot_plan(html: Path, pages: list, manifest: dict) -> dict:
 
 
 def screenshot(page, kind: str, dest: Path):
-    "A screenshot of `page` scrolled to what `kind` shows (a widget slider, a display equation)."
-    target = {'widget': '.widget-slider', 'math': 'mjx-container[display="true"]'}.get(kind)
-    if target and page.locator(target).count():
-        page.locator(target).first.scroll_into_view_if_needed()
+    """A screenshot of `page` scrolled to what `kind` shows (a static explorer or a widget slider, a
+    display equation)."""
+    targets = {
+        'widget': ('.adm-explorer', '.widget-slider'),  # a static explorer, else a live widget
+        'math': ('mjx-container[display="true"]',),
+    }.get(kind, ())
+    shown = [page.locator(t).first for t in targets if page.locator(t).count()]
+    shown = [loc for loc in shown if loc.is_visible()]
+    if shown:
+        shown[0].scroll_into_view_if_needed()
     page.screenshot(path=str(dest))
 
 
@@ -306,6 +380,20 @@ def report(path: Path, probs: list, secs: float, f: dict):
     )
     for m in probs:
         print(f'     {m}')
+
+
+def anchor_problems(html: Path, paths: list) -> dict:
+    """{page: problems} for links to a chapter's explorer (`page.html#explorer`, the front page's
+    table) whose page has no element with that id."""
+    probs = {}
+    for path in paths:
+        for target in sorted(set(re.findall(r'href="([\w.-]+\.html)#explorer"', path.read_text()))):
+            page = html / target
+            if not page.exists() or 'id="explorer"' not in page.read_text(encoding='utf-8'):
+                probs.setdefault(path.name, []).append(
+                    f'link to {target}#explorer: no such explorer'
+                )
+    return probs
 
 
 def check_site(html: Path, shots: Path, verbose=True, pages=None) -> dict:
@@ -339,6 +427,10 @@ def check_site(html: Path, shots: Path, verbose=True, pages=None) -> dict:
                 page.close()
         finally:
             browser.close()
+    for name, probs in anchor_problems(html, paths).items():
+        results[name] = results.get(name, []) + probs
+        if verbose:
+            print(f'FAIL {name}: ' + '; '.join(probs))
     if verbose:
         n_bad = sum(bool(v) for v in results.values())
         print(
@@ -349,12 +441,23 @@ def check_site(html: Path, shots: Path, verbose=True, pages=None) -> dict:
 
 
 # ---- live widget (voila) -------------------------------------------------------------------------
+# the chapters whose live explorer is moved under voila, by the module they export: the schedule
+# explorer (chapter 01) and the importance-sampling explorer (chapter 07)
+LIVE_MODULES = ('schedule', 'resample')
+
+
+def chapter_exporting(module: str, nbs: Path = ROOT / 'nbs') -> Path:
+    "The chapter that exports `adm_edu.<module>`."
+    for nb in sorted(nbs.glob('*.ipynb')):
+        pat = rf'#\s*\|\s*default_exp\s+{module}\b'
+        if re.search(pat, nb.read_text(encoding='utf-8')):
+            return nb
+    raise FileNotFoundError(f'no notebook in {nbs} exports adm_edu.{module}')
+
+
 def schedule_chapter(nbs: Path = ROOT / 'nbs') -> Path:
     "The chapter that exports `adm_edu.schedule` (it holds the schedule explorer)."
-    for nb in sorted(nbs.glob('*.ipynb')):
-        if re.search(r'#\s*\|\s*default_exp\s+schedule\b', nb.read_text(encoding='utf-8')):
-            return nb
-    raise FileNotFoundError(f'no notebook in {nbs} exports adm_edu.schedule')
+    return chapter_exporting('schedule', nbs)
 
 
 def _free_port():
@@ -397,8 +500,13 @@ def servable_copy(nb: Path) -> Path:
     return copy
 
 
+# voila's lab template without its CDN stylesheets: docs_template/voila/templates/offline
+VOILA_TEMPLATES = Path(__file__).resolve().parent / 'docs_template'
+
+
 def start_voila(nb: Path, port: int, timeout: int, log):
-    "voila serving `nb` on 127.0.0.1:`port` (IN_TEST unset: the chapter runs in full)."
+    """voila serving `nb` on 127.0.0.1:`port` with the offline template (IN_TEST unset: the chapter
+    runs in full)."""
     voila = Path(sys.executable).parent / 'voila'
     cmd = [
         str(voila) if voila.exists() else 'voila',
@@ -407,9 +515,13 @@ def start_voila(nb: Path, port: int, timeout: int, log):
         f'--port={port}',
         '--Voila.ip=127.0.0.1',
         '--show_tracebacks=True',
+        '--template=offline',
         f'--ExecutePreprocessor.timeout={timeout}',
     ]
     env = {k: v for k, v in os.environ.items() if k != 'IN_TEST'}
+    env['JUPYTER_PATH'] = os.pathsep.join(
+        p for p in (str(VOILA_TEMPLATES), os.environ.get('JUPYTER_PATH')) if p
+    )
     return subprocess.Popen(
         cmd, cwd=nb.parent, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
@@ -459,17 +571,19 @@ def move_slider(page, url: str, timeout_ms: int) -> dict:
 
 
 def live_widget_check(nb=None, shots=None, timeout=180, verbose=True) -> dict:
-    """Serve `nb` (default: the schedule chapter) with voila on 127.0.0.1, move its FloatSlider with
-    the keyboard in Chromium and check that the figure changes. Returns {'ok', 'before', 'after',
-    'value_before', 'value_after', 'seconds', 'problems'}."""
+    """Serve `nb` (default: the schedule chapter) with voila on 127.0.0.1, move its explorer's first
+    slider with the keyboard in Chromium and check that the figure changes, with no console error
+    and no request off the machine. Returns {'ok', 'before', 'after', 'value_before',
+    'value_after', 'seconds', 'problems'}."""
     from playwright.sync_api import sync_playwright
 
     t0 = time.time()
+    name = Path(nb or schedule_chapter()).stem
     nb = servable_copy(Path(nb or schedule_chapter()).resolve())
     port = _free_port()
     if shots:
         Path(shots).mkdir(parents=True, exist_ok=True)
-    logf = open(Path(shots) / 'voila.log' if shots else os.devnull, 'w')
+    logf = open(Path(shots) / f'voila_{name}.log' if shots else os.devnull, 'w')
     proc = start_voila(nb, port, timeout, logf)
     res = dict(ok=False, problems=[])
     try:
@@ -481,11 +595,12 @@ def live_widget_check(nb=None, shots=None, timeout=180, verbose=True) -> dict:
                 page = new_page(browser, log)
                 res.update(move_slider(page, f'http://127.0.0.1:{port}/', timeout * 1000))
                 if shots:
-                    page.screenshot(path=str(Path(shots) / 'live_widget.png'))
+                    page.screenshot(path=str(Path(shots) / f'live_widget_{name}.png'))
                 res['problems'] = [m for m in log if 'favicon' not in m]
-                res['ok'] = res['changed'] and res['value_after'] != res['value_before']
-                if not res['ok']:
+                moved = res['changed'] and res['value_after'] != res['value_before']
+                if not moved:
                     res['problems'].append('the figure or the readout did not change')
+                res['ok'] = not res['problems']
             finally:
                 browser.close()
     except Exception as e:
@@ -496,7 +611,7 @@ def live_widget_check(nb=None, shots=None, timeout=180, verbose=True) -> dict:
     res['seconds'] = round(time.time() - t0, 1)
     if verbose:
         print(
-            f'{"ok  " if res["ok"] else "FAIL"} live widget via voila: slider '
+            f'{"ok  " if res["ok"] else "FAIL"} live widget via voila ({name}): slider '
             f'{res.get("value_before")} -> {res.get("value_after")}, '
             f'figure changed: {res.get("changed")}  ({res["seconds"]} s)'
         )
@@ -521,7 +636,8 @@ def main(argv=None):
         res = check_site(Path(a.html), Path(a.shots), pages=pages)
         bad |= any(res.values())
     if not a.no_live:
-        bad |= not live_widget_check(shots=Path(a.shots))['ok']
+        for module in LIVE_MODULES:
+            bad |= not live_widget_check(chapter_exporting(module), shots=Path(a.shots))['ok']
     print(f'browser test {"FAILED" if bad else "passed"} in {time.time() - t0:.1f} s')
     return 1 if bad else 0
 

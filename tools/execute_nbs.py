@@ -1,15 +1,17 @@
 #!/usr/bin/env python
 """Execute chapters top to bottom in place, so that they are committed with their outputs.
 
-    .venv/bin/python tools/execute_nbs.py                 # every nbs/*.ipynb
-    .venv/bin/python tools/execute_nbs.py nbs/06_cosine_schedule.ipynb --skip-slow
+    .venv/bin/python tools/execute_nbs.py                 # every nbs/*.ipynb, slow cells left out
+    .venv/bin/python tools/execute_nbs.py --with-slow     # every cell, `#| slow` ones included
+    .venv/bin/python tools/execute_nbs.py nbs/06_cosine_schedule.ipynb --with-slow
 
 Each notebook runs in a fresh `python3` kernel with cwd = the notebook's folder, `IN_TEST` unset
 (full outputs), a per-cell timeout, and matplotlib's inline backend set to PNG at `--dpi` (72 by
 default) through kernel command-line config (`--InlineBackend.rc`,
 `--InlineBackend.figure_formats`), so no cell is added to the notebook; PNGs (outputs and widget
 state) are then re-encoded with an adaptive 256-colour palette when that is smaller
-(`--png-colors`). `#| slow` cells run unless `--skip-slow`; the `nbdev_export()` cell is not run (it
+(`--png-colors`). `#| slow` cells run only with `--with-slow` (as `nbdev-test --flags slow`;
+`--skip-slow` states the default); the `nbdev_export()` cell is not run (it
 would rewrite adm_edu/; `--run-export`); `#| gpu` cells are skipped when no CUDA device is visible
 (override with `--skip`/`--run-gpu`); skipped cells keep no outputs. Widget state is stored in
 `nb.metadata.widgets` (nbclient's `store_widget_state`).
@@ -253,7 +255,13 @@ def main(argv=None):
         default=256,
         help='re-encode PNG outputs with an adaptive palette of this many colours (0: as made)',
     )
-    p.add_argument('--skip-slow', action='store_true', help='leave out `#| slow` cells')
+    slow = p.add_mutually_exclusive_group()
+    slow.add_argument(
+        '--with-slow', action='store_true', help='run the `#| slow` cells too (make execute-all)'
+    )
+    slow.add_argument(
+        '--skip-slow', action='store_true', help='leave out `#| slow` cells (the default)'
+    )
     p.add_argument(
         '--skip',
         action='append',
@@ -289,7 +297,7 @@ def main(argv=None):
             )
         except Exception:
             timeout = 900
-    skip = set(a.skip) | ({'slow'} if a.skip_slow else set())
+    skip = set(a.skip) | (set() if a.with_slow else {'slow'})
     if not a.run_gpu and 'gpu' not in skip and not _cuda_available():
         skip.add('gpu')
         print('no CUDA device: `#| gpu` cells are skipped (--run-gpu to run them)')

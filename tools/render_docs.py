@@ -4,6 +4,7 @@ is unavailable.
 
     .venv/bin/python tools/render_docs.py [NB ...] [--out _html]
         [--assets .docs_assets/node_modules]                               (make docs)
+    .venv/bin/python tools/render_docs.py --src /tmp/run/nbs --out /tmp/run/html  (executed copies)
 
 Pages read like the nbdev/Quarto site rather than like a notebook:
   * `#| hide` and `#| include: false` cells are left out (input and output), as is the
@@ -19,7 +20,10 @@ Pages read like the nbdev/Quarto site rather than like a notebook:
   * MathJax 3, RequireJS and the ipywidgets HTML manager (`@jupyter-widgets/html-manager`'s
     `embed-amd.js`) are copied from the npm folder into `OUT/assets/` so pages work offline; widget
     state that execution saved in `nb.metadata.widgets` is embedded by the lab template and rendered
-    by the HTML manager."""
+    by the HTML manager;
+  * a chapter's static explorer (`adm_edu.viz.StaticExplorer`: frames swapped by inline JavaScript)
+    is plain HTML in its output; nbs/styles.css (appended to the site CSS, as Quarto links it) hides
+    the live widget of the same cell, which a page can only show frozen."""
 
 import argparse
 import copy
@@ -33,6 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_DIR = Path(__file__).resolve().parent / 'docs_template'
 WIDGET_STATE = 'application/vnd.jupyter.widget-state+json'
+STATIC_EXPLORER = 'class="adm-explorer"'  # adm_edu.viz.StaticExplorer's HTML
 COLAB_BADGE = 'https://colab.research.google.com/assets/colab-badge.svg'
 _dir_re = re.compile(r'^\s*#\s*\|\s*([\w-]+)\s*:?\s*(.*?)\s*$')
 _hide_line_re = re.compile(r'#\s*\|\s*hide_line\s*$')
@@ -179,18 +184,17 @@ def page_facts(nb) -> dict:
         for o in c.get('outputs', [])
         if 'text/markdown' in o.get('data', {})
     ]
-    views = sum(
-        'application/vnd.jupyter.widget-view+json' in o.get('data', {})
-        for c in nb.cells
-        if c.cell_type == 'code'
-        for o in c.get('outputs', [])
-    )
+    outs = [
+        o.get('data', {}) for c in nb.cells if c.cell_type == 'code' for o in c.get('outputs', [])
+    ]
+    views = sum('application/vnd.jupyter.widget-view+json' in d for d in outs)
     state = (nb.metadata.get('widgets') or {}).get(WIDGET_STATE)
     return dict(
         math_segments=sum(count_math(t) for t in md),
         widget_views=views,
         widget_state=state is not None,
         widget_state_images=json.dumps(state).count('"image/png"') if state else 0,
+        explorers=sum(STATIC_EXPLORER in _text(d.get('text/html', '')) for d in outs),
     )
 
 
@@ -333,8 +337,15 @@ def main(argv=None):
         default=str(ROOT / '.docs_assets' / 'node_modules'),
         help='npm node_modules with the assets',
     )
+    ap.add_argument(
+        '--src',
+        default=str(ROOT / 'nbs'),
+        help='folder of the notebooks when none are named (e.g. executed copies)',
+    )
     a = ap.parse_args(argv)
-    nbs = [Path(n) for n in a.nbs] or sorted((ROOT / 'nbs').glob('*.ipynb'))
+    nbs = [Path(n) for n in a.nbs] or sorted(Path(a.src).glob('*.ipynb'))
+    if not nbs:
+        sys.exit(f'render_docs: no notebooks in {a.src}')
     t0 = time.time()
     render(nbs, Path(a.out), Path(a.assets))
     if not a.nbs:

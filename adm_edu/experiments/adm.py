@@ -257,7 +257,7 @@ TABLE5_PAPER = {  # the paper's Table 5, ImageNet rows: run -> FID, sFID, precis
 }
 NULL_LABEL_GUIDANCE = dict(
     classifier='fmnist-clf', scale=5.0, unconditional=True
-)  # the best FID of Table 4
+)  # the best FID among Table 4's guided rows
 TABLE5_ROWS = {
     'ADM': dict(model='fmnist-s', steps=250, sampler='ancestral'),
     'ADM-G': dict(model='fmnist-s', steps=250, sampler='ancestral', guidance=NULL_LABEL_GUIDANCE),
@@ -384,7 +384,7 @@ register(
         title="ADM, Table 5",
         doc="ADM's Table 5 with the shipped models: ADM (conditional fmnist-s, 250 respaced "
         "ancestral steps), ADM-G (the same network through its null label, guided by fmnist-clf "
-        "at scale 5, the best FID of Table 4), ADM-G with 25 DDIM steps, and "
+        "at scale 5, the best FID among Table 4's guided rows), ADM-G with 25 DDIM steps, and "
         "classifier-free guidance (weight 1; not in the paper), and real training images as the "
         "floor of the FID at this n. --scale cpu: 300 class-balanced samples per row (as "
         "cascade-table, whose identical ADM, CFG and real-32 rows are reused), precision/recall "

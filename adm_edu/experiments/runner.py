@@ -22,9 +22,9 @@ from ..data import RESULTS_DIR, area_downsample, atomic_write, load_dataset, to_
 from ..device import describe_device
 from ..errors import BadArgument, BadFile, MissingResource
 from ..guidance import make_guidance
-from ..metrics import evaluate_images, nll_bits_per_dim
+from ..metrics import evaluate_images, nll_bits_per_dim, to_model_range
 from ..pretrained import load_checkpoint, load_pretrained, read_checkpoint
-from ..sampling import generate, quantize_8bit, sample, sample_cascade
+from ..sampling import generate, quantize_8bit, sample, sample_cascade, super_resolve
 from ..unet import count_flops
 
 # %% auto #0
@@ -450,20 +450,17 @@ def real_images(n: int, seed: int = 0) -> tuple:
 
 
 def upsample(low, y, row: dict, seed: int = 0, batch_size: int = 250, device=None):
-    "Low-resolution images through the row's `upsampler` (`up_steps`, `up_sampler`), in batches."
+    "Low-resolution images through the row's `upsampler` (`up_steps`, `up_sampler`, `start_t`)."
     up, usched, _ = load_pretrained(row['upsampler'], device=device)
     dev = next(up.parameters()).device
     gen = torch.Generator(device=dev).manual_seed(seed)
-    S, out = up.image_size, []
+    sampler = row.get('up_sampler', 'ancestral')
+    out = []
     for i in range(0, len(low), batch_size):
         lb = low[i : i + batch_size].to(dev)
-        yb = y[i : i + batch_size].to(dev) if up.num_classes is not None else None
-        opts = dict(model_kwargs=dict(low_res=lb), device=dev)
-        shape = (len(lb), up.in_channels, S, S)
-        sampler = row.get('up_sampler', 'ancestral')
-        out.append(
-            sample(up, usched, shape, row['up_steps'], sampler, y=yb, generator=gen, options=opts)
-        )
+        yb = y[i : i + batch_size].to(dev)
+        setting = dict(steps=row['up_steps'], sampler=sampler, start_t=row.get('start_t'))
+        out.append(super_resolve(up, usched, lb, yb, **setting, generator=gen))
     return torch.cat(out)
 
 
@@ -501,6 +498,10 @@ def model_row(row: dict, n: int, seed: int = 0, batch_size: int = 250, device=No
     "Class-balanced samples of a one-model row, sampled (and guided) as the row says."
     base, sched, y, gd = row_model(row, n, device)
     im, _, sec = sample_images(base, sched, n, row, y, seed, batch_size, gd)
+    if row.get('bilinear_to'):  # the samples brought to this side by bilinear interpolation
+        x = to_model_range(im)
+        side = (row['bilinear_to'],) * 2
+        im = to_uint8(F.interpolate(quantize_8bit(x), size=side, mode='bilinear'))
     return im, y, sec
 
 
@@ -517,7 +518,16 @@ def cascade_row(row: dict, n: int, seed: int = 0, batch_size: int = 250, device=
     for i in range(0, n, batch_size):
         yb = y[i : i + batch_size]
         _, high = sample_cascade(
-            base, sched, up, usched, y=yb, steps=steps, sampler=samplers, guidance=gd, generator=gen
+            base,
+            sched,
+            up,
+            usched,
+            y=yb,
+            steps=steps,
+            sampler=samplers,
+            guidance=gd,
+            generator=gen,
+            start_t=row.get('start_t'),
         )
         out.append(to_uint8(high))
     return np.concatenate(out), y, time.time() - t0
