@@ -173,7 +173,8 @@ def test_guided_ddim_reproduces_component():
 
 def test_guided_sampling_with_tiny_networks_records_original_timesteps():
     torch.manual_seed(0)
-    unet, clf = UNet(**TINY_UNET).eval(), NoisyClassifier(**TINY_CLF).eval()
+    unet = randomize_(UNet(**TINY_UNET), seed=1).eval()  # eps != 0: the CFG half takes part
+    clf = NoisyClassifier(**TINY_CLF).eval()
     y = torch.tensor([0, 1, 2])
     hook = make_guidance(clf, scale=3.0, cfg_scale=1.0, record=True)
     rs = SC.respace([0, 400, 800])

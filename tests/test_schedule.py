@@ -113,3 +113,21 @@ def test_bad_input():
         space_timesteps(100, 'ddimx')
     with pytest.raises(ValueError):
         s.respace([])
+
+
+@pytest.mark.parametrize('name', ['linear', 'cosine'])
+def test_posterior_is_the_product_of_gaussians(name):
+    """q(x_{t-1} | x_t, x_0) from Bayes' rule, independently: the prior N(sqrt(ab_{t-1}) x0,
+    1 - ab_{t-1}) times the likelihood N(x_t; sqrt(alpha_t) x_{t-1}, beta_t), as precisions."""
+    s = Schedule.named(name, 1000)
+    g = torch.Generator().manual_seed(0)
+    t = torch.tensor([1, 2, 10, 500, 998, 999])
+    x0 = torch.randn(6, 3, generator=g, dtype=torch.float64)
+    xt = torch.randn(6, 3, generator=g, dtype=torch.float64)
+    b = s.betas[t][:, None]
+    abp = s.alpha_bar[t - 1][:, None]
+    precision = 1 / (1 - abp) + (1 - b) / b
+    mean = (abp.sqrt() * x0 / (1 - abp) + (1 - b).sqrt() * xt / b) / precision
+    m, v, _ = s.q_posterior(x0, xt, t)
+    torch.testing.assert_close(m, mean, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(v.expand_as(m), (1 / precision).expand_as(m), rtol=1e-9, atol=1e-15)

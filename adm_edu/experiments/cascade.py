@@ -12,9 +12,9 @@ from .runner import Experiment, metric_claim, plus_minus, register
 
 # %% auto #0
 __all__ = ['CASCADE_PAPER', 'CFG', 'UPSAMPLER', 'STEP_PAIRS', 'REAL_16_UP', 'SDEDIT_STARTS',
-           'CASCADE_ROWS', 'CASCADE_CLAIMS', 'PROBES', 'PROBE_FILES', 'UPSAMPLER_ROWS',
+           'CASCADE_ROWS', 'CASCADE_CLAIMS', 'PROBES', 'PROBE_FILES', 'UPSAMPLER_ROWS', 'GATE',
            'two_stage_row', 'cascade_table_rows', 'cascade_claims', 'probe_row', 'probe_rows',
-           'weights_file', 'sha256_of', 'run_diagnostic', 'diagnostic_table']
+           'weights_file', 'sha256_of', 'run_diagnostic', 'diagnostic_table', 'diagnostic_claims']
 
 # %% ../../nbs/18_cascade_experiments.ipynb #e24d0002
 CASCADE_PAPER = {  # the paper's two-stage table: run -> FID, sFID, IS, precision, recall
@@ -293,6 +293,28 @@ def diagnostic_table(rows: list) -> list:  # rows for `markdown_table`
     ]
 
 
+GATE = (850, 900, 950)  # the gate's timesteps (`passes_diagnostic`'s default)
+
+
+def diagnostic_claims(recs: dict) -> list:  # rows: claim, A, B, verdict
+    "Each upsampler against the gate: its eps MSE at or below the bilinear reference at GATE."
+    rows = []
+    for run, r in recs.items():
+        by_t = {row['t']: row for row in r['metrics']['rows']}
+        fmt = lambda key: ', '.join(f"{by_t[t][key]:.2g}" for t in GATE)
+        rows.append(
+            dict(
+                claim=f'(ours) {run} is better than bilinear at t = 850, 900, 950 (the gate)',
+                A=f'bilinear reference: {fmt("eps_mse_bilinear")}',
+                B=f'{run}: {fmt("eps_mse")}',
+                verdict='holds'
+                if passes_diagnostic(r['metrics']['rows'], GATE)
+                else 'does not hold',
+            )
+        )
+    return rows
+
+
 KINDS['diagnostic'] = run_diagnostic
 register(
     Experiment(
@@ -305,5 +327,6 @@ register(
         rows=UPSAMPLER_ROWS,
         scales=dict(cpu=dict(n=300), gpu=dict(n=300)),
         kind='diagnostic',
+        claims=diagnostic_claims,
     )
 )
