@@ -712,10 +712,19 @@ class CheckpointCallback(Callback):
         _base_dl(self.dl).set_epoch(self.epoch, skip=self._j)
         self.learn.train_iter = int(self._resume['iter'])
         self.learn.pct_train = self.learn.train_iter / (self._full * self.n_epoch)
+        self.bar_at(self._j)
+
+    def bar_at(self, n: int):
+        "A resumed epoch's progress bar counts from the checkpoint's batch, not from 0."
+        bar = getattr(getattr(self.learn, 'progress', None), 'pbar', None)
+        if bar is not None:
+            bar.total = self._full
+            bar.update(n)
 
     def after_batch(self):
         if self._resume is not None:  # the shortened epoch: keep fastai's one-cycle position right
             self.learn.pct_train = self.learn.train_iter / (self._full * self.n_epoch)
+            self.bar_at(self._j + self.learn.iter + 1)  # after the bar's own update (order 60)
         if self.every and self.learn.train_iter % self.every == 0:
             self.save()
 
@@ -1242,21 +1251,17 @@ class TrainingLog(Callback):
             raise BadArgument(f"every must be a positive number of steps, got {every}")
         if gns_batches == 1 or gns_batches < 0:
             raise BadArgument(f"gns_batches must be 0 or at least 2, got {gns_batches}")
-        self.path, self.every, self.gns_batches = (
-            Path(path),
-            int(every),
-            int(gns_batches),
-        )
+        self.path, self.every, self.gns_batches = Path(path), int(every), int(gns_batches)
 
     def before_fit(self):
         # a resumed run starts at its checkpoint's step
-        ck = getattr(getattr(self.learn, "checkpoint", None), "_resume", None)
-        start = int(self.learn.train_iter) if ck is None else int(ck["iter"])
-        rows = [r for r in read_training_log(self.path) if r["step"] <= start] if start else []
-        text = "".join(json.dumps(r) + "\n" for r in rows)
-        atomic_write(self.path, lambda f: f.write(text), mode="w")
+        ck = getattr(getattr(self.learn, 'checkpoint', None), '_resume', None)
+        start = int(self.learn.train_iter) if ck is None else int(ck['iter'])
+        rows = [r for r in read_training_log(self.path) if r['step'] <= start] if start else []
+        text = ''.join(json.dumps(r) + '\n' for r in rows)
+        atomic_write(self.path, lambda f: f.write(text), mode='w')
         self._sum, self._n = 0.0, 0
-        self._t0 = time.time() - (rows[-1].get("seconds", 0.0) if rows else 0.0)
+        self._t0 = time.time() - (rows[-1].get('seconds', 0.0) if rows else 0.0)
 
     def after_batch(self):
         self._sum += float(self.learn.loss.detach())
@@ -1267,13 +1272,13 @@ class TrainingLog(Callback):
         row = dict(step=step, loss=self._sum / self._n)
         if self.gns_batches:
             row.update(self.noise_scale(step))
-        if getattr(self.learn.diffusion, "low_res", None):
-            row["diagnostic"] = self.diagnostic()
+        if getattr(self.learn.diffusion, 'low_res', None):
+            row['diagnostic'] = self.diagnostic()
         # training wall time so far (resumes included, the estimate too)
-        row["seconds"] = round(time.time() - self._t0, 2)
+        row['seconds'] = round(time.time() - self._t0, 2)
         self._sum, self._n = 0.0, 0
-        with open(self.path, "a") as f:
-            f.write(json.dumps(row) + "\n")
+        with open(self.path, 'a') as f:
+            f.write(json.dumps(row) + '\n')
 
     def diagnostic(self, n: int = 64) -> dict:
         "`metrics.upsampler_diagnostic` of the network on `n` held-out images: t -> [eps, ref]."
@@ -1286,7 +1291,7 @@ class TrainingLog(Callback):
             model, self.learn.diffusion.sched, ds.images[idx], ds.labels[idx]
         )
         model.train(was_training)
-        return {r["t"]: [r["eps_mse"], r["eps_mse_bilinear"]] for r in rows}
+        return {r['t']: [r['eps_mse'], r['eps_mse_bilinear']] for r in rows}
 
     def noise_scale(self, step: int) -> dict:
         "`resample.gradient_noise` at the current weights on `gns_batches` fresh minibatches."

@@ -386,3 +386,40 @@ if __name__ == '__main__' and len(sys.argv) > 2 and sys.argv[1] == 'run':
         resume='--resume' in sys.argv,
         sleep=float(sys.argv[sys.argv.index('--sleep') + 1]) if '--sleep' in sys.argv else 0.0,
     )
+
+
+def test_a_resumed_epochs_bar_starts_at_the_checkpoint(tmp_path):
+    "A run resumed mid-epoch shows its progress bar from the checkpoint's batch, not from 0."
+    from fastai.callback.core import CancelFitException
+
+    class StopAt(Callback):
+        order = 90
+
+        def __init__(self, step):
+            self.step = step
+
+        def after_batch(self):
+            if self.training and self.learn.train_iter >= self.step:
+                raise CancelFitException
+
+    class BarValues(Callback):
+        order = 65  # after the progress bar is made (60), before the checkpoint moves it (70)
+
+        def before_train(self):
+            self.values, bar = [], self.learn.progress.pbar
+            update = bar.update
+            bar.update = lambda v: (self.values.append(v), update(v))[1]
+
+    def fit(resume, cbs, progress):
+        torch.manual_seed(0)
+        config = TrainConfig.from_flat(lr=3e-3, seed=1, progress=progress, resume=resume)
+        ck = CheckpointCallback(tmp_path / 'last.pt', 3)
+        learn = diffusion_learner(_dls(), TinyEps(), Schedule.named('cosine', 50), config, ck, cbs)
+        learn.fit_one_cycle(2, 3e-3)
+        return learn
+
+    fit(False, [StopAt(3)], progress=False)  # a checkpoint at step 3 of the 10 of an epoch
+    probe = BarValues()
+    learn = fit(True, [probe, StopAt(5)], progress=True)
+    assert probe.values[:1] == [3] and max(probe.values) == 5, probe.values
+    assert learn.progress.pbar.total == 10

@@ -26,7 +26,7 @@ from adm_edu.openai import (
 )
 from adm_edu.schedule import Schedule
 from adm_edu.sampling import sample, sample_cascade, quantize_8bit
-from tiny_nets import TINY_BASE
+from tiny_nets import TINY_BASE, TINY_SR
 from adm_edu.pretrained import (
     export_pretrained,
     load_pretrained,
@@ -42,19 +42,7 @@ with warnings.catch_warnings():
     reason = 'guided-diffusion-sdk (dev extra) is the reference'
     su = pytest.importorskip('guided_diffusion.script_util', reason=reason)
 
-TINY = dict(
-    image_size=16,
-    small_size=8,
-    in_channels=1,
-    model_channels=32,
-    channel_mult=(1, 2),
-    num_res_blocks=1,
-    attention_resolutions=(8,),
-    num_head_channels=32,
-    resblock_updown=True,
-    num_classes=10,
-    learn_sigma=True,
-)
+TINY = TINY_SR
 
 
 def official_sr(flags, device=None):

@@ -15,20 +15,8 @@ from adm_edu.pretrained import export_pretrained, update_record
 from adm_edu.schedule import Schedule
 from adm_edu.unet import UNet, randomize_
 from adm_edu.upsample import SuperResUNet
-from tiny_nets import TINY_BASE
+from tiny_nets import TINY_BASE, TINY_SR as TINY_UP
 
-TINY_UP = dict(
-    image_size=16,
-    small_size=8,
-    in_channels=1,
-    model_channels=32,
-    channel_mult=(1, 2),
-    num_res_blocks=1,
-    attention_resolutions=(8,),
-    num_head_channels=32,
-    num_classes=10,
-    learn_sigma=True,
-)
 NAMES = [f'class {k}' for k in range(10)]
 
 

@@ -12,3 +12,18 @@ TINY_BASE = dict(
     num_classes=10,
     learn_sigma=True,
 )
+
+# the 8 -> 16 super-resolution U-Net that goes with it (the cascade and upsampler tests' model)
+TINY_SR = dict(
+    image_size=16,
+    small_size=8,
+    in_channels=1,
+    model_channels=32,
+    channel_mult=(1, 2),
+    num_res_blocks=1,
+    attention_resolutions=(8,),
+    num_head_channels=32,
+    resblock_updown=True,
+    num_classes=10,
+    learn_sigma=True,
+)
