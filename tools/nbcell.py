@@ -1,7 +1,8 @@
 """Safe cell-level notebook editing, for several editors (people or helpers) working at once.
 
 Every write takes an exclusive lock (in the temporary directory), re-reads the notebook,
-changes ONE thing and writes atomically (temp file + os.replace). Never keep a notebook in memory across edits.
+changes ONE thing and writes atomically (temp file + os.replace). Never keep a notebook in
+memory across edits.
 
 Usage (NB: a notebook path; ID: a cell id, as `list` prints):
   list NB                       index, type, id, length, first line of each cell
