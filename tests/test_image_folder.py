@@ -6,8 +6,6 @@ is scored by `adm-edu-eval --reference`; each bad folder is one line.
 The Inception path runs with a randomly initialised `InceptionV3FID` whose state dict the test
 writes to a file: pytorch-fid's real weights cannot be downloaded here (and never are in tests)."""
 
-import contextlib
-import io
 import json
 
 import numpy as np
@@ -15,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from adm_edu.cli import evaluate, parse_classes, run_script, sample_cli, train
+from adm_edu.cli import evaluate, parse_classes, sample_cli, train
 from adm_edu.data import (
     FolderImages,
     center_crop_arr,
@@ -27,6 +25,7 @@ from adm_edu.data import (
 from adm_edu.errors import BadArgument
 from adm_edu.metrics import InceptionV3FID
 from adm_edu.sampling import to_uint8
+from script_run import as_user_sees
 
 
 @pytest.fixture(autouse=True)
@@ -70,18 +69,6 @@ def write_folder(root, n_per_class=4, classes=('cat', 'dog', 'owl')):
     Image.fromarray(digit_rgb(20, 64)[:45, :61]).save(root / 'cat' / 'cat_odd.jpg', quality=90)
     Image.fromarray(digit_rgb(21, 80)[:70]).save(root / 'owl' / 'owl_odd.jpeg', quality=90)
     return root
-
-
-def as_user_sees(func, *argv):
-    "(exit status, stdout, stderr) of a console script run on `argv`."
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
-        try:
-            run_script(func, [str(a) for a in argv])
-            code = 0
-        except SystemExit as e:
-            code = e.code
-    return code, out.getvalue(), err.getvalue()
 
 
 def one_line(func, *argv, contains=''):

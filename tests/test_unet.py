@@ -21,21 +21,12 @@ from adm_edu.unet import (
 from adm_edu.classifier import NoisyClassifier, classifier_from_preset, CLASSIFIER_PRESETS
 
 from tolerance import f32_tol, fan_in  # tests/tolerance.py
+from tiny_nets import TINY_SR
 
 
 def small_unet(**kw):
-    base = dict(
-        image_size=16,
-        in_channels=1,
-        model_channels=32,
-        channel_mult=(1, 2),
-        num_res_blocks=1,
-        attention_resolutions=(8,),
-        num_head_channels=32,
-        resblock_updown=True,
-        num_classes=10,
-        learn_sigma=True,
-    )
+    "A 16x16 class-conditional U-Net: the tiny upsampler's layout without its low-res input."
+    base = {k: v for k, v in TINY_SR.items() if k != 'small_size'}
     return UNet(**{**base, **kw})
 
 

@@ -2,33 +2,20 @@
 super-resolution model, from pure noise (ADM-U) or from SDEdit's noised bilinear start, and its
 one-line errors; `adm-edu-sample --upsample-start-t`; the per-timestep diagnostic's record."""
 
-import contextlib
-import io
-
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from adm_edu.cli import run_script, sample_cli, sdedit_start, upsample_cli
+from adm_edu.cli import sample_cli, sdedit_start, upsample_cli
 from adm_edu.pretrained import export_pretrained, update_record
 from adm_edu.schedule import Schedule
 from adm_edu.unet import UNet, randomize_
 from adm_edu.upsample import SuperResUNet
+from script_run import as_user_sees as run
 from tiny_nets import TINY_BASE, TINY_SR as TINY_UP
 
 NAMES = [f'class {k}' for k in range(10)]
-
-
-def run(func, *argv) -> tuple:  # (exit status, stdout, stderr)
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            run_script(func, [str(a) for a in argv])
-            code = 0
-        except SystemExit as e:
-            code = e.code
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope='module')
