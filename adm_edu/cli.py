@@ -1075,6 +1075,7 @@ def train(
     class_from: str = 'subdir',  # the folder's classes: 'subdir', 'filename' (before '_'), 'none'
     flip: store_true = False,  # random horizontal flips of the training images (ADM's)
     loss: str = 'hybrid',  # 'simple', 'hybrid' (iDDPM) or 'vlb'; a classifier's is cross-entropy
+    parameterization: str = 'eps',  # the network predicts 'eps' (ADM) or 'v' (beyond ADM, ch. 12)
     schedule: str = 'cosine',  # noise schedule: 'cosine' or 'linear'
     diffusion_steps: int = 1000,  # diffusion steps T (the official scripts' name; `-t` works too)
     schedule_sampler: str = 'uniform',  # how t is drawn: 'uniform' or 'importance' (--loss vlb)

@@ -39,7 +39,7 @@ with warnings.catch_warnings():  # fastai's import calls torch.jit.script, which
     from fastai.torch_core import rank_distrib
     from fastai.metrics import accuracy
 from .errors import BadArgument, BadFile, IncompatibleCheckpoint
-from .schedule import Schedule
+from .schedule import Schedule, PARAMETERIZATIONS, parameterize
 from .device import default_device, autocast_dtype, warn_if_emulated_bf16, describe_device
 from .losses import LOSS_TYPES  # also adds Schedule.training_losses / vb_terms_bpd
 from .resample import ScheduleSampler, UniformSampler, make_schedule_sampler, gradient_noise
@@ -241,14 +241,23 @@ class DiffusionLoss:
         sched: Schedule,  # the training schedule
         loss_type: str = 'hybrid',  # 'simple' (eq. 14), 'hybrid' (eq. 16) or 'vlb'
         learn_sigma: bool | None = None,  # None: inferred from the output channels
+        parameterization: str = 'eps',  # 'v': the mse is v's error (chapter 12, beyond ADM)
     ):
         if loss_type not in LOSS_TYPES:
             raise BadArgument(f"loss_type must be one of {LOSS_TYPES}, got {loss_type!r}")
         self.sched, self.loss_type, self.learn_sigma, self.terms = sched, loss_type, learn_sigma, {}
+        self.parameterization = parameterization
 
     def __call__(self, pred, x0, xt, t, noise, weights):
         terms = self.sched.training_losses(
-            pred.float(), x0, xt, t, noise, loss_type=self.loss_type, learn_sigma=self.learn_sigma
+            pred.float(),
+            x0,
+            xt,
+            t,
+            noise,
+            loss_type=self.loss_type,
+            learn_sigma=self.learn_sigma,
+            parameterization=self.parameterization,
         )
         self.terms = {k: v.detach() for k, v in terms.items()}
         return (terms['loss'] * weights).mean()
@@ -885,6 +894,7 @@ class TrainConfig:
     schedule: str = 'cosine'  # noise schedule: 'cosine' or 'linear'
     T: int = 1000  # diffusion steps
     loss: str = 'hybrid'  # 'simple', 'hybrid' or 'vlb' (a classifier's is cross-entropy)
+    parameterization: str = 'eps'  # 'eps' (ADM) or 'v' (Salimans & Ho 2022, beyond ADM)
     schedule_sampler: str = 'uniform'  # how t is drawn: 'uniform' or 'importance' (chapter 07)
     p_uncond: float = 0.0  # label dropout to the null label (classifier-free guidance)
     bs: int = 64  # batch size (per process)
@@ -1009,6 +1019,7 @@ SETTING_CHECKS = {  # setting -> (test of its value, what it must be)
     'schedule': _one_of('cosine', 'linear'),
     'T': (lambda v: _int(v) and v >= 2, 'an integer >= 2'),
     'loss': _one_of(*LOSS_TYPES),
+    'parameterization': _one_of(*PARAMETERIZATIONS),
     'schedule_sampler': _one_of('uniform', 'importance'),
     'p_uncond': (lambda v: _real(v) and 0 <= v < 1, 'a real number in [0, 1)'),
     'bs': (lambda v: _int(v) and v >= 1, 'a positive integer'),
@@ -1033,7 +1044,7 @@ SETTING_CHECKS = {  # setting -> (test of its value, what it must be)
 }
 FLAG_NAMES = {'T': '--diffusion-steps', 'out_dir': '--out', 'compile_mode': '--compile'}
 CLI_SETTINGS = tuple(  # the settings adm-edu-train has an option for
-    'preset dataset dropout schedule T loss schedule_sampler p_uncond bs lr ema seed epochs'
+    'preset dataset dropout schedule T loss parameterization schedule_sampler p_uncond bs lr ema seed epochs'
     ' max_seconds out_dir resume init lr_sched mixed_precision compile_mode ckpt_every'
     ' log_every data_dir class_from flip'.split()
 )
@@ -1157,7 +1168,8 @@ def diffusion_learner(
         low_res=getattr(m, 'small_size', None),  # a SuperResUNet's 4th input: x0 at its small_size
     )
     metrics = [LossTerm('mse')] + ([LossTerm('vb')] if config.loss != 'simple' else [])
-    task = Task(callback, DiffusionLoss(sched, config.loss, learn_sigma), metrics)
+    loss = DiffusionLoss(sched, config.loss, learn_sigma, config.parameterization)
+    task = Task(callback, loss, metrics)
     return make_learner(dls, model, task, config, checkpoint, cbs)
 
 # %% ../nbs/96_training.ipynb #5a2ed970
@@ -1425,6 +1437,8 @@ def build_model(config: TrainConfig, ds: ImageDataset) -> tuple:  # (network, it
     model = PRESET_KINDS[preset.kind].network(**kw)
     if config.init is not None:
         load_init(model, config.init, config.preset)
+    if preset.kind != 'classifier':  # a v-network outputs eps through a hook (chapter 12)
+        parameterize(model, Schedule.named(config.schedule, config.T), config.parameterization)
     # in place: the state_dict keys stay as in eager mode
     if config.options.compile_mode is not None:
         model.compile(mode=config.options.compile_mode)
@@ -1593,5 +1607,6 @@ def export_run(
         schedule=config['schedule'],
         T=config['T'],
         classes=net['classes'],
+        parameterization=config.get('parameterization', 'eps'),
         weights_dir=weights_dir,
     )

@@ -240,6 +240,7 @@ def training_losses(
     loss_type: str = 'hybrid',  # 'simple' | 'hybrid' | 'vlb'
     learn_sigma: bool | None = None,  # None: infer from the channel count
     rescale: bool = True,  # official rescaling: vb * T/1000 in 'hybrid', vb * T in 'vlb'
+    parameterization: str = 'eps',  # 'v' (chapter 12, beyond ADM): the mse is v's error
 ) -> dict:  # loss (B,), mse (B,), and vb (B,) for 'hybrid'/'vlb'
     """Per-example training losses: L_simple (eq. 14), L_hybrid = L_simple + lambda L_vlb (eq. 16)
     with stop-gradient on the mean, or L_vlb."""
@@ -256,6 +257,8 @@ def training_losses(
             "use loss_type='simple' for a fixed variance"
         )
     mse = mean_flat((noise.float() - eps.float()) ** 2)
+    if parameterization == 'v':  # v - v_hat = (eps - eps_hat) / sqrt(alpha_bar_t)
+        mse = mse / self.extract('alpha_bar', t, mse)
     if loss_type == 'simple':
         return dict(loss=mse, mse=mse)
     if loss_type == 'hybrid':

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 from .errors import BadArgument, BadFile, IncompatibleCheckpoint, MissingResource
-from .schedule import Schedule
+from .schedule import Schedule, parameterize
 from .device import default_device
 from .data import atomic_write
 from .unet import UNet
@@ -40,7 +40,8 @@ SHIPPED_MODELS = {
     'fmnist-s': 'the class-conditional 32x32 Fashion-MNIST diffusion model (chapters 09, 96)',
     'fmnist-clf': 'the noisy Fashion-MNIST classifier for guidance (chapter 10)',
     'fmnist-16': 'the 16x16 class-conditional base model of the cascade (chapter 12)',
-    'fmnist-16-32': 'the 16 -> 32 upsampler of the cascade (chapter 12)',
+    'fmnist-16-32': 'the 16 -> 32 upsampler of the cascade, v-prediction (chapter 12)',
+    'fmnist-16-32-eps': 'the same upsampler as ADM trains it: eps-prediction (chapter 12)',
 }
 
 
@@ -80,6 +81,7 @@ def export_pretrained(
     classes: list | None = None,  # class names
     weights_dir: Path | None = None,  # default: the package's weights directory
     half: bool = True,  # store float16 weights
+    parameterization: str = 'eps',  # what the network predicts: 'eps' or 'v' (chapter 12)
 ) -> Path:
     "Write `name.pt` (weights + config) and `name.json` (the record) into the weights directory."
     if kind not in ('diffusion', 'classifier'):
@@ -91,6 +93,8 @@ def export_pretrained(
     meta = dict(format=PRETRAINED_FORMAT, name=name, kind=kind, network=type(model).__name__)
     classes = list(classes) if classes is not None else None
     meta.update(model_kwargs=model_kwargs, schedule=schedule, T=T, classes=classes, record=record)
+    if parameterization != 'eps':  # files of eps-models stay as they were
+        meta['parameterization'] = parameterization
     return _write_meta(Path(weights_dir or WEIGHTS_DIR), meta, sd)
 
 
@@ -160,6 +164,8 @@ def _load_exported(ck: dict, f: Path, dev) -> tuple:
     sched = Schedule.named(meta['schedule'], meta['T']) if meta.get('schedule') else None
     if meta.get('T'):
         model.diffusion_T = int(meta['T'])  # `sample` refuses a schedule of another T
+    if sched is not None:  # a v-network outputs eps like every other (chapter 12)
+        parameterize(model, sched, meta.get('parameterization', 'eps'))
     return model.to(dev).eval(), sched, meta
 
 
@@ -365,6 +371,8 @@ def load_checkpoint(
     load_weights(model, sd, f"checkpoint {path}", f"its own network ({net['name']})")
     model.diffusion_T = int(config['T'])  # `sample` refuses a schedule of another T
     sched = Schedule.named(config['schedule'], config['T'])
+    if net['kind'] != 'classifier':  # a v-network outputs eps like every other (chapter 12)
+        parameterize(model, sched, config.get('parameterization', 'eps'))
     return model.to(default_device(device)).eval(), sched, dict(config, network=net)
 
 

@@ -14,7 +14,8 @@ from .errors import check_T, BadArgument
 
 # %% auto #0
 __all__ = ['linear_betas', 'betas_for_alpha_bar', 'cosine_betas', 'Schedule', 'check_timesteps',
-           'noise_like', 'call_model', 'split_model_output', 'space_timesteps']
+           'noise_like', 'call_model', 'split_model_output', 'space_timesteps', 'PARAMETERIZATIONS',
+           'predicts_v', 'parameterize']
 
 # %% ../nbs/01_schedule.ipynb #ce3f819c
 def linear_betas(
@@ -509,3 +510,62 @@ def respace(
     ab = self.alpha_bar[keep]
     betas = 1 - ab / torch.cat([ab.new_ones(1), ab[:-1]])
     return Schedule(betas, timestep_map=self.timestep_map[keep], original_T=self.original_T)
+
+# %% ../nbs/12_cascade.ipynb #62d6c2bf
+PARAMETERIZATIONS = ('eps', 'v')  # what a network's first C output channels predict
+
+
+@patch
+def v_target(
+    self: Schedule,
+    x0: torch.Tensor,  # clean batch
+    t: torch.Tensor,  # timesteps (B,) of this schedule
+    noise: torch.Tensor,  # the eps of x_t = q_sample(x0, t, noise)
+) -> torch.Tensor:
+    "Salimans & Ho (2022): v = sqrt(alpha_bar_t) eps - sqrt(1 - alpha_bar_t) x0."
+    sqrt_ab = self.extract('sqrt_alpha_bar', t, x0)
+    return sqrt_ab * noise - self.extract('sqrt_one_minus_alpha_bar', t, x0) * x0
+
+
+@patch
+def eps_from_v(
+    self: Schedule,
+    xt: torch.Tensor,  # noisy batch x_t
+    t: torch.Tensor,  # timesteps (B,) of this schedule
+    v: torch.Tensor,  # predicted v
+) -> torch.Tensor:
+    "The eps that v stands for: eps = sqrt(alpha_bar_t) v + sqrt(1 - alpha_bar_t) x_t."
+    sqrt_ab = self.extract('sqrt_alpha_bar', t, xt)
+    return sqrt_ab * v + self.extract('sqrt_one_minus_alpha_bar', t, xt) * xt
+
+
+def predicts_v(
+    model: torch.nn.Module,  # a network whose first C output channels predict v
+    sched: Schedule,  # the model's full schedule: it is called with these timesteps
+) -> torch.nn.Module:  # the same module, now outputting eps (a forward hook)
+    "Make `model` output eps from its v (Salimans & Ho 2022, beyond ADM); the variance passes."
+    if getattr(model, 'parameterization', 'eps') == 'v':
+        return model  # converted already
+
+    def v_to_eps(module, args, output):
+        xt, t = args[0], args[1]
+        C = xt.shape[1]
+        eps = sched.eps_from_v(xt.float(), t, output[:, :C].float()).to(output.dtype)
+        return torch.cat([eps, output[:, C:]], 1)
+
+    model.register_forward_hook(v_to_eps)
+    model.parameterization = 'v'
+    return model
+
+
+def parameterize(
+    model: torch.nn.Module,  # a diffusion network as built or loaded
+    sched: Schedule,  # its full schedule
+    parameterization: str = 'eps',  # one of PARAMETERIZATIONS
+) -> torch.nn.Module:
+    "`model`, outputting eps whatever it was trained to predict (one line for a bad name)."
+    if parameterization not in PARAMETERIZATIONS:
+        raise BadArgument(
+            f"parameterization must be one of {PARAMETERIZATIONS}, got {parameterization!r}"
+        )
+    return predicts_v(model, sched) if parameterization == 'v' else model

@@ -165,3 +165,41 @@ def test_a_super_resolution_run_logs_the_diagnostic(tmp_path):
     for r in rows:
         for t, (eps_mse, reference) in r['diagnostic'].items():
             assert eps_mse > 0 and reference > 0, (t, eps_mse, reference)
+
+
+def test_a_v_network_is_stored_as_one_and_loads_outputting_eps(tmp_path):
+    "--parameterization v (beyond ADM): the checkpoint, the export and the loaders keep it."
+    from adm_edu.learner import export_run
+    from adm_edu.pretrained import build_network, load_checkpoint, load_pretrained
+    from adm_edu.cli import train
+
+    run_dir = tmp_path / 'run'
+    argv = ['--preset', 'fmnist-16-32', '--dataset', 'digits', '--parameterization', 'v']
+    code, out, err = run(train, *argv, '--max-seconds', 3, '--bs', 8, '--out', run_dir)
+    assert code == 0, err
+    model, sched, stored = load_checkpoint(run_dir / 'model.pt', device='cpu')
+    assert stored['parameterization'] == 'v' and model.parameterization == 'v'
+    exported = export_run(run_dir, 'upv', weights_dir=tmp_path / 'w')
+    loaded, sched2, meta = load_pretrained(exported, device='cpu')
+    assert meta['parameterization'] == 'v' and loaded.parameterization == 'v'
+    raw = build_network(stored['network']['name'], stored['network']['kwargs'])
+    raw.load_state_dict(loaded.state_dict())  # the same weights, without the conversion
+    assert getattr(raw.eval(), 'parameterization', 'eps') == 'eps'
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 1, 32, 32, generator=g)
+    low = torch.rand(3, 1, 16, 16, generator=g) * 2 - 1
+    t, y = torch.tensor([10, 500, 990]), torch.tensor([1, 2, 3])
+    with torch.no_grad():
+        out, v = loaded(x, t, y, low_res=low), raw(x, t, y, low_res=low)
+    torch.testing.assert_close(out[:, :1], sched2.eps_from_v(x, t, v[:, :1]), rtol=0, atol=1e-5)
+    torch.testing.assert_close(out[:, 1:], v[:, 1:])  # the variance channel is not converted
+
+
+def test_an_unknown_parameterization_is_one_line(tmp_path):
+    "adm-edu-train refuses a parameterization it does not know before any work."
+    from adm_edu.cli import train
+
+    code, out, err = run(train, '--parameterization', 'x0', '--out', tmp_path / 'r')
+    assert code == 1 and err.strip().count('\n') == 0, err
+    assert "--parameterization must be 'eps' or 'v', got 'x0'" in err, err
+    assert not (tmp_path / 'r').exists()

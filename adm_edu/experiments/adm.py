@@ -37,9 +37,10 @@ from ..viz import plot_class_grid
 __all__ = ['ABLATION16', 'ADM_CHANGES', 'ABLATION_TABLES', 'ABLATION_PAPER', 'ABLATION_ROWS',
            'ABLATION_TRAIN', 'ABLATION_SCALES', 'TABLE1_CLAIMS', 'TABLE5_PAPER',
            'NULL_LABEL_GUIDANCE', 'TABLE5_ROWS', 'BF16_SAMPLERS', 'BF16_ROWS', 'TABLE5_CLAIMS',
-           'ablation_row', 'change_text', 'paper_fid', 'ablation_rows', 'ablation_claim',
-           'ablation_claims', 'guidance_text', 'sampler_text', 'table5_rows', 'table5_claims',
-           'bf16_claims', 'guidance_settings', 'setting_guidance', 'guidance_table',
+           'TABLE4_SCALES', 'TABLE4_ROWS', 'TABLE4_CLAIMS', 'ablation_row', 'change_text',
+           'paper_fid', 'ablation_rows', 'ablation_claim', 'ablation_claims', 'guidance_text',
+           'sampler_text', 'table5_rows', 'table5_claims', 'bf16_claims', 'guidance_settings',
+           'setting_guidance', 'guidance_table', 'table4_row', 'best_guided', 'table4_claims',
            'class_accuracies', 'guided_demo']
 
 # %% ../../nbs/17_adm_experiments.ipynb #e23e0002
@@ -487,6 +488,81 @@ def guidance_table(
         )
         samples[setting] = xs
     return rows, samples
+
+# %% ../../nbs/17_adm_experiments.ipynb #ae76825a
+TABLE4_SCALES = (1.0, 2.0, 5.0, 10.0)  # classifier scales of the rows (the paper's: 1 and 10)
+
+
+def table4_row(conditional: bool, scale: float = 0.0) -> dict:
+    "fmnist-s with its labels or through its null label, guided by fmnist-clf at `scale` (0: none)."
+    guidance = dict(classifier='fmnist-clf', scale=scale) if scale else {}
+    if not conditional:
+        guidance['unconditional'] = True
+    row = dict(model='fmnist-s', steps=50, sampler='ancestral')
+    return dict(row, guidance=guidance) if guidance else row
+
+
+TABLE4_ROWS = {
+    f"{'cond' if c else 'uncond'}{f'+clf-{s:g}' if s else ''}": table4_row(c, s)
+    for c in (False, True)
+    for s in (0.0, *TABLE4_SCALES)
+}
+TABLE4_CLAIMS = (  # claim, A, B, kind, metric (as `metric_claim`)
+    ('guidance at scale 10 improves the unconditional model', 'uncond', 'uncond+clf-10', 'better'),
+    (
+        'scale 1 is too weak for the unconditional model (worse FID)',
+        'uncond',
+        'uncond+clf-1',
+        'worse',
+    ),
+    ('guidance at scale 1 improves the conditional model', 'cond', 'cond+clf-1', 'better'),
+    ('the conditional model is worse at scale 10 than at 1', 'cond+clf-1', 'cond+clf-10', 'worse'),
+    ('scale 10 is worse unconditional than conditional', 'cond+clf-10', 'uncond+clf-10', 'worse'),
+    (
+        'guidance makes samples class-consistent',
+        'uncond+clf-1',
+        'uncond+clf-10',
+        'higher',
+        'class_acc',
+    ),
+    ('guidance raises precision', 'cond', 'cond+clf-10', 'higher', 'precision'),
+    ('... and lowers recall', 'cond', 'cond+clf-10', 'lower', 'recall'),
+)
+
+
+def best_guided(recs: dict, prefix: str) -> str | None:
+    "The guided run of `prefix` ('cond' or 'uncond') with the lowest FID, or None if none is done."
+    runs = [r for r in recs if r.startswith(prefix + '+clf-')]
+    return min(runs, key=lambda r: recs[r]['metrics']['fid']) if runs else None
+
+
+def table4_claims(recs: dict) -> list:  # rows: claim, A, B, verdict
+    "The paper's Table 4 claims, and the seed's: guided unconditional worse than guided conditional."
+    rows = [metric_claim(recs, *c) for c in TABLE4_CLAIMS]
+    best = best_guided(recs, 'cond'), best_guided(recs, 'uncond')
+    claim = 'guided unconditional is still worse than guided conditional (best scale of each)'
+    rows.append(
+        metric_claim(recs, claim, *best, 'worse')
+        if all(best)
+        else not_measured(claim, 'cond+clf-*', 'uncond+clf-*')
+    )
+    return rows
+
+
+register(
+    Experiment(
+        name='adm-table4',
+        title="ADM, Table 4",
+        doc="ADM's Table 4 with the shipped models: fmnist-s unconditional (its null label) and "
+        "conditional, each unguided and guided by fmnist-clf at scales 1, 2, 5 and 10, 50 respaced "
+        "ancestral steps. --scale cpu: 500 class-balanced samples per row, about 55 single-thread "
+        "minutes in all (5-6 per guided row); --scale gpu: 10,000 samples.",
+        rows=TABLE4_ROWS,
+        scales=dict(cpu=dict(n=500, k=3), gpu=dict(n=10000, k=3)),
+        kind='samples',
+        claims=table4_claims,
+    )
+)
 
 # %% ../../nbs/17_adm_experiments.ipynb #e23h0002
 def class_accuracies(xs, labels, clf, device) -> dict:

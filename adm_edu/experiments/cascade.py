@@ -11,10 +11,11 @@ from ..data import load_result
 from .runner import Experiment, metric_claim, plus_minus, register
 
 # %% auto #0
-__all__ = ['CASCADE_PAPER', 'CFG', 'UPSAMPLER', 'STEP_PAIRS', 'REAL_16_UP', 'SDEDIT_STARTS',
-           'CASCADE_ROWS', 'CASCADE_CLAIMS', 'PROBES', 'PROBE_FILES', 'UPSAMPLER_ROWS', 'GATE',
-           'two_stage_row', 'cascade_table_rows', 'cascade_claims', 'probe_row', 'probe_rows',
-           'weights_file', 'sha256_of', 'run_diagnostic', 'diagnostic_table', 'diagnostic_claims']
+__all__ = ['CASCADE_PAPER', 'CFG', 'UPSAMPLER', 'UPSAMPLER_V', 'STEP_PAIRS', 'REAL_16_UP',
+           'REAL_16_UP_V', 'SDEDIT_STARTS', 'CASCADE_ROWS', 'CASCADE_CLAIMS', 'PROBES',
+           'PROBE_FILES', 'UPSAMPLER_ROWS', 'GATE', 'two_stage_row', 'cascade_table_rows',
+           'cascade_claims', 'probe_row', 'probe_rows', 'weights_file', 'sha256_of',
+           'run_diagnostic', 'diagnostic_table', 'diagnostic_claims']
 
 # %% ../../nbs/18_cascade_experiments.ipynb #e24d0002
 CASCADE_PAPER = {  # the paper's two-stage table: run -> FID, sFID, IS, precision, recall
@@ -34,11 +35,12 @@ CASCADE_PAPER = {  # the paper's two-stage table: run -> FID, sFID, IS, precisio
     },
 }
 CFG = dict(cfg_scale=1.0)  # the guidance of the guided rows: classifier-free, weight 1
-UPSAMPLER = dict(upsampler='fmnist-16-32', up_sampler='ancestral')
+UPSAMPLER = dict(upsampler='fmnist-16-32-eps', up_sampler='ancestral')  # ADM-U, faithful (eps)
+UPSAMPLER_V = dict(upsampler='fmnist-16-32', up_sampler='ancestral')  # v-prediction (beyond ADM)
 STEP_PAIRS = ((250, 250), (25, 25), (250, 25))  # (S_base, S_upsample)
 
 
-def two_stage_row(steps: int, up_steps: int, guided: bool) -> dict:
+def two_stage_row(steps: int, up_steps: int, guided: bool, upsampler: dict = UPSAMPLER) -> dict:
     "A two-stage row: fmnist-16 (guided or not), then the upsampler, ancestral steps for both."
     guidance = dict(guidance=CFG) if guided else {}
     return dict(
@@ -46,14 +48,13 @@ def two_stage_row(steps: int, up_steps: int, guided: bool) -> dict:
         steps=steps,
         sampler='ancestral',
         **guidance,
-        **UPSAMPLER,
+        **upsampler,
         up_steps=up_steps,
     )
 
 
-REAL_16_UP = dict(  # real 16x16 images through the upsampler
-    model='real', size=16, upsampler='fmnist-16-32', up_steps=25, up_sampler='ancestral'
-)
+REAL_16_UP = dict(model='real', size=16, **UPSAMPLER, up_steps=25)  # real 16x16, faithful ADM-U
+REAL_16_UP_V = dict(REAL_16_UP, **UPSAMPLER_V)  # ... through the v-prediction upsampler
 SDEDIT_STARTS = (500, 700, 850)  # t0 of the SDEdit rows (the cosine schedule's T = 1000)
 CASCADE_ROWS = {
     'ADM': dict(model='fmnist-s', steps=250, sampler='ancestral'),
@@ -69,6 +70,11 @@ CASCADE_ROWS = {
     'ADM-G+ADM-U-25-25+SDEdit-700': dict(**two_stage_row(25, 25, True), start_t=700),
     # the base's own samples brought to 32x32 by bilinear interpolation: what an upsampler must beat
     'ADM-16-25+bilinear': dict(model='fmnist-16', steps=25, sampler='ancestral', bilinear_to=32),
+    # beyond ADM: v-prediction (Salimans & Ho 2022), ADM-U's sampling from pure noise at T
+    'real-16+ADM-U-v-25': dict(REAL_16_UP_V),
+    'real-16+ADM-U-v-25+SDEdit-700': dict(REAL_16_UP_V, start_t=700),
+    'ADM-U-v-25-25': two_stage_row(25, 25, False, UPSAMPLER_V),
+    'ADM-G+ADM-U-v-25-25': two_stage_row(25, 25, True, UPSAMPLER_V),
 }
 
 # %% ../../nbs/18_cascade_experiments.ipynb #e24d0003
@@ -169,6 +175,41 @@ CASCADE_CLAIMS = (  # claim, A, B, kind[, metric]: FID with bootstrap SEs unless
         'higher',
         'class_acc',
     ),
+    (
+        '(beyond ADM) v-prediction: the upsampler beats the faithful (eps) one on real 16x16 inputs',
+        'real-16+ADM-U-25',
+        'real-16+ADM-U-v-25',
+        'better',
+    ),
+    (
+        '(beyond ADM) v-prediction: from pure noise, it beats bilinear on real 16x16 inputs',
+        'real-16+bilinear',
+        'real-16+ADM-U-v-25',
+        'better',
+    ),
+    (
+        '(beyond ADM) ... and in class accuracy',
+        'real-16+bilinear',
+        'real-16+ADM-U-v-25',
+        'higher',
+        'class_acc',
+    ),
+    (
+        "(beyond ADM) v-prediction: the cascade's samples are recognised better than the base's, "
+        'upsampled bilinearly',
+        'ADM-16-25+bilinear',
+        'ADM-U-v-25-25',
+        'higher',
+        'class_acc',
+    ),
+    (
+        '(beyond ADM) v-prediction: the two-stage pipeline (25/25) improves FID over sampling at '
+        'full resolution (250 steps)',
+        'ADM',
+        'ADM-U-v-25-25',
+        'better',
+    ),
+    ('(beyond ADM) ... and with guidance', 'ADM-G', 'ADM-G+ADM-U-v-25-25', 'better'),
 )
 
 
@@ -239,7 +280,8 @@ from ..pretrained import SHIPPED_MODELS, WEIGHTS_DIR, load_pretrained
 from .runner import KINDS, RunContext
 
 UPSAMPLER_ROWS = {  # run -> the upsampler: a shipped name, or the path of an exported model
-    'fmnist-16-32': dict(upsampler='fmnist-16-32'),
+    'fmnist-16-32-eps': dict(upsampler='fmnist-16-32-eps'),  # ADM-U as the paper trains it
+    'fmnist-16-32': dict(upsampler='fmnist-16-32'),  # v-prediction (beyond ADM), the shipped one
 }
 
 

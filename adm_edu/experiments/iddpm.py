@@ -18,6 +18,7 @@ from adm_edu.experiments.runner import (
     curve_point,
     fid_with_se,
     judged,
+    not_measured,
     paired_nll,
     plus_minus,
     register,
@@ -75,6 +76,7 @@ TABLE_ROWS = {
     'T4000-cosine-hybrid': table_row(4000, 'cosine', 'hybrid'),
     'T4000-cosine-vlb': table_row(4000, 'cosine', 'vlb', 'importance'),
     'T4000-cosine-vlb-uniform': table_row(4000, 'cosine', 'vlb'),
+    'T4000-cosine-hybrid-importance': table_row(4000, 'cosine', 'hybrid', 'importance'),
 }
 STEPS_ROWS = {  # Figure 8's curves: a trained run of `iddpm-table` and a sampler
     'hybrid-learned': dict(run='T4000-cosine-hybrid', sampler='ancestral'),
@@ -231,11 +233,13 @@ NLL_CLAIMS = (  # claim, (label, run) of the baseline, (label, run) of the claim
 )
 
 
-def nll_claim(table: dict, claim: str, a: tuple, b: tuple) -> dict:
+def nll_claim(table: dict, claim: str, a: tuple, b: tuple, kind: str = 'better') -> dict:
     "A claim about the NLL of two runs, judged on their paired per-image differences."
     (la, ra), (lb, rb) = a, b
+    if ra not in table or rb not in table:
+        return not_measured(claim, ra, rb)
     pa, pb = paired_nll(table, ra, rb)
-    return judged(claim, (la, *pa), (lb, *pb), nd=3)
+    return judged(claim, (la, *pa), (lb, *pb), kind, nd=3)
 
 
 def fid_claim(table: dict, claim: str, a: tuple, b: tuple, kind: str = 'better') -> dict:
@@ -259,6 +263,9 @@ def iddpm_table_claims(table: dict) -> list:  # rows: claim, A, B, verdict
     claim = '... with less gradient noise (log10 noise scale, 2nd half of training)'
     noise = lambda run: log_noise(table[run])
     rows.append(judged(claim, ('uniform t', *noise(uniform[1])), ('importance', *noise(vlb[1]))))
+    claim = 'importance sampling does not help L_hybrid (NLL, §3.3)'
+    hybrid_is = ('importance', 'T4000-cosine-hybrid-importance')
+    rows.append(nll_claim(table, claim, ('uniform t', hybrid[1]), hybrid_is, 'comparable'))
     return rows
 
 
