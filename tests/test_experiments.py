@@ -73,3 +73,29 @@ def test_bad_request_fails_before_any_work(tmp_path):
     with pytest.raises(BadArgument, match='--scale'):
         E.run_experiment('toy', scale='gpu', root=tmp_path, work=tmp_path)
     assert not list(tmp_path.iterdir())
+
+
+def test_records_name_the_tensors_not_the_file(tmp_path):
+    "`weights_of`: a record-only change keeps the tensors' hash; another weight changes it."
+    import torch
+
+    from adm_edu.experiments.runner import weights_of
+    from adm_edu.pretrained import export_pretrained, update_record
+    from adm_edu.unet import UNet
+
+    kw = dict(image_size=8, in_channels=1, model_channels=8, channel_mult=(1,), num_res_blocks=1)
+    kw.update(attention_resolutions=(), norm_groups=8)
+    net = UNet(**kw)
+    f = export_pretrained(
+        net, 'm', 'diffusion', kw, dict(command='(test)'), 'cosine', 10, None, tmp_path
+    )
+    before = weights_of(str(f))
+    update_record('m', tmp_path, note='a record-only change')
+    assert weights_of(str(f)) == before
+    with torch.no_grad():
+        next(net.parameters()).add_(1.0)
+    export_pretrained(
+        net, 'm', 'diffusion', kw, dict(command='(test)'), 'cosine', 10, None, tmp_path
+    )
+    after = weights_of(str(f))
+    assert after['tensors_sha256'] != before['tensors_sha256'] and after['file'] == 'm.pt'

@@ -10,12 +10,13 @@ gets `weights` (file, sha256) and a `renamed` note. Nothing else in a record cha
 """
 
 import json
-import hashlib
 from pathlib import Path
 
 import torch
 
 from adm_edu.data import atomic_write
+from adm_edu.experiments.runner import row_weights, write_record
+from backfill_weights import measured_with_shipped  # tools/backfill_weights.py
 from adm_edu.pretrained import WEIGHTS_DIR, safe_load, save_checkpoint
 
 OLD, NEW = 'fmnist-16-32', 'fmnist-16-32-eps'
@@ -23,10 +24,6 @@ NOTE = (
     f"measured as '{OLD}' before 2026-12-07, when that name passed to the v-prediction upsampler; "
     f"these are the weights now shipped as '{NEW}' (the same tensors)"
 )
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def copy_weights() -> Path:
@@ -47,17 +44,18 @@ def same_tensors(a: Path, b: Path) -> bool:
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
-def rename_records(root: Path, new_file: Path) -> list:
+def rename_records(root: Path) -> list:
     done = []
     for p in sorted(root.glob('cascade-table/*/record.json')):
         r = json.loads(p.read_text())
         if r['config'].get('upsampler') != OLD:
             continue
         r['config']['upsampler'] = NEW
-        r['weights'] = dict(file=new_file.name, sha256=sha256(new_file))
-        r['renamed'] = NOTE
-        text = json.dumps(r, indent=1) + '\n'
-        atomic_write(p, lambda f: f.write(text), mode='w')
+        weights = row_weights(r['config'])
+        for name in [n for n in weights if n != NEW]:  # the base: the same tensors since then?
+            if not measured_with_shipped(name, p):
+                del weights[name]
+        write_record(p, dict(r, weights=weights, renamed=NOTE))
         done.append(p.parent.name)
     return done
 
@@ -68,4 +66,4 @@ if __name__ == '__main__':
     if not new_file.exists():
         copy_weights()
         assert same_tensors(old_file, new_file), 'the copy differs from the original'
-    print('renamed:', rename_records(Path('results/experiments'), new_file))
+    print('renamed:', rename_records(Path('results/experiments')))

@@ -14,8 +14,8 @@ from .runner import Experiment, metric_claim, plus_minus, register
 __all__ = ['CASCADE_PAPER', 'CFG', 'UPSAMPLER', 'UPSAMPLER_V', 'STEP_PAIRS', 'REAL_16_UP',
            'REAL_16_UP_V', 'SDEDIT_STARTS', 'CASCADE_ROWS', 'CASCADE_CLAIMS', 'PROBES',
            'PROBE_FILES', 'UPSAMPLER_ROWS', 'GATE', 'two_stage_row', 'cascade_table_rows',
-           'cascade_claims', 'probe_row', 'probe_rows', 'weights_file', 'sha256_of',
-           'run_diagnostic', 'diagnostic_table', 'diagnostic_claims']
+           'cascade_claims', 'probe_row', 'probe_rows', 'run_diagnostic', 'diagnostic_table',
+           'diagnostic_claims']
 
 # %% ../../nbs/18_cascade_experiments.ipynb #e24d0002
 CASCADE_PAPER = {  # the paper's two-stage table: run -> FID, sFID, IS, precision, recall
@@ -270,33 +270,17 @@ def probe_rows(casc: dict) -> list:  # rows for `markdown_table`
     return rows + [probe_row(name, d) for name, d in diags.items()]
 
 # %% ../../nbs/18_cascade_experiments.ipynb #6704f338
-import hashlib
 import time
-from pathlib import Path
 
 from ..data import load_dataset
 from ..metrics import DIAGNOSTIC_TS, passes_diagnostic, upsampler_diagnostic
-from ..pretrained import SHIPPED_MODELS, WEIGHTS_DIR, load_pretrained
-from .runner import KINDS, RunContext
+from ..pretrained import load_pretrained
+from .runner import KINDS, RunContext, weights_of
 
 UPSAMPLER_ROWS = {  # run -> the upsampler: a shipped name, or the path of an exported model
     'fmnist-16-32-eps': dict(upsampler='fmnist-16-32-eps'),  # ADM-U as the paper trains it
     'fmnist-16-32': dict(upsampler='fmnist-16-32'),  # v-prediction (beyond ADM), the shipped one
 }
-
-
-def weights_file(name: str) -> Path:
-    "The file a shipped name or an exported model's path stands for."
-    return WEIGHTS_DIR / f'{name}.pt' if name in SHIPPED_MODELS else Path(name)
-
-
-def sha256_of(path: Path) -> str:
-    "The SHA-256 of a file, read in 1 MiB blocks."
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            h.update(block)
-    return h.hexdigest()
 
 
 def run_diagnostic(ctx: RunContext, rec: dict | None) -> dict:
@@ -307,13 +291,7 @@ def run_diagnostic(ctx: RunContext, rec: dict | None) -> dict:
     n = ctx.opts['n']
     t0 = time.time()
     rows = upsampler_diagnostic(model, sched, test.images[:n], test.labels[:n], DIAGNOSTIC_TS)
-    record = meta.get('record', {})
-    weights = dict(
-        file=weights_file(name).name,
-        sha256=sha256_of(weights_file(name)),
-        images_seen=record.get('images_seen'),
-        exported=record.get('exported'),
-    )
+    weights = dict(weights_of(name), images_seen=meta.get('record', {}).get('images_seen'))
     metrics = dict(rows=rows, passes=passes_diagnostic(rows), n=n)
     return ctx.write(ctx.row, weights=weights, metrics=metrics, wall_seconds_eval=time.time() - t0)
 

@@ -7,6 +7,7 @@ Docs: https://adm-edu.github.io/adm_edu/experiments.html.md"""
 # %% ../../nbs/14_experiments.ipynb #e20a0004
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
@@ -23,6 +24,7 @@ from ..device import describe_device
 from ..errors import BadArgument, BadFile, MissingResource
 from ..guidance import make_guidance
 from ..metrics import evaluate_images, nll_bits_per_dim, to_model_range
+from ..pretrained import SHIPPED_MODELS, WEIGHTS_DIR, safe_load
 from ..pretrained import load_checkpoint, load_pretrained, read_checkpoint
 from ..sampling import generate, quantize_8bit, sample, sample_cascade, super_resolve
 from ..unet import count_flops
@@ -35,9 +37,10 @@ __all__ = ['EXPERIMENTS', 'RECORD_KEYS', 'SAMPLING', 'AUTOCAST', 'METRICS', 'EVA
            'nll_metrics', 'evaluate_run', 'train_and_record', 'evaluate_snapshots', 'run_training',
            'steps_curve', 'source_model', 'curve_steps', 'run_curve', 'real_images', 'upsample',
            'real_row', 'row_model', 'model_row', 'cascade_row', 'sample_row', 'same_row',
-           'run_samples', 'check_request', 'run_experiment', 'verdict', 'plus_minus', 'judged',
-           'not_measured', 'fid_with_se', 'curve_point', 'paired_nll', 'class_acc_se',
-           'direction_claim', 'metric_claim', 'verdict_counts', 'index_row', 'records_index']
+           'weights_file', 'tensors_sha256', 'weights_of', 'row_weights', 'run_samples',
+           'check_request', 'run_experiment', 'verdict', 'plus_minus', 'judged', 'not_measured',
+           'fid_with_se', 'curve_point', 'paired_nll', 'class_acc_se', 'direction_claim',
+           'metric_claim', 'verdict_counts', 'index_row', 'records_index']
 
 # %% ../../nbs/14_experiments.ipynb #e20b0002
 @dataclass
@@ -558,6 +561,36 @@ def same_row(row: dict, opts: dict, scale: str, root, exclude=None) -> tuple | N
     return None
 
 
+def weights_file(name: str) -> Path:
+    "The file a shipped name or an exported model's path stands for."
+    return WEIGHTS_DIR / f'{name}.pt' if name in SHIPPED_MODELS else Path(name)
+
+
+def tensors_sha256(state_dict: dict) -> str:
+    "SHA-256 of a network's tensors (names, dtypes, shapes, bytes): a file's record may change."
+    h = hashlib.sha256()
+    for name in sorted(state_dict):
+        t = state_dict[name].detach().cpu().contiguous()
+        h.update(f'{name} {t.dtype} {tuple(t.shape)}'.encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def weights_of(name: str) -> dict:
+    "Which weights a name stood for when a record was written: file, tensors' SHA-256, export."
+    f = weights_file(name)
+    ck = safe_load(f, 'model file')
+    sd = ck['state_dict'] if 'state_dict' in ck else ck['model']
+    record = ck.get('record') or {}
+    return dict(file=f.name, tensors_sha256=tensors_sha256(sd), exported=record.get('exported'))
+
+
+def row_weights(row: dict) -> dict:
+    "`weights_of` every model a row samples with: its model, classifier and upsampler."
+    names = [row['model'], (row.get('guidance') or {}).get('classifier'), row.get('upsampler')]
+    return {name: weights_of(name) for name in names if name and name != 'real'}
+
+
 def run_samples(ctx: RunContext, rec: dict | None) -> dict:
     "One row of a results table: reuse an identical finished row, or sample, score and record it."
     same = same_row(ctx.row, ctx.opts, ctx.scale, ctx.root, exclude=ctx.path)
@@ -572,7 +605,11 @@ def run_samples(ctx: RunContext, rec: dict | None) -> dict:
     im, y, sec = sample_row(ctx.row, n, batch_size=ctx.opts.get('batch_size', 250))
     metrics = {**score(im, y, k=ctx.opts.get('k', 3)), 'sample_seconds': round(sec, 1)}
     return ctx.write(
-        ctx.row, evaluation=dict(ctx.opts), metrics=metrics, wall_seconds_eval=round(sec, 1)
+        ctx.row,
+        evaluation=dict(ctx.opts),
+        metrics=metrics,
+        wall_seconds_eval=round(sec, 1),
+        weights=row_weights(ctx.row),
     )
 
 # %% ../../nbs/14_experiments.ipynb #e20g0002
