@@ -24,7 +24,8 @@ from adm_edu.device import describe_device
 from adm_edu.metrics import load_fmnist_extractor, load_sample_file
 
 CASCADE = (
-    'adm-edu-sample --model fmnist-16 --upsampler fmnist-16-32 --n {n} --steps 25 --upsample-steps 25'
+    'adm-edu-sample --model fmnist-16 --upsampler fmnist-16-32 --n {n} --steps 25'
+    ' --upsample-steps 25'
 )
 BASE = 'adm-edu-sample --model fmnist-16 --n {n} --steps 25'
 
