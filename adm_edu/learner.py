@@ -1044,8 +1044,8 @@ SETTING_CHECKS = {  # setting -> (test of its value, what it must be)
 }
 FLAG_NAMES = {'T': '--diffusion-steps', 'out_dir': '--out', 'compile_mode': '--compile'}
 CLI_SETTINGS = tuple(  # the settings adm-edu-train has an option for
-    'preset dataset dropout schedule T loss parameterization schedule_sampler p_uncond bs lr ema seed epochs'
-    ' max_seconds out_dir resume init lr_sched mixed_precision compile_mode ckpt_every'
+    'preset dataset dropout schedule T loss parameterization schedule_sampler p_uncond bs lr ema'
+    ' seed epochs max_seconds out_dir resume init lr_sched mixed_precision compile_mode ckpt_every'
     ' log_every data_dir class_from flip'.split()
 )
 NO_EFFECT = ('n_valid', 'progress', 'distributed', 'snapshots', 'gns_batches')  # same weights

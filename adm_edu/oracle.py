@@ -243,7 +243,7 @@ class MixtureClassifier(nn.Module):
 
     def __init__(
         self,
-        mixture: GaussianMixture,  # the data distribution (chapter 03)
+        mixture: GaussianMixture,  # the data distribution (above)
         sched: Schedule,  # the schedule the data are noised with (original timesteps)
     ):
         super().__init__()

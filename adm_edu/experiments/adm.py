@@ -537,7 +537,7 @@ def best_guided(recs: dict, prefix: str) -> str | None:
 
 
 def table4_claims(recs: dict) -> list:  # rows: claim, A, B, verdict
-    "The paper's Table 4 claims, and the seed's: guided unconditional worse than guided conditional."
+    "The paper's Table 4 claims, and the seed's: guided unconditional worse than conditional."
     rows = [metric_claim(recs, *c) for c in TABLE4_CLAIMS]
     best = best_guided(recs, 'cond'), best_guided(recs, 'uncond')
     claim = 'guided unconditional is still worse than guided conditional (best scale of each)'

@@ -176,7 +176,7 @@ CASCADE_CLAIMS = (  # claim, A, B, kind[, metric]: FID with bootstrap SEs unless
         'class_acc',
     ),
     (
-        '(beyond ADM) v-prediction: the upsampler beats the faithful (eps) one on real 16x16 inputs',
+        '(beyond ADM) v-prediction: the upsampler beats the faithful eps one on real 16x16 inputs',
         'real-16+ADM-U-25',
         'real-16+ADM-U-v-25',
         'better',
@@ -224,10 +224,12 @@ register(
         title="ADM, the two-stage table",
         doc="ADM's two-stage table at our scale (chapter 12): ADM (fmnist-s sampled directly at "
         "32x32), ADM-G (the same with classifier-free guidance, weight 1), ADM-U (the fmnist-16 "
-        "base at 16x16, then the fmnist-16-32 upsampler) and ADM-G + ADM-U (the base guided the "
-        "same way; the upsampler is never guided), with S_base/S_upsample of 250/250, 25/25 and "
-        "250/25 respaced ancestral steps; three diagnostic rows of real training images (at "
-        "32x32; at 16x16 brought back bilinearly; at 16x16 through the upsampler with 25 steps). "
+        "base at 16x16, then the eps upsampler fmnist-16-32-eps, as ADM trains it) and ADM-G + "
+        "ADM-U (the base guided the same way; the upsampler is never guided), with "
+        "S_base/S_upsample of 250/250, 25/25 and 250/25 respaced ancestral steps; diagnostic rows "
+        "of real training images (at 32x32; at 16x16 brought back bilinearly; at 16x16 through "
+        "the upsampler with 25 steps). Beyond ADM, labelled in their names: SDEdit's start "
+        "(+SDEdit-t0) and the v-prediction upsampler fmnist-16-32 (ADM-U-v), sampled as ADM-U. "
         "--scale cpu: 300 class-balanced samples per row, about 2.7 hours of single-thread time "
         "(80 minutes of it the ADM and ADM-G rows' 250 steps of the 32x32 model; the 25/25 rows "
         "take 2-3 minutes each); --scale gpu: 10,000 samples.",
@@ -241,8 +243,8 @@ register(
 # %% ../../nbs/18_cascade_experiments.ipynb #e24e0002
 PROBES = 'upsampler-probes-2026-12-01'  # the probes' folder of results/
 PROBE_FILES = {
-    'fmnist-16-32 + 2 epochs': 'diag_finetune2.json',
-    'linear schedule': 'diag_linear.json',
+    '+ 2 epochs': 'diag_finetune2.json',
+    'with the linear schedule': 'diag_linear.json',
 }
 
 
@@ -265,9 +267,12 @@ def probe_rows(casc: dict) -> list:  # rows for `markdown_table`
     diags = {name: load_result(PROBES, f) for name, f in PROBE_FILES.items()}
     bilinear = dict(casc['real-16+bilinear']['metrics'])
     bilinear['mse_to_x0'] = next(iter(diags.values()))['bilinear_mse']  # on the same 64 test images
-    rows = [probe_row('fmnist-16-32 (shipped)', casc['real-16+ADM-U-25']['metrics'])]
+    rows = [probe_row('fmnist-16-32-eps (ε, as ADM)', casc['real-16+ADM-U-25']['metrics'])]
     rows.append(probe_row('bilinear interpolation', bilinear))
-    return rows + [probe_row(name, d) for name, d in diags.items()]
+    rows += [probe_row(f'the same, {name}', d) for name, d in diags.items()]
+    if 'real-16+ADM-U-v-25' in casc:  # what fixed it: v-prediction (beyond ADM)
+        rows.append(probe_row('fmnist-16-32 (v, shipped)', casc['real-16+ADM-U-v-25']['metrics']))
+    return rows
 
 # %% ../../nbs/18_cascade_experiments.ipynb #6704f338
 import time

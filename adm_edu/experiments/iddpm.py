@@ -352,10 +352,12 @@ register(
         name='iddpm-table',
         title="Improved DDPM, Tables 1-2",
         doc="Improved DDPM's Tables 1-2: schedule x objective x T at equal iterations, and L_vlb "
-        "with uniform vs importance-sampled t. --scale cpu: 7 runs of 6 epochs (2,808 steps of "
+        "with uniform vs importance-sampled t, and L_hybrid with importance-sampled t (§3.3). "
+        "--scale cpu: 8 runs of 6 epochs (2,808 steps of "
         "128) of a 0.35M-parameter unconditional U-Net on Fashion-MNIST at 16x16, the loss and "
         "gradient noise scale logged every 100 steps, then NLL on 100 test images and FID on "
-        "1,000 samples (100 ancestral steps): about 50 minutes on a free 2-core CPU. --scale "
+        "1,000 samples (100 ancestral steps): about 35 single-thread minutes a run, 4.5 hours in "
+        "all (the records' times). --scale "
         "gpu: fmnist-s at 32x32, 20 epochs, NLL on 1,000 images, FID on 10,000 samples.",
         rows=TABLE_ROWS,
         scales=TABLE_SCALES,
@@ -370,8 +372,9 @@ register(
         "the cosine T=4000 L_hybrid model (learned sigma) and L_simple model (fixed beta and "
         "fixed beta-tilde), ancestral sampling, and DDIM (eta=0) on both (the L_hybrid model "
         "also with the trailing spacing). --scale cpu: 300 samples per point; only the "
-        "learned-sigma curve goes to all T steps, the others stop at 250; about 20 minutes on a "
-        "2-core CPU after iddpm-table (whose models it samples; trained first if missing). "
+        "learned-sigma curve goes to all T steps, the others stop at 250; about 50 "
+        "single-thread minutes after iddpm-table (whose models it samples; trained first if "
+        "missing). "
         "--scale gpu: 5,000 samples, DDIM at every count.",
         rows=STEPS_ROWS,
         scales=STEPS_SCALES,
@@ -387,7 +390,7 @@ register(
         doc="Improved DDPM's Figure 10: three widths of the same U-Net (base channels 8, 16, "
         "24), cosine schedule, T=1000, L_hybrid, constant learning rate, each evaluated (NLL on "
         "100 test images, FID on 1,000 samples) after 1, 3 and 6 epochs and plotted against "
-        "training FLOPs. --scale cpu: 16x16 Fashion-MNIST, about 25 minutes on a 2-core CPU; "
+        "training FLOPs. --scale cpu: 16x16 Fashion-MNIST, about 2 single-thread hours; "
         "--scale gpu: fmnist-s widths 64/128/192.",
         rows=WIDTH_ROWS,
         scales=WIDTHS_SCALES,
