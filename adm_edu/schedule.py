@@ -550,8 +550,10 @@ def predicts_v(
     def v_to_eps(module, args, output):
         xt, t = args[0], args[1]
         C = xt.shape[1]
-        eps = sched.eps_from_v(xt.float(), t, output[:, :C].float()).to(output.dtype)
-        return torch.cat([eps, output[:, C:]], 1)
+        # in float32 whatever the network's dtype: near T, x0 = (x_t - sqrt(1 - a) eps) / sqrt(a)
+        # cancels almost all of eps, so a bf16 eps would leave x0 (and the v loss) mostly rounding
+        eps = sched.eps_from_v(xt.float(), t, output[:, :C].float())
+        return torch.cat([eps, output[:, C:].float()], 1)
 
     model.register_forward_hook(v_to_eps)
     model.parameterization = 'v'
