@@ -7,9 +7,12 @@ Docs: https://adm-edu.github.io/adm_edu/adm_experiments.html.md"""
 # %% ../../nbs/17_adm_experiments.ipynb #e23a0004
 from __future__ import annotations
 
+import math
 import time
+from functools import partial
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..data import load_dataset
@@ -25,6 +28,7 @@ from adm_edu.experiments.runner import (
     paired_nll,
     plus_minus,
     register,
+    verdict,
     sample_images,
 )
 from ..guidance import check_classifier, make_guidance
@@ -35,10 +39,12 @@ from ..viz import plot_class_grid
 
 # %% auto #0
 __all__ = ['ABLATION16', 'ADM_CHANGES', 'ABLATION_TABLES', 'ABLATION_PAPER', 'ABLATION_ROWS',
-           'ABLATION_TRAIN', 'ABLATION_SCALES', 'TABLE1_CLAIMS', 'TABLE5_PAPER',
-           'NULL_LABEL_GUIDANCE', 'TABLE5_ROWS', 'BF16_SAMPLERS', 'BF16_ROWS', 'TABLE5_CLAIMS',
-           'TABLE4_SCALES', 'TABLE4_ROWS', 'TABLE4_CLAIMS', 'ablation_row', 'change_text',
-           'paper_fid', 'ablation_rows', 'ablation_claim', 'ablation_claims', 'guidance_text',
+           'ABLATION_TRAIN', 'ABLATION_SCALES', 'TABLE1_CLAIMS', 'SEEDS', 'SEED_ORDER', 'T_CRIT',
+           'SEED_ROWS', 'SEED_SCALES', 'TABLE5_PAPER', 'NULL_LABEL_GUIDANCE', 'TABLE5_ROWS',
+           'BF16_SAMPLERS', 'BF16_ROWS', 'TABLE5_CLAIMS', 'TABLE4_SCALES', 'TABLE4_ROWS',
+           'TABLE4_CLAIMS', 'ablation_row', 'change_text', 'paper_fid', 'ablation_rows',
+           'ablation_claim', 'table1_claims', 'ablation_claims', 'seed_run', 'seed_values',
+           'mean_se', 'spread_text', 'seed_claim', 'seed_claims', 'seed_rows', 'guidance_text',
            'sampler_text', 'table5_rows', 'table5_claims', 'bf16_claims', 'guidance_settings',
            'setting_guidance', 'guidance_table', 'table4_row', 'best_guided', 'table4_claims',
            'class_accuracies', 'guided_demo']
@@ -201,13 +207,19 @@ def ablation_claim(recs: dict, claim: str, a: str, b: str, kind: str = 'better',
     return judged(claim, (a, *fid_with_se(recs[a])), (b, *fid_with_se(recs[b])), kind)
 
 
-def ablation_claims(recs: dict) -> list:  # rows: claim, A, B, verdict
-    "The paper's ablation claims (Tables 1-3) judged on our records."
+def table1_claims(judge) -> list:  # rows: claim, A, B, verdict
+    "Table 1's claims on the baseline, in FID and (ours) in NLL: `judge(claim, a, b, kind, nll)`."
     rows = []
     for run, claim, kind in TABLE1_CLAIMS:
-        rows.append(ablation_claim(recs, f'Table 1: {claim}', 'baseline', run, kind))
+        rows.append(judge(f'Table 1: {claim}', 'baseline', run, kind, False))
         claim = f'Table 1 (ours, the same change in NLL): {claim.replace("FID", "NLL")}'
-        rows.append(ablation_claim(recs, claim, 'baseline', run, kind, nll=True))
+        rows.append(judge(claim, 'baseline', run, kind, True))
+    return rows
+
+
+def ablation_claims(recs: dict) -> list:  # rows: claim, A, B, verdict
+    "The paper's ablation claims (Tables 1-3) judged on our records."
+    rows = table1_claims(partial(ablation_claim, recs))
     for run in ('attn2-heads-2', 'attn2-heads-4'):
         rows.append(ablation_claim(recs, f'Table 2: {run[6:]} beat 1 head', 'attn2-heads-1', run))
     for run in ('attn2-head-ch-8', 'attn2-head-ch-16', 'attn2-head-ch-32'):
@@ -235,6 +247,135 @@ register(
         rows=ABLATION_ROWS,
         scales=ABLATION_SCALES,
         claims=ablation_claims,
+    )
+)
+
+# %% ../../nbs/17_adm_experiments.ipynb #25616040
+SEEDS = (0, 1, 2)  # training seeds per row
+SEED_ORDER = (  # Tables 1 and 3's rows, in the order of the claims they decide
+    'baseline',  # every Table 1 claim compares with it
+    'adm',  # the paper's largest change; Table 3's AdaGN row
+    'adm-addition',  # Table 3
+    'biggan',  # then Table 1's single changes, largest paper gain first
+    'attn-16-8-4',
+    'heads-4',
+    'depth-2',
+    'rescale',
+)
+T_CRIT = 2.776  # Student's t, two-sided 95 %: two rows of three seeds (4 degrees of freedom)
+
+
+def seed_run(run: str, seed: int) -> str:
+    "The name of ablation row `run` trained with `seed`: 'adm-s1'."
+    return f'{run}-s{seed}'
+
+
+SEED_ROWS = {
+    seed_run(run, s): dict(ABLATION_ROWS[run], seed=s) for run in SEED_ORDER for s in SEEDS
+}
+SEED_SCALES = dict(
+    cpu=dict(
+        train=ABLATION_SCALES['cpu']['train'],  # the same training as `adm-ablations`' rows
+        evaluation=dict(n_nll=100, n_samples=10_000, steps=50, batch_t=4),
+    )
+)
+
+
+def seed_values(
+    recs: dict,  # load_records('adm-ablations-seeds')
+    run: str,  # an ablation row, e.g. 'adm'
+    key: str = 'fid',  # a metric of the records
+) -> list:  # one value per seed done
+    "A row's metric over the seeds whose records are done."
+    names = [seed_run(run, s) for s in SEEDS]
+    return [recs[n]['metrics'][key] for n in names if n in recs and key in recs[n]['metrics']]
+
+
+def mean_se(values: list) -> tuple:  # (mean, standard error of the mean)
+    "The mean of a row's seeds and its standard error from their spread."
+    v = np.asarray(values, dtype=float)
+    return float(v.mean()), float(v.std(ddof=1) / math.sqrt(len(v)))
+
+
+def spread_text(values: list, nd: int = 3) -> str:
+    "'mean ± seed SE' of a row's seeds; the value alone for one seed; '—' for none."
+    if len(values) < 2:
+        return f"{values[0]:.{nd}f}" if values else '—'
+    return plus_minus(*mean_se(values), nd)
+
+
+def seed_claim(
+    recs: dict,  # load_records('adm-ablations-seeds')
+    claim: str,
+    a: str,  # the baseline row
+    b: str,  # the changed row
+    kind: str = 'better',  # as `verdict`'s `claim`
+    nll: bool = False,  # judge the NLL, not the FID
+) -> dict:  # a row: claim, A, B, verdict
+    "A claim judged on every seed of both rows: the means, the seed-to-seed SEs, a t-test."
+    key = 'nll_bpd' if nll else 'fid'
+    va, vb = seed_values(recs, a, key), seed_values(recs, b, key)
+    nd = 3 if nll else 2
+    if min(len(va), len(vb)) < len(SEEDS):
+        side = lambda run, v: f"{run}: {len(v)} of {len(SEEDS)} seeds"
+        return dict(claim=claim, A=side(a, va), B=side(b, vb), verdict='pending')
+    (ma, sa), (mb, sb) = mean_se(va), mean_se(vb)
+    return {
+        'claim': claim,
+        'A': f"{a}: {plus_minus(ma, sa, nd)}",
+        'B': f"{b}: {plus_minus(mb, sb, nd)}",
+        'verdict': verdict(ma, sa, mb, sb, kind, z=T_CRIT),
+    }
+
+
+def seed_claims(recs: dict) -> list:  # rows: claim, A, B, verdict
+    "Tables 1 and 3's claims judged on three seeds per row (FID on 10,000 samples; NLL)."
+    rows = table1_claims(partial(seed_claim, recs))
+    claim = 'Table 3: Addition + GroupNorm is worse than AdaGN'
+    rows.append(seed_claim(recs, claim, 'adm', 'adm-addition', 'worse'))
+    return rows
+
+
+def seed_rows(recs: dict) -> list:  # rows for `markdown_table`
+    "Each row over its seeds: FID (mean ± seed SE, each seed, bootstrap SE), NLL, train time."
+    out = []
+    for run in SEED_ORDER:
+        fids = seed_values(recs, run)
+        if not fids:
+            continue
+        boot = seed_values(recs, run, 'fid_se')
+        nll = seed_values(recs, run, 'nll_bpd')
+        names = [seed_run(run, s) for s in SEEDS if seed_run(run, s) in recs]
+        secs = [recs[n]['train_seconds'] or 0 for n in names]
+        out.append(
+            {
+                'run': run,
+                'seeds': len(fids),
+                'FID (mean ± seed SE)': spread_text(fids),
+                'FID per seed': ' / '.join(f"{f:.3f}" for f in fids),
+                'bootstrap SE': ' / '.join(f"{s:.3f}" for s in boot),
+                'NLL (mean ± seed SE)': spread_text(nll),
+                'train (s)': ' / '.join(str(round(s)) for s in secs),
+            }
+        )
+    return out
+
+# %% ../../nbs/17_adm_experiments.ipynb #40ac2857
+register(
+    Experiment(
+        name='adm-ablations-seeds',
+        title="ADM, Tables 1 and 3 (three seeds)",
+        doc="ADM's Tables 1 and 3 with the power to decide: the 8 rows of `adm-ablations`' "
+        "Tables 1 and 3, each trained with 3 seeds (seed: initialisation, data order, t and noise) "
+        "and the same --scale cpu training (2 epochs, 1,874 steps of 64), then NLL on the same 100 "
+        "test images and noise (Table 1's rows) and FID / sFID / precision / recall on 10,000 "
+        "class-balanced samples (50 ancestral steps). A claim is judged on the rows' means with "
+        "the seed-to-seed standard errors (Student's t, 4 degrees of freedom). Rows run in "
+        "SEED_ORDER; --scale cpu: 20-45 single-thread minutes per row and seed, about 12 hours "
+        "in all (two processes on two cores: about 6).",
+        rows=SEED_ROWS,
+        scales=SEED_SCALES,
+        claims=seed_claims,
     )
 )
 

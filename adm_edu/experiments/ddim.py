@@ -16,6 +16,7 @@ from adm_edu.experiments.runner import (
     curve_point,
     direction_claim,
     judged,
+    plus_minus,
     register,
     sample_images,
     score,
@@ -23,8 +24,8 @@ from adm_edu.experiments.runner import (
 
 # %% auto #0
 __all__ = ['DDIM_PAPER', 'STEPS', 'ETAS', 'STEPS_ETA_ROWS', 'DDIM_CURVES', 'points_of',
-           'steps_eta_rows', 'table_claims', 'curve_claims', 'ddim_claims', 'steps_eta_claims',
-           'ddim_steps_eta']
+           'steps_eta_rows', 'fid_claim', 'table_claims', 'curve_claims', 'ddim_claims',
+           'steps_eta_claims', 'ddim_steps_eta']
 
 # %% ../../nbs/15_ddim_experiments.ipynb #e21c0002
 DDIM_PAPER = {  # DDIM's Table 1, CIFAR-10 32x32: (S, eta) -> FID
@@ -66,7 +67,7 @@ def steps_eta_rows(points: list) -> list:  # rows for `markdown_table`
         row = {'S': s}
         for e in ETAS:
             p = grid.get((s, e))
-            row[f'FID η={e:g}'] = '—' if p is None else f"{p['fid']:.2f}"
+            row[f'FID η={e:g}'] = '—' if p is None else plus_minus(p['fid'], p.get('fid_se'), 2)
         for e in ETAS:
             p = grid.get((s, e))
             row[f'class acc. η={e:g}'] = '—' if p is None else f"{p['class_acc']:.3f}"
@@ -77,29 +78,26 @@ def steps_eta_rows(points: list) -> list:  # rows for `markdown_table`
     return rows
 
 
+def fid_claim(claim: str, a: tuple, b: tuple) -> dict:  # a row: claim, A, B, verdict
+    "'b has a lower FID than a', each (label, FID, SE): with SEs if both have one, else by sign."
+    if a[2] is not None and b[2] is not None:
+        return judged(claim, a, b)
+    return direction_claim(claim, a[:2], b[:2], 'lower')
+
+
 def table_claims(points: list, n: int = 1000) -> list:  # rows: claim, A, B, verdict
-    "Table 1's claims on a steps × η grid: FID by direction, class accuracy with its binomial SE."
+    "Table 1's claims on a steps × η grid: FID (with SEs if known), class accuracy (binomial SE)."
     grid = {(p['steps'], float(p['eta'])): p for p in points}
-    fid = lambda s, e: (f'S={s}, η={e:g}', grid[s, e]['fid'])
+    fid = lambda s, e: (f'S={s}, η={e:g}', grid[s, e]['fid'], grid[s, e].get('fid_se'))
     rows = []
     for s in (STEPS[0], STEPS[-1]):
-        rows.append(
-            direction_claim(
-                f'η = 0 beats η = 1 in FID at S = {s}', fid(s, 1.0), fid(s, 0.0), 'lower'
-            )
-        )
+        rows.append(fid_claim(f'η = 0 beats η = 1 in FID at S = {s}', fid(s, 1.0), fid(s, 0.0)))
     m = {e: dict(grid[STEPS[0], e], n=grid[STEPS[0], e].get('n', n)) for e in ETAS}
     acc = lambda e: (f'η={e:g}', m[e]['class_acc'], class_acc_se(m[e]))
     claim = f'... and in class accuracy at S = {STEPS[0]} (binomial SE)'
     rows.append(judged(claim, acc(1.0), acc(0.0), lower_is_better=False, nd=3))
-    rows.append(
-        direction_claim(
-            'more steps improve FID (η = 0, S = 10 → 100)',
-            fid(STEPS[0], 0.0),
-            fid(STEPS[-1], 0.0),
-            'lower',
-        )
-    )
+    claim = 'more steps improve FID (η = 0, S = 10 → 100)'
+    rows.append(fid_claim(claim, fid(STEPS[0], 0.0), fid(STEPS[-1], 0.0)))
     return rows
 
 

@@ -8,31 +8,48 @@ Docs: https://adm-edu.github.io/adm_edu/iddpm_experiments.html.md"""
 from __future__ import annotations
 
 import math
+import time
+from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
 
+from ..data import atomic_write, load_dataset
+from ..device import describe_device
 from adm_edu.experiments.runner import (
     Experiment,
+    RowSource,
     balanced_labels,
     curve_point,
     fid_with_se,
     judged,
+    metric_claim,
     not_measured,
     paired_nll,
     plus_minus,
     register,
+    register_row_source,
     sample_images,
     score,
+    tensors_sha256,
 )
+from ..pretrained import safe_load
+from ..sampling import to_uint8
 from ..viz import resolved_noise
 
 # %% auto #0
 __all__ = ['IDDPM_PAPER', 'TINY16', 'TABLE_ROWS', 'STEPS_ROWS', 'WIDTH_ROWS', 'TABLE_SCALES',
-           'STEPS_SCALES', 'WIDTHS_COMMON', 'WIDTHS_SCALES', 'NLL_CLAIMS', 'table_row',
-           'timestep_sampler', 'paper_cell', 'iddpm_table_rows', 'log_noise', 'nll_claim',
-           'fid_claim', 'iddpm_table_claims', 'iddpm_steps_claims', 'iddpm_widths_claims',
-           'iddpm_claims', 'skip_prefix']
+           'STEPS_SCALES', 'WIDTHS_COMMON', 'WIDTHS_SCALES', 'NLL_CLAIMS', 'GAN_Z', 'GAN_TRAIN',
+           'GAN_WORK', 'IDDPM_TABLE4_PAPER', 'GAN_ROW', 'IDDPM_TABLE4_ROWS', 'IDDPM_TABLE4_CLAIMS',
+           'table_row', 'timestep_sampler', 'paper_cell', 'iddpm_table_rows', 'log_noise',
+           'nll_claim', 'fid_claim', 'iddpm_table_claims', 'iddpm_steps_claims',
+           'iddpm_widths_claims', 'iddpm_claims', 'skip_prefix', 'gan_up', 'gan_down',
+           'GanGenerator', 'GanDiscriminator', 'hinge_d', 'update', 'gan_batch', 'train_gan',
+           'gan_dir', 'load_gan', 'truncated_normal', 'gan_row', 'gan_weights',
+           'iddpm_table4_claims', 'iddpm_table4_rows']
 
 # %% ../../nbs/16_iddpm_experiments.ipynb #e22c0002
 IDDPM_PAPER = {  # run -> (ImageNet 64x64 NLL, FID), (CIFAR-10 NLL, FID): the paper's Tables 1 and 2
@@ -424,3 +441,266 @@ def skip_prefix(
         out.append(dict(skip=f, t_start=start, alpha_bar_start=ab, **score(im, y, real)))
         log('skip', out[-1])
     return out
+
+# %% ../../nbs/16_iddpm_experiments.ipynb #fb4facf4
+GAN_Z = 64  # the generator's latent size
+
+
+def gan_up(c_in: int, c_out: int) -> nn.Module:
+    "Generator block: 2× nearest upsampling, 3×3 convolution, batch norm, ReLU."
+    conv = nn.Conv2d(c_in, c_out, 3, padding=1)
+    return nn.Sequential(nn.Upsample(scale_factor=2), conv, nn.BatchNorm2d(c_out), nn.ReLU())
+
+
+def gan_down(c_in: int, c_out: int) -> nn.Module:
+    "Discriminator block: a spectrally normalised 4×4 stride-2 convolution, leaky ReLU."
+    return nn.Sequential(spectral_norm(nn.Conv2d(c_in, c_out, 4, 2, 1)), nn.LeakyReLU(0.2))
+
+
+class GanGenerator(nn.Module):
+    "A small class-conditional DCGAN generator: (z, y) -> a 32×32 image in [-1, 1]."
+
+    def __init__(self, ch: int = 32, num_classes: int = 10, channels: int = 1):
+        super().__init__()
+        self.ch = ch
+        self.embed = nn.Embedding(num_classes, GAN_Z)  # the class, concatenated to z
+        self.fc = nn.Linear(2 * GAN_Z, 4 * ch * 16)  # to 4×4 with 4·ch channels
+        blocks = [gan_up(4 * ch, 2 * ch), gan_up(2 * ch, ch), gan_up(ch, ch)]  # 8, 16, 32
+        self.body = nn.Sequential(*blocks, nn.Conv2d(ch, channels, 3, padding=1))
+
+    def forward(self, z, y):
+        h = self.fc(torch.cat([z, self.embed(y)], dim=1))
+        return torch.tanh(self.body(h.view(len(z), 4 * self.ch, 4, 4)))
+
+
+class GanDiscriminator(nn.Module):
+    "A projection discriminator (Miyato & Koyama, 2018) with spectral norm: (x, y) -> a score."
+
+    def __init__(self, ch: int = 32, num_classes: int = 10, channels: int = 1):
+        super().__init__()
+        self.body = nn.Sequential(
+            gan_down(channels, ch), gan_down(ch, 2 * ch), gan_down(2 * ch, 4 * ch)
+        )
+        self.linear = spectral_norm(nn.Linear(4 * ch, 1))
+        self.embed = spectral_norm(nn.Embedding(num_classes, 4 * ch))  # the class projection
+
+    def forward(self, x, y):
+        h = self.body(x).sum(dim=(2, 3))
+        return self.linear(h).squeeze(1) + (self.embed(y) * h).sum(dim=1)
+
+
+def hinge_d(D, x, fake, y) -> torch.Tensor:
+    "BigGAN's hinge loss of the discriminator: real images x above +1, fakes below -1."
+    return F.relu(1 - D(x, y)).mean() + F.relu(1 + D(fake, y)).mean()
+
+
+def update(opt, loss: torch.Tensor, net: nn.Module):
+    "One optimiser step of `net` on `loss` (gradients into `net` only)."
+    opt.zero_grad()
+    loss.backward(inputs=list(net.parameters()))
+    opt.step()
+
+# %% ../../nbs/16_iddpm_experiments.ipynb #27daf954
+GAN_TRAIN = dict(  # the comparison GAN's training: Adam as in BigGAN, one D step per G step
+    steps=4000,  # of `bs` images
+    bs=64,
+    lr=2e-4,
+    betas=(0.0, 0.9),
+    ch=32,
+    ckpt_every=500,  # steps
+)
+
+
+def gan_batch(data, bs: int, seed: int, step: int) -> tuple:
+    "Step `step`'s batch: images, labels and latents drawn from (seed, step): resumable."
+    g = torch.Generator().manual_seed(seed * 1_000_003 + step)
+    i = torch.randint(len(data), (bs,), generator=g)
+    return data.images[i], data.labels[i], torch.randn(bs, GAN_Z, generator=g)
+
+
+def train_gan(
+    wdir: Path,  # gan.pt (the generator and its record) and last.pt (to resume) go here
+    steps: int = GAN_TRAIN['steps'],
+    seed: int = 0,  # initialisation, batches and latents
+    ckpt_every: int = GAN_TRAIN['ckpt_every'],  # steps between the checkpoints it resumes from
+    log=print,
+) -> Path:  # wdir/gan.pt
+    "Train the comparison GAN on Fashion-MNIST 32×32, resuming from `wdir/last.pt`."
+    wdir, o = Path(wdir), GAN_TRAIN
+    if (wdir / 'gan.pt').exists():
+        return wdir / 'gan.pt'
+    torch.manual_seed(seed)
+    G, D = GanGenerator(o['ch']), GanDiscriminator(o['ch'])
+    opts = [torch.optim.Adam(m.parameters(), o['lr'], betas=o['betas']) for m in (D, G)]
+    nets = dict(G=G, D=D, opt_d=opts[0], opt_g=opts[1])
+    step, seconds = 0, 0.0
+    if (wdir / 'last.pt').exists():
+        ck = torch.load(wdir / 'last.pt', weights_only=True)
+        for k, m in nets.items():
+            m.load_state_dict(ck[k])
+        step, seconds = ck['step'], ck['seconds']
+        log(f'GAN: resuming at step {step}')
+    data = load_dataset('fashion-mnist', 'train')
+    while step < steps:
+        t0 = time.time()
+        x, y, z = gan_batch(data, o['bs'], seed, step)
+        fake = G(z, y)
+        loss_d = hinge_d(D, x, fake.detach(), y)
+        update(opts[0], loss_d, D)
+        loss_g = -D(fake, y).mean()  # the generator's hinge loss, on the updated D
+        update(opts[1], loss_g, G)
+        step, seconds = step + 1, seconds + time.time() - t0
+        if step % ckpt_every == 0 or step == steps:
+            state = {k: m.state_dict() for k, m in nets.items()}
+            atomic_write(
+                wdir / 'last.pt', lambda f: torch.save(dict(state, step=step, seconds=seconds), f)
+            )
+            losses = f'D loss {loss_d.item():.3f}, G loss {loss_g.item():.3f}'
+            log(f'GAN: step {step}, {losses}, {seconds:.0f} s')
+    record = dict(
+        steps=steps,
+        bs=o['bs'],
+        seed=seed,
+        train_seconds=round(seconds, 1),
+        hardware=describe_device(),
+    )
+    state = dict(state_dict=G.state_dict(), config=dict(ch=o['ch']), record=record)
+    return atomic_write(wdir / 'gan.pt', lambda f: torch.save(state, f))
+
+# %% ../../nbs/16_iddpm_experiments.ipynb #f5899db0
+GAN_WORK = Path('runs/experiments/iddpm-table4')  # where the comparison GAN trains (not committed)
+
+
+def gan_dir(row: dict) -> Path:
+    "A GAN row's training directory: one per (steps, seed), shared by its truncations."
+    return GAN_WORK / f"gan-{row['gan_steps']}-s{row.get('gan_seed', 0)}"
+
+
+def load_gan(path: Path) -> tuple:  # (the generator in eval mode, its training record)
+    "The comparison GAN's generator from `train_gan`'s gan.pt."
+    ck = safe_load(path, 'GAN file')
+    G = GanGenerator(**ck['config'])
+    G.load_state_dict(ck['state_dict'])
+    return G.eval(), ck['record']
+
+
+def truncated_normal(shape: tuple, psi: float, generator) -> torch.Tensor:
+    "BigGAN's truncation trick: standard normal values, each with |z| > psi drawn again."
+    z = torch.randn(shape, generator=generator)
+    bad = z.abs() > psi
+    while bad.any():
+        z[bad] = torch.randn(int(bad.sum()), generator=generator)
+        bad = z.abs() > psi
+    return z
+
+
+def gan_row(row: dict, n: int, seed: int = 0, batch_size: int = 250, device=None) -> tuple:
+    "Class-balanced samples of the comparison GAN (trained first if need be), `truncation`: psi."
+    G, _ = load_gan(train_gan(gan_dir(row), row['gan_steps'], row.get('gan_seed', 0)))
+    G = G.to(device or 'cpu')
+    t0, y = time.time(), balanced_labels(10, n)
+    g = torch.Generator().manual_seed(seed)
+    psi = row.get('truncation')
+    z = truncated_normal((n, GAN_Z), psi, g) if psi else torch.randn(n, GAN_Z, generator=g)
+    batches = [(z[i : i + batch_size], y[i : i + batch_size]) for i in range(0, n, batch_size)]
+    with torch.no_grad():
+        x = torch.cat(
+            [G(zb.to(G.fc.weight.device), yb.to(G.fc.weight.device)) for zb, yb in batches]
+        )
+    return to_uint8(x), y, time.time() - t0
+
+
+def gan_weights(row: dict) -> dict:
+    "The GAN a row sampled: its file, the SHA-256 of its tensors and its training record."
+    path = gan_dir(row) / 'gan.pt'
+    ck = safe_load(path, 'GAN file')
+    return {
+        'gan': dict(file=str(path), tensors_sha256=tensors_sha256(ck['state_dict']), **ck['record'])
+    }
+
+
+register_row_source('gan', RowSource(gan_row, gan_weights))
+
+# %% ../../nbs/16_iddpm_experiments.ipynb #a82e651e
+IDDPM_TABLE4_PAPER = {  # Table 4, class-conditional ImageNet 64x64: FID, precision, recall
+    'BigGAN-deep': (4.06, 0.86, 0.59),
+    'Improved Diffusion (small)': (6.92, 0.77, 0.72),
+    'Improved Diffusion (large)': (2.92, 0.82, 0.71),
+}
+GAN_ROW = dict(model='gan', gan_steps=GAN_TRAIN['steps'], gan_seed=0)
+IDDPM_TABLE4_ROWS = {
+    'diffusion': dict(model='fmnist-s', steps=250, sampler='ancestral'),  # L_hybrid, 250 steps
+    'gan': GAN_ROW,  # no truncation, as the paper's BigGAN-deep
+    'gan-truncated-0.5': dict(GAN_ROW, truncation=0.5),  # what the paper's GAN did not use
+    'real-32': dict(model='real'),  # the floor: training images scored the same way
+}
+IDDPM_TABLE4_CLAIMS = (  # claim, A, B, kind, metric
+    (
+        'Table 4: the diffusion model has a better FID than the GAN',
+        'gan',
+        'diffusion',
+        'better',
+        'fid',
+    ),
+    (
+        'Table 4: the diffusion model has a higher recall than the GAN',
+        'gan',
+        'diffusion',
+        'higher',
+        'recall',
+    ),
+    (
+        'Table 4: the GAN has a higher precision than the diffusion model',
+        'diffusion',
+        'gan',
+        'higher',
+        'precision',
+    ),
+    (
+        '(ours) truncation raises the GAN\'s precision',
+        'gan',
+        'gan-truncated-0.5',
+        'higher',
+        'precision',
+    ),
+    ('(ours) truncation lowers the GAN\'s recall', 'gan', 'gan-truncated-0.5', 'lower', 'recall'),
+)
+
+
+def iddpm_table4_claims(recs: dict) -> list:  # rows: claim, A, B, verdict
+    "Table 4's claims on our records: FID with SEs, precision and recall by direction."
+    return [
+        metric_claim(recs, claim, a, b, kind, m) for claim, a, b, kind, m in IDDPM_TABLE4_CLAIMS
+    ]
+
+
+def iddpm_table4_rows(recs: dict) -> list:  # rows for `markdown_table`
+    "Our Table 4: FID ± SE, precision, recall and class accuracy of each row."
+    out = []
+    for run, r in recs.items():
+        m = r['metrics']
+        fid = plus_minus(m['fid'], m.get('fid_se'), 2)
+        row = dict(
+            run=run, FID=fid, **{k: f"{m[k]:.2f}" for k in ('precision', 'recall', 'class_acc')}
+        )
+        out.append(row)
+    return out
+
+# %% ../../nbs/16_iddpm_experiments.ipynb #e15dbe54
+register(
+    Experiment(
+        name='iddpm-table4',
+        title="Improved DDPM, Table 4 and Figure 9 (against a GAN)",
+        doc="Improved DDPM's Table 4: the shipped class-conditional fmnist-s (L_hybrid, 250 "
+        "ancestral steps, as Figure 9) against a small class-conditional GAN (GanGenerator, "
+        "projection discriminator with spectral norm, hinge loss: BigGAN's losses at CPU size), "
+        "trained here for GAN_TRAIN['steps'] steps of 64, sampled without truncation (as the "
+        "paper's BigGAN-deep) and with psi = 0.5, and real training images as the floor. --scale "
+        "cpu: 300 class-balanced samples per row (the diffusion and real rows are the same as "
+        "adm-table5's and reuse its records); the GAN trains in about 20 single-thread minutes.",
+        rows=IDDPM_TABLE4_ROWS,
+        scales=dict(cpu=dict(n=300, k=3), gpu=dict(n=10000, k=3)),
+        kind='samples',
+        claims=iddpm_table4_claims,
+    )
+)

@@ -31,16 +31,17 @@ from ..unet import count_flops
 
 # %% auto #0
 __all__ = ['EXPERIMENTS', 'RECORD_KEYS', 'SAMPLING', 'AUTOCAST', 'METRICS', 'EVALUATION',
-           'NOISE_KEYS', 'KINDS', 'TOY_UNET', 'TOY_TRAIN', 'VERDICTS', 'Experiment', 'register',
-           'read_record', 'write_record', 'load_records', 'RunContext', 'sampling_settings',
-           'sample_images', 'metrics_of', 'score', 'balanced_labels', 'row_config', 'train_run',
-           'nll_metrics', 'evaluate_run', 'train_and_record', 'evaluate_snapshots', 'run_training',
-           'steps_curve', 'source_model', 'curve_steps', 'run_curve', 'real_images', 'upsample',
-           'real_row', 'row_model', 'model_row', 'cascade_row', 'sample_row', 'same_row',
-           'weights_file', 'tensors_sha256', 'weights_of', 'row_weights', 'run_samples',
-           'check_request', 'run_experiment', 'verdict', 'plus_minus', 'judged', 'not_measured',
-           'fid_with_se', 'curve_point', 'paired_nll', 'class_acc_se', 'direction_claim',
-           'metric_claim', 'verdict_counts', 'index_row', 'records_index']
+           'NOISE_KEYS', 'ROW_SOURCES', 'KINDS', 'TOY_UNET', 'TOY_TRAIN', 'VERDICTS', 'Experiment',
+           'register', 'read_record', 'write_record', 'load_records', 'RunContext',
+           'sampling_settings', 'sample_images', 'metrics_of', 'score', 'balanced_labels',
+           'row_config', 'train_run', 'nll_metrics', 'evaluate_run', 'train_and_record',
+           'evaluate_snapshots', 'run_training', 'steps_curve', 'source_model', 'curve_steps',
+           'run_curve', 'RowSource', 'register_row_source', 'real_images', 'upsample', 'real_row',
+           'row_model', 'model_row', 'cascade_row', 'sample_row', 'same_row', 'weights_file',
+           'tensors_sha256', 'weights_of', 'row_weights', 'run_samples', 'check_request',
+           'run_experiment', 'verdict', 'plus_minus', 'judged', 'not_measured', 'fid_with_se',
+           'curve_point', 'paired_nll', 'class_acc_se', 'direction_claim', 'metric_claim',
+           'verdict_counts', 'index_row', 'records_index']
 
 # %% ../../nbs/14_experiments.ipynb #e20b0002
 @dataclass
@@ -442,6 +443,23 @@ def run_curve(ctx: RunContext, rec: dict | None) -> dict:
     )
 
 # %% ../../nbs/14_experiments.ipynb #e20f0002
+ROW_SOURCES = {}  # a row's `model` that names no diffusion model -> its `RowSource`
+
+
+@dataclass
+class RowSource:
+    "Rows whose `model` is not a diffusion model: how they are sampled, and the weights they use."
+
+    sample: Callable  # (row, n, seed, batch_size, device) -> (uint8 images, labels, seconds)
+    weights: Callable | None = None  # row -> {name: as `weights_of`}; None: no weights
+
+
+def register_row_source(model: str, source: RowSource) -> RowSource:
+    "Rows with `model=model` are made by `source`: a new kind of row is one entry here."
+    ROW_SOURCES[model] = source
+    return source
+
+
 def real_images(n: int, seed: int = 0) -> tuple:
     "`n` class-balanced Fashion-MNIST *training* images (in class order) and their labels."
     train = load_dataset('fashion-mnist', 'train')
@@ -486,6 +504,9 @@ def real_row(
     else:
         high = F.interpolate(low, size=(S, S), mode='bilinear')
     return to_uint8(high), y, time.time() - t0
+
+
+register_row_source('real', RowSource(real_row))
 
 
 def row_model(row: dict, n: int, device=None) -> tuple:
@@ -539,8 +560,9 @@ def cascade_row(row: dict, n: int, seed: int = 0, batch_size: int = 250, device=
 def sample_row(row: dict, n: int, seed: int = 0, batch_size: int = 250, device=None) -> tuple:
     "Class-balanced samples of one row (uint8 N×H×W×C), their labels and the seconds it took."
     sampling_settings(row)  # a bad setting fails before any work
-    if row['model'] == 'real':
-        return real_row(row, n, seed, batch_size, device)
+    source = ROW_SOURCES.get(row['model'])
+    if source is not None:
+        return source.sample(row, n, seed, batch_size, device)
     make = cascade_row if row.get('upsampler') else model_row
     return make(row, n, seed, batch_size, device)
 
@@ -587,8 +609,11 @@ def weights_of(name: str) -> dict:
 
 def row_weights(row: dict) -> dict:
     "`weights_of` every model a row samples with: its model, classifier and upsampler."
-    names = [row['model'], (row.get('guidance') or {}).get('classifier'), row.get('upsampler')]
-    return {name: weights_of(name) for name in names if name and name != 'real'}
+    source = ROW_SOURCES.get(row['model'])
+    own = source.weights(row) if source is not None and source.weights else {}
+    model = None if source is not None else row['model']
+    names = [model, (row.get('guidance') or {}).get('classifier'), row.get('upsampler')]
+    return {**own, **{name: weights_of(name) for name in names if name}}
 
 
 def run_samples(ctx: RunContext, rec: dict | None) -> dict:
