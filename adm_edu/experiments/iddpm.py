@@ -694,10 +694,11 @@ register(
         doc="Improved DDPM's Table 4: the shipped class-conditional fmnist-s (L_hybrid, 250 "
         "ancestral steps, as Figure 9) against a small class-conditional GAN (GanGenerator, "
         "projection discriminator with spectral norm, hinge loss: BigGAN's losses at CPU size), "
-        "trained here for GAN_TRAIN['steps'] steps of 64, sampled without truncation (as the "
-        "paper's BigGAN-deep) and with psi = 0.5, and real training images as the floor. --scale "
-        "cpu: 300 class-balanced samples per row (the diffusion and real rows are the same as "
-        "adm-table5's and reuse its records); the GAN trains in about 20 single-thread minutes.",
+        "trained here for 4,000 steps of 64 (GAN_TRAIN), sampled without truncation (as the "
+        "paper's BigGAN-deep) and with psi = 0.5, and real training images as the floor. "
+        "--scale cpu: 300 class-balanced samples per row (the diffusion and real rows are the "
+        "same as adm-table5's and reuse its records); the GAN trains first, in about 20 "
+        "single-thread minutes.",
         rows=IDDPM_TABLE4_ROWS,
         scales=dict(cpu=dict(n=300, k=3), gpu=dict(n=10000, k=3)),
         kind='samples',
