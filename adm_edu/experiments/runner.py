@@ -121,10 +121,11 @@ def write_record(path: Path, rec: dict) -> dict:
 def load_records(
     experiment: str,  # e.g. 'iddpm-table'
     root=None,  # default: the package's results/experiments
-) -> dict:  # run name -> record, for every run with a record
-    "The committed records of `experiment`; `MissingResource` when there are none."
+) -> dict:  # run name -> record, for every finished run
+    "The finished records of `experiment` (runs in progress left out); `MissingResource` if none."
     d = (Path(root) if root is not None else RESULTS_DIR / 'experiments') / experiment
     recs = {p.parent.name: read_record(p) for p in sorted(d.glob('*/record.json'))}
+    recs = {run: r for run, r in recs.items() if r['status'] == 'done'}
     if not recs:
         hint = f"run `adm-edu-experiment {experiment}`"
         raise MissingResource(f"no records of experiment {experiment!r} under {d}; {hint}")
