@@ -40,14 +40,15 @@ from ..viz import plot_class_grid
 # %% auto #0
 __all__ = ['ABLATION16', 'ADM_CHANGES', 'ABLATION_TABLES', 'ABLATION_PAPER', 'ABLATION_ROWS',
            'ABLATION_TRAIN', 'ABLATION_SCALES', 'TABLE1_CLAIMS', 'SEEDS', 'SEED_ORDER', 'T_CRIT',
-           'SEED_ROWS', 'SEED_SCALES', 'TABLE5_PAPER', 'NULL_LABEL_GUIDANCE', 'TABLE5_ROWS',
-           'BF16_SAMPLERS', 'BF16_ROWS', 'TABLE5_CLAIMS', 'TABLE4_SCALES', 'TABLE4_ROWS',
-           'TABLE4_CLAIMS', 'ablation_row', 'change_text', 'paper_fid', 'ablation_rows',
-           'ablation_claim', 'table1_claims', 'ablation_claims', 'seed_run', 'seed_values',
-           'mean_se', 'spread_text', 'seed_claim', 'seed_claims', 'seed_rows', 'guidance_text',
-           'sampler_text', 'table5_rows', 'table5_claims', 'bf16_claims', 'guidance_settings',
-           'setting_guidance', 'guidance_table', 'table4_row', 'best_guided', 'table4_claims',
-           'class_accuracies', 'guided_demo']
+           'SEED_ROWS', 'SEED_SCALES', 'DECIDED', 'TABLE5_PAPER', 'NULL_LABEL_GUIDANCE',
+           'TABLE5_ROWS', 'BF16_SAMPLERS', 'BF16_ROWS', 'TABLE5_CLAIMS', 'TABLE4_SCALES',
+           'TABLE4_ROWS', 'TABLE4_CLAIMS', 'ablation_row', 'change_text', 'paper_fid',
+           'ablation_rows', 'ablation_claim', 'table1_claims', 'ablation_claims', 'seed_run',
+           'seed_values', 'mean_se', 'spread_text', 'seed_claim', 'seed_claims', 'seed_rows',
+           'seed_verdict_changes', 'verdict_moves', 'left_noise', 'guidance_text', 'sampler_text',
+           'table5_rows', 'table5_claims', 'bf16_claims', 'guidance_settings', 'setting_guidance',
+           'guidance_table', 'table4_row', 'best_guided', 'table4_claims', 'class_accuracies',
+           'guided_demo']
 
 # %% ../../nbs/17_adm_experiments.ipynb #e23e0002
 ABLATION16 = dict(  # the ablations' baseline: 0.68M parameters at 16x16
@@ -378,6 +379,35 @@ register(
         claims=seed_claims,
     )
 )
+
+# %% ../../nbs/17_adm_experiments.ipynb #95da1f44
+def seed_verdict_changes(
+    one_seed: list,  # ablation_claims(load_records('adm-ablations')): one seed, 1,000 samples
+    three_seeds: list,  # seed_claims(load_records('adm-ablations-seeds'))
+) -> list:  # rows: claim, one seed, three seeds
+    "Each three-seed claim's verdict beside the same claim's verdict at one seed and n = 1,000."
+    before = {c['claim']: c['verdict'] for c in one_seed}
+    return [
+        {'claim': c['claim'], 'one seed': before.get(c['claim'], '—'), 'three seeds': c['verdict']}
+        for c in three_seeds
+    ]
+
+
+def verdict_moves(rows: list) -> dict:  # 'one seed -> three seeds': how many claims
+    "How many claims went from each one-seed verdict to each three-seed verdict."
+    moves = {}
+    for r in rows:
+        key = f"{r['one seed']} -> {r['three seeds']}"
+        moves[key] = moves.get(key, 0) + 1
+    return moves
+
+
+DECIDED = ('holds', 'does not hold')  # the verdicts that decide a claim
+
+
+def left_noise(rows: list) -> int:
+    "How many claims were 'within noise' at one seed and hold or do not hold at three."
+    return sum(r['one seed'] == 'within noise' and r['three seeds'] in DECIDED for r in rows)
 
 # %% ../../nbs/17_adm_experiments.ipynb #e23f0002
 TABLE5_PAPER = {  # the paper's Table 5, ImageNet rows: run -> FID, sFID, precision, recall

@@ -41,7 +41,7 @@ __all__ = ['EXPERIMENTS', 'RECORD_KEYS', 'SAMPLING', 'AUTOCAST', 'METRICS', 'EVA
            'tensors_sha256', 'weights_of', 'row_weights', 'run_samples', 'check_request',
            'run_experiment', 'verdict', 'plus_minus', 'judged', 'not_measured', 'fid_with_se',
            'curve_point', 'paired_nll', 'class_acc_se', 'direction_claim', 'metric_claim',
-           'verdict_counts', 'index_row', 'records_index']
+           'verdict_counts', 'trained_weights', 'index_row', 'records_index']
 
 # %% ../../nbs/14_experiments.ipynb #e20b0002
 @dataclass
@@ -853,11 +853,22 @@ def verdict_counts(claims: list) -> dict:
     return counts
 
 
+def trained_weights(recs: list) -> dict:  # tensors' SHA-256: training seconds
+    "Weights trained by the experiment (a row source's: the GAN), once however many rows use them."
+    out = {}
+    for r in recs:
+        for w in (r.get('weights') or {}).values():
+            if 'train_seconds' in w:  # shipped weights name their file and hash only
+                out[w['tensors_sha256']] = w['train_seconds']
+    return out
+
+
 def index_row(name: str, recs: dict) -> dict:
     "The index's row of one experiment: title, runs, verdict counts, hardware, minutes, command."
     exp = EXPERIMENTS.get(name)
     own = [r for r in recs.values() if not r.get('same_as')]  # a reused row is counted once
     secs = sum((r.get('train_seconds') or 0) + (r.get('wall_seconds_eval') or 0) for r in own)
+    secs += sum(trained_weights(own).values())
     counts = verdict_counts(exp.claims(recs)) if exp is not None and exp.claims else {}
     hardware = sorted({r['hardware'].split(' (')[0] for r in recs.values()})
     scales = '/'.join(sorted({r['scale'] for r in recs.values()}))
