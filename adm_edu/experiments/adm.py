@@ -45,10 +45,10 @@ __all__ = ['ABLATION16', 'ADM_CHANGES', 'ABLATION_TABLES', 'ABLATION_PAPER', 'AB
            'TABLE4_ROWS', 'TABLE4_CLAIMS', 'ablation_row', 'change_text', 'paper_fid',
            'ablation_rows', 'ablation_claim', 'table1_claims', 'ablation_claims', 'seed_run',
            'seed_values', 'mean_se', 'spread_text', 'seed_claim', 'seed_claims', 'seed_rows',
-           'seed_verdict_changes', 'verdict_moves', 'left_noise', 'guidance_text', 'sampler_text',
-           'table5_rows', 'table5_claims', 'bf16_claims', 'guidance_settings', 'setting_guidance',
-           'guidance_table', 'table4_row', 'best_guided', 'table4_claims', 'class_accuracies',
-           'guided_demo']
+           'seed_verdict_changes', 'verdict_moves', 'left_noise', 'detectable_difference',
+           'guidance_text', 'sampler_text', 'table5_rows', 'table5_claims', 'bf16_claims',
+           'guidance_settings', 'setting_guidance', 'guidance_table', 'table4_row', 'best_guided',
+           'table4_claims', 'class_accuracies', 'guided_demo']
 
 # %% ../../nbs/17_adm_experiments.ipynb #e23e0002
 ABLATION16 = dict(  # the ablations' baseline: 0.68M parameters at 16x16
@@ -408,6 +408,13 @@ DECIDED = ('holds', 'does not hold')  # the verdicts that decide a claim
 def left_noise(rows: list) -> int:
     "How many claims were 'within noise' at one seed and hold or do not hold at three."
     return sum(r['one seed'] == 'within noise' and r['three seeds'] in DECIDED for r in rows)
+
+
+def detectable_difference(
+    values: list,  # one row's metric over its three seeds (`seed_values`)
+) -> float:  # two rows' means must differ by more for `seed_claim` to decide
+    "The smallest difference three seeds per row can decide, if both rows spread as `values` do."
+    return T_CRIT * float(np.std(values, ddof=1)) * math.sqrt(2 / len(SEEDS))
 
 # %% ../../nbs/17_adm_experiments.ipynb #e23f0002
 TABLE5_PAPER = {  # the paper's Table 5, ImageNet rows: run -> FID, sFID, precision, recall

@@ -857,8 +857,8 @@ def trained_weights(recs: list) -> dict:  # tensors' SHA-256: training seconds
     "Weights trained by the experiment (a row source's: the GAN), once however many rows use them."
     out = {}
     for r in recs:
-        for w in (r.get('weights') or {}).values():
-            if 'train_seconds' in w:  # shipped weights name their file and hash only
+        for w in (r.get('weights') or {}).values():  # one entry per model (or one model's fields)
+            if isinstance(w, dict) and 'train_seconds' in w:  # shipped: file and hash only
                 out[w['tensors_sha256']] = w['train_seconds']
     return out
 
