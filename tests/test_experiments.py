@@ -55,6 +55,16 @@ def test_verdict_counts_stay_as_printed():
     assert abl == {'holds': 3, 'does not hold': 1, 'within noise': 15, 'other': 0}
     t4 = E.verdict_counts(E.iddpm_table4_claims(L('iddpm-table4')))
     assert t4 == {'holds': 1, 'does not hold': 0, 'within noise': 0, 'other': 4}  # P/R: direction
+    seeds = L('adm-ablations-seeds')
+    assert len(seeds) == len(E.EXPERIMENTS['adm-ablations-seeds'].rows)  # 8 rows x 3 seeds
+    three = E.seed_claims(seeds)
+    assert E.verdict_counts(three) == {
+        'holds': 1,
+        'does not hold': 1,
+        'within noise': 11,
+        'other': 0,
+    }
+    assert E.left_noise(E.seed_verdict_changes(E.ablation_claims(L('adm-ablations')), three)) == 1
     rows = {r['experiment']: r for r in E.records_index()}
     minutes = sum(rows[n]['minutes'] for n in ('iddpm-table', 'iddpm-steps', 'iddpm-widths'))
     assert minutes in (422, 423, 424)  # 423 minutes in all, each row rounded
